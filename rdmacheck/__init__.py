@@ -1,0 +1,3 @@
+"""rdmacheck: prove RDMA RC connections come up, carry correct data, and come back after a peer restarts."""
+
+__version__ = "0.1.0"

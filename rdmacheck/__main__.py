@@ -1,0 +1,3 @@
+from rdmacheck.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The Soft-RDMA lab: a throwaway QEMU VM booting Debian's kernel with rxe and siw."""

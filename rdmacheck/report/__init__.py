@@ -1,0 +1,1 @@
+"""Results model, verdict rules and renderers (rich, JSON)."""

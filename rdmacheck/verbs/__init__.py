@@ -1,0 +1,1 @@
+"""Typed adapter over pyverbs: the only package that imports pyverbs."""
