@@ -21,6 +21,11 @@ app.add_typer(lab_app, name="lab")
 err = Console(stderr=True)
 
 
+def out_console() -> Console:
+    """stdout console; wide when piped (CI logs, `lab run`) so tables are not squeezed to 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=150)
+
+
 def version_cb(value: bool) -> None:
     if value:
         print(f"rdmacheck {__version__}")
@@ -49,7 +54,7 @@ def devices(
     if not devs:
         err.print("no RDMA devices found (the kernel has RDMA support, but no device is registered)")
         raise typer.Exit(EXIT_FAIL)
-    render_devices(devs, Console())
+    render_devices(devs, out_console())
 
 
 def _lab_paths(lab_dir: Optional[Path]):

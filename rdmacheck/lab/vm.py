@@ -87,6 +87,10 @@ def qemu_command(paths: LabPaths, opts: VMOptions, mode: str) -> list[str]:
 def guest_script(argv: list[str], cwd: str, env: dict[str, str]) -> str:
     lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())
              if k.startswith(PASSED_ENV_PREFIXES) or k in PASSED_ENV]
+    # The guest sees the host's files at the same paths: keep the host PATH, with this
+    # rdmacheck's own bin dir first so `lab run -- rdmacheck ...` finds the same install.
+    path = [str(Path(sys.executable).parent), *env.get("PATH", "").split(":"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    lines.append(f"export PATH={shlex.quote(':'.join(dict.fromkeys(p for p in path if p)))}")
     lines.append(f"cd {shlex.quote(cwd)} 2>/dev/null || cd /")
     lines.append(shlex.join(argv))
     return "\n".join(lines) + "\n"
@@ -163,6 +167,8 @@ def _boot_and_stream(cmd: list[str], argv: list[str], rc_file: Path, opts: VMOpt
                             print(f"lab: devices: {rest}", file=log, flush=True)
                         elif word == "start":
                             started = True
+                        elif word == "exit":
+                            started = False  # what follows is the guest powering off
                         continue
                     if started:
                         out.write(line + "\n")

@@ -20,7 +20,7 @@ def render_devices(devices: list[DeviceInfo], console: Console) -> None:
                           f"netdev {p.netdev or '-'} {' '.join(p.netdev_ips)}")
             table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
             for col in ("idx", "GID", "type", "netdev", "IP"):
-                table.add_column(col)
+                table.add_column(col, no_wrap=True)
             for g in p.gids:
                 table.add_row(str(g.index), g.gid, g.type, g.netdev or "-", g.ip or "-")
             if p.gids:

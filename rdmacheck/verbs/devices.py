@@ -76,7 +76,7 @@ def _rdma_links() -> dict[str, str]:
     """ifname "dev/port" -> netdev, from `rdma link` (covers iWARP, which has no GID netdevs)."""
     try:
         out = subprocess.run(["rdma", "-j", "link", "show"], capture_output=True, text=True, timeout=5).stdout
-        return {l["ifname"]: l.get("netdev", "") for l in json.loads(out or "[]") if l.get("netdev")}
+        return {f'{l["ifname"]}/{l["port"]}': l["netdev"] for l in json.loads(out or "[]") if l.get("netdev")}
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return {}
 
@@ -99,15 +99,16 @@ def _ifname(ifindex: int) -> str | None:
         return None
 
 
-def _gid_table(ctx, port: int, tbl_len: int, iwarp: bool) -> list[GidEntry]:
+def _gid_table(ctx, port: int, tbl_len: int, nports: int, iwarp: bool) -> list[GidEntry]:
     entries: list[GidEntry] = []
     try:
-        table = ctx.query_gid_table(max(tbl_len, 1) * 4)
+        # max_entries must not exceed the device's total table size (EINVAL otherwise).
+        table = ctx.query_gid_table(max(tbl_len, 1) * nports)
         for e in table:
             if e.port_num != port:
                 continue
-            gid = e.gid_str if isinstance(e.gid_str, str) else str(e.gid_str)
-            gtype = "iWARP" if iwarp else GID_TYPES.get(e.gid_type, "?")
+            gid = e.gid_str()
+            gtype = "iWARP" if iwarp else GID_TYPES.get(int(e.gid_type), "?")
             entries.append(GidEntry(e.gid_index, gid, gtype, _ifname(e.ndev_ifindex),
                                     None if iwarp else gid_ip(gid)))
         if entries:
@@ -160,6 +161,6 @@ def list_devices(only: str | None = None) -> list[DeviceInfo]:
                     speed=(f"{WIDTHS.get(pa.active_width, '?')}x {SPEEDS.get(pa.active_speed, '?')} Gb/s"
                            if pa.active_speed else None),
                     netdev=netdev, netdev_ips=_netdev_ips(netdev),
-                    gids=_gid_table(ctx, port, pa.gid_tbl_len, info.is_iwarp)))
+                    gids=_gid_table(ctx, port, pa.gid_tbl_len, attr.phys_port_cnt, info.is_iwarp)))
             result.append(info)
     return result
