@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-command set-up on Debian 12 (root, or a user with sudo): apt packages, the venv, rdmacheck
+# itself, and the Soft-RDMA lab. Idempotent: a second run only checks and takes seconds.
+#   scripts/setup.sh            everything
+#   scripts/setup.sh --no-lab   skip building the lab VM (hosts with real RDMA NICs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LAB=1; [ "${1:-}" = "--no-lab" ] && LAB=0
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+export DEBIAN_FRONTEND=noninteractive
+
+# rdma-core userspace + providers (rxe, siw, mlx5, erdma, ...), perftest and rdmacm-utils as
+# references, pyverbs (Debian's build matches Debian's libibverbs; PyPI's does not),
+# python3-venv, etcd (the real metadata server tests use), iproute2 (`rdma`, `ip netns`).
+PACKAGES=(rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest python3-pyverbs python3-venv
+          etcd-server etcd-client iproute2)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv comes from Debian's python (3.11, can import pyverbs) with system site-packages.
+if ! .venv/bin/python -c 'import pyverbs' 2>/dev/null; then
+  rm -rf .venv
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.rdmacheck-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+
+if [ "$LAB" = 1 ]; then
+  .venv/bin/rdmacheck lab setup
+fi
+echo "setup: done. Run: .venv/bin/rdmacheck --help"

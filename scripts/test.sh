@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README, CI): set up, run the host tests, then every lab test inside ONE boot
+# of the Soft-RDMA VM. Exits non-zero if anything failed, or if a suite collected no test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || { echo "test: set-up failed"; exit 2; }
+mkdir -p results
+status=0
+
+run_suite() {  # name, command...
+  local name=$1; shift
+  echo "=== $name: $*"
+  "$@"; local rc=$?
+  if [ $rc -eq 5 ]; then echo "test: $name collected no tests: that is a failure"; status=1
+  elif [ $rc -ne 0 ]; then echo "test: $name failed (exit $rc)"; status=1; fi
+}
+
+run_suite host .venv/bin/python -m pytest -q tests/host --junitxml=results/host.xml
+run_suite lab-vm .venv/bin/python -m pytest -q tests/vm --junitxml=results/vm.xml
+run_suite lab .venv/bin/rdmacheck lab run --timeout "${RDMACHECK_LAB_TIMEOUT:-1200}" --rw "$PWD/results" -- \
+  .venv/bin/python -m pytest -q tests/lab --junitxml="$PWD/results/lab.xml"
+
+[ $status -eq 0 ] && echo "test: all suites passed" || echo "test: FAILED"
+exit $status
