@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -22,8 +23,12 @@ err = Console(stderr=True)
 
 
 def out_console() -> Console:
-    """stdout console; wide when piped (CI logs, `lab run`) so tables are not squeezed to 80 columns."""
-    return Console() if sys.stdout.isatty() else Console(width=150)
+    """stdout console; when piped or on a dumb terminal (CI logs, the lab's serial console) rich
+    would squeeze tables to 80 columns: use $COLUMNS or 150 instead."""
+    if sys.stdout.isatty() and os.environ.get("TERM", "dumb") not in ("dumb", "unknown"):
+        return Console()
+    cols = os.environ.get("COLUMNS", "")
+    return Console(width=int(cols) if cols.isdigit() else 150, height=50)
 
 
 def version_cb(value: bool) -> None:

@@ -91,6 +91,9 @@ def guest_script(argv: list[str], cwd: str, env: dict[str, str]) -> str:
     # rdmacheck's own bin dir first so `lab run -- rdmacheck ...` finds the same install.
     path = [str(Path(sys.executable).parent), *env.get("PATH", "").split(":"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
     lines.append(f"export PATH={shlex.quote(':'.join(dict.fromkeys(p for p in path if p)))}")
+    # The guest's stdout is a serial console (a TTY of 80 columns): give it the host's width.
+    cols = shutil.get_terminal_size((150, 40)).columns if sys.stdout.isatty() else 150
+    lines.append(f"export COLUMNS={env.get('COLUMNS', cols)}")
     lines.append(f"cd {shlex.quote(cwd)} 2>/dev/null || cd /")
     lines.append(shlex.join(argv))
     return "\n".join(lines) + "\n"
