@@ -62,6 +62,97 @@ def devices(
     render_devices(devs, out_console())
 
 
+def _size(value: str, option: str) -> int:
+    from rdmacheck.units import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint=option)
+
+
+def _tuning(qp_timeout: int, retry_cnt: int, mtu: Optional[int]):
+    from rdmacheck.verbs.rc import QPTuning
+
+    if not 0 <= retry_cnt <= 7:
+        raise typer.BadParameter("must be 0..7", param_hint="--retry-cnt")
+    if retry_cnt == 7:
+        err.print("warning: --retry-cnt 7 means 'retry forever' on rxe: a dead peer is never detected")
+    if mtu is not None and mtu not in (256, 512, 1024, 2048, 4096):
+        raise typer.BadParameter("must be 256, 512, 1024, 2048 or 4096", param_hint="--mtu")
+    return QPTuning(timeout=qp_timeout, retry_cnt=retry_cnt, mtu=mtu)
+
+
+@app.command()
+def reestablish(
+    role: Optional[str] = typer.Option(None, "--role", help="target | initiator (one side of a two-host run)."),
+    local: bool = typer.Option(False, "--local", help="Run both roles here as child processes and restart one."),
+    device: str = typer.Option(..., "--device", "-d", help="RDMA device (e.g. rxe0, mlx5_0, erdma_0)."),
+    target_device: Optional[str] = typer.Option(None, "--target-device", help="--local: the target's device (default --device)."),
+    gid_index: Optional[int] = typer.Option(None, "--gid-index", help="GID index (default: a RoCE v2 GID with an IP)."),
+    ib_port: Optional[int] = typer.Option(None, "--ib-port", help="Device port (default: the first ACTIVE one)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Logical name (kept across restarts; default: the role)."),
+    listen: str = typer.Option("127.0.0.1:18515", "--listen", help="target: handshake address HOST:PORT (explicit; never a silent 0.0.0.0)."),
+    peer: Optional[str] = typer.Option(None, "--peer", help="initiator: the target's HOST:PORT."),
+    buffer_size: str = typer.Option("64MiB", "--buffer-size", help="target: bytes registered and exposed."),
+    length: str = typer.Option("4MiB", "--length", help="initiator: bytes written, verified and read back per round."),
+    offset: int = typer.Option(0, "--offset", help="initiator: offset into the target's buffer."),
+    strategy: str = typer.Option("auto", "--strategy", help="reset | recreate | auto (recreate on iWARP/eRDMA, reset elsewhere)."),
+    restart: str = typer.Option("initiator", "--restart", help="--local: which side is killed and restarted: initiator | target."),
+    rounds: int = typer.Option(3, "--rounds", help="--local: restart rounds. initiator role: verified rounds before exiting (0 = until killed)."),
+    reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
+    io_timeout: float = typer.Option(30.0, "--io-timeout", help="Seconds for one WRITE/READ/verify step."),
+    heartbeat: float = typer.Option(0.5, "--heartbeat", help="initiator: seconds between liveness checks while holding."),
+    qp_timeout: int = typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N)."),
+    retry_cnt: int = typer.Option(6, "--retry-cnt", help="QP retry count (7 = forever on rxe: avoid)."),
+    mtu: Optional[int] = typer.Option(None, "--mtu", help="Path MTU cap in bytes (default: min of both ports)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="--local: write the results file here."),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="--local: where role logs go (default: a temp dir)."),
+) -> None:
+    """Connect an RC QP, write/verify/read back a pattern, and re-establish after a peer restart."""
+    from rdmacheck.handshake.address import parse_hostport
+
+    tuning = _tuning(qp_timeout, retry_cnt, mtu)
+    if strategy not in ("reset", "recreate", "auto"):
+        raise typer.BadParameter("must be reset, recreate or auto", param_hint="--strategy")
+    if local:
+        from rdmacheck.report.render import render_rounds
+        from rdmacheck.report.results import PASS, CellResult, RunResult, write_json_atomic
+        from rdmacheck.scenario.local import LocalPlan, LocalRun
+
+        if restart not in ("initiator", "target"):
+            raise typer.BadParameter("must be initiator or target", param_hint="--restart")
+        host, _ = parse_hostport(listen, "--listen")
+        plan = LocalPlan(device=device, target_device=target_device, restart=restart, strategy=strategy,
+                         rounds=rounds, gid_index=gid_index, host=host,
+                         buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
+                         reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, tuning=tuning, log_dir=log_dir)
+        cell = CellResult(device=device, provider="?", mode="oob", strategy=strategy, restart=restart)
+        run = RunResult(command="reestablish --local", cells=[cell])
+        try:
+            LocalRun(plan, on_step=lambda s: err.print(f"[dim]{s}[/]")).run(cell)
+            run.finished = True
+        finally:
+            if json_out:
+                write_json_atomic(json_out, run.to_dict())
+        render_rounds(cell, out_console())
+        raise typer.Exit(0 if cell.verdict == PASS else EXIT_FAIL)
+    from rdmacheck.roles.config import RoleConfig
+    from rdmacheck.roles.run import run_role
+
+    if role not in ("target", "initiator"):
+        raise typer.BadParameter("give --role target|initiator, or --local", param_hint="--role")
+    if role == "initiator" and not peer:
+        raise typer.BadParameter("the initiator needs --peer HOST:PORT", param_hint="--peer")
+    cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, gid_index=gid_index,
+                     ib_port=ib_port, listen=parse_hostport(listen, "--listen") if role == "target" else None,
+                     peer=parse_hostport(peer, "--peer") if role == "initiator" else None,
+                     buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
+                     offset=offset, rounds=rounds if role == "initiator" else 0,
+                     reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
+    raise typer.Exit(run_role(cfg))
+
+
 def _lab_paths(lab_dir: Optional[Path]):
     from rdmacheck.lab.paths import LabPaths
 

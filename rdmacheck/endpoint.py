@@ -1,0 +1,103 @@
+"""One RC connection to one peer, and how it comes back: reset | recreate | auto."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rdmacheck.errors import RdmacheckError
+from rdmacheck.handshake.messages import QPInfo
+from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
+
+STRATEGIES = ("reset", "recreate", "auto")
+# Providers whose reset-and-reuse is known not to carry data (iWARP: siw, eRDMA).
+RECREATE_PROVIDERS = ("siw", "erdma", "irdma", "cxgb4")
+
+
+def resolve_strategy(strategy: str, dev: Device) -> str:
+    if strategy not in STRATEGIES:
+        raise RdmacheckError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if strategy != "auto":
+        return strategy
+    return "recreate" if dev.is_iwarp or dev.info.provider in RECREATE_PROVIDERS else "reset"
+
+
+class SilentReset(RdmacheckError):
+    """The provider accepted the modify to RESET but the QP is not in RESET (eRDMA's iWARP mode)."""
+
+    finding = "silent reset"
+
+    def __init__(self, qpn: int, state: str):
+        super().__init__(f"silent reset: modify of QP {qpn:#x} to RESET returned success but a query "
+                         f"shows {state}")
+        self.state = state
+
+
+@dataclass
+class RenewReport:
+    """What a re-establishment did to the surviving side's QP."""
+    strategy: str
+    qpn_before: int
+    qpn_after: int
+    state_after_reset: str | None
+    ms: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"strategy": self.strategy, "qpn_before": self.qpn_before, "qpn_after": self.qpn_after,
+                "state_after_reset": self.state_after_reset, "renew_ms": round(self.ms, 3),
+                "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()}}
+
+
+@dataclass
+class Endpoint:
+    dev: Device
+    tuning: QPTuning
+    name: str
+    generation: int
+    qp: QueuePair | None = None
+    peer: QPInfo | None = None
+
+    def create(self) -> None:
+        self.qp = QueuePair.create(self.dev, self.tuning)
+
+    def local_info(self) -> QPInfo:
+        assert self.qp is not None
+        return QPInfo(name=self.name, generation=self.generation, device=self.dev.name, port=self.dev.port,
+                      gid=self.dev.gid.gid, lid=self.dev.lid, mtu=self.dev.active_mtu,
+                      qpn=self.qp.qpn, psn=self.qp.psn)
+
+    def establish(self, peer: QPInfo) -> dict[str, float]:
+        """INIT -> RTR -> RTS towards peer; returns the transition timings."""
+        assert self.qp is not None
+        self.qp.timings_ms.clear()
+        self.qp.connect(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
+        self.peer = peer
+        return dict(self.qp.timings_ms)
+
+    def renew(self, strategy: str) -> RenewReport:
+        """Make the QP ready for a new peer: reset it (same QPN) or destroy and recreate it."""
+        assert self.qp is not None
+        before = self.qp.qpn
+        t0 = time.perf_counter()
+        state = None
+        if strategy == "reset":
+            self.qp.timings_ms.clear()
+            state = self.qp.reset()
+            timings = dict(self.qp.timings_ms)
+            if state != "RESET":
+                raise SilentReset(before, state)
+        elif strategy == "recreate":
+            self.qp.destroy()
+            destroy_ms = self.qp.timings_ms.get("destroy", 0.0)
+            self.create()
+            timings = {"destroy": destroy_ms, "create": self.qp.timings_ms.get("create", 0.0)}
+        else:
+            raise RdmacheckError(f"renew needs a concrete strategy, not {strategy!r}")
+        self.peer = None
+        return RenewReport(strategy, before, self.qp.qpn, state, (time.perf_counter() - t0) * 1000, timings)
+
+    def close(self) -> None:
+        if self.qp is not None:
+            self.qp.destroy()
+            self.qp = None

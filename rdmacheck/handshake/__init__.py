@@ -1,0 +1,1 @@
+"""Wire protocol between roles: framing, messages, validation, client and server."""

@@ -1,0 +1,100 @@
+"""The initiator's side: connect with bounded retries and back-off, request/reply with deadlines."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from dataclasses import dataclass
+
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.handshake import wire
+from rdmacheck.handshake.address import format_hostport
+from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
+
+
+class PeerRejected(RdmacheckError):
+    def __init__(self, reason: str):
+        super().__init__(f"peer rejected the handshake: {reason}")
+        self.reason = reason
+
+
+class ChannelLost(RdmacheckError):
+    """The control connection to the peer closed or stopped answering."""
+
+
+@dataclass
+class Backoff:
+    first: float = 0.02
+    cap: float = 0.25
+    factor: float = 2.0
+
+    def delays(self):
+        d = self.first
+        while True:
+            yield d
+            d = min(self.cap, d * self.factor)
+
+
+class Channel:
+    def __init__(self, sock: socket.socket, addr: str):
+        self.sock = sock
+        self.addr = addr
+
+    @classmethod
+    def connect(cls, host: str, port: int, timeout: float, backoff: Backoff | None = None,
+                attempts_cb=None) -> "Channel":
+        """Try until `timeout` passes; refusals (peer not up yet) are retried with back-off."""
+        addr = format_hostport(host, port)
+        deadline = time.monotonic() + timeout
+        last = "no attempt"
+        tries = 0
+        for delay in (backoff or Backoff()).delays():
+            tries += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                sock = socket.create_connection((host, port), timeout=min(left, 2.0))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if attempts_cb:
+                    attempts_cb(tries)
+                return cls(sock, addr)
+            except OSError as e:
+                last = e.strerror or str(e)
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+        raise DeadlineExceeded(f"a handshake connection to {addr} ({tries} attempts; last: {last})", timeout)
+
+    def request(self, msg: Message, timeout: float = 10.0) -> Message:
+        deadline = time.monotonic() + timeout
+        try:
+            wire.send_frame(self.sock, msg.envelope(), deadline)
+            raw = wire.read_frame(self.sock, deadline, what=f"the reply to {msg.KIND} from {self.addr}")
+            reply = parse(raw)
+        except wire.PeerClosed as e:
+            raise ChannelLost(f"{self.addr}: {e}") from None
+        except TimeoutError as e:
+            raise ChannelLost(f"{self.addr}: {e}") from None
+        except (wire.FrameError, InvalidMessage) as e:
+            raise RdmacheckError(f"{self.addr} sent an invalid reply to {msg.KIND}: {e}") from None
+        except OSError as e:
+            raise ChannelLost(f"{self.addr}: {e.strerror or e}") from None
+        if isinstance(reply, Reject):
+            raise PeerRejected(reply.reason)
+        return reply
+
+    def closed_within(self, timeout: float) -> bool:
+        """True if the peer closed the connection (EOF/reset) within timeout; False if still open."""
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return False
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass

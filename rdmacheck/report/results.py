@@ -1,0 +1,110 @@
+"""The results model: the single source every renderer reads. Written atomically as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+@dataclass
+class RoundResult:
+    index: int  # 0 = the first connection, 1.. = after the n-th restart
+    verdict: str
+    finding: str | None = None
+    step: str | None = None  # the step it failed at or waited for
+    detail: str | None = None
+    reconnect_ms: float | None = None  # restarted side ready -> first verified write
+    detect_ms: float | None = None  # restart side killed -> survivor noticed
+    detect_via: str | None = None
+    probe_status: str | None = None  # the survivor's RDMA WRITE to the dead peer
+    probe_ms: float | None = None
+    survivor: str | None = None
+    survivor_qpn_before: int | None = None
+    survivor_qpn_after: int | None = None
+    restarted_qpn: int | None = None
+    renew_ms: float | None = None  # QP work of the survivor (reset or destroy+create)
+    renew_timings_ms: dict = field(default_factory=dict)
+    connect_timings_ms: dict = field(default_factory=dict)
+    write_ms: float | None = None
+    read_ms: float | None = None
+    bytes: int | None = None
+
+
+@dataclass
+class CellResult:
+    device: str
+    provider: str
+    mode: str
+    strategy: str
+    restart: str
+    strategy_used: str | None = None
+    verdict: str = FAIL
+    finding: str | None = None
+    step: str | None = None
+    skip_reason: str | None = None
+    rounds: list[RoundResult] = field(default_factory=list)
+    rounds_planned: int = 0
+    duration_s: float = 0.0
+    logs: str | None = None
+
+    def conclude(self) -> None:
+        """A cell passes when every planned round ran and passed."""
+        if self.skip_reason:
+            self.verdict = SKIP
+            return
+        failed = next((r for r in self.rounds if r.verdict != PASS), None)
+        if failed:
+            self.verdict, self.finding, self.step = FAIL, failed.finding, failed.step
+        elif len(self.rounds) < self.rounds_planned + 1:
+            self.verdict, self.finding = FAIL, f"only {len(self.rounds)} of {self.rounds_planned + 1} rounds ran"
+        else:
+            self.verdict = PASS
+
+    def reconnect_stats(self) -> dict[str, float] | None:
+        xs = sorted(r.reconnect_ms for r in self.rounds if r.reconnect_ms is not None and r.verdict == PASS)
+        if not xs:
+            return None
+        p90 = xs[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+        return {"median": statistics.median(xs), "p90": p90, "min": xs[0], "max": xs[-1], "n": len(xs)}
+
+
+@dataclass
+class RunResult:
+    command: str
+    cells: list[CellResult] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+    started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    host: str = field(default_factory=platform.node)
+    kernel: str = field(default_factory=platform.release)
+    finished: bool = False
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for c, cd in zip(self.cells, d["cells"]):
+            cd["reconnect_ms"] = c.reconnect_stats()
+        return d
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Temp file in the same directory + rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,27 @@
+"""What a role process is told on its command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rdmacheck.verbs.rc import QPTuning
+
+
+@dataclass
+class RoleConfig:
+    role: str  # "target" | "initiator"
+    device: str
+    name: str
+    strategy: str = "auto"
+    gid_index: int | None = None
+    ib_port: int | None = None
+    listen: tuple[str, int] | None = None  # target
+    peer: tuple[str, int] | None = None  # initiator
+    buffer_size: int = 64 << 20  # target: registered and exposed
+    length: int = 4 << 20  # initiator: bytes written + read back per round
+    offset: int = 0
+    rounds: int = 0  # initiator: verified rounds before exiting; 0 = until killed
+    reconnect_timeout: float = 30.0
+    io_timeout: float = 30.0
+    heartbeat: float = 0.5
+    tuning: QPTuning = field(default_factory=QPTuning)

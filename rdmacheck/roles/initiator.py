@@ -1,0 +1,163 @@
+"""The initiator: connects, writes a pattern, has the target verify it, reads it back, verifies;
+then holds the connection and, when the target dies and comes back, re-establishes."""
+
+from __future__ import annotations
+
+import time
+
+from rdmacheck.endpoint import Endpoint, SilentReset, resolve_strategy
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
+from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
+from rdmacheck.pattern import first_mismatch, new_seed, pattern
+from rdmacheck.roles.config import RoleConfig
+from rdmacheck.roles.events import EventLog
+from rdmacheck.verbs.errors import CompletionError
+from rdmacheck.verbs.rc import Buffer, Device
+
+NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
+PROBE_BYTES = 64
+
+
+class PeerLost(Exception):
+    def __init__(self, via: str):
+        super().__init__(via)
+        self.via = via
+
+
+class InitiatorRole:
+    def __init__(self, cfg: RoleConfig, events: EventLog):
+        self.cfg = cfg
+        self.ev = events
+        self.failures = 0
+
+    def run(self) -> int:
+        cfg = self.cfg
+        assert cfg.peer is not None
+        dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
+        self.strategy = resolve_strategy(cfg.strategy, dev)
+        self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
+        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation)
+        self.ep.create()
+        self.ev.emit("ready", device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
+                     gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}")
+        target_gen: int | None = None
+        renew = None
+        done = 0
+        while True:
+            chan, accept = self._handshake()
+            if target_gen is not None and accept.qp.generation != target_gen:
+                self.ev.emit("peer_restarted", peer=accept.qp.name, old_generation=target_gen,
+                             new_generation=accept.qp.generation, new_peer_qpn=accept.qp.qpn)
+            timings = self.ep.establish(accept.qp)
+            if renew is not None:
+                self.ev.emit("reestablished", peer=accept.qp.name, peer_qpn=accept.qp.qpn, **renew.to_dict(),
+                             connect_timings_ms=timings)
+            else:
+                self.ev.emit("connected", peer=accept.qp.name, peer_generation=accept.qp.generation,
+                             qpn=self.ep.qp.qpn, peer_qpn=accept.qp.qpn, timings_ms=timings)
+            target_gen = accept.qp.generation
+            try:
+                self._round(chan, accept, done)
+                done += 1
+                if cfg.rounds and done >= cfg.rounds:
+                    self.ev.emit("done", rounds=done, failures=self.failures)
+                    chan.close()
+                    return 1 if self.failures else 0
+                self._hold(chan)
+            except PeerLost as lost:
+                t_lost = time.time()
+                self.ev.emit("peer_lost", via=lost.via)
+                self._probe(accept)
+                self.ev.log(f"peer lost ({lost.via}) at {t_lost:.3f}; re-establishing with {self.strategy}")
+            chan.close()
+            renew = self.ep.renew(self.strategy)
+
+    def _handshake(self) -> tuple[Channel, Accept]:
+        """Connect (retrying until reconnect_timeout) and exchange QP info; refusals are retried too."""
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.reconnect_timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(f"a handshake with the target at {cfg.peer[0]}:{cfg.peer[1]}",
+                                       cfg.reconnect_timeout)
+            chan = Channel.connect(cfg.peer[0], cfg.peer[1], timeout=left)
+            try:
+                reply = chan.request(Connect(qp=self.ep.local_info()), timeout=min(10.0, max(left, 0.1)))
+            except ChannelLost as e:  # the old target still closing, or a new one not ready: retry
+                self.ev.log(f"handshake retry: {e}")
+                chan.close()
+                time.sleep(0.02)
+                continue
+            if not isinstance(reply, Accept):
+                chan.close()
+                raise RdmacheckError(f"target answered connect with {reply.KIND!r}")
+            if self.cfg.offset + self.cfg.length > reply.buffer.length:
+                chan.close()
+                raise RdmacheckError(f"--offset {self.cfg.offset} + --length {self.cfg.length} exceeds the target's "
+                                     f"buffer of {reply.buffer.length} bytes")
+            return chan, reply
+
+    def _round(self, chan: Channel, accept: Accept, index: int) -> None:
+        cfg = self.cfg
+        qp = self.ep.qp
+        seed = new_seed()
+        data = pattern(seed, cfg.length)
+        self.buf.write(0, data)
+        raddr = accept.buffer.addr + cfg.offset
+        try:
+            write_s = qp.transfer("write", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout)
+            self.ev.emit("write_done", round=index, bytes=cfg.length, write_ms=round(write_s * 1000, 3))
+            res = chan.request(Verify(seed=seed, offset=cfg.offset, length=cfg.length), timeout=cfg.io_timeout)
+            assert isinstance(res, VerifyResult)
+            self.buf.write(0, bytes(cfg.length))  # so a READ that does nothing cannot pass
+            read_s = qp.transfer("read", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout)
+        except CompletionError as e:
+            self.ev.emit("round_error", round=index, step=e.op, wc_status=e.status, message=str(e))
+            raise PeerLost(f"completion {e.status}") from None
+        except ChannelLost as e:
+            raise PeerLost(f"control connection: {e}") from None
+        except DeadlineExceeded as e:
+            self.failures += 1
+            self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=f"deadline: {e}", target_ok=False,
+                         readback_ok=False)
+            return
+        got = self.buf.read(0, cfg.length)
+        mm = first_mismatch(data, got)
+        fields = dict(round=index, bytes=cfg.length, qpn=qp.qpn, peer_qpn=accept.qp.qpn,
+                      write_ms=round(write_s * 1000, 3), read_ms=round(read_s * 1000, 3), target_verify_ms=res.ms,
+                      target_ok=res.ok, readback_ok=mm is None)
+        if res.ok and mm is None:
+            self.ev.emit("verified", **fields)
+            return
+        self.failures += 1
+        if not res.ok:
+            finding, detail = NEVER_ARRIVED, res.detail
+        else:
+            finding = "read-back mismatch"
+            detail = f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found {mm.found:#04x}"
+        self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
+                     finding=finding, detail=detail)
+
+    def _hold(self, chan: Channel) -> None:
+        """Until the target goes away: watch the control connection, ping it every heartbeat."""
+        while True:
+            if chan.closed_within(self.cfg.heartbeat):
+                raise PeerLost("control connection closed")
+            try:
+                chan.request(Ping(), timeout=max(2.0, self.cfg.heartbeat * 4))
+            except ChannelLost as e:
+                raise PeerLost(f"heartbeat: {e}") from None
+
+    def _probe(self, accept: Accept) -> None:
+        """One small RDMA WRITE to the lost peer: how long until the QP itself reports the death?"""
+        qp = self.ep.qp
+        try:
+            s = qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
+                            deadline_s=min(self.cfg.io_timeout, 10.0))
+            self.ev.emit("dead_peer_probe", wc_status="SUCCESS", after_ms=round(s * 1000, 3))
+        except CompletionError as e:
+            self.ev.emit("dead_peer_probe", wc_status=e.status, after_ms=round(e.after_s * 1000, 3))
+        except (DeadlineExceeded, RdmacheckError) as e:
+            self.ev.emit("dead_peer_probe", wc_status="none", message=str(e))

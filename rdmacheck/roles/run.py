@@ -1,0 +1,29 @@
+"""Run one role in this process: every failure becomes an `error` event plus a non-zero exit."""
+
+from __future__ import annotations
+
+from rdmacheck.errors import RdmacheckError
+from rdmacheck.roles.config import RoleConfig
+from rdmacheck.roles.events import EventLog, new_generation
+
+
+def run_role(cfg: RoleConfig) -> int:
+    ev = EventLog(role=cfg.role, name=cfg.name, generation=new_generation())
+    ev.log(f"starting {cfg.role} {cfg.name!r} on {cfg.device}")
+    try:
+        if cfg.role == "target":
+            from rdmacheck.roles.target import TargetRole
+            return TargetRole(cfg, ev).run()
+        from rdmacheck.roles.initiator import InitiatorRole
+        return InitiatorRole(cfg, ev).run()
+    except RdmacheckError as e:
+        ev.emit("error", message=str(e), hint=e.hint, finding=getattr(e, "finding", None),
+                step=getattr(e, "step", None) or getattr(e, "waited_for", None), fatal=True)
+        ev.log(f"error: {e}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        ev.emit("stopped", reason="interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: still an event, never a silent death
+        ev.emit("error", message=f"internal error: {type(e).__name__}: {e}", fatal=True)
+        raise

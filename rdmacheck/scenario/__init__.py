@@ -1,0 +1,1 @@
+"""Driving role processes: the pexpect launcher and the local restart runner."""

@@ -1,0 +1,205 @@
+"""Both roles on this host as child processes: kill the restart side with SIGKILL, start it again
+under the same name, and judge every round from the events both sides report."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
+from rdmacheck.scenario.process import RoleFailed, RoleProcess
+from rdmacheck.verbs.rc import QPTuning
+
+RESTART_SIDES = ("initiator", "target", "none")
+
+
+@dataclass
+class LocalPlan:
+    device: str
+    restart: str = "initiator"
+    strategy: str = "auto"
+    rounds: int = 3
+    target_device: str | None = None  # default: device
+    gid_index: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = a free port
+    buffer_size: int = 64 << 20
+    length: int = 4 << 20
+    start_timeout: float = 60.0  # python + pyverbs start-up under TCG is seconds
+    round_timeout: float = 60.0
+    reconnect_timeout: float = 30.0
+    io_timeout: float = 30.0
+    tuning: QPTuning = field(default_factory=QPTuning)
+    log_dir: Path | None = None
+    mode: str = "oob"
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _common_args(plan: LocalPlan, device: str) -> list[str]:
+    args = ["--device", device, "--strategy", plan.strategy, "--qp-timeout", str(plan.tuning.timeout),
+            "--retry-cnt", str(plan.tuning.retry_cnt)]
+    if plan.gid_index is not None:
+        args += ["--gid-index", str(plan.gid_index)]
+    return args
+
+
+class LocalRun:
+    def __init__(self, plan: LocalPlan, on_step: Callable[[str], None] | None = None):
+        if plan.restart not in RESTART_SIDES:
+            raise RdmacheckError(f"--restart must be one of {', '.join(RESTART_SIDES)}")
+        self.plan = plan
+        self.on_step = on_step or (lambda s: None)
+        self.port = plan.port or free_port(plan.host)
+        self.addr = f"[{plan.host}]:{self.port}" if ":" in plan.host else f"{plan.host}:{self.port}"
+        self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs: list[RoleProcess] = []
+
+    def _spawn(self, role: str) -> RoleProcess:
+        p = self.plan
+        if role == "target":
+            args = ["reestablish", "--role", "target", "--name", "target", "--listen", self.addr,
+                    "--buffer-size", str(p.buffer_size), *_common_args(p, p.target_device or p.device)]
+        else:
+            args = ["reestablish", "--role", "initiator", "--name", "initiator", "--peer", self.addr,
+                    "--length", str(p.length), "--rounds", "0", "--reconnect-timeout", str(p.reconnect_timeout),
+                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device)]
+        proc = RoleProcess(role, args, self.log_dir / f"{role}.log")
+        self.procs.append(proc)
+        return proc
+
+    def run(self, cell: CellResult) -> CellResult:
+        t0 = time.monotonic()
+        cell.rounds_planned = self.plan.rounds
+        cell.logs = str(self.log_dir)
+        try:
+            self._run(cell)
+        except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
+            # A failure outside a round (start-up): the cell fails with the step it waited on.
+            cell.rounds.append(RoundResult(index=len(cell.rounds), verdict=FAIL,
+                                           finding=getattr(e, "finding", None) or "role failed",
+                                           step=getattr(e, "step", None) or getattr(e, "waited_for", None),
+                                           detail=str(e)))
+        finally:
+            # Initiators first, so none of them reports the target's shutdown as a lost peer.
+            for p in sorted(self.procs, key=lambda p: p.label != "initiator"):
+                p.stop()
+            cell.duration_s = round(time.monotonic() - t0, 3)
+            cell.conclude()
+        return cell
+
+    def _run(self, cell: CellResult) -> None:
+        p = self.plan
+        self.on_step("starting target")
+        target = self._spawn("target")
+        tready = target.wait_for("ready", p.start_timeout, "the target to be ready")
+        cell.provider = tready.get("provider", cell.provider)
+        cell.strategy_used = tready.get("strategy")
+        self.on_step("starting initiator")
+        initiator = self._spawn("initiator")
+        iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
+        first = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
+        cell.rounds.append(self._round_from(0, first, iready))
+        for r in range(1, p.rounds + 1):
+            self.on_step(f"round {r}/{p.rounds}: restart {p.restart}")
+            try:
+                if p.restart == "initiator":
+                    initiator, rr = self._restart_initiator(r, target, initiator)
+                elif p.restart == "target":
+                    target, rr = self._restart_target(r, target, initiator)
+                else:
+                    raise RdmacheckError("--restart none is not supported by the local runner yet")
+            except (RoleFailed, DeadlineExceeded) as e:
+                rr = RoundResult(index=r, verdict=FAIL,
+                                 finding=getattr(e, "finding", None) or self._reported_finding() or _finding_of(e),
+                                 step=getattr(e, "step", None) or getattr(e, "waited_for", None), detail=str(e))
+                cell.rounds.append(rr)
+                return  # the roles are in an unknown state: stop the cell here
+            cell.rounds.append(rr)
+
+    def _reported_finding(self) -> str | None:
+        """The latest finding any role reported in an error event (e.g. the target's 'silent reset')."""
+        found = [e for p in self.procs for e in p.events if e["event"] == "error" and e.get("finding")]
+        return max(found, key=lambda e: e["ts"])["finding"] if found else None
+
+    def _round_from(self, index: int, result: dict, ready: dict) -> RoundResult:
+        ok = result["event"] == "verified"
+        return RoundResult(
+            index=index, verdict=PASS if ok else FAIL, finding=None if ok else result.get("finding"),
+            step=None if ok else result.get("step"), detail=None if ok else result.get("detail"),
+            reconnect_ms=round((result["ts"] - ready["ts"]) * 1000, 3) if ok else None,
+            write_ms=result.get("write_ms"), read_ms=result.get("read_ms"), bytes=result.get("bytes"))
+
+    def _restart_initiator(self, r: int, target: RoleProcess, old: RoleProcess) -> tuple[RoleProcess, RoundResult]:
+        p = self.plan
+        mark = target.mark()
+        t_kill = old.kill()
+        old.stop()
+        gone = _optional(lambda: target.wait_for("peer_disconnected", 10, "the target to notice the initiator died",
+                                                 since=mark))
+        new = self._spawn("initiator")
+        ready = new.wait_for("ready", p.start_timeout, "the restarted initiator to be ready")
+        result = new.wait_for({"verified", "verify_failed"}, p.round_timeout,
+                              "the first verified write after the restart")
+        rr = self._round_from(r, result, ready)
+        rr.survivor = "target"
+        rr.restarted_qpn = ready.get("qpn")
+        if gone:
+            rr.detect_ms, rr.detect_via = round((gone["ts"] - t_kill) * 1000, 3), "control connection closed"
+        self._survivor_report(rr, target.find("reestablished", since=mark), target.find("error", since=mark))
+        return new, rr
+
+    def _restart_target(self, r: int, old: RoleProcess, initiator: RoleProcess) -> tuple[RoleProcess, RoundResult]:
+        p = self.plan
+        mark = initiator.mark()
+        t_kill = old.kill()
+        old.stop()
+        new = self._spawn("target")
+        ready = new.wait_for("ready", p.start_timeout, "the restarted target to be ready")
+        lost = initiator.wait_for("peer_lost", p.round_timeout, "the initiator to notice the target died", since=mark)
+        result = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout,
+                                    "the first verified write after the restart")
+        rr = self._round_from(r, result, ready)
+        rr.survivor = "initiator"
+        rr.detect_ms, rr.detect_via = round((lost["ts"] - t_kill) * 1000, 3), lost.get("via")
+        probe = initiator.find("dead_peer_probe", since=mark)
+        if probe:
+            rr.probe_status, rr.probe_ms = probe.get("wc_status"), probe.get("after_ms")
+        connected = new.find("connected")
+        rr.restarted_qpn = connected.get("qpn") if connected else None
+        self._survivor_report(rr, initiator.find("reestablished", since=mark), None)
+        return new, rr
+
+    @staticmethod
+    def _survivor_report(rr: RoundResult, re: dict | None, err: dict | None) -> None:
+        if re:
+            rr.survivor_qpn_before, rr.survivor_qpn_after = re.get("qpn_before"), re.get("qpn_after")
+            rr.renew_ms, rr.renew_timings_ms = re.get("renew_ms"), re.get("timings_ms", {})
+            rr.connect_timings_ms = re.get("connect_timings_ms", {})
+        elif rr.verdict == PASS:
+            rr.verdict, rr.finding = FAIL, "the survivor did not report a re-establishment"
+        if err and err.get("finding") and rr.verdict == FAIL and not rr.finding:
+            rr.finding = err["finding"]
+
+
+def _finding_of(e: Exception) -> str:
+    if isinstance(e, DeadlineExceeded):
+        return f"deadline passed waiting for {e.waited_for}"
+    return "role failed"
+
+
+def _optional(fn):
+    try:
+        return fn()
+    except DeadlineExceeded:
+        return None

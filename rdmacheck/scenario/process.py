@@ -1,0 +1,128 @@
+"""A role process driven with pexpect: its JSON-lines events, waited for with deadlines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import pexpect
+from pexpect.popen_spawn import PopenSpawn
+
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+
+
+class RoleFailed(RdmacheckError):
+    """A role reported a fatal error or exited while we waited for it."""
+
+    def __init__(self, message: str, event: dict | None = None):
+        super().__init__(message)
+        self.event = event or {}
+        self.finding = self.event.get("finding")
+        self.step = self.event.get("step")
+
+
+def role_argv(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "rdmacheck", *args]
+
+
+class RoleProcess:
+    def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+        self.label = label
+        self.args = args
+        self.events: list[dict] = []
+        self.cursor = 0
+        self.tail: deque[str] = deque(maxlen=12)
+        self.exit_status: int | None = None
+        self.log = open(log_path, "a", buffering=1)
+        self.log.write(f"--- {label}: {' '.join(args)}\n")
+        # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
+        self.child = PopenSpawn(role_argv(args), encoding="utf-8", codec_errors="replace", timeout=None,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        self.started = time.time()
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def _read_line(self, timeout: float) -> None:
+        i = self.child.expect(["\n", pexpect.EOF, pexpect.TIMEOUT], timeout=max(timeout, 0.001))
+        if i == 0:
+            line = self.child.before.rstrip("\r")
+            if line.startswith("{"):
+                try:
+                    ev = json.loads(line)
+                    if isinstance(ev, dict) and "event" in ev:
+                        self.events.append(ev)
+                        self.log.write(line + "\n")
+                        return
+                except ValueError:
+                    pass
+            self.tail.append(line)
+            self.log.write(line + "\n")
+        elif i == 1:
+            if self.child.before:
+                self.tail.extend(self.child.before.splitlines())
+            self.exit_status = self.child.wait()
+
+    def mark(self) -> int:
+        """Index to wait from later (events after this point only)."""
+        self._drain()
+        return len(self.events)
+
+    def _drain(self) -> None:
+        while self.exit_status is None:
+            n = len(self.events) + len(self.tail)
+            self._read_line(0.001)
+            if len(self.events) + len(self.tail) == n:
+                return
+
+    def wait_for(self, names: set[str] | str, timeout: float, what: str, since: int | None = None) -> dict:
+        """The next event named in `names`; a fatal error event, an exit or the deadline raises."""
+        names = {names} if isinstance(names, str) else names
+        if since is not None:
+            self.cursor = since
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.cursor < len(self.events):
+                ev = self.events[self.cursor]
+                self.cursor += 1
+                if ev["event"] in names:
+                    return ev
+                if ev["event"] == "error" and ev.get("fatal"):
+                    raise RoleFailed(f"{self.label}: {ev.get('message')}", ev)
+            if self.exit_status is not None:
+                raise RoleFailed(f"{self.label} exited with status {self.exit_status} while we waited for {what}"
+                                 f"; last output: {' | '.join(self.tail) or '(none)'}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(f"{what} (from {self.label})", timeout)
+            self._read_line(min(left, 1.0))
+
+    def find(self, name: str, since: int = 0) -> dict | None:
+        self._drain()
+        return next((e for e in self.events[since:] if e["event"] == name), None)
+
+    def kill(self, sig: int = signal.SIGKILL) -> float:
+        """Send sig; return the wall-clock time it was sent."""
+        t = time.time()
+        try:
+            self.child.kill(sig)
+        except ProcessLookupError:
+            pass
+        return t
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.exit_status is None:
+            self.kill(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while self.exit_status is None and time.monotonic() < deadline:
+                self._read_line(0.2)
+            if self.exit_status is None:
+                self.kill(signal.SIGKILL)
+                self.exit_status = self.child.wait()
+        self.log.close()
