@@ -145,7 +145,7 @@ def reestablish(
     if role == "initiator" and not peer:
         raise typer.BadParameter("the initiator needs --peer HOST:PORT", param_hint="--peer")
     cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, gid_index=gid_index,
-                     ib_port=ib_port, listen=parse_hostport(listen, "--listen") if role == "target" else None,
+                     ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True) if role == "target" else None,
                      peer=parse_hostport(peer, "--peer") if role == "initiator" else None,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                      offset=offset, rounds=rounds if role == "initiator" else 0,

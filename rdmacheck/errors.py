@@ -32,6 +32,6 @@ class DeadlineExceeded(RdmacheckError):
     """A bounded wait ran out; the message names what was waited for."""
 
     def __init__(self, waited_for: str, seconds: float):
-        super().__init__(f"deadline of {seconds:g} s passed while waiting for {waited_for}")
+        super().__init__(f"deadline of {seconds:.3g} s passed while waiting for {waited_for}")
         self.waited_for = waited_for
         self.seconds = seconds

@@ -1,0 +1,46 @@
+import pytest
+
+from rdmacheck.pattern import BLOCK, first_mismatch, pattern
+from rdmacheck.units import format_size, parse_size
+
+
+def test_pattern_is_deterministic_and_seed_dependent():
+    assert pattern(1, 10000) == pattern(1, 10000)
+    assert pattern(1, 10000) != pattern(2, 10000)
+    assert len(pattern(3, 5)) == 5
+
+
+def test_every_block_is_distinct_so_misplaced_blocks_fail():
+    p = pattern(9, 4 * BLOCK)
+    blocks = {p[i:i + BLOCK] for i in range(0, len(p), BLOCK)}
+    assert len(blocks) == 4
+
+
+def test_first_mismatch_locates_the_byte():
+    a = pattern(5, 3 * BLOCK)
+    b = bytearray(a)
+    b[BLOCK + 7] ^= 0xFF
+    mm = first_mismatch(a, bytes(b))
+    assert mm.offset == BLOCK + 7 and mm.differing_bytes == 1
+    assert mm.expected == a[BLOCK + 7] and mm.found == b[BLOCK + 7]
+    assert first_mismatch(a, a) is None
+
+
+def test_a_stale_buffer_from_another_round_fails():
+    assert first_mismatch(pattern(1, 8192), pattern(2, 8192)) is not None
+
+
+@pytest.mark.parametrize("text,n", [("4096", 4096), ("64K", 65536), ("64KiB", 65536), ("256MiB", 256 << 20),
+                                    ("4G", 4 << 30), ("1 MiB", 1 << 20)])
+def test_parse_size(text, n):
+    assert parse_size(text) == n
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "-1", "1.5M", "10X"])
+def test_parse_size_rejects(text):
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_format_size():
+    assert format_size(256 << 20) == "256 MiB" and format_size(1000) == "1000 B"
