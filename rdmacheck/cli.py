@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from rdmacheck import __version__
-from rdmacheck.errors import EXIT_FAIL, RdmacheckError
+from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, RdmacheckError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
@@ -98,6 +98,10 @@ def reestablish(
     length: str = typer.Option("4MiB", "--length", help="initiator: bytes written, verified and read back per round."),
     offset: int = typer.Option(0, "--offset", help="initiator: offset into the target's buffer."),
     strategy: str = typer.Option("auto", "--strategy", help="reset | recreate | auto (recreate on iWARP/eRDMA, reset elsewhere)."),
+    mode: str = typer.Option("auto", "--mode", help="oob (QP info over TCP, states set by hand) | cm (rdma_cm) | auto (cm on iWARP)."),
+    cm_port: Optional[int] = typer.Option(None, "--cm-port", help="target, cm mode: rdma_cm listen port (default: --listen port + 1)."),
+    cm_addr: Optional[str] = typer.Option(None, "--cm-addr", help="cm mode: this device's IP for rdma_cm (default: its netdev's IPv4)."),
+    target_netns: Optional[str] = typer.Option(None, "--target-netns", help="--local: run the target in this network namespace (two-host model)."),
     restart: str = typer.Option("initiator", "--restart", help="--local: which side is killed and restarted: initiator | target."),
     rounds: int = typer.Option(3, "--rounds", help="--local: restart rounds. initiator role: verified rounds before exiting (0 = until killed)."),
     reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
@@ -115,10 +119,12 @@ def reestablish(
     tuning = _tuning(qp_timeout, retry_cnt, mtu)
     if strategy not in ("reset", "recreate", "auto"):
         raise typer.BadParameter("must be reset, recreate or auto", param_hint="--strategy")
+    if mode not in ("oob", "cm", "auto"):
+        raise typer.BadParameter("must be oob, cm or auto", param_hint="--mode")
     if local:
         from rdmacheck.report.render import render_rounds
-        from rdmacheck.report.results import PASS, CellResult, RunResult, write_json_atomic
-        from rdmacheck.scenario.local import LocalPlan, LocalRun
+        from rdmacheck.report.results import PASS, SKIP, CellResult, RunResult, write_json_atomic
+        from rdmacheck.scenario.local import LocalPlan, LocalRun, listen_host_for
 
         if restart not in ("initiator", "target"):
             raise typer.BadParameter("must be initiator or target", param_hint="--restart")
@@ -126,8 +132,9 @@ def reestablish(
         plan = LocalPlan(device=device, target_device=target_device, restart=restart, strategy=strategy,
                          rounds=rounds, gid_index=gid_index, host=host,
                          buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
-                         reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, tuning=tuning, log_dir=log_dir)
-        cell = CellResult(device=device, provider="?", mode="oob", strategy=strategy, restart=restart)
+                         reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, tuning=tuning, log_dir=log_dir,
+                         mode=mode, target_netns=target_netns, target_host=listen_host_for(target_netns, host))
+        cell = CellResult(device=device, provider="?", mode=mode, strategy=strategy, restart=restart)
         run = RunResult(command="reestablish --local", cells=[cell])
         try:
             LocalRun(plan, on_step=lambda s: err.print(f"[dim]{s}[/]")).run(cell)
@@ -135,6 +142,9 @@ def reestablish(
         finally:
             if json_out:
                 write_json_atomic(json_out, run.to_dict())
+        if cell.verdict == SKIP:
+            err.print(f"SKIP: {cell.skip_reason}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_ENV)
         render_rounds(cell, out_console())
         raise typer.Exit(0 if cell.verdict == PASS else EXIT_FAIL)
     from rdmacheck.roles.config import RoleConfig
@@ -144,7 +154,8 @@ def reestablish(
         raise typer.BadParameter("give --role target|initiator, or --local", param_hint="--role")
     if role == "initiator" and not peer:
         raise typer.BadParameter("the initiator needs --peer HOST:PORT", param_hint="--peer")
-    cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, gid_index=gid_index,
+    cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, mode=mode, cm_port=cm_port,
+                     cm_addr=cm_addr, gid_index=gid_index,
                      ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True) if role == "target" else None,
                      peer=parse_hostport(peer, "--peer") if role == "initiator" else None,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),

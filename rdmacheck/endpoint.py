@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rdmacheck.errors import RdmacheckError
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.messages import QPInfo
 from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
 
@@ -14,12 +14,40 @@ STRATEGIES = ("reset", "recreate", "auto")
 RECREATE_PROVIDERS = ("siw", "erdma", "irdma", "cxgb4")
 
 
+MODES = ("oob", "cm", "auto")
+
+
+def resolve_mode(mode: str, dev: Device) -> str:
+    """auto: rdma_cm on iWARP (it cannot reach RTS by hand), out-of-band elsewhere."""
+    if mode not in MODES:
+        raise RdmacheckError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "cm" if dev.is_iwarp else "oob"
+    if mode == "oob" and dev.is_iwarp:
+        raise EnvironmentProblem(oob_on_iwarp_reason(dev.name))
+    return mode
+
+
+def oob_on_iwarp_reason(device: str) -> str:
+    return (f"oob mode needs an IB/RoCE device; {device} is iWARP (node type RNIC), whose QPs reach RTS only "
+            f"through rdma_cm: use --mode cm")
+
+
 def resolve_strategy(strategy: str, dev: Device) -> str:
     if strategy not in STRATEGIES:
         raise RdmacheckError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     if strategy != "auto":
         return strategy
     return "recreate" if dev.is_iwarp or dev.info.provider in RECREATE_PROVIDERS else "reset"
+
+
+REUSE_REFUSED = "the provider refused to reuse the reset QP (QP reuse after reset not supported by this provider)"
+
+
+class ReuseRefused(RdmacheckError):
+    """Connecting a QP that was reset (not recreated) failed: the provider will not reuse it."""
+
+    finding = REUSE_REFUSED
 
 
 class SilentReset(RdmacheckError):
@@ -57,6 +85,8 @@ class Endpoint:
     generation: int
     qp: QueuePair | None = None
     peer: QPInfo | None = None
+    cm: object | None = None  # cm mode: the connection's CM id (closed before the QP is renewed)
+    last_renew: str | None = None  # the strategy of the latest renew, for findings about the next connect
 
     def create(self) -> None:
         self.qp = QueuePair.create(self.dev, self.tuning)
@@ -78,6 +108,7 @@ class Endpoint:
     def renew(self, strategy: str) -> RenewReport:
         """Make the QP ready for a new peer: reset it (same QPN) or destroy and recreate it."""
         assert self.qp is not None
+        self.drop_cm()
         before = self.qp.qpn
         t0 = time.perf_counter()
         state = None
@@ -88,16 +119,29 @@ class Endpoint:
             if state != "RESET":
                 raise SilentReset(before, state)
         elif strategy == "recreate":
-            self.qp.destroy()
-            destroy_ms = self.qp.timings_ms.get("destroy", 0.0)
+            # Make before break: the new QP exists before the old one goes, so it never gets the old
+            # QP number back (siw hands out the lowest free number) and stale peers cannot hit it.
+            old = self.qp
             self.create()
-            timings = {"destroy": destroy_ms, "create": self.qp.timings_ms.get("create", 0.0)}
+            old.destroy()
+            timings = {"create": self.qp.timings_ms.get("create", 0.0), "destroy": old.timings_ms.get("destroy", 0.0)}
         else:
             raise RdmacheckError(f"renew needs a concrete strategy, not {strategy!r}")
         self.peer = None
+        self.last_renew = strategy
         return RenewReport(strategy, before, self.qp.qpn, state, (time.perf_counter() - t0) * 1000, timings)
 
+    def drop_cm(self) -> None:
+        """Disconnect and destroy the CM id of the previous connection, if any."""
+        if self.cm is not None:
+            try:
+                self.cm.close()
+            except Exception:  # noqa: BLE001 - the connection is already gone
+                pass
+            self.cm = None
+
     def close(self) -> None:
+        self.drop_cm()
         if self.qp is not None:
             self.qp.destroy()
             self.qp = None

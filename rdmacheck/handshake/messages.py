@@ -136,10 +136,25 @@ class Message:
         return {"v": VERSION, "type": self.KIND, **to_dict(self)}
 
 
+MODES = ("oob", "cm")
+
+
+def _mode(v):
+    if v not in MODES:
+        raise InvalidMessage(f"must be one of {MODES}, got {str(v)[:20]!r}")
+    return v
+
+
+def _opt_int(lo: int, hi: int, what: str):
+    check = _int(lo, hi, what)
+    return lambda v: None if v is None else check(v)
+
+
 @dataclass(frozen=True)
 class Connect(Message):
     KIND: ClassVar[str] = "connect"
     qp: QPInfo = f(_nested(QPInfo))
+    mode: str = f(_mode, "oob")  # cm: the QPs are connected through rdma_cm after this exchange
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,8 @@ class Accept(Message):
     buffer: BufferInfo = f(_nested(BufferInfo))
     reestablished: bool = f(_bool, False)
     strategy: str | None = f(_opt_str, None)
+    cm_addr: str | None = f(_opt_str, None)  # cm mode: where the target's rdma_cm listens, "ip:port"
+    cm_token: int | None = f(_opt_int(0, U63, "token"), None)  # cm mode: names this peer in the CM request
 
 
 @dataclass(frozen=True)

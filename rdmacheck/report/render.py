@@ -29,7 +29,8 @@ def render_rounds(cell: CellResult, console: Console) -> None:
     for r in cell.rounds:
         via = f" ({r.detect_via})" if r.detect_via else ""
         probe = f"{r.probe_status} {_ms(r.probe_ms)}" if r.probe_status else "-"
-        qpns = f"{_qpn(r.survivor_qpn_before)} -> {_qpn(r.survivor_qpn_after)}" if r.survivor else "(first connect)"
+        qpns = ("(first connect)" if r.index == 0 else
+                f"{_qpn(r.survivor_qpn_before)} -> {_qpn(r.survivor_qpn_after)}")
         finding = "" if r.verdict == PASS else " · ".join(x for x in (r.finding, r.step, r.detail) if x)
         t.add_row(str(r.index), f"[{STYLE[r.verdict]}]{r.verdict}[/]", _ms(r.reconnect_ms),
                   f"{_ms(r.detect_ms)}{via}", probe, qpns, _ms(r.renew_ms), _ms(r.write_ms), finding)

@@ -13,6 +13,9 @@ class RoleConfig:
     device: str
     name: str
     strategy: str = "auto"
+    mode: str = "auto"  # oob | cm | auto (cm on iWARP)
+    cm_port: int | None = None  # target: rdma_cm listen port (default: --listen port + 1)
+    cm_addr: str | None = None  # the device's IP for rdma_cm (default: its netdev's IPv4)
     gid_index: int | None = None
     ib_port: int | None = None
     listen: tuple[str, int] | None = None  # target

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 
-from rdmacheck.endpoint import Endpoint, SilentReset, resolve_strategy
-from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.endpoint import Endpoint, ReuseRefused, resolve_mode, resolve_strategy
+from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
+from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.errors import CompletionError
+from rdmacheck.verbs.cm import CmError, cm_connect
 from rdmacheck.verbs.rc import Buffer, Device
 
 NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
@@ -36,11 +38,15 @@ class InitiatorRole:
         assert cfg.peer is not None
         dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
         self.strategy = resolve_strategy(cfg.strategy, dev)
+        self.mode = resolve_mode(cfg.mode, dev)
+        self.src_ip = cfg.cm_addr or dev.ipv4()
+        if self.mode == "cm" and not self.src_ip:
+            raise EnvironmentProblem(f"{dev.name} has no IPv4 address in this network namespace; give --cm-addr")
         self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
         self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation)
         self.ep.create()
         self.ev.emit("ready", device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
-                     gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}")
+                     gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, mode=self.mode, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}")
         target_gen: int | None = None
         renew = None
         done = 0
@@ -49,7 +55,7 @@ class InitiatorRole:
             if target_gen is not None and accept.qp.generation != target_gen:
                 self.ev.emit("peer_restarted", peer=accept.qp.name, old_generation=target_gen,
                              new_generation=accept.qp.generation, new_peer_qpn=accept.qp.qpn)
-            timings = self.ep.establish(accept.qp)
+            timings = self._connect_qp(accept)
             if renew is not None:
                 self.ev.emit("reestablished", peer=accept.qp.name, peer_qpn=accept.qp.qpn, **renew.to_dict(),
                              connect_timings_ms=timings)
@@ -73,6 +79,23 @@ class InitiatorRole:
             chan.close()
             renew = self.ep.renew(self.strategy)
 
+    def _connect_qp(self, accept: Accept) -> dict[str, float]:
+        """Bring our QP up towards the target: by hand (oob) or through rdma_cm (cm)."""
+        if self.mode == "oob":
+            return self.ep.establish(accept.qp)
+        if not accept.cm_addr or accept.cm_token is None:
+            raise RdmacheckError("the target did not send an rdma_cm address and token for cm mode")
+        ip, port = parse_hostport(accept.cm_addr, "the target's cm_addr")
+        try:
+            self.ep.cm = cm_connect(self.ep.qp, self.src_ip, ip, port, accept.cm_token.to_bytes(8, "little"),
+                                    timeout=self.cfg.io_timeout, iwarp=self.ep.dev.is_iwarp)
+        except (CmError, DeadlineExceeded) as e:
+            if self.ep.last_renew == "reset":
+                raise ReuseRefused(f"connecting the reset QP failed: {e}") from None
+            raise
+        self.ep.peer = accept.qp
+        return dict(self.ep.qp.timings_ms)
+
     def _handshake(self) -> tuple[Channel, Accept]:
         """Connect (retrying until reconnect_timeout) and exchange QP info; refusals are retried too."""
         cfg = self.cfg
@@ -84,7 +107,7 @@ class InitiatorRole:
                                        cfg.reconnect_timeout)
             chan = Channel.connect(cfg.peer[0], cfg.peer[1], timeout=left)
             try:
-                reply = chan.request(Connect(qp=self.ep.local_info()), timeout=min(10.0, max(left, 0.1)))
+                reply = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=min(10.0, max(left, 0.1)))
             except ChannelLost as e:  # the old target still closing, or a new one not ready: retry
                 self.ev.log(f"handshake retry: {e}")
                 chan.close()

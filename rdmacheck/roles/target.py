@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
 
-from rdmacheck.endpoint import Endpoint, SilentReset, resolve_strategy
-from rdmacheck.errors import RdmacheckError
+from rdmacheck.endpoint import REUSE_REFUSED, Endpoint, SilentReset, resolve_mode, resolve_strategy
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import format_hostport
 from rdmacheck.handshake.messages import (Accept, BufferInfo, Connect, Message, Ping, Pong, QPInfo, Reject,
                                           Verify, VerifyResult)
@@ -15,6 +16,8 @@ from rdmacheck.handshake.server import HandshakeServer, Session
 from rdmacheck.pattern import first_mismatch, pattern
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog
+from rdmacheck.verbs.cm import CmListener, event_name
+from rdmacheck.verbs.compat import cm as cme
 from rdmacheck.verbs.rc import Buffer, Device
 
 
@@ -27,29 +30,43 @@ class TargetRole:
         self.dev: Device | None = None
         self.buf: Buffer | None = None
         self.strategy = cfg.strategy
+        self.mode = cfg.mode
+        self.listener: CmListener | None = None
+        self.pending: dict[int, Endpoint] = {}  # cm mode: token -> endpoint awaiting its CM request
 
     def run(self) -> int:
         cfg = self.cfg
         assert cfg.listen is not None
         self.dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
         self.strategy = resolve_strategy(cfg.strategy, self.dev)
+        self.mode = resolve_mode(cfg.mode, self.dev)
         t0 = time.perf_counter()
         self.buf = Buffer(self.dev, cfg.buffer_size)
         reg_ms = (time.perf_counter() - t0) * 1000
         server = HandshakeServer(cfg.listen[0], cfg.listen[1], self,
                                  on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why))
-        server.serve_in_background()
         stop = threading.Event()
+        if self.mode == "cm":
+            ip = cfg.cm_addr or self.dev.ipv4()
+            if not ip:
+                raise EnvironmentProblem(f"{self.dev.name} has no IPv4 address in this network namespace; "
+                                         f"give --cm-addr")
+            self.listener = CmListener.open(ip, cfg.cm_port or server.address[1] + 1)
+            threading.Thread(target=self._cm_loop, args=(stop,), name="cm-events", daemon=True).start()
+        server.serve_in_background()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         self.ev.emit("ready", device=self.dev.name, provider=self.dev.info.provider, port=self.dev.port,
                      gid_index=self.dev.gid.index, gid=self.dev.gid.gid, listen=format_hostport(*server.address),
-                     strategy=self.strategy, buffer={"addr": self.buf.addr, "length": self.buf.length,
+                     strategy=self.strategy, mode=self.mode,
+                     cm_addr=f"{self.listener.ip}:{self.listener.port}" if self.listener else None, buffer={"addr": self.buf.addr, "length": self.buf.length,
                                                      "rkey": self.buf.rkey}, register_ms=round(reg_ms, 3))
         self.ev.log(f"serving on {format_hostport(*server.address)} with {self.dev.name}, "
                     f"{cfg.buffer_size} bytes exposed, strategy {self.strategy}")
         stop.wait()
         server.close()
+        if self.listener:
+            self.listener.close()
         self.ev.emit("stopped")
         return 0
 
@@ -58,7 +75,7 @@ class TargetRole:
     def on_message(self, session: Session, msg: Message) -> Message:
         if isinstance(msg, Connect):
             with self.lock:
-                return self._connect(session, msg.qp)
+                return self._connect(session, msg.qp, msg.mode)
         if isinstance(msg, Verify):
             return self._verify(session, msg)
         if isinstance(msg, Ping):
@@ -71,12 +88,21 @@ class TargetRole:
 
     def _accept(self, ep: Endpoint, reestablished: bool) -> Accept:
         assert self.buf is not None
+        cm = {}
+        if self.listener:
+            token = random.getrandbits(62)
+            self.pending[token] = ep
+            cm = {"cm_addr": f"{self.listener.ip}:{self.listener.port}", "cm_token": token}
         return Accept(qp=ep.local_info(), buffer=BufferInfo(self.buf.addr, self.buf.length, self.buf.rkey),
-                      reestablished=reestablished, strategy=self.strategy if reestablished else None)
+                      reestablished=reestablished, strategy=self.strategy if reestablished else None, **cm)
 
-    def _connect(self, session: Session, peer: QPInfo) -> Message:
+    def _connect(self, session: Session, peer: QPInfo, mode: str) -> Message:
         assert self.dev is not None
         session.state["peer"] = peer.name
+        if mode != self.mode:
+            return Reject(reason=f"mode mismatch: this target connects with {self.mode}, the initiator asked {mode}")
+        if self.mode == "cm":
+            return self._connect_cm(peer)
         ep = self.peers.get(peer.name)
         try:
             if ep is None:
@@ -109,6 +135,68 @@ class TargetRole:
                 self.peers.pop(peer.name, None)
             return Reject(reason=str(e))
 
+    def _connect_cm(self, peer: QPInfo) -> Message:
+        """cm mode: get a QP ready (new, or renewed for a restarted peer); rdma_cm connects it next."""
+        ep = self.peers.get(peer.name)
+        try:
+            if ep is None:
+                ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation)
+                ep.create()
+                self.peers[peer.name] = ep
+                ep.peer = peer
+                return self._accept(ep, False)
+            if ep.peer == peer:
+                return self._accept(ep, False)
+            old = ep.peer
+            self.ev.emit("peer_restarted", peer=peer.name, old_generation=old.generation if old else None,
+                         new_generation=peer.generation, old_peer_qpn=old.qpn if old else None,
+                         new_peer_qpn=peer.qpn)
+            report = ep.renew(self.strategy)
+            ep.peer = peer
+            self.ev.emit("reestablished", peer=peer.name, peer_qpn=peer.qpn, **report.to_dict())
+            return self._accept(ep, True)
+        except SilentReset as e:
+            self.ev.emit("error", step="reset", finding=e.finding, message=str(e), fatal=False)
+            self.peers.pop(peer.name, None)
+            return Reject(reason=str(e))
+        except RdmacheckError as e:
+            self.ev.emit("error", step="connect", message=str(e), fatal=False)
+            return Reject(reason=str(e))
+
+    def _cm_loop(self, stop: threading.Event) -> None:
+        """All rdma_cm events of the target: connection requests are accepted onto the peer's QP."""
+        assert self.listener is not None
+        while not stop.is_set():
+            try:
+                ev = self.listener.channel.next_event(0.5)
+            except Exception as e:  # noqa: BLE001
+                self.ev.emit("error", step="rdma_get_cm_event", message=str(e), fatal=False)
+                return
+            if ev is None:
+                continue
+            kind = ev.event_type
+            if kind != cme.RDMA_CM_EVENT_CONNECT_REQUEST:
+                ev.ack_cm_event()
+                self.ev.emit("cm_event", cm_event=event_name(kind))
+                continue
+            private = bytes(ev.private_data or b"")
+            token = int.from_bytes(private[:8].ljust(8, b"\0"), "little")
+            with self.lock:
+                ep = self.pending.pop(token, None)
+                if ep is None:
+                    self.listener.reject(ev, b"unknown token")
+                    self.ev.emit("handshake_rejected", peer="rdma_cm",
+                                 reason=f"CM request with an unknown token (private data {private[:16].hex() or 'none'})")
+                    continue
+                try:
+                    ep.drop_cm()
+                    ep.cm = _Child(self.listener.accept(ev, ep.qp, self.dev.is_iwarp))
+                    self.ev.emit("connected", peer=ep.peer.name, peer_generation=ep.peer.generation, via="rdma_cm",
+                                 qpn=ep.qp.qpn, peer_qpn=ep.peer.qpn, timings_ms=dict(ep.qp.timings_ms))
+                except RdmacheckError as e:
+                    finding = REUSE_REFUSED if ep.last_renew == "reset" else None
+                    self.ev.emit("error", step="rdma_accept", message=str(e), finding=finding, fatal=False)
+
     def _verify(self, session: Session, msg: Verify) -> Message:
         assert self.buf is not None
         if msg.offset + msg.length > self.buf.length:
@@ -126,3 +214,17 @@ class TargetRole:
                   f"first mismatch at byte {mm.offset}")
         self.ev.emit("verify_failed", peer=peer, length=msg.length, mismatch_offset=mm.offset, detail=detail)
         return VerifyResult(ok=False, mismatch_offset=mm.offset, detail=detail, ms=ms)
+
+
+class _Child:
+    """The accepted connection's CM id, closed when the peer's QP is renewed."""
+
+    def __init__(self, cmid):
+        self.cmid = cmid
+
+    def close(self) -> None:
+        for fn in (self.cmid.disconnect, self.cmid.close):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the peer is usually gone already
+                pass

@@ -3,7 +3,9 @@ under the same name, and judge every round from the events both sides report."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,7 +38,25 @@ class LocalPlan:
     io_timeout: float = 30.0
     tuning: QPTuning = field(default_factory=QPTuning)
     log_dir: Path | None = None
-    mode: str = "oob"
+    mode: str = "auto"
+    target_netns: str | None = None  # run the target in this network namespace
+    target_host: str | None = None  # the target's handshake address (default: host)
+
+
+def listen_host_for(netns: str | None, host: str) -> str:
+    """The target's handshake address: `host`, or the first IPv4 of a netdev inside `netns`."""
+    if not netns:
+        return host
+    try:
+        out = subprocess.run(["ip", "netns", "exec", netns, "ip", "-j", "-4", "addr"], capture_output=True,
+                             text=True, timeout=10).stdout
+        addrs = [a["local"] for link in json.loads(out or "[]") for a in link.get("addr_info", [])
+                 if not a["local"].startswith("127.")]
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        raise RdmacheckError(f"cannot read the addresses of network namespace {netns!r}: {e}") from None
+    if not addrs:
+        raise RdmacheckError(f"network namespace {netns!r} has no IPv4 address besides loopback")
+    return addrs[0]
 
 
 def free_port(host: str) -> int:
@@ -46,7 +66,7 @@ def free_port(host: str) -> int:
 
 
 def _common_args(plan: LocalPlan, device: str) -> list[str]:
-    args = ["--device", device, "--strategy", plan.strategy, "--qp-timeout", str(plan.tuning.timeout),
+    args = ["--device", device, "--strategy", plan.strategy, "--mode", plan.mode, "--qp-timeout", str(plan.tuning.timeout),
             "--retry-cnt", str(plan.tuning.retry_cnt)]
     if plan.gid_index is not None:
         args += ["--gid-index", str(plan.gid_index)]
@@ -59,8 +79,9 @@ class LocalRun:
             raise RdmacheckError(f"--restart must be one of {', '.join(RESTART_SIDES)}")
         self.plan = plan
         self.on_step = on_step or (lambda s: None)
-        self.port = plan.port or free_port(plan.host)
-        self.addr = f"[{plan.host}]:{self.port}" if ":" in plan.host else f"{plan.host}:{self.port}"
+        host = plan.target_host or plan.host
+        self.port = plan.port or (free_port(plan.host) if not plan.target_netns else free_port("127.0.0.1"))
+        self.addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[RoleProcess] = []
@@ -74,7 +95,8 @@ class LocalRun:
             args = ["reestablish", "--role", "initiator", "--name", "initiator", "--peer", self.addr,
                     "--length", str(p.length), "--rounds", "0", "--reconnect-timeout", str(p.reconnect_timeout),
                     "--io-timeout", str(p.io_timeout), *_common_args(p, p.device)]
-        proc = RoleProcess(role, args, self.log_dir / f"{role}.log")
+        proc = RoleProcess(role, args, self.log_dir / f"{role}.log",
+                           netns=p.target_netns if role == "target" else None)
         self.procs.append(proc)
         return proc
 
@@ -82,6 +104,10 @@ class LocalRun:
         t0 = time.monotonic()
         cell.rounds_planned = self.plan.rounds
         cell.logs = str(self.log_dir)
+        cell.skip_reason = skip_reason(self.plan)
+        if cell.skip_reason:
+            cell.conclude()
+            return cell
         try:
             self._run(cell)
         except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
@@ -105,6 +131,7 @@ class LocalRun:
         tready = target.wait_for("ready", p.start_timeout, "the target to be ready")
         cell.provider = tready.get("provider", cell.provider)
         cell.strategy_used = tready.get("strategy")
+        cell.mode = tready.get("mode", cell.mode)
         self.on_step("starting initiator")
         initiator = self._spawn("initiator")
         iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
@@ -129,6 +156,8 @@ class LocalRun:
 
     def _reported_finding(self) -> str | None:
         """The latest finding any role reported in an error event (e.g. the target's 'silent reset')."""
+        for p in self.procs:
+            p.mark()  # read what each role has said so far
         found = [e for p in self.procs for e in p.events if e["event"] == "error" and e.get("finding")]
         return max(found, key=lambda e: e["ts"])["finding"] if found else None
 
@@ -190,6 +219,19 @@ class LocalRun:
             rr.verdict, rr.finding = FAIL, "the survivor did not report a re-establishment"
         if err and err.get("finding") and rr.verdict == FAIL and not rr.finding:
             rr.finding = err["finding"]
+
+
+def skip_reason(plan: LocalPlan) -> str | None:
+    """Cells that cannot run on these devices, said before anything starts."""
+    from rdmacheck.endpoint import oob_on_iwarp_reason  # noqa: PLC0415
+    from rdmacheck.verbs.devices import list_devices  # noqa: PLC0415
+
+    if plan.mode != "oob":
+        return None
+    for d in list_devices():
+        if d.name in (plan.device, plan.target_device) and d.is_iwarp:
+            return oob_on_iwarp_reason(d.name)
+    return None
 
 
 def _finding_of(e: Exception) -> str:

@@ -26,12 +26,14 @@ class RoleFailed(RdmacheckError):
         self.step = self.event.get("step")
 
 
-def role_argv(args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "rdmacheck", *args]
+def role_argv(args: list[str], netns: str | None = None) -> list[str]:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return [*prefix, sys.executable, "-m", "rdmacheck", *args]
 
 
 class RoleProcess:
-    def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 netns: str | None = None):
         self.label = label
         self.args = args
         self.events: list[dict] = []
@@ -41,7 +43,7 @@ class RoleProcess:
         self.log = open(log_path, "a", buffering=1)
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
-        self.child = PopenSpawn(role_argv(args), encoding="utf-8", codec_errors="replace", timeout=None,
+        self.child = PopenSpawn(role_argv(args, netns), encoding="utf-8", codec_errors="replace", timeout=None,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.started = time.time()
 

@@ -91,6 +91,14 @@ class Device:
         return cls(info=info, ctx=ctx, pd=PD(ctx), port=pinfo.port, gid=gid,
                    active_mtu=pinfo.active_mtu, lid=pinfo.lid)
 
+    def ipv4(self) -> str | None:
+        """The IPv4 address rdma_cm binds this device by (its netdev's, or the GID's)."""
+        port = next(p for p in self.info.ports if p.port == self.port)
+        v4 = [a for a in port.netdev_ips if "." in a]
+        if v4:
+            return v4[0]
+        return self.gid.ip if self.gid.ip and "." in self.gid.ip else None
+
     def cq(self, depth: int = 256):
         from pyverbs.cq import CQ  # noqa: PLC0415
         return CQ(self.ctx, depth, None, None, 0)

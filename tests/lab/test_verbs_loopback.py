@@ -12,7 +12,7 @@ def _remote(qp: QueuePair, dev: Device) -> RemoteQP:
 def test_rxe_loopback_write_lands_in_receiver_mr():
     require_device("rxe0")
     dev = Device.open("rxe0")
-    assert dev.gid.type == "RoCE v2" and dev.gid.ip == "127.0.0.1"
+    assert dev.gid.type == "RoCE v2" and dev.gid.ip == "169.254.30.1"
     a, b = QueuePair.create(dev, QPTuning()), QueuePair.create(dev, QPTuning())
     a.connect(_remote(b, dev))
     b.connect(_remote(a, dev))
