@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from rdmacheck import __version__
-from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, RdmacheckError
+from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem, RdmacheckError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
@@ -162,6 +162,176 @@ def reestablish(
                      offset=offset, rounds=rounds if role == "initiator" else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
     raise typer.Exit(run_role(cfg))
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+def _apply_overrides(sc, devices, modes, strategies, restart, rounds, length, buffer_size):
+    from dataclasses import replace
+
+    from rdmacheck.scenario.spec import MODES, RESTARTS, STRATEGIES
+
+    for opt, val, allowed in (("--modes", modes, MODES), ("--strategies", strategies, STRATEGIES),
+                              ("--restart", restart, RESTARTS)):
+        bad = [v for v in (val or []) if v not in allowed]
+        if bad:
+            raise typer.BadParameter(f"{bad[0]!r} is not one of {', '.join(allowed)}", param_hint=opt)
+    changes = {k: v for k, v in (("devices", devices), ("modes", modes), ("strategies", strategies),
+                                 ("restarts", restart), ("rounds", rounds)) if v}
+    if devices:
+        changes["target_devices"] = []
+    if length:
+        changes["length"] = _size(length, "--length")
+    if buffer_size:
+        changes["buffer_size"] = _size(buffer_size, "--buffer-size")
+    sc = replace(sc, **changes)
+    if sc.length > sc.buffer_size:
+        sc = replace(sc, buffer_size=sc.length)
+    return sc
+
+
+def _finish(run, junit: Optional[Path], tone: Optional[Path]) -> None:
+    """Render the final table, write the other formats, exit by the expectations."""
+    from rdmacheck.report.junit import write_junit
+    from rdmacheck.report.matrix_table import render_matrix
+    from rdmacheck.report.tone import write_tone
+
+    render_matrix(run, out_console())
+    if junit:
+        write_junit(run, junit)
+    if tone:
+        write_tone(run, tone)
+    raise typer.Exit(0 if run.all_met() else EXIT_FAIL)
+
+
+def _run_matrix_here(scenarios, json_out: Path, plain: bool, log_dir: Optional[Path], command: str):
+    from rdmacheck.report.progress import make_progress
+    from rdmacheck.scenario.matrix import run_matrix
+    from rdmacheck.verbs.compat import SYSFS_IB
+
+    if not SYSFS_IB.is_dir() or not any(SYSFS_IB.iterdir()):
+        raise EnvironmentProblem("no RDMA device on this host",
+                                 hint="run the matrix in the Soft-RDMA lab: add --lab (set up with `rdmacheck lab setup`)")
+    try:
+        return run_matrix(scenarios, json_out, make_progress(plain), command, log_dir)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the results so far are in {json_out}")
+        raise typer.Exit(130)
+
+
+def _run_in_lab_and_load(inner: list[str], json_out: Path, lab_timeout: float):
+    """Run `rdmacheck <inner> --json <file>` inside one lab boot; load its results on the host."""
+    import json as _json
+    import tempfile
+
+    from rdmacheck.lab.vm import VMOptions, run_in_lab
+    from rdmacheck.report.results import run_from_dict, write_json_atomic
+
+    json_out = json_out.resolve()
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    shared = Path(tempfile.mkdtemp(prefix="rdmacheck-lab-", dir=json_out.parent))
+    inner_json = shared / "results.json"
+    outcome = run_in_lab(["rdmacheck", *inner, "--json", str(inner_json), "--plain"], _lab_paths(None),
+                         VMOptions(timeout=lab_timeout, rw=[shared]), out=sys.stderr)
+    if not inner_json.exists():
+        raise RdmacheckError(f"the lab run wrote no results (guest exit {outcome.exit_code})")
+    data = _json.loads(inner_json.read_text())
+    write_json_atomic(json_out, data)
+    inner_json.unlink()
+    shared.rmdir()
+    err.print(f"lab: matrix done in {outcome.total_seconds:.1f} s (boot {outcome.boot_seconds or 0:.1f} s); "
+              f"results in {json_out}", highlight=False)
+    return run_from_dict(data)
+
+
+MATRIX_HELP = {
+    "devices": "Comma list of devices (default: one per provider present).",
+    "modes": "Comma list of oob, cm, auto.",
+    "strategies": "Comma list of reset, recreate, auto.",
+    "restart": "Comma list of initiator, target.",
+}
+
+
+@app.command()
+def matrix(
+    scenario: str = typer.Option("default", "--scenario", help="Scenario file or built-in name giving grid, sizes, timeouts, expectations."),
+    devices: Optional[str] = typer.Option(None, "--devices", help=MATRIX_HELP["devices"]),
+    modes: Optional[str] = typer.Option(None, "--modes", help=MATRIX_HELP["modes"]),
+    strategies: Optional[str] = typer.Option(None, "--strategies", help=MATRIX_HELP["strategies"]),
+    restart: Optional[str] = typer.Option(None, "--restart", help=MATRIX_HELP["restart"]),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Restart rounds per cell."),
+    length: Optional[str] = typer.Option(None, "--length", help="Bytes written and verified per round."),
+    buffer_size: Optional[str] = typer.Option(None, "--buffer-size", help="Bytes the target exposes."),
+    json_out: Path = typer.Option(Path("results/matrix.json"), "--json", help="Results file (rewritten after every cell)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML here."),
+    tone: Optional[Path] = typer.Option(None, "--tone", help="Also write T-one test_results.json files into this directory."),
+    plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
+    lab: bool = typer.Option(False, "--lab", help="Run the whole matrix inside one boot of the Soft-RDMA lab."),
+    lab_timeout: float = typer.Option(1800.0, "--lab-timeout", help="With --lab: seconds before the guest is killed."),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Keep the roles' logs here (one folder per cell)."),
+) -> None:
+    """Run the grid device x mode x strategy x restart side; show which strategy works where."""
+    from rdmacheck.scenario.spec import load_scenario
+
+    sc = _apply_overrides(load_scenario(scenario), _csv(devices), _csv(modes), _csv(strategies), _csv(restart),
+                          rounds, length, buffer_size)
+    if lab:
+        inner = ["matrix", "--scenario", str(Path(scenario).resolve()) if Path(scenario).exists() else scenario]
+        for opt, val in (("--devices", devices), ("--modes", modes), ("--strategies", strategies),
+                         ("--restart", restart), ("--rounds", rounds), ("--length", length),
+                         ("--buffer-size", buffer_size)):
+            if val:
+                inner += [opt, str(val)]
+        run = _run_in_lab_and_load(inner, json_out, lab_timeout)
+    else:
+        run = _run_matrix_here([sc], json_out, plain, log_dir, "matrix")
+    _finish(run, junit, tone)
+
+
+@app.command("run")
+def run_scenarios(
+    scenarios: List[str] = typer.Argument(..., help="Scenario files (or built-in names: default, seed, target-restart, quick, clean-exit)."),
+    json_out: Path = typer.Option(Path("results/run.json"), "--json", help="Results file."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML here."),
+    tone: Optional[Path] = typer.Option(None, "--tone", help="Also write T-one result files here."),
+    plain: bool = typer.Option(False, "--plain", help="Plain progress lines even on a terminal."),
+    lab: bool = typer.Option(False, "--lab", help="Run inside one boot of the Soft-RDMA lab."),
+    lab_timeout: float = typer.Option(1800.0, "--lab-timeout"),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Keep the roles' logs here."),
+) -> None:
+    """Run scenario files (every cell of each), then the same table and reports as `matrix`."""
+    from rdmacheck.scenario.spec import load_scenario
+
+    loaded = [load_scenario(x) for x in scenarios]  # validate all before running any
+    if lab:
+        inner = ["run", *[str(Path(x).resolve()) if Path(x).exists() else x for x in scenarios]]
+        run = _run_in_lab_and_load(inner, json_out, lab_timeout)
+    else:
+        run = _run_matrix_here(loaded, json_out, plain, log_dir, "run " + " ".join(scenarios))
+    _finish(run, junit, tone)
+
+
+@app.command()
+def report(
+    results: Path = typer.Argument(..., help="A results file written by matrix, run or reestablish --local."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
+) -> None:
+    """Re-render a results file (table, JUnit, T-one); exit 0 only if every cell met its expectation."""
+    import json as _json
+
+    from rdmacheck.report.results import run_from_dict
+
+    try:
+        data = _json.loads(results.read_text())
+        run = run_from_dict(data)
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{results}: no such results file") from None
+    except (ValueError, TypeError) as e:
+        raise EnvironmentProblem(f"{results}: not a valid rdmacheck results file: {e}") from None
+    _finish(run, junit, tone)
 
 
 def _lab_paths(lab_dir: Optional[Path]):

@@ -55,6 +55,14 @@ class CellResult:
     rounds_planned: int = 0
     duration_s: float = 0.0
     logs: str | None = None
+    scenario: str | None = None
+    expected: str | None = None  # the verdict the expectations ask for (PASS when none matches)
+    expectation_reason: str | None = None
+    met: bool | None = None  # verdict == expected (a SKIP always meets)
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.device}.{self.mode}.{self.strategy}.restart-{self.restart}"
 
     def conclude(self) -> None:
         """A cell passes when every planned round ran and passed."""
@@ -87,12 +95,35 @@ class RunResult:
     kernel: str = field(default_factory=platform.release)
     finished: bool = False
     interrupted: bool = False
+    rdma_core: str | None = None
+    devices: list[dict] = field(default_factory=list)  # name, provider, node_type of each device
+    error: str | None = None  # why the run stopped early, if it did
+
+    def all_met(self) -> bool:
+        return bool(self.cells) and all(c.met for c in self.cells) and not self.interrupted and not self.error
 
     def to_dict(self) -> dict:
         d = asdict(self)
         for c, cd in zip(self.cells, d["cells"]):
             cd["reconnect_ms"] = c.reconnect_stats()
         return d
+
+
+def cell_from_dict(d: dict) -> CellResult:
+    d = dict(d)
+    d.pop("reconnect_ms", None)
+    rounds = [RoundResult(**r) for r in d.pop("rounds", [])]
+    return CellResult(**d, rounds=rounds)
+
+
+def run_from_dict(d: dict) -> RunResult:
+    """Load a results file (the schema version is checked: newer files need a newer rdmacheck)."""
+    version = d.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"results schema version {version!r}; this rdmacheck reads version {SCHEMA_VERSION}")
+    d = dict(d)
+    cells = [cell_from_dict(c) for c in d.pop("cells", [])]
+    return RunResult(**d, cells=cells)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import signal
+
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog, new_generation
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwind and exit cleanly (sockets closed, QPs destroyed at exit)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def run_role(cfg: RoleConfig) -> int:
     ev = EventLog(role=cfg.role, name=cfg.name, generation=new_generation())
     ev.log(f"starting {cfg.role} {cfg.name!r} on {cfg.device}")
+    if cfg.role == "initiator":  # a clean exit on SIGTERM (the target handles it itself)
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if cfg.role == "target":
             from rdmacheck.roles.target import TargetRole
@@ -24,6 +36,9 @@ def run_role(cfg: RoleConfig) -> int:
     except KeyboardInterrupt:
         ev.emit("stopped", reason="interrupted")
         return 130
+    except Terminated:
+        ev.emit("stopped", reason="SIGTERM")
+        return 0
     except Exception as e:  # noqa: BLE001 - a bug: still an event, never a silent death
         ev.emit("error", message=f"internal error: {type(e).__name__}: {e}", fatal=True)
         raise

@@ -4,6 +4,7 @@ under the same name, and judge every round from the events both sides report."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import tempfile
@@ -39,6 +40,8 @@ class LocalPlan:
     tuning: QPTuning = field(default_factory=QPTuning)
     log_dir: Path | None = None
     mode: str = "auto"
+    restart_signal: str = "KILL"  # KILL = kill -9; TERM = a clean exit
+    restart_delay: float = 0.0  # seconds between the death and the new process
     target_netns: str | None = None  # run the target in this network namespace
     target_host: str | None = None  # the target's handshake address (default: host)
 
@@ -154,6 +157,13 @@ class LocalRun:
                 return  # the roles are in an unknown state: stop the cell here
             cell.rounds.append(rr)
 
+    def _end(self, proc: RoleProcess) -> float:
+        """The fault: kill -9 (or SIGTERM for a clean exit), wait for the exit, then the delay."""
+        t = proc.kill(getattr(signal, f"SIG{self.plan.restart_signal}"))
+        proc.stop()
+        time.sleep(self.plan.restart_delay)
+        return t
+
     def _reported_finding(self) -> str | None:
         """The latest finding any role reported in an error event (e.g. the target's 'silent reset')."""
         for p in self.procs:
@@ -172,8 +182,7 @@ class LocalRun:
     def _restart_initiator(self, r: int, target: RoleProcess, old: RoleProcess) -> tuple[RoleProcess, RoundResult]:
         p = self.plan
         mark = target.mark()
-        t_kill = old.kill()
-        old.stop()
+        t_kill = self._end(old)
         gone = _optional(lambda: target.wait_for("peer_disconnected", 10, "the target to notice the initiator died",
                                                  since=mark))
         new = self._spawn("initiator")
@@ -191,8 +200,7 @@ class LocalRun:
     def _restart_target(self, r: int, old: RoleProcess, initiator: RoleProcess) -> tuple[RoleProcess, RoundResult]:
         p = self.plan
         mark = initiator.mark()
-        t_kill = old.kill()
-        old.stop()
+        t_kill = self._end(old)
         new = self._spawn("target")
         ready = new.wait_for("ready", p.start_timeout, "the restarted target to be ready")
         lost = initiator.wait_for("peer_lost", p.round_timeout, "the initiator to notice the target died", since=mark)

@@ -164,3 +164,12 @@ def list_devices(only: str | None = None) -> list[DeviceInfo]:
                     gids=_gid_table(ctx, port, pa.gid_tbl_len, attr.phys_port_cnt, info.is_iwarp)))
             result.append(info)
     return result
+
+
+def rdma_core_version() -> str | None:
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "rdma-core"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
