@@ -45,7 +45,7 @@ def render_matrix(run: RunResult, console: Console) -> None:
     console.print(t)
     for text, n in notes.items():
         console.print(f"  [{n}] {text}", highlight=False, soft_wrap=True)
-    console.print(summary(run), highlight=False)
+    console.print(summary(run), highlight=False, soft_wrap=True)
 
 
 def summary(run: RunResult) -> str:

@@ -35,7 +35,7 @@ def render_rounds(cell: CellResult, console: Console) -> None:
         t.add_row(str(r.index), f"[{STYLE[r.verdict]}]{r.verdict}[/]", _ms(r.reconnect_ms),
                   f"{_ms(r.detect_ms)}{via}", probe, qpns, _ms(r.renew_ms), _ms(r.write_ms), finding)
     console.print(t)
-    console.print(summary_line(cell), highlight=False)
+    console.print(summary_line(cell), highlight=False, soft_wrap=True)
 
 
 def summary_line(cell: CellResult) -> str:

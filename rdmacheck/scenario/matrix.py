@@ -70,7 +70,7 @@ def local_plan(cp: CellPlan, log_dir: Path | None) -> LocalPlan:
                      strategy=cp.strategy, mode=cp.mode, rounds=sc.rounds, buffer_size=sc.buffer_size,
                      length=sc.length, start_timeout=sc.start_timeout, round_timeout=sc.round_timeout,
                      reconnect_timeout=sc.reconnect_timeout, io_timeout=sc.io_timeout, tuning=QPTuning(),
-                     restart_signal=sc.restart_signal, restart_delay=sc.restart_delay,
+                     restart_signal=sc.restart_signal, restart_delay=sc.restart_delay, gid_index=sc.gid_index,
                      log_dir=log_dir / cp.label.replace(" ", "_").replace("=", "-") if log_dir else None)
 
 

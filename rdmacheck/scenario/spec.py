@@ -40,6 +40,7 @@ class Scenario:
     length: int = 64 << 10
     restart_signal: str = "KILL"
     restart_delay: float = 0.0
+    gid_index: int | None = None
     start_timeout: float = 60.0
     round_timeout: float = 60.0
     io_timeout: float = 30.0
@@ -139,6 +140,7 @@ def parse_scenario(text: str, src: str) -> Scenario:
     if sc.restart_signal not in SIGNALS:
         raise run.fail("restart_signal", f"one of {', '.join(SIGNALS)}", sc.restart_signal)
     sc.restart_delay = run.positive("restart_delay", float, sc.restart_delay)
+    sc.gid_index = run.get("gid_index", int, "a GID index (integer)", None)
     if sc.length > sc.buffer_size:
         raise run.fail("length", f"at most buffer_size ({sc.buffer_size})", sc.length)
     run.check_unknown()

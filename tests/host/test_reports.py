@@ -1,0 +1,95 @@
+"""Renderers and writers on a real results file (a default matrix run in the lab)."""
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from rdmacheck.report.expectations import Expectation, judge
+from rdmacheck.report.junit import junit_xml
+from rdmacheck.report.matrix_table import render_matrix
+from rdmacheck.report.results import CellResult, run_from_dict, write_json_atomic
+from rdmacheck.report.tone import write_tone
+from tests.conftest import rdmacheck
+
+DATA = Path(__file__).parent / "data" / "matrix-lab.json"
+
+
+def load():
+    return run_from_dict(json.loads(DATA.read_text()))
+
+
+def test_results_file_roundtrips(tmp_path):
+    run = load()
+    write_json_atomic(tmp_path / "r.json", run.to_dict())
+    again = run_from_dict(json.loads((tmp_path / "r.json").read_text()))
+    assert again.cells == run.cells and again.schema_version == 1
+
+
+def test_newer_schema_is_refused_clearly(tmp_path):
+    d = json.loads(DATA.read_text())
+    d["schema_version"] = 99
+    (tmp_path / "r.json").write_text(json.dumps(d))
+    r = rdmacheck("report", str(tmp_path / "r.json"))
+    assert r.returncode == 2 and "results schema version 99" in r.stderr
+
+
+def test_table_shows_each_cell_with_notes():
+    c = Console(width=200, record=True)
+    render_matrix(load(), c)
+    text = c.export_text()
+    assert "siw0 (siw)" in text and "rxe0 (rxe)" in text
+    assert "FAIL [2] (expected)" in text and "SKIP [1]" in text
+    assert "[1] oob mode needs an IB/RoCE device" in text
+    assert "16 cells: 10 pass, 2 fail (2 expected), 4 skip — all cells met their expectations" in text
+
+
+def test_junit_parses_and_counts():
+    root = ET.fromstring(junit_xml(load()))
+    assert root.tag == "testsuite" and root.get("tests") == "16" and root.get("failures") == "0"
+    cases = root.findall("testcase")
+    assert len(cases) == 16 and all(c.get("classname") and c.get("name") and c.get("time") for c in cases)
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    assert len(skipped) == int(root.get("skipped")) == 6
+    assert any("expected failure" in c.find("skipped").get("message") for c in skipped)
+
+
+def test_junit_reports_a_regression_as_failure_with_finding_and_step():
+    run = load()
+    flipped = [Expectation(verdict="PASS", provider="siw", strategy="reset")]
+    for c in run.cells:
+        judge(c, flipped)
+    root = ET.fromstring(junit_xml(run))
+    failures = [c.find("failure") for c in root.findall("testcase") if c.find("failure") is not None]
+    assert root.get("failures") == "2" and len(failures) == 2
+    assert "refused to reuse the reset QP" in failures[0].get("message")
+    assert not run.all_met()
+
+
+def test_tone_files_have_exact_keys(tmp_path):
+    run = load()
+    write_tone(run, tmp_path)
+    top = json.loads((tmp_path / "test_results.json").read_text())
+    assert set(top) == {"test_case", "status", "timestamp"} and top["status"] == "Pass"
+    assert top["timestamp"].endswith("Z") and "T" in top["timestamp"]
+    cell = json.loads((tmp_path / "siw0.cm.reset.restart-initiator" / "test_results.json").read_text())
+    assert cell["status"] == "Pass"  # an expected failure meets its expectation
+
+
+def test_expectations_most_specific_wins_and_skip_always_meets():
+    cell = CellResult(device="siw0", provider="siw", mode="cm", strategy="reset", restart="target", verdict="FAIL")
+    rules = [Expectation(verdict="FAIL", provider="siw"),
+             Expectation(verdict="PASS", provider="siw", strategy="reset", restart="target")]
+    judge(cell, rules)
+    assert cell.expected == "PASS" and cell.met is False
+    skip = replace(cell, verdict="SKIP")
+    judge(skip, rules)
+    assert skip.met is True
+
+
+def test_report_command_renders_and_writes(tmp_path):
+    r = rdmacheck("report", str(DATA), "--junit", str(tmp_path / "j.xml"), "--tone", str(tmp_path / "tone"))
+    assert r.returncode == 0, r.stderr
+    assert "all cells met their expectations" in r.stdout
+    assert (tmp_path / "j.xml").exists() and (tmp_path / "tone" / "test_results.json").exists()

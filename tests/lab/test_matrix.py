@@ -1,0 +1,71 @@
+"""The matrix on real verbs in the lab: verdicts, expectations, report, interruption."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, rdmacheck, require_device
+
+
+def grid(res):
+    return {(c["device"], c["mode"], c["strategy"], c["restart"]): c for c in res["cells"]}
+
+
+def test_default_matrix_verdicts_and_report_reproduces_the_table(tmp_path):
+    require_device("rxe0")
+    require_device("siw0")
+    out = tmp_path / "m.json"
+    r = rdmacheck("matrix", "--rounds", "1", "--json", str(out), "--junit", str(tmp_path / "j.xml"),
+                  "--tone", str(tmp_path / "tone"), "--plain", timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    g = grid(res)
+    for mode in ("oob", "cm"):
+        for strategy in ("reset", "recreate"):
+            for restart in ("initiator", "target"):
+                assert g[("rxe0", mode, strategy, restart)]["verdict"] == "PASS"
+                siw = g[("siw0", mode, strategy, restart)]
+                if mode == "oob":
+                    assert siw["verdict"] == "SKIP" and "iWARP" in siw["skip_reason"]
+                elif strategy == "recreate":
+                    assert siw["verdict"] == "PASS"
+                else:
+                    assert siw["verdict"] == "FAIL" and siw["finding"] and siw["met"] is True
+    assert res["finished"] and not res["interrupted"] and res["rdma_core"]
+    rep = rdmacheck("report", str(out))
+    assert rep.returncode == 0
+    assert rep.stdout == r.stdout  # the same table, from the file alone
+    assert json.loads((tmp_path / "tone" / "test_results.json").read_text())["status"] == "Pass"
+
+
+def test_a_flipped_expectation_fails_the_run(tmp_path):
+    require_device("siw0")
+    sc = tmp_path / "flipped.toml"
+    sc.write_text('[scenario]\nname = "flipped"\n[grid]\ndevices = ["siw0"]\nmodes = ["cm"]\n'
+                  'strategies = ["reset"]\nrestart = ["initiator"]\n[run]\nrounds = 1\n'
+                  '[[expect]]\nprovider = "siw"\nstrategy = "reset"\nverdict = "PASS"\n')
+    r = rdmacheck("run", str(sc), "--json", str(tmp_path / "r.json"), "--plain", timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "did not meet their expectation" in r.stdout and "≠ expected PASS" in r.stdout
+
+
+def test_sigint_leaves_a_valid_results_file_with_the_finished_cells(tmp_path):
+    require_device("rxe0")
+    out = tmp_path / "m.json"
+    p = subprocess.Popen([sys.executable, "-m", "rdmacheck", "matrix", "--devices", "rxe0", "--modes", "oob",
+                          "--rounds", "1", "--json", str(out), "--plain"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if out.exists() and len(json.loads(out.read_text())["cells"]) >= 2:
+            break
+        time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    res = json.loads(out.read_text())
+    assert res["interrupted"] is True and not res["finished"]
+    assert 1 <= len(res["cells"]) < 4
+    assert all(c["verdict"] in ("PASS", "FAIL", "SKIP") and c["met"] is not None for c in res["cells"])
+    assert "results so far are in" in err
