@@ -334,6 +334,30 @@ def report(
     _finish(run, junit, tone)
 
 
+@app.command()
+def doctor(
+    device: Optional[str] = typer.Option(None, "--device", "-d", help="Only this device."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+    deep: bool = typer.Option(False, "--deep", help="Also a live loopback self-test and the reset probe per device."),
+    buffer_size: str = typer.Option("64MiB", "--buffer-size", help="Registration size to check memlock and max_mr_size against."),
+) -> None:
+    """Check this host's RDMA and say how to fix what is wrong. Exit 0 healthy, 1 unhealthy, 2 could not run."""
+    from rdmacheck.doctor.checks import HostPaths
+    from rdmacheck.doctor.run import healthy, run_doctor
+    from rdmacheck.report.doctor_table import render_doctor
+
+    size = _size(buffer_size, "--buffer-size")
+    try:
+        checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(f"[dim]{s}[/]"))
+    except RdmacheckError as e:
+        raise RdmacheckError(f"doctor could not run: {e}", hint=e.hint, exit_code=EXIT_ENV) from None
+    if as_json:
+        print(json.dumps({"healthy": healthy(checks), "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        render_doctor(checks, out_console())
+    raise typer.Exit(0 if healthy(checks) else EXIT_FAIL)
+
+
 def _lab_paths(lab_dir: Optional[Path]):
     from rdmacheck.lab.paths import LabPaths
 

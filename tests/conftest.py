@@ -22,3 +22,13 @@ def require_device(name: str) -> None:
     if IN_LAB:
         pytest.fail(f"lab device {name} is missing: the lab did not come up as planned")
     pytest.skip(f"needs RDMA device {name}: run the lab tests with `rdmacheck lab run -- pytest tests/lab`")
+
+
+@pytest.fixture
+def etcd_server(tmp_path):
+    from tests.etcd_server import EtcdServer
+
+    (tmp_path / "etcd").mkdir()
+    server = EtcdServer(tmp_path / "etcd").start()
+    yield server
+    server.stop()

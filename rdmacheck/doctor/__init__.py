@@ -1,0 +1,1 @@
+"""Host diagnostics with fix hints (`rdmacheck doctor`)."""

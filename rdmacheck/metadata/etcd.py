@@ -1,0 +1,264 @@
+"""etcd metadata: descriptors under <prefix><cluster>/<name>, bound to a lease the process keeps
+alive (a dead process's key disappears after the TTL), names claimed with create-if-absent, and
+watches that report a peer's restart (a DELETE, or a PUT with a new generation).
+
+Every unary call carries the client timeout: without one a call to a hung server blocks forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlparse
+
+# etcd3 0.12 ships protobuf code that the C++ protobuf >= 3.21 refuses; the pure-Python one works.
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError  # noqa: E402
+
+
+class MetadataError(RdmacheckError):
+    """An etcd operation failed or timed out; the message names the operation and the endpoint."""
+
+
+@dataclass(frozen=True)
+class EtcdConfig:
+    endpoints: list[tuple[str, int]]
+    prefix: str = "rdmacheck/"
+    cluster: str = "default"
+    ttl: int = 3
+    timeout: float = 2.0
+    user: str | None = None
+    password: str | None = None
+    ca_cert: str | None = None
+    cert_key: str | None = None
+    cert_cert: str | None = None
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{self.cluster}/{name}"
+
+    @property
+    def dir(self) -> str:
+        return f"{self.prefix}{self.cluster}/"
+
+    def shown(self) -> str:
+        return ",".join(f"{h}:{p}" for h, p in self.endpoints)
+
+
+def parse_metadata_url(url: str) -> list[tuple[str, int]] | None:
+    """'p2p' -> None; 'etcd://h:p[,h:p...]' -> endpoints."""
+    if url == "p2p":
+        return None
+    if not url.startswith("etcd://"):
+        raise EnvironmentProblem(f"--metadata {url!r}: use p2p or etcd://HOST:PORT[,HOST:PORT...]")
+    out = []
+    for part in url[len("etcd://"):].rstrip("/").split(","):
+        u = urlparse(f"etcd://{part}")
+        if not u.hostname or not u.port:
+            raise EnvironmentProblem(f"--metadata {url!r}: {part!r} is not HOST:PORT")
+        out.append((u.hostname, u.port))
+    return out
+
+
+@dataclass
+class Published:
+    name: str
+    value: dict
+    lease: object
+
+
+@dataclass
+class EtcdStore:
+    cfg: EtcdConfig
+    client: object = None
+    endpoint: tuple[str, int] | None = None
+    _mine: dict[str, Published] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    on_event: Callable[[str, dict], None] = lambda kind, info: None
+
+    @classmethod
+    def connect(cls, cfg: EtcdConfig, on_event: Callable[[str, dict], None] | None = None) -> "EtcdStore":
+        import etcd3  # noqa: PLC0415
+
+        errors = []
+        for host, port in cfg.endpoints:
+            client = etcd3.client(host=host, port=port, timeout=cfg.timeout, user=cfg.user, password=cfg.password,
+                                  ca_cert=cfg.ca_cert, cert_key=cfg.cert_key, cert_cert=cfg.cert_cert)
+            try:
+                client.status()
+            except Exception as e:  # noqa: BLE001 - grpc raises many types; all mean "not reachable"
+                errors.append(f"{host}:{port}: {_short(e)}")
+                client.close()
+                continue
+            store = cls(cfg=cfg, client=client, endpoint=(host, port))
+            if on_event:
+                store.on_event = on_event
+            return store
+        raise MetadataError(f"etcd not reachable within {cfg.timeout:g} s at {cfg.shown()} ({'; '.join(errors)})",
+                            hint="start etcd, or check --metadata etcd://HOST:PORT", exit_code=2)
+
+    def _call(self, what: str, fn):
+        try:
+            return fn()
+        except MetadataError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise MetadataError(f"etcd {what} at {self.endpoint[0]}:{self.endpoint[1]} failed: {_short(e)}") from None
+
+    # --- publishing ------------------------------------------------------------------------
+
+    def publish(self, name: str, value: dict) -> None:
+        """Claim `name` (create-if-absent) under a fresh lease; a live holder is a clear error."""
+        key = self.cfg.key(name)
+        c = self.client
+        lease = self._call("lease grant", lambda: c.lease(self.cfg.ttl))
+        ok, _ = self._call("claim (txn)", lambda: c.transaction(
+            compare=[c.transactions.version(key) == 0],
+            success=[c.transactions.put(key, json.dumps(value), lease=lease)], failure=[]))
+        if not ok:
+            held = self.get(name)
+            lease.revoke()
+            who = f"generation {held[0].get('generation')}, pid {held[0].get('pid')}" if held else "another process"
+            raise MetadataError(f"the name {name!r} is held by a live process ({who}) under {key}; choose another "
+                                f"--name, or wait for its lease ({self.cfg.ttl} s) to expire", exit_code=2)
+        self._mine[name] = Published(name, value, lease)
+
+    def keep_alive_in_background(self) -> threading.Thread:
+        """Refresh the leases every TTL/3; if etcd lost them (restart), publish again."""
+        t = threading.Thread(target=self._keep_alive, name="etcd-keepalive", daemon=True)
+        t.start()
+        return t
+
+    def _keep_alive(self) -> None:
+        interval = max(0.2, self.cfg.ttl / 3)
+        broken = False
+        while not self._stop.wait(interval):
+            for pub in list(self._mine.values()):
+                try:
+                    ttl = _refresh(pub.lease)
+                    if ttl <= 0:  # the lease is gone (etcd restarted without it): claim again
+                        self._republish(pub)
+                    elif broken:
+                        self.on_event("metadata_resumed", {"name": pub.name})
+                    broken = False
+                except Exception as e:  # noqa: BLE001
+                    if not broken:
+                        self.on_event("metadata_unreachable", {"operation": "lease keep-alive", "error": _short(e)})
+                    broken = True
+                    try:
+                        self._republish(pub)
+                        self.on_event("metadata_resumed", {"name": pub.name, "republished": True})
+                        broken = False
+                    except Exception:  # noqa: BLE001 - still down: try again next tick
+                        pass
+
+    def _republish(self, pub: Published) -> None:
+        c = self.client
+        lease = c.lease(self.cfg.ttl)
+        c.put(self.cfg.key(pub.name), json.dumps(pub.value), lease=lease)
+        pub.lease = lease
+
+    def get(self, name: str) -> tuple[dict, int] | None:
+        """(descriptor, mod_revision) or None."""
+        value, meta = self._call(f"get {self.cfg.key(name)}", lambda: self.client.get(self.cfg.key(name)))
+        if value is None:
+            return None
+        return json.loads(value), meta.mod_revision
+
+    def list(self) -> list[tuple[str, dict, int, int]]:
+        """(name, descriptor, mod_revision, lease TTL left) for every key under the cluster dir."""
+        out = []
+        for value, meta in self._call(f"list {self.cfg.dir}", lambda: list(self.client.get_prefix(self.cfg.dir))):
+            name = meta.key.decode()[len(self.cfg.dir):]
+            ttl = -1
+            if meta.lease_id:
+                try:
+                    ttl = self.client.get_lease_info(meta.lease_id).TTL
+                except Exception:  # noqa: BLE001
+                    ttl = -1
+            try:
+                desc = json.loads(value)
+            except ValueError:
+                desc = {"raw": value.decode(errors="replace")[:80]}
+            out.append((name, desc, meta.mod_revision, ttl))
+        return out
+
+    def watch(self, name: str, start_revision: int, callback: Callable[[str, dict | None], None]) -> Callable[[], None]:
+        """Call callback("put", desc) / callback("delete", None) for changes after start_revision
+        (so none is missed between the read and the watch). Returns cancel()."""
+        key = self.cfg.key(name)
+        it, cancel = self._call(f"watch {key}", lambda: self.client.watch(key, start_revision=start_revision))
+
+        def pump():
+            try:
+                for ev in it:
+                    if type(ev).__name__ == "DeleteEvent":
+                        callback("delete", None)
+                    else:
+                        try:
+                            callback("put", json.loads(ev.value))
+                        except ValueError:
+                            continue
+            except Exception as e:  # noqa: BLE001 - the stream broke (etcd down): say so
+                callback("error", {"error": _short(e)})
+
+        threading.Thread(target=pump, name=f"etcd-watch-{name}", daemon=True).start()
+        return cancel
+
+    def close(self) -> None:
+        """Revoke our leases (our keys go at once) and stop the keep-alive."""
+        self._stop.set()
+        for pub in self._mine.values():
+            try:
+                pub.lease.revoke()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _refresh(lease) -> int:
+    resp = list(lease.refresh())
+    return resp[0].TTL if resp else -1
+
+
+def _short(e: BaseException) -> str:
+    text = getattr(e, "details", lambda: None)() if hasattr(e, "details") else None
+    text = text or str(e) or type(e).__name__
+    return " ".join(text.split())[:160]
+
+
+def wait_for(store: EtcdStore, name: str, pred: Callable[[dict], bool], timeout: float, what: str) -> tuple[dict, int]:
+    """Poll-free wait: read, and if not yet what we want, watch from that revision until it is."""
+    from rdmacheck.errors import DeadlineExceeded  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    got = store.get(name)
+    if got and pred(got[0]):
+        return got
+    start = got[1] + 1 if got else 1
+    box: list[dict] = []
+    ready = threading.Event()
+
+    def cb(kind, desc):
+        if kind == "put" and desc and pred(desc):
+            box.append(desc)
+            ready.set()
+
+    cancel = store.watch(name, start, cb)
+    try:
+        # Re-read once after the watch is set: a put between get and watch is not lost either way.
+        again = store.get(name)
+        if again and pred(again[0]):
+            return again
+        if not ready.wait(max(0.0, deadline - time.monotonic())):
+            raise DeadlineExceeded(what, timeout)
+        return box[0], -1
+    finally:
+        cancel()

@@ -1,0 +1,106 @@
+"""The etcd metadata store against a real etcd-server: leases, claims, watches, failures."""
+import threading
+import time
+
+import pytest
+
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError
+from tests.etcd_server import free_port
+
+
+def cfg(server, **kw):
+    return EtcdConfig(endpoints=[("127.0.0.1", server.port)], **kw)
+
+
+def test_unreachable_etcd_is_a_clear_error_within_the_timeout():
+    port = free_port()
+    t0 = time.monotonic()
+    with pytest.raises(MetadataError, match=f"etcd not reachable within 1 s at 127.0.0.1:{port}"):
+        EtcdStore.connect(EtcdConfig(endpoints=[("127.0.0.1", port)], timeout=1))
+    assert time.monotonic() - t0 < 5
+
+
+def test_publish_get_list_and_stale_key_expires_with_its_lease(etcd_server):
+    a = EtcdStore.connect(cfg(etcd_server, ttl=1))
+    a.publish("target", {"generation": 1, "pid": 11})
+    desc, rev = a.get("target")
+    assert desc["generation"] == 1 and rev > 0
+    assert [n for n, *_ in a.list()] == ["target"]
+    # no keep-alive: this is a crashed process; its key goes with the lease
+    deadline = time.monotonic() + 6
+    while a.get("target") is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert a.get("target") is None
+
+
+def test_a_live_name_cannot_be_claimed_twice(etcd_server):
+    a = EtcdStore.connect(cfg(etcd_server, ttl=2))
+    a.publish("target", {"generation": 1, "pid": 11})
+    a.keep_alive_in_background()
+    b = EtcdStore.connect(cfg(etcd_server, ttl=2))
+    with pytest.raises(MetadataError, match="the name 'target' is held by a live process .generation 1, pid 11."):
+        b.publish("target", {"generation": 2, "pid": 12})
+    time.sleep(3)  # still held: the keep-alive works
+    assert a.get("target")[0]["pid"] == 11
+    a.close()  # a clean exit revokes the lease: the name is free at once
+    b.publish("target", {"generation": 2, "pid": 12})
+
+
+def test_watch_sees_delete_and_the_new_generation(etcd_server):
+    a = EtcdStore.connect(cfg(etcd_server, ttl=2))
+    a.publish("initiator", {"generation": 1})
+    watcher = EtcdStore.connect(cfg(etcd_server))
+    _, rev = watcher.get("initiator")
+    seen, got_two = [], threading.Event()
+
+    def cb(kind, desc):
+        seen.append((kind, desc and desc.get("generation")))
+        if len(seen) >= 2:
+            got_two.set()
+
+    cancel = watcher.watch("initiator", rev + 1, cb)
+    a.close()
+    b = EtcdStore.connect(cfg(etcd_server, ttl=2))
+    b.publish("initiator", {"generation": 2})
+    assert got_two.wait(5), seen
+    cancel()
+    assert seen[:2] == [("delete", None), ("put", 2)]
+
+
+def test_paused_etcd_gives_a_timeout_error_naming_the_operation(etcd_server):
+    a = EtcdStore.connect(cfg(etcd_server, timeout=1))
+    a.publish("x", {"generation": 1})
+    etcd_server.pause()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(MetadataError, match="etcd get rdmacheck/default/x at 127.0.0.1:.* failed"):
+            a.get("x")
+        assert time.monotonic() - t0 < 4
+    finally:
+        etcd_server.resume()
+
+
+def test_killed_then_restarted_etcd_the_role_republishes(etcd_server):
+    events = []
+    a = EtcdStore.connect(cfg(etcd_server, ttl=1, timeout=1), on_event=lambda k, i: events.append(k))
+    a.publish("target", {"generation": 7})
+    a.keep_alive_in_background()
+    etcd_server.stop()
+    with pytest.raises(MetadataError):
+        a.get("target")
+    deadline = time.monotonic() + 8
+    while "metadata_unreachable" not in events and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "metadata_unreachable" in events
+    etcd_server.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if "metadata_resumed" in events and a.get("target"):
+                break
+        except MetadataError:
+            pass
+        time.sleep(0.2)
+    assert a.get("target")[0]["generation"] == 7
+    assert "metadata_resumed" in events
+    a.close()
