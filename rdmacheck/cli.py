@@ -18,6 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
 lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway VM with rxe (Soft-RoCE) and siw (soft-iWARP).")
 app.add_typer(lab_app, name="lab")
+meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: list, get, watch.")
+app.add_typer(meta_app, name="metadata")
 
 err = Console(stderr=True)
 
@@ -102,6 +104,17 @@ def reestablish(
     cm_port: Optional[int] = typer.Option(None, "--cm-port", help="target, cm mode: rdma_cm listen port (default: --listen port + 1)."),
     cm_addr: Optional[str] = typer.Option(None, "--cm-addr", help="cm mode: this device's IP for rdma_cm (default: its netdev's IPv4)."),
     target_netns: Optional[str] = typer.Option(None, "--target-netns", help="--local: run the target in this network namespace (two-host model)."),
+    metadata: str = typer.Option("p2p", "--metadata", help="p2p (handshake address given directly) or etcd://HOST:PORT[,HOST:PORT...]."),
+    etcd_prefix: str = typer.Option("rdmacheck/", "--etcd-prefix", help="etcd: key prefix."),
+    cluster: str = typer.Option("default", "--cluster", help="etcd: keys are <prefix><cluster>/<name>."),
+    lease_ttl: int = typer.Option(3, "--lease-ttl", help="etcd: seconds a dead process's key outlives it."),
+    etcd_timeout: float = typer.Option(2.0, "--etcd-timeout", help="etcd: deadline of every call."),
+    etcd_user: Optional[str] = typer.Option(None, "--etcd-user"),
+    etcd_password: Optional[str] = typer.Option(None, "--etcd-password", envvar="RDMACHECK_ETCD_PASSWORD"),
+    etcd_ca: Optional[str] = typer.Option(None, "--etcd-ca", help="etcd TLS: CA certificate file."),
+    etcd_cert: Optional[str] = typer.Option(None, "--etcd-cert", help="etcd TLS: client certificate file."),
+    etcd_key: Optional[str] = typer.Option(None, "--etcd-key", help="etcd TLS: client key file."),
+    target_name: str = typer.Option("target", "--target-name", help="initiator with etcd: the target's name to look up and watch."),
     restart: str = typer.Option("initiator", "--restart", help="--local: which side is killed and restarted: initiator | target."),
     rounds: int = typer.Option(3, "--rounds", help="--local: restart rounds. initiator role: verified rounds before exiting (0 = until killed)."),
     reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
@@ -117,6 +130,8 @@ def reestablish(
     from rdmacheck.handshake.address import parse_hostport
 
     tuning = _tuning(qp_timeout, retry_cnt, mtu)
+    etcd = _etcd_config(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, etcd_password,
+                        etcd_ca, etcd_cert, etcd_key)
     if strategy not in ("reset", "recreate", "auto"):
         raise typer.BadParameter("must be reset, recreate or auto", param_hint="--strategy")
     if mode not in ("oob", "cm", "auto"):
@@ -133,7 +148,8 @@ def reestablish(
                          rounds=rounds, gid_index=gid_index, host=host,
                          buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                          reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, tuning=tuning, log_dir=log_dir,
-                         mode=mode, target_netns=target_netns, target_host=listen_host_for(target_netns, host))
+                         mode=mode, target_netns=target_netns, target_host=listen_host_for(target_netns, host),
+                         metadata=metadata, lease_ttl=lease_ttl)
         cell = CellResult(device=device, provider="?", mode=mode, strategy=strategy, restart=restart)
         run = RunResult(command="reestablish --local", cells=[cell])
         try:
@@ -152,16 +168,29 @@ def reestablish(
 
     if role not in ("target", "initiator"):
         raise typer.BadParameter("give --role target|initiator, or --local", param_hint="--role")
-    if role == "initiator" and not peer:
-        raise typer.BadParameter("the initiator needs --peer HOST:PORT", param_hint="--peer")
+    if role == "initiator" and not peer and not etcd:
+        raise typer.BadParameter("the initiator needs --peer HOST:PORT (or --metadata etcd://...)", param_hint="--peer")
     cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, mode=mode, cm_port=cm_port,
                      cm_addr=cm_addr, gid_index=gid_index,
                      ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True) if role == "target" else None,
-                     peer=parse_hostport(peer, "--peer") if role == "initiator" else None,
+                     peer=parse_hostport(peer, "--peer") if role == "initiator" and peer else None,
+                     metadata=etcd, target_name=target_name,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                      offset=offset, rounds=rounds if role == "initiator" else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
     raise typer.Exit(run_role(cfg))
+
+
+def _etcd_config(url, prefix, cluster, ttl, timeout, user, password, ca, cert, key):
+    from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url
+
+    endpoints = parse_metadata_url(url)
+    if endpoints is None:
+        return None
+    if ttl < 1:
+        raise typer.BadParameter("must be at least 1 second", param_hint="--lease-ttl")
+    return EtcdConfig(endpoints=endpoints, prefix=prefix, cluster=cluster, ttl=ttl, timeout=timeout, user=user,
+                      password=password, ca_cert=ca, cert_cert=cert, cert_key=key)
 
 
 def _csv(value: Optional[str]) -> Optional[list[str]]:
@@ -356,6 +385,83 @@ def doctor(
     else:
         render_doctor(checks, out_console())
     raise typer.Exit(0 if healthy(checks) else EXIT_FAIL)
+
+
+META_URL = typer.Option(..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...]")
+META_PREFIX = typer.Option("rdmacheck/", "--etcd-prefix")
+META_CLUSTER = typer.Option("default", "--cluster")
+META_TIMEOUT = typer.Option(2.0, "--etcd-timeout")
+
+
+def _store(url: str, prefix: str, cluster: str, timeout: float):
+    from rdmacheck.metadata.etcd import EtcdStore
+
+    cfg = _etcd_config(url, prefix, cluster, 3, timeout, None, None, None, None, None)
+    if cfg is None:
+        raise typer.BadParameter("needs etcd://HOST:PORT", param_hint="--metadata")
+    return EtcdStore.connect(cfg)
+
+
+@meta_app.command("ls")
+def metadata_ls(metadata: str = META_URL, etcd_prefix: str = META_PREFIX, cluster: str = META_CLUSTER,
+                etcd_timeout: float = META_TIMEOUT, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The descriptors under <prefix><cluster>/: name, role, generation, age, lease TTL left, device, QPN."""
+    import time as _time
+
+    from rich.table import Table
+
+    rows = _store(metadata, etcd_prefix, cluster, etcd_timeout).list()
+    if as_json:
+        print(json.dumps([{"name": n, "descriptor": d, "mod_revision": rev, "ttl_left": ttl}
+                          for n, d, rev, ttl in rows], indent=2))
+        return
+    t = Table(title=f"{etcd_prefix}{cluster}/ ({len(rows)} keys)", title_justify="left")
+    for col in ("name", "role", "generation", "age", "lease TTL left", "device", "QPN / handshake", "pid"):
+        t.add_column(col, overflow="fold")
+    for name, d, rev, ttl in rows:
+        gen = d.get("generation")
+        age = f"{_time.time() - gen / 1e9:.1f} s" if isinstance(gen, int) else "-"
+        where = d.get("handshake") or (hex(d["qpn"]) if isinstance(d.get("qpn"), int) else "-")
+        t.add_row(name, str(d.get("role", "-")), str(gen), age, f"{ttl} s" if ttl >= 0 else "no lease",
+                  str(d.get("device", "-")), where, str(d.get("pid", "-")))
+    out_console().print(t)
+
+
+@meta_app.command("get")
+def metadata_get(name: str = typer.Argument(...), metadata: str = META_URL, etcd_prefix: str = META_PREFIX,
+                 cluster: str = META_CLUSTER, etcd_timeout: float = META_TIMEOUT) -> None:
+    """Print one descriptor as JSON (exit 1 if there is none)."""
+    got = _store(metadata, etcd_prefix, cluster, etcd_timeout).get(name)
+    if got is None:
+        err.print(f"no descriptor named {name!r} under {etcd_prefix}{cluster}/")
+        raise typer.Exit(EXIT_FAIL)
+    print(json.dumps(got[0], indent=2))
+
+
+@meta_app.command("watch")
+def metadata_watch(name: str = typer.Argument(...), metadata: str = META_URL, etcd_prefix: str = META_PREFIX,
+                   cluster: str = META_CLUSTER, etcd_timeout: float = META_TIMEOUT,
+                   duration: float = typer.Option(0.0, "--for", help="Stop after this many seconds (0 = until Ctrl-C).")) -> None:
+    """Print every change of one descriptor as a JSON line (put with its generation, or delete)."""
+    import threading
+    import time as _time
+
+    store = _store(metadata, etcd_prefix, cluster, etcd_timeout)
+    got = store.get(name)
+    if got:
+        print(json.dumps({"ts": _time.time(), "event": "current", "descriptor": got[0]}), flush=True)
+
+    def show(kind, desc):
+        print(json.dumps({"ts": _time.time(), "event": kind, "descriptor": desc}), flush=True)
+
+    cancel = store.watch(name, got[1] + 1 if got else 1, show)
+    done = threading.Event()
+    try:
+        done.wait(duration if duration > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cancel()
 
 
 def _lab_paths(lab_dir: Optional[Path]):

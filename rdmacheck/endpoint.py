@@ -42,6 +42,8 @@ def resolve_strategy(strategy: str, dev: Device) -> str:
 
 
 REUSE_REFUSED = "the provider refused to reuse the reset QP (QP reuse after reset not supported by this provider)"
+REUSE_STALLED = ("the reset QP reconnected but its RDMA WRITE never completed (QP reuse after reset not supported "
+                 "by this provider)")
 
 
 class ReuseRefused(RdmacheckError):
@@ -87,6 +89,7 @@ class Endpoint:
     peer: QPInfo | None = None
     cm: object | None = None  # cm mode: the connection's CM id (closed before the QP is renewed)
     last_renew: str | None = None  # the strategy of the latest renew, for findings about the next connect
+    pending_renew: RenewReport | None = None  # renewed ahead of the new peer (an etcd watch saw the restart)
 
     def create(self) -> None:
         self.qp = QueuePair.create(self.dev, self.tuning)

@@ -111,21 +111,32 @@ class EtcdStore:
 
     # --- publishing ------------------------------------------------------------------------
 
-    def publish(self, name: str, value: dict) -> None:
-        """Claim `name` (create-if-absent) under a fresh lease; a live holder is a clear error."""
+    def publish(self, name: str, value: dict, wait: float = 0.0) -> float:
+        """Claim `name` (create-if-absent) under a fresh lease. While another process holds it, retry
+        for up to `wait` seconds (a crashed predecessor's key lives until its lease expires); then
+        a clear error. Returns the seconds spent waiting."""
         key = self.cfg.key(name)
         c = self.client
-        lease = self._call("lease grant", lambda: c.lease(self.cfg.ttl))
-        ok, _ = self._call("claim (txn)", lambda: c.transaction(
-            compare=[c.transactions.version(key) == 0],
-            success=[c.transactions.put(key, json.dumps(value), lease=lease)], failure=[]))
-        if not ok:
-            held = self.get(name)
+        t0 = time.monotonic()
+        announced = False
+        while True:
+            lease = self._call("lease grant", lambda: c.lease(self.cfg.ttl))
+            ok, _ = self._call("claim (txn)", lambda: c.transaction(
+                compare=[c.transactions.version(key) == 0],
+                success=[c.transactions.put(key, json.dumps(value), lease=lease)], failure=[]))
+            if ok:
+                self._mine[name] = Published(name, value, lease)
+                return time.monotonic() - t0
             lease.revoke()
+            held = self.get(name)
             who = f"generation {held[0].get('generation')}, pid {held[0].get('pid')}" if held else "another process"
-            raise MetadataError(f"the name {name!r} is held by a live process ({who}) under {key}; choose another "
-                                f"--name, or wait for its lease ({self.cfg.ttl} s) to expire", exit_code=2)
-        self._mine[name] = Published(name, value, lease)
+            if time.monotonic() - t0 >= wait:
+                raise MetadataError(f"the name {name!r} is held by a live process ({who}) under {key}; choose "
+                                    f"another --name, or wait for its lease ({self.cfg.ttl} s) to expire", exit_code=2)
+            if not announced:
+                self.on_event("name_claim_wait", {"key": key, "holder": who})
+                announced = True
+            time.sleep(0.1)
 
     def keep_alive_in_background(self) -> threading.Thread:
         """Refresh the leases every TTL/3; if etcd lost them (restart), publish again."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.verbs.rc import QPTuning
 
 
@@ -28,3 +29,5 @@ class RoleConfig:
     io_timeout: float = 30.0
     heartbeat: float = 0.5
     tuning: QPTuning = field(default_factory=QPTuning)
+    metadata: EtcdConfig | None = None  # None = p2p (the handshake address is given directly)
+    target_name: str = "target"  # initiator with etcd: whose descriptor to look up and watch

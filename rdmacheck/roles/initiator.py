@@ -3,9 +3,11 @@ then holds the connection and, when the target dies and comes back, re-establish
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
-from rdmacheck.endpoint import Endpoint, ReuseRefused, resolve_mode, resolve_strategy
+from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, resolve_mode, resolve_strategy
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
@@ -45,13 +47,17 @@ class InitiatorRole:
         self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
         self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation)
         self.ep.create()
-        self.ev.emit("ready", device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
-                     gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, mode=self.mode, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}")
+        self.store = None
+        claim_wait = self._publish(dev) if cfg.metadata else None
+        self.ev.emit("ready", claim_wait_s=round(claim_wait, 3) if claim_wait is not None else None, device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
+                     gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, mode=self.mode, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}" if cfg.peer else None,
+                     metadata=cfg.metadata.shown() if cfg.metadata else "p2p")
         target_gen: int | None = None
         renew = None
         done = 0
+        need_new = False  # after an etcd watch saw the target go: wait for its new generation
         while True:
-            chan, accept = self._handshake()
+            chan, accept = self._handshake(target_gen if need_new else None)
             if target_gen is not None and accept.qp.generation != target_gen:
                 self.ev.emit("peer_restarted", peer=accept.qp.name, old_generation=target_gen,
                              new_generation=accept.qp.generation, new_peer_qpn=accept.qp.qpn)
@@ -69,10 +75,17 @@ class InitiatorRole:
                 if cfg.rounds and done >= cfg.rounds:
                     self.ev.emit("done", rounds=done, failures=self.failures)
                     chan.close()
+                    if self.store:
+                        self.store.close()
                     return 1 if self.failures else 0
-                self._hold(chan)
+                if self.store:  # etcd mode: no standing connection; the watch says when the target goes
+                    chan.close()
+                    self._hold_watch(accept.qp.generation)
+                else:
+                    self._hold(chan)
             except PeerLost as lost:
                 t_lost = time.time()
+                need_new = lost.via.startswith("etcd")
                 self.ev.emit("peer_lost", via=lost.via)
                 self._probe(accept)
                 self.ev.log(f"peer lost ({lost.via}) at {t_lost:.3f}; re-establishing with {self.strategy}")
@@ -96,16 +109,70 @@ class InitiatorRole:
         self.ep.peer = accept.qp
         return dict(self.ep.qp.timings_ms)
 
-    def _handshake(self) -> tuple[Channel, Accept]:
+    # --- etcd metadata -------------------------------------------------------------------------
+
+    def _publish(self, dev: Device) -> float:
+        from rdmacheck.metadata.etcd import EtcdStore
+
+        cfg = self.cfg
+        self.store = EtcdStore.connect(cfg.metadata, on_event=lambda kind, info: self.ev.emit(kind, **info))
+        waited = self.store.publish(cfg.name, {
+            "role": "initiator", "name": cfg.name, "generation": self.ev.generation, "pid": os.getpid(),
+            "device": dev.name, "provider": dev.info.provider, "gid": dev.gid.gid, "lid": dev.lid,
+            "port": dev.port, "mode": self.mode, "qpn": self.ep.qp.qpn}, wait=cfg.metadata.ttl * 2 + 1)
+        self.store.keep_alive_in_background()
+        return waited
+
+    def _address(self, old_gen: int | None, timeout: float) -> tuple[str, int]:
+        """p2p: --peer. etcd: the target's published handshake address (a new generation after a restart)."""
+        if not self.store:
+            return self.cfg.peer
+        from rdmacheck.metadata.etcd import wait_for
+
+        name = self.cfg.target_name
+        desc, _ = wait_for(self.store, name, (lambda d: d.get("generation") != old_gen) if old_gen else (lambda d: True),
+                           timeout, f"target {name!r} to publish {'a new' if old_gen else 'its'} descriptor in etcd")
+        return parse_hostport(desc["handshake"], f"the handshake address etcd has for {name!r}")
+
+    def _hold_watch(self, generation: int) -> None:
+        """Until the target's key is deleted (lease expired) or re-published by a new generation."""
+        name = self.cfg.target_name
+        got = self.store.get(name)
+        if got is None:
+            raise PeerLost("etcd: the target's key is already gone")
+        if got[0].get("generation") != generation:
+            raise PeerLost("etcd: a new target generation is already published")
+        lost = threading.Event()
+        why: list[str] = []
+
+        def changed(kind: str, desc: dict | None) -> None:
+            if kind == "delete":
+                why.append("etcd watch: target key deleted (lease expired)")
+                lost.set()
+            elif kind == "put" and desc and desc.get("generation") != generation:
+                why.append("etcd watch: new target generation")
+                lost.set()
+            elif kind == "error":
+                self.ev.emit("metadata_unreachable", operation=f"watch {name}", **(desc or {}))
+
+        cancel = self.store.watch(name, got[1] + 1, changed)
+        try:
+            while not lost.wait(1.0):
+                pass  # holding: idle until the target goes (or SIGTERM)
+        finally:
+            cancel()
+        raise PeerLost(why[0])
+
+    def _handshake(self, old_gen: int | None = None) -> tuple[Channel, Accept]:
         """Connect (retrying until reconnect_timeout) and exchange QP info; refusals are retried too."""
         cfg = self.cfg
         deadline = time.monotonic() + cfg.reconnect_timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise DeadlineExceeded(f"a handshake with the target at {cfg.peer[0]}:{cfg.peer[1]}",
-                                       cfg.reconnect_timeout)
-            chan = Channel.connect(cfg.peer[0], cfg.peer[1], timeout=left)
+                raise DeadlineExceeded("a handshake with the target", cfg.reconnect_timeout)
+            host, port = self._address(old_gen, left)
+            chan = Channel.connect(host, port, timeout=max(0.1, deadline - time.monotonic()))
             try:
                 reply = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=min(10.0, max(left, 0.1)))
             except ChannelLost as e:  # the old target still closing, or a new one not ready: retry
@@ -143,8 +210,9 @@ class InitiatorRole:
             raise PeerLost(f"control connection: {e}") from None
         except DeadlineExceeded as e:
             self.failures += 1
-            self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=f"deadline: {e}", target_ok=False,
-                         readback_ok=False)
+            finding = REUSE_STALLED if self.ep.last_renew == "reset" else f"deadline: {e}"
+            self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=finding, detail=str(e),
+                         target_ok=False, readback_ok=False)
             return
         got = self.buf.read(0, cfg.length)
         mm = first_mismatch(data, got)

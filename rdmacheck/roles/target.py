@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -33,6 +34,8 @@ class TargetRole:
         self.mode = cfg.mode
         self.listener: CmListener | None = None
         self.pending: dict[int, Endpoint] = {}  # cm mode: token -> endpoint awaiting its CM request
+        self.store = None  # etcd metadata, when configured
+        self.watching: dict[str, object] = {}  # peer name -> cancel() of its etcd watch
 
     def run(self) -> int:
         cfg = self.cfg
@@ -54,6 +57,7 @@ class TargetRole:
             self.listener = CmListener.open(ip, cfg.cm_port or server.address[1] + 1)
             threading.Thread(target=self._cm_loop, args=(stop,), name="cm-events", daemon=True).start()
         server.serve_in_background()
+        claim_wait = self._publish(server) if cfg.metadata else None
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         self.ev.emit("ready", device=self.dev.name, provider=self.dev.info.provider, port=self.dev.port,
@@ -65,10 +69,65 @@ class TargetRole:
                     f"{cfg.buffer_size} bytes exposed, strategy {self.strategy}")
         stop.wait()
         server.close()
+        if self.store:
+            self.store.close()
         if self.listener:
             self.listener.close()
         self.ev.emit("stopped")
         return 0
+
+    # --- etcd metadata -------------------------------------------------------------------------
+
+    def _publish(self, server: HandshakeServer) -> float:
+        from rdmacheck.metadata.etcd import EtcdStore
+
+        cfg = self.cfg
+        self.store = EtcdStore.connect(cfg.metadata, on_event=lambda kind, info: self.ev.emit(kind, **info))
+        desc = {"role": "target", "name": cfg.name, "generation": self.ev.generation, "pid": os.getpid(),
+                "device": self.dev.name, "provider": self.dev.info.provider, "gid": self.dev.gid.gid,
+                "lid": self.dev.lid, "port": self.dev.port, "mode": self.mode,
+                "handshake": format_hostport(*server.address),
+                "cm_addr": f"{self.listener.ip}:{self.listener.port}" if self.listener else None,
+                "buffer": {"addr": self.buf.addr, "length": self.buf.length, "rkey": self.buf.rkey}}
+        waited = self.store.publish(cfg.name, desc, wait=cfg.metadata.ttl * 2 + 1)
+        self.store.keep_alive_in_background()
+        return waited
+
+    def _watch_peer(self, name: str, generation: int) -> None:
+        """Watch a peer's key from the revision read now: its DELETE (lease expired) or a PUT with a
+        new generation means it restarted, and the QP is renewed right away."""
+        if not self.store or name in self.watching:
+            return
+        got = self.store.get(name)
+        start = got[1] + 1 if got else 1
+        self.watching[name] = self.store.watch(name, start, lambda kind, desc: self._on_peer_change(name, kind, desc))
+
+    def _on_peer_change(self, name: str, kind: str, desc: dict | None) -> None:
+        if kind == "error":
+            self.ev.emit("metadata_unreachable", operation=f"watch {name}", **(desc or {}))
+            return
+        with self.lock:
+            ep = self.peers.get(name)
+            if ep is None or ep.peer is None:
+                return  # nothing connected to renew (or already renewed)
+            if kind == "put" and desc and desc.get("generation") == ep.peer.generation:
+                return  # the same process re-published (etcd came back)
+            via = "etcd watch: key deleted (lease expired)" if kind == "delete" else "etcd watch: new generation"
+            self.ev.emit("peer_restarted", peer=name, via=via, old_generation=ep.peer.generation,
+                         new_generation=desc.get("generation") if desc else None, old_peer_qpn=ep.peer.qpn)
+            try:
+                ep.pending_renew = ep.renew(self.strategy)
+                self.ev.emit("qp_renewed", peer=name, **ep.pending_renew.to_dict())
+            except RdmacheckError as e:
+                self.ev.emit("error", step="renew", finding=getattr(e, "finding", None), message=str(e), fatal=False)
+                self.peers.pop(name, None)
+
+    def _take_pending(self, ep: Endpoint, peer: QPInfo, timings: dict | None) -> Accept:
+        """The QP was renewed when the watch saw the restart: connect it and report."""
+        report, ep.pending_renew = ep.pending_renew, None
+        self.ev.emit("reestablished", peer=peer.name, peer_qpn=peer.qpn, triggered_by="etcd watch",
+                     **report.to_dict(), connect_timings_ms=timings or {})
+        return self._accept(ep, True)
 
     # --- handshake handler ---------------------------------------------------------------------
 
@@ -96,23 +155,35 @@ class TargetRole:
         return Accept(qp=ep.local_info(), buffer=BufferInfo(self.buf.addr, self.buf.length, self.buf.rkey),
                       reestablished=reestablished, strategy=self.strategy if reestablished else None, **cm)
 
+    def _bring_up(self, ep: Endpoint, peer: QPInfo) -> dict | None:
+        """oob: INIT -> RTR -> RTS towards the peer now (returns the timings). cm: the QP waits in
+        RESET for the peer's CM request, which the CM thread accepts onto it (returns None)."""
+        if self.mode == "cm":
+            ep.peer = peer
+            return None
+        return ep.establish(peer)
+
     def _connect(self, session: Session, peer: QPInfo, mode: str) -> Message:
+        """A new peer gets a QP; the same handshake again is idempotent; the same name with another
+        generation or QP is a restarted peer: renew the QP with the strategy, then bring it up."""
         assert self.dev is not None
         session.state["peer"] = peer.name
         if mode != self.mode:
             return Reject(reason=f"mode mismatch: this target connects with {self.mode}, the initiator asked {mode}")
-        if self.mode == "cm":
-            return self._connect_cm(peer)
         ep = self.peers.get(peer.name)
         try:
             if ep is None:
                 ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation)
                 ep.create()
-                timings = ep.establish(peer)
+                timings = self._bring_up(ep, peer)
                 self.peers[peer.name] = ep
-                self.ev.emit("connected", peer=peer.name, peer_generation=peer.generation, qpn=ep.qp.qpn,
-                             peer_qpn=peer.qpn, timings_ms=timings)
+                if timings is not None:
+                    self.ev.emit("connected", peer=peer.name, peer_generation=peer.generation, qpn=ep.qp.qpn,
+                                 peer_qpn=peer.qpn, timings_ms=timings)
+                self._watch_peer(peer.name, peer.generation)
                 return self._accept(ep, False)
+            if ep.peer is None and ep.pending_renew is not None:
+                return self._take_pending(ep, peer, self._bring_up(ep, peer))
             if ep.peer == peer:  # the same handshake again: idempotent
                 self.ev.emit("handshake_repeated", peer=peer.name, qpn=ep.qp.qpn)
                 return self._accept(ep, False)
@@ -121,9 +192,9 @@ class TargetRole:
                          old_generation=old.generation if old else None, new_generation=peer.generation,
                          old_peer_qpn=old.qpn if old else None, new_peer_qpn=peer.qpn)
             report = ep.renew(self.strategy)
-            timings = ep.establish(peer)
+            timings = self._bring_up(ep, peer)
             self.ev.emit("reestablished", peer=peer.name, peer_qpn=peer.qpn, **report.to_dict(),
-                         connect_timings_ms=timings)
+                         connect_timings_ms=timings or {})
             return self._accept(ep, True)
         except SilentReset as e:
             self.ev.emit("error", step="reset", finding=e.finding, message=str(e), fatal=False)
@@ -133,34 +204,6 @@ class TargetRole:
             self.ev.emit("error", step="connect", message=str(e), fatal=False)
             if ep is not None and ep.peer is None:
                 self.peers.pop(peer.name, None)
-            return Reject(reason=str(e))
-
-    def _connect_cm(self, peer: QPInfo) -> Message:
-        """cm mode: get a QP ready (new, or renewed for a restarted peer); rdma_cm connects it next."""
-        ep = self.peers.get(peer.name)
-        try:
-            if ep is None:
-                ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation)
-                ep.create()
-                self.peers[peer.name] = ep
-                ep.peer = peer
-                return self._accept(ep, False)
-            if ep.peer == peer:
-                return self._accept(ep, False)
-            old = ep.peer
-            self.ev.emit("peer_restarted", peer=peer.name, old_generation=old.generation if old else None,
-                         new_generation=peer.generation, old_peer_qpn=old.qpn if old else None,
-                         new_peer_qpn=peer.qpn)
-            report = ep.renew(self.strategy)
-            ep.peer = peer
-            self.ev.emit("reestablished", peer=peer.name, peer_qpn=peer.qpn, **report.to_dict())
-            return self._accept(ep, True)
-        except SilentReset as e:
-            self.ev.emit("error", step="reset", finding=e.finding, message=str(e), fatal=False)
-            self.peers.pop(peer.name, None)
-            return Reject(reason=str(e))
-        except RdmacheckError as e:
-            self.ev.emit("error", step="connect", message=str(e), fatal=False)
             return Reject(reason=str(e))
 
     def _cm_loop(self, stop: threading.Event) -> None:

@@ -44,6 +44,8 @@ class LocalPlan:
     restart_delay: float = 0.0  # seconds between the death and the new process
     target_netns: str | None = None  # run the target in this network namespace
     target_host: str | None = None  # the target's handshake address (default: host)
+    metadata: str = "p2p"  # or etcd://HOST:PORT: both roles publish and watch there
+    lease_ttl: int = 3
 
 
 def listen_host_for(netns: str | None, host: str) -> str:
@@ -73,6 +75,8 @@ def _common_args(plan: LocalPlan, device: str) -> list[str]:
             "--retry-cnt", str(plan.tuning.retry_cnt)]
     if plan.gid_index is not None:
         args += ["--gid-index", str(plan.gid_index)]
+    if plan.metadata != "p2p":
+        args += ["--metadata", plan.metadata, "--lease-ttl", str(plan.lease_ttl)]
     return args
 
 
@@ -183,8 +187,8 @@ class LocalRun:
         p = self.plan
         mark = target.mark()
         t_kill = self._end(old)
-        gone = _optional(lambda: target.wait_for("peer_disconnected", 10, "the target to notice the initiator died",
-                                                 since=mark))
+        gone = _optional(lambda: target.wait_for({"peer_disconnected", "peer_restarted"}, 10,
+                                                 "the target to notice the initiator died", since=target.mark()))
         new = self._spawn("initiator")
         ready = new.wait_for("ready", p.start_timeout, "the restarted initiator to be ready")
         result = new.wait_for({"verified", "verify_failed"}, p.round_timeout,
@@ -192,8 +196,12 @@ class LocalRun:
         rr = self._round_from(r, result, ready)
         rr.survivor = "target"
         rr.restarted_qpn = ready.get("qpn")
-        if gone:
-            rr.detect_ms, rr.detect_via = round((gone["ts"] - t_kill) * 1000, 3), "control connection closed"
+        noticed = [e for e in target.events[mark:] if e["ts"] >= t_kill and
+                   e["event"] in ("peer_disconnected", "peer_restarted")] or ([gone] if gone else [])
+        if noticed:
+            first = noticed[0]
+            rr.detect_ms = round((first["ts"] - t_kill) * 1000, 3)
+            rr.detect_via = first.get("via") or "control connection closed"
         self._survivor_report(rr, target.find("reestablished", since=mark), target.find("error", since=mark))
         return new, rr
 

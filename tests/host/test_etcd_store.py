@@ -104,3 +104,28 @@ def test_killed_then_restarted_etcd_the_role_republishes(etcd_server):
     assert a.get("target")[0]["generation"] == 7
     assert "metadata_resumed" in events
     a.close()
+
+
+def test_metadata_cli_ls_get_watch(etcd_server):
+    import json as _json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, rdmacheck
+
+    a = EtcdStore.connect(cfg(etcd_server, ttl=5))
+    a.publish("target", {"role": "target", "generation": 123, "pid": 9, "device": "rxe0", "handshake": "h:1"})
+    r = rdmacheck("metadata", "ls", "--metadata", etcd_server.url, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = _json.loads(r.stdout)
+    assert rows[0]["name"] == "target" and rows[0]["descriptor"]["generation"] == 123 and 0 < rows[0]["ttl_left"] <= 5
+    assert "rxe0" in rdmacheck("metadata", "ls", "--metadata", etcd_server.url).stdout
+    assert _json.loads(rdmacheck("metadata", "get", "target", "--metadata", etcd_server.url).stdout)["pid"] == 9
+    assert rdmacheck("metadata", "get", "nobody", "--metadata", etcd_server.url).returncode == 1
+    w = subprocess.Popen([sys.executable, "-m", "rdmacheck", "metadata", "watch", "target", "--metadata",
+                          etcd_server.url, "--for", "4"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    time.sleep(2)
+    a.close()
+    out, _ = w.communicate(timeout=20)
+    events = [_json.loads(x)["event"] for x in out.splitlines()]
+    assert events == ["current", "delete"], out

@@ -6,8 +6,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests.conftest import ROOT, rdmacheck, require_device
 
 
@@ -19,37 +17,8 @@ def run_local(tmp_path, restart, strategy, rounds=2, device="rxe0", extra=()):
     return r, json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("restart", ["initiator", "target"])
-@pytest.mark.parametrize("strategy", ["reset", "recreate"])
-def test_every_round_passes_and_qpn_follows_strategy(tmp_path, restart, strategy):
-    require_device("rxe0")
-    r, res = run_local(tmp_path, restart, strategy)
-    assert r.returncode == 0, r.stdout + r.stderr
-    cell = res["cells"][0]
-    assert cell["verdict"] == "PASS" and cell["strategy_used"] == strategy
-    rounds = cell["rounds"]
-    assert [x["verdict"] for x in rounds] == ["PASS"] * 3
-    for x in rounds[1:]:
-        assert x["survivor"] == ("target" if restart == "initiator" else "initiator")
-        assert x["survivor_qpn_before"] is not None
-        if strategy == "reset":
-            assert x["survivor_qpn_after"] == x["survivor_qpn_before"]
-        else:
-            assert x["survivor_qpn_after"] != x["survivor_qpn_before"]
-        assert x["reconnect_ms"] > 0
-
-
-def test_target_death_is_detected_and_recovered_in_bounded_time(tmp_path):
-    require_device("rxe0")
-    r, res = run_local(tmp_path, "target", "auto", rounds=2)
-    assert r.returncode == 0, r.stdout + r.stderr
-    for x in res["cells"][0]["rounds"][1:]:
-        assert x["verdict"] == "PASS"
-        assert x["detect_ms"] < 5000, x
-        # The survivor's probe WRITE to the dead peer ends with a completion (usually RETRY_EXC_ERR
-        # after ~0.4 s with timeout 14 / retry 6), never a hang.
-        assert x["probe_status"] in ("RETRY_EXC_ERR", "SUCCESS", "WR_FLUSH_ERR"), x
-        assert x["reconnect_ms"] < 30000
+# Both restart sides x both strategies on rxe0 (oob and cm) are cells of the default matrix:
+# tests/lab/test_matrix.py asserts every round's verdict, QP numbers and detection times.
 
 
 def test_unknown_device_is_one_line_listing_devices():
