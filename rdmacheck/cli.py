@@ -115,6 +115,9 @@ def reestablish(
     etcd_cert: Optional[str] = typer.Option(None, "--etcd-cert", help="etcd TLS: client certificate file."),
     etcd_key: Optional[str] = typer.Option(None, "--etcd-key", help="etcd TLS: client key file."),
     target_name: str = typer.Option("target", "--target-name", help="initiator with etcd: the target's name to look up and watch."),
+    token: Optional[str] = typer.Option(None, "--token", help="Shared secret (>= 16 chars) authenticating every handshake; or $RDMACHECK_TOKEN."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", help="Read the shared secret from this file."),
+    inject: Optional[List[str]] = typer.Option(None, "--inject", help="Fault to inject (repeatable): reset-noop, rtr-einval, handshake-drop, handshake-delay:MS, handshake-garble."),
     restart: str = typer.Option("initiator", "--restart", help="--local: which side is killed and restarted: initiator | target."),
     rounds: int = typer.Option(3, "--rounds", help="--local: restart rounds. initiator role: verified rounds before exiting (0 = until killed)."),
     reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
@@ -128,8 +131,13 @@ def reestablish(
 ) -> None:
     """Connect an RC QP, write/verify/read back a pattern, and re-establish after a peer restart."""
     from rdmacheck.handshake.address import parse_hostport
+    from rdmacheck.handshake.auth import load_token
 
     tuning = _tuning(qp_timeout, retry_cnt, mtu)
+    faults = _faults(inject)
+    secret = load_token(token, token_file)
+    if secret and local:  # the roles read it from the environment they inherit
+        os.environ["RDMACHECK_TOKEN"] = secret.decode()
     etcd = _etcd_config(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, etcd_password,
                         etcd_ca, etcd_cert, etcd_key)
     if strategy not in ("reset", "recreate", "auto"):
@@ -149,7 +157,7 @@ def reestablish(
                          buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                          reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, tuning=tuning, log_dir=log_dir,
                          mode=mode, target_netns=target_netns, target_host=listen_host_for(target_netns, host),
-                         metadata=metadata, lease_ttl=lease_ttl)
+                         metadata=metadata, lease_ttl=lease_ttl, inject=faults)
         cell = CellResult(device=device, provider="?", mode=mode, strategy=strategy, restart=restart)
         run = RunResult(command="reestablish --local", cells=[cell])
         try:
@@ -174,11 +182,21 @@ def reestablish(
                      cm_addr=cm_addr, gid_index=gid_index,
                      ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True) if role == "target" else None,
                      peer=parse_hostport(peer, "--peer") if role == "initiator" and peer else None,
-                     metadata=etcd, target_name=target_name,
+                     metadata=etcd, target_name=target_name, token=load_token(token, token_file),
+                     inject=faults,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                      offset=offset, rounds=rounds if role == "initiator" else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
     raise typer.Exit(run_role(cfg))
+
+
+def _faults(inject: Optional[List[str]]) -> list[str]:
+    from rdmacheck.roles.config import check_fault
+
+    try:
+        return [check_fault(f) for f in inject or []]
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--inject")
 
 
 def _etcd_config(url, prefix, cluster, ttl, timeout, user, password, ca, cert, key):

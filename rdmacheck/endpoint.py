@@ -90,9 +90,10 @@ class Endpoint:
     cm: object | None = None  # cm mode: the connection's CM id (closed before the QP is renewed)
     last_renew: str | None = None  # the strategy of the latest renew, for findings about the next connect
     pending_renew: RenewReport | None = None  # renewed ahead of the new peer (an etcd watch saw the restart)
+    faults: set[str] = field(default_factory=set)  # injected verbs faults, shared by this endpoint's QPs
 
     def create(self) -> None:
-        self.qp = QueuePair.create(self.dev, self.tuning)
+        self.qp = QueuePair.create(self.dev, self.tuning, faults=self.faults)
 
     def local_info(self) -> QPInfo:
         assert self.qp is not None

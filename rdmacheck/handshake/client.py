@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.handshake import wire
+from rdmacheck.handshake.auth import sign
 from rdmacheck.handshake.address import format_hostport
 from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
 
@@ -37,13 +38,15 @@ class Backoff:
 
 
 class Channel:
-    def __init__(self, sock: socket.socket, addr: str):
+    def __init__(self, sock: socket.socket, addr: str, key: bytes | None = None):
         self.sock = sock
         self.addr = addr
+        self.key = key  # the shared token: every request is signed with it
+        self.fault: str | None = None  # injected into the next request: handshake-delay:MS | handshake-garble
 
     @classmethod
     def connect(cls, host: str, port: int, timeout: float, backoff: Backoff | None = None,
-                attempts_cb=None) -> "Channel":
+                attempts_cb=None, key: bytes | None = None) -> "Channel":
         """Try until `timeout` passes; refusals (peer not up yet) are retried with back-off."""
         addr = format_hostport(host, port)
         deadline = time.monotonic() + timeout
@@ -59,7 +62,7 @@ class Channel:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if attempts_cb:
                     attempts_cb(tries)
-                return cls(sock, addr)
+                return cls(sock, addr, key)
             except OSError as e:
                 last = e.strerror or str(e)
             time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
@@ -68,7 +71,18 @@ class Channel:
     def request(self, msg: Message, timeout: float = 10.0) -> Message:
         deadline = time.monotonic() + timeout
         try:
-            wire.send_frame(self.sock, msg.envelope(), deadline)
+            envelope = msg.envelope()
+            envelope = sign(self.key, envelope) if self.key else envelope
+            fault, self.fault = self.fault, None
+            if fault and fault.startswith("handshake-delay:"):
+                time.sleep(int(fault.split(":")[1]) / 1000)
+            if fault == "handshake-garble":  # a frame the receiver must reject cleanly
+                frame = bytearray(wire.encode(envelope))
+                for i in range(wire.HEADER.size, len(frame), 7):
+                    frame[i] ^= 0x5A
+                self.sock.sendall(bytes(frame))
+            else:
+                wire.send_frame(self.sock, envelope, deadline)
             raw = wire.read_frame(self.sock, deadline, what=f"the reply to {msg.KIND} from {self.addr}")
             reply = parse(raw)
         except wire.PeerClosed as e:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from rdmacheck.handshake import wire
+from rdmacheck.handshake.auth import AuthError, Verifier
 from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
 
 IDLE_TIMEOUT = 60.0  # a live initiator pings far more often than this
@@ -33,8 +34,9 @@ class Handler(Protocol):
 
 class HandshakeServer:
     def __init__(self, host: str, port: int, handler: Handler,
-                 on_reject: Callable[[str, str], None] | None = None):
+                 on_reject: Callable[[str, str], None] | None = None, verifier: Verifier | None = None):
         self.handler = handler
+        self.verifier = verifier  # with a token: unauthenticated or replayed messages never reach the handler
         self.on_reject = on_reject or (lambda addr, reason: None)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -96,6 +98,13 @@ class HandshakeServer:
                 except (TimeoutError, OSError) as e:
                     reason = str(e)
                     return
+                if self.verifier:
+                    try:
+                        self.verifier.check(raw)
+                    except AuthError as e:
+                        reason = f"refused: {e}"
+                        self._reject(conn, peer, reason)
+                        return
                 try:
                     msg = parse(raw)
                 except InvalidMessage as e:

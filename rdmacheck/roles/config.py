@@ -8,6 +8,24 @@ from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.verbs.rc import QPTuning
 
 
+VERBS_FAULTS = ("reset-noop", "rtr-einval")
+HANDSHAKE_FAULTS = ("handshake-drop", "handshake-delay", "handshake-garble")
+
+
+def check_fault(spec: str) -> str:
+    name, _, arg = spec.partition(":")
+    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS:
+        raise ValueError(f"unknown fault {spec!r}; known: {', '.join(VERBS_FAULTS)}, handshake-drop, "
+                         f"handshake-delay:MS, handshake-garble")
+    if name == "handshake-delay" and not arg.isdigit():
+        raise ValueError("handshake-delay needs milliseconds: handshake-delay:MS")
+    return spec
+
+
+def verbs_faults(inject: list[str]) -> set[str]:
+    return {f for f in inject if f in VERBS_FAULTS}
+
+
 @dataclass
 class RoleConfig:
     role: str  # "target" | "initiator"
@@ -31,3 +49,5 @@ class RoleConfig:
     tuning: QPTuning = field(default_factory=QPTuning)
     metadata: EtcdConfig | None = None  # None = p2p (the handshake address is given directly)
     target_name: str = "target"  # initiator with etcd: whose descriptor to look up and watch
+    token: bytes | None = None  # shared secret authenticating every handshake message
+    inject: list[str] = field(default_factory=list)  # faults: reset-noop, rtr-einval, handshake-*

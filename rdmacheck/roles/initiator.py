@@ -13,7 +13,7 @@ from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
-from rdmacheck.roles.config import RoleConfig
+from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.errors import CompletionError
 from rdmacheck.verbs.cm import CmError, cm_connect
@@ -45,7 +45,8 @@ class InitiatorRole:
         if self.mode == "cm" and not self.src_ip:
             raise EnvironmentProblem(f"{dev.name} has no IPv4 address in this network namespace; give --cm-addr")
         self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
-        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation)
+        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation, faults=verbs_faults(cfg.inject))
+        self.handshake_faults = [f for f in cfg.inject if f.startswith("handshake-")]
         self.ep.create()
         self.store = None
         claim_wait = self._publish(dev) if cfg.metadata else None
@@ -172,7 +173,14 @@ class InitiatorRole:
             if left <= 0:
                 raise DeadlineExceeded("a handshake with the target", cfg.reconnect_timeout)
             host, port = self._address(old_gen, left)
-            chan = Channel.connect(host, port, timeout=max(0.1, deadline - time.monotonic()))
+            chan = Channel.connect(host, port, timeout=max(0.1, deadline - time.monotonic()), key=cfg.token)
+            if self.handshake_faults:  # injected once, at the sender
+                fault = self.handshake_faults.pop(0)
+                self.ev.emit("fault_injected", fault=fault)
+                if fault == "handshake-drop":  # the message is lost: the connection closes, we retry
+                    chan.close()
+                    continue
+                chan.fault = fault
             try:
                 reply = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=min(10.0, max(left, 0.1)))
             except ChannelLost as e:  # the old target still closing, or a new one not ready: retry

@@ -11,11 +11,12 @@ import time
 from rdmacheck.endpoint import REUSE_REFUSED, Endpoint, SilentReset, resolve_mode, resolve_strategy
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import format_hostport
+from rdmacheck.handshake.auth import Verifier
 from rdmacheck.handshake.messages import (Accept, BufferInfo, Connect, Message, Ping, Pong, QPInfo, Reject,
                                           Verify, VerifyResult)
 from rdmacheck.handshake.server import HandshakeServer, Session
 from rdmacheck.pattern import first_mismatch, pattern
-from rdmacheck.roles.config import RoleConfig
+from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmListener, event_name
 from rdmacheck.verbs.compat import cm as cme
@@ -47,7 +48,8 @@ class TargetRole:
         self.buf = Buffer(self.dev, cfg.buffer_size)
         reg_ms = (time.perf_counter() - t0) * 1000
         server = HandshakeServer(cfg.listen[0], cfg.listen[1], self,
-                                 on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why))
+                                 on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why),
+                                 verifier=Verifier(cfg.token) if cfg.token else None)
         stop = threading.Event()
         if self.mode == "cm":
             ip = cfg.cm_addr or self.dev.ipv4()
@@ -173,7 +175,8 @@ class TargetRole:
         ep = self.peers.get(peer.name)
         try:
             if ep is None:
-                ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation)
+                ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation,
+                              faults=verbs_faults(self.cfg.inject))
                 ep.create()
                 timings = self._bring_up(ep, peer)
                 self.peers[peer.name] = ep

@@ -45,6 +45,7 @@ class LocalPlan:
     target_netns: str | None = None  # run the target in this network namespace
     target_host: str | None = None  # the target's handshake address (default: host)
     metadata: str = "p2p"  # or etcd://HOST:PORT: both roles publish and watch there
+    inject: list[str] = field(default_factory=list)  # faults handed to both roles
     lease_ttl: int = 3
 
 
@@ -75,6 +76,8 @@ def _common_args(plan: LocalPlan, device: str) -> list[str]:
             "--retry-cnt", str(plan.tuning.retry_cnt)]
     if plan.gid_index is not None:
         args += ["--gid-index", str(plan.gid_index)]
+    for fault in plan.inject:
+        args += ["--inject", fault]
     if plan.metadata != "p2p":
         args += ["--metadata", plan.metadata, "--lease-ttl", str(plan.lease_ttl)]
     return args

@@ -30,6 +30,11 @@ class VerbsError(RdmacheckError):
             text += f" [{_fmt_attrs(self.attrs)}]"
         super().__init__(text)
 
+    @property
+    def finding(self) -> str:
+        name = errno_mod.errorcode.get(self.errno, "") if self.errno else ""
+        return f"{self.step} failed" + (f" with {name} (errno {self.errno})" if self.errno else "")
+
     def to_dict(self) -> dict:
         return {"step": self.step, "errno": self.errno, "attrs": self.attrs, "message": str(self)}
 

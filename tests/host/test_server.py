@@ -90,3 +90,26 @@ def test_peer_close_is_noticed():
     conn.close()
     assert ch.closed_within(1.0)
     lst.close()
+
+
+def test_with_a_token_unsigned_wrong_and_replayed_requests_are_refused():
+    from rdmacheck.handshake.auth import Verifier, sign
+
+    key = b"a-shared-secret-token"
+    rejects = []
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), on_reject=lambda peer, why: rejects.append(why),
+                          verifier=Verifier(key))
+    srv.serve_in_background()
+    try:
+        with pytest.raises(PeerRejected, match="requires a token"):
+            Channel.connect(*srv.address, timeout=2).request(Ping())
+        with pytest.raises(PeerRejected, match="wrong token"):
+            Channel.connect(*srv.address, timeout=2, key=b"not-the-right-token!").request(Ping())
+        signed = sign(key, Ping().envelope())
+        assert _raw(srv, wire.encode(signed))["type"] == "pong"
+        replay = _raw(srv, wire.encode(signed))
+        assert replay["type"] == "reject" and "replayed" in replay["reason"]
+        assert Channel.connect(*srv.address, timeout=2, key=key).request(Ping()) == Pong(generation=42)
+        assert len(rejects) == 3 and all(r.startswith("refused: ") for r in rejects)
+    finally:
+        srv.close()

@@ -1,0 +1,79 @@
+"""Property-based hostile input: the frame decoder and message validation never crash, never
+allocate what a length field claims, and always end in a clean rejection.
+
+Examples per test: the hypothesis profile "ci" (default, small) or "bench"
+(benchmarks/fuzz_handshake.py: 100k+ cases in all)."""
+import os
+import socket
+import struct
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rdmacheck.handshake import wire
+from rdmacheck.handshake.messages import InvalidMessage, Message, parse
+
+settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("bench", max_examples=25_000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(1 << 70), max_value=1 << 70) | st.floats() |
+    st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=30)
+
+VALID_QP = {"name": "init", "generation": 1, "device": "rxe0", "port": 1, "gid": "::ffff:127.0.0.1", "lid": 0,
+            "mtu": 1024, "qpn": 17, "psn": 1}
+
+
+@given(st.binary(max_size=2048))
+def test_decode_body_of_random_bytes_is_a_dict_or_a_frame_error(data):
+    try:
+        assert isinstance(wire.decode_body(data), dict)
+    except wire.FrameError:
+        pass
+
+
+@given(st.integers(min_value=0, max_value=(1 << 32) - 1), st.binary(max_size=512))
+def test_read_frame_with_any_header_is_bounded_and_clean(declared, body):
+    a, b = socket.socketpair()
+    try:
+        a.sendall(struct.pack(">I", declared) + body[: min(len(body), declared)])
+        a.shutdown(socket.SHUT_WR)
+        try:
+            assert isinstance(wire.read_frame(b, time.monotonic() + 1), dict)
+        except (wire.FrameError, TimeoutError):
+            pass  # PeerClosed is a FrameError
+    finally:
+        a.close()
+        b.close()
+
+
+@given(st.dictionaries(st.text(max_size=12), json_values, max_size=8))
+def test_parse_any_object_is_a_message_or_a_reason(obj):
+    try:
+        assert isinstance(parse(obj), Message)
+    except InvalidMessage as e:
+        assert str(e)
+
+
+@given(st.sampled_from(sorted(VALID_QP)), json_values)
+def test_a_connect_with_one_field_replaced_is_valid_or_rejected_with_that_field_named(key, value):
+    msg = {"v": 1, "type": "connect", "qp": {**VALID_QP, key: value}}
+    try:
+        parse(msg)
+    except InvalidMessage as e:
+        assert key in str(e)
+
+
+@given(st.integers(), st.integers(), st.integers())
+def test_buffer_ranges_are_checked(addr, length, rkey):
+    msg = {"v": 1, "type": "accept", "qp": VALID_QP, "buffer": {"addr": addr, "length": length, "rkey": rkey}}
+    try:
+        m = parse(msg)
+    except InvalidMessage:
+        return
+    assert 0 <= m.buffer.addr and 0 < m.buffer.length and m.buffer.addr + m.buffer.length <= 1 << 64
+    assert 0 <= m.buffer.rkey < 1 << 32
