@@ -387,6 +387,7 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
     deep: bool = typer.Option(False, "--deep", help="Also a live loopback self-test and the reset probe per device."),
     buffer_size: str = typer.Option("64MiB", "--buffer-size", help="Registration size to check memlock and max_mr_size against."),
+    metadata: Optional[str] = typer.Option(None, "--metadata", help="Also check this etcd://HOST:PORT: reachable, read latency."),
 ) -> None:
     """Check this host's RDMA and say how to fix what is wrong. Exit 0 healthy, 1 unhealthy, 2 could not run."""
     from rdmacheck.doctor.checks import HostPaths
@@ -395,7 +396,8 @@ def doctor(
 
     size = _size(buffer_size, "--buffer-size")
     try:
-        checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(f"[dim]{s}[/]"))
+        checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(f"[dim]{s}[/]"),
+                            metadata=metadata)
     except RdmacheckError as e:
         raise RdmacheckError(f"doctor could not run: {e}", hint=e.hint, exit_code=EXIT_ENV) from None
     if as_json:

@@ -181,6 +181,32 @@ def mr_size(dev: DeviceInfo, buffer_size: int) -> Check:
     return Check(dev.name, "MR size", PASS, f"max_mr_size {dev.max_mr_size:#x} >= {buffer_size}; max_qp {dev.max_qp}")
 
 
+def metadata_check(url: str, timeout: float = 2.0) -> Check:
+    """etcd reachable, and how long a read takes."""
+    import time
+
+    from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError, parse_metadata_url
+
+    try:
+        endpoints = parse_metadata_url(url)
+    except Exception as e:  # noqa: BLE001 - a bad URL is this check's FAIL
+        return Check("metadata", "etcd", FAIL, str(e))
+    if endpoints is None:
+        return Check("metadata", "etcd", SKIP, "p2p: no metadata server to check")
+    try:
+        store = EtcdStore.connect(EtcdConfig(endpoints=endpoints, timeout=timeout))
+        t0 = time.perf_counter()
+        store.get("doctor-probe")
+        ms = (time.perf_counter() - t0) * 1000
+        where = f"{store.endpoint[0]}:{store.endpoint[1]}"
+        store.close()
+    except MetadataError as e:
+        return Check("metadata", "etcd", FAIL, str(e), "start etcd or fix --metadata; check firewalls and TLS options")
+    status = PASS if ms < 100 else WARN
+    return Check("metadata", "etcd", status, f"{where} reachable; a read took {ms:.1f} ms",
+                 "" if status == PASS else "a slow metadata server delays every (re)connection")
+
+
 def netdev_mtu(paths: HostPaths, netdev: str | None) -> int | None:
     if not netdev:
         return None

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.doctor.checks import (FAIL, PASS, SKIP, WARN, Check, HostPaths, device_checks, kernel_support,
-                                     loaded_modules, memlock, rdma_cm_device, userspace, uverbs_devices)
+                                     loaded_modules, memlock, metadata_check, rdma_cm_device, userspace,
+                                     uverbs_devices)
 from rdmacheck.report.results import CellResult
 from rdmacheck.scenario.local import LocalPlan, LocalRun
 
@@ -58,8 +59,10 @@ def deep_checks(device: str) -> list[Check]:
 
 
 def run_doctor(paths: HostPaths, buffer_size: int, device: str | None, deep: bool,
-               on_step: Callable[[str], None] = lambda s: None) -> list[Check]:
+               on_step: Callable[[str], None] = lambda s: None, metadata: str | None = None) -> list[Check]:
     checks = host_checks(paths, buffer_size)
+    if metadata:
+        checks.append(metadata_check(metadata))
     if checks[0].status == FAIL or not any(c.status == PASS for c in checks if c.name == "rdma-core / pyverbs"):
         return checks
     from rdmacheck.verbs.devices import list_devices

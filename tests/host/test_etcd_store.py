@@ -129,3 +129,13 @@ def test_metadata_cli_ls_get_watch(etcd_server):
     out, _ = w.communicate(timeout=20)
     events = [_json.loads(x)["event"] for x in out.splitlines()]
     assert events == ["current", "delete"], out
+
+
+def test_doctor_metadata_check(etcd_server):
+    from rdmacheck.doctor.checks import FAIL, PASS, metadata_check
+
+    ok = metadata_check(etcd_server.url)
+    assert ok.status == PASS and "reachable; a read took" in ok.reason
+    down = metadata_check(f"etcd://127.0.0.1:{free_port()}", timeout=1)
+    assert down.status == FAIL and "not reachable" in down.reason
+    assert metadata_check("redis://x:1").status == FAIL
