@@ -484,6 +484,38 @@ def metadata_watch(name: str = typer.Argument(...), metadata: str = META_URL, et
         cancel()
 
 
+@app.command()
+def soak(
+    device: str = typer.Option(..., "--device", "-d", help="RDMA device."),
+    rounds: int = typer.Option(50, "--rounds", help="Restart rounds."),
+    restart: str = typer.Option("initiator", "--restart", help="initiator | target."),
+    strategy: str = typer.Option("auto", "--strategy", help="reset | recreate | auto."),
+    mode: str = typer.Option("auto", "--mode", help="oob | cm | auto."),
+    length: str = typer.Option("64KiB", "--length", help="Bytes written and verified per round."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the samples and the verdict here."),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Keep the roles' logs here."),
+) -> None:
+    """Restart rounds in a loop; fail if RDMA objects (rdma resource show) or the survivor's RSS grow."""
+    from rdmacheck.report.results import write_json_atomic
+    from rdmacheck.scenario.local import LocalPlan
+    from rdmacheck.scenario.soak import run_soak
+
+    if restart not in ("initiator", "target"):
+        raise typer.BadParameter("must be initiator or target", param_hint="--restart")
+    plan = LocalPlan(device=device, restart=restart, strategy=strategy, mode=mode, rounds=rounds,
+                     buffer_size=max(1 << 20, _size(length, "--length")), length=_size(length, "--length"),
+                     log_dir=log_dir)
+    res = run_soak(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False))
+    if json_out:
+        write_json_atomic(json_out, res.to_dict())
+    first, last = res.samples[0] if res.samples else None, res.samples[-1] if res.samples else None
+    if first and last:
+        print(f"objects after round {first.round}: {first.counts}; after round {last.round}: {last.counts}")
+        print(f"survivor RSS: {first.survivor_rss_kib} KiB -> {last.survivor_rss_kib} KiB")
+    print(f"{res.verdict}: {res.reason} ({res.cell.duration_s:.1f} s; logs: {res.cell.logs})")
+    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+
+
 def _lab_paths(lab_dir: Optional[Path]):
     from rdmacheck.lab.paths import LabPaths
 

@@ -84,11 +84,13 @@ def _common_args(plan: LocalPlan, device: str) -> list[str]:
 
 
 class LocalRun:
-    def __init__(self, plan: LocalPlan, on_step: Callable[[str], None] | None = None):
+    def __init__(self, plan: LocalPlan, on_step: Callable[[str], None] | None = None,
+                 after_round: Callable[[int, "LocalRun"], None] | None = None):
         if plan.restart not in RESTART_SIDES:
             raise RdmacheckError(f"--restart must be one of {', '.join(RESTART_SIDES)}")
         self.plan = plan
         self.on_step = on_step or (lambda s: None)
+        self.after_round = after_round or (lambda index, run: None)  # e.g. the soak's sampling
         host = plan.target_host or plan.host
         self.port = plan.port or (free_port(plan.host) if not plan.target_netns else free_port("127.0.0.1"))
         self.addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
@@ -147,6 +149,7 @@ class LocalRun:
         iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
         first = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
         cell.rounds.append(self._round_from(0, first, iready))
+        self.after_round(0, self)
         for r in range(1, p.rounds + 1):
             self.on_step(f"round {r}/{p.rounds}: restart {p.restart}")
             try:
@@ -158,11 +161,12 @@ class LocalRun:
                     raise RdmacheckError("--restart none is not supported by the local runner yet")
             except (RoleFailed, DeadlineExceeded) as e:
                 rr = RoundResult(index=r, verdict=FAIL,
-                                 finding=getattr(e, "finding", None) or self._reported_finding() or _finding_of(e),
+                                 finding=self._reported_finding() or getattr(e, "finding", None) or _finding_of(e),
                                  step=getattr(e, "step", None) or getattr(e, "waited_for", None), detail=str(e))
                 cell.rounds.append(rr)
                 return  # the roles are in an unknown state: stop the cell here
             cell.rounds.append(rr)
+            self.after_round(r, self)
 
     def _end(self, proc: RoleProcess) -> float:
         """The fault: kill -9 (or SIGTERM for a clean exit), wait for the exit, then the delay."""
@@ -172,10 +176,12 @@ class LocalRun:
         return t
 
     def _reported_finding(self) -> str | None:
-        """The latest finding any role reported in an error event (e.g. the target's 'silent reset')."""
+        """The latest finding a surviving role reported (a non-fatal error event, e.g. the target's
+        'silent reset' or refused accept): it says more than the other side's resulting failure."""
         for p in self.procs:
             p.mark()  # read what each role has said so far
-        found = [e for p in self.procs for e in p.events if e["event"] == "error" and e.get("finding")]
+        found = [e for p in self.procs for e in p.events
+                 if e["event"] == "error" and e.get("finding") and not e.get("fatal")]
         return max(found, key=lambda e: e["ts"])["finding"] if found else None
 
     def _round_from(self, index: int, result: dict, ready: dict) -> RoundResult:
@@ -190,8 +196,9 @@ class LocalRun:
         p = self.plan
         mark = target.mark()
         t_kill = self._end(old)
+        # From the mark taken before the kill: an event that has already arrived must count.
         gone = _optional(lambda: target.wait_for({"peer_disconnected", "peer_restarted"}, 10,
-                                                 "the target to notice the initiator died", since=target.mark()))
+                                                 "the target to notice the initiator died", since=mark))
         new = self._spawn("initiator")
         ready = new.wait_for("ready", p.start_timeout, "the restarted initiator to be ready")
         result = new.wait_for({"verified", "verify_failed"}, p.round_timeout,

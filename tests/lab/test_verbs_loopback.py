@@ -28,3 +28,20 @@ def test_rxe_loopback_write_lands_in_receiver_mr():
     for m in (src, dst):
         m.close()
     dev.close()
+
+
+def test_devices_json_lists_rxe0_and_siw0_active_with_a_rocev2_ipv4_gid():
+    import json
+
+    from tests.conftest import rdmacheck
+
+    require_device("rxe0")
+    r = rdmacheck("devices", "--json")
+    assert r.returncode == 0, r.stderr
+    devs = {d["name"]: d for d in json.loads(r.stdout)["devices"]}
+    assert {"rxe0", "siw0"} <= set(devs)
+    assert devs["rxe0"]["provider"] == "rxe" and devs["siw0"]["node_type"] == "RNIC"
+    for name in ("rxe0", "siw0"):
+        assert devs[name]["ports"][0]["state"] == "ACTIVE"
+    gids = devs["rxe0"]["ports"][0]["gids"]
+    assert any(g["type"] == "RoCE v2" and g["ip"] == "169.254.30.1" for g in gids), gids
