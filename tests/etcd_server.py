@@ -49,8 +49,17 @@ class EtcdServer:
         self.stop()
         raise RuntimeError(f"etcd did not listen on 127.0.0.1:{self.port} within {timeout} s")
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP, and wait until the kernel reports it stopped (kill() returns before that)."""
         self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "T":
+                time.sleep(0.05)  # let in-flight requests settle on the stopped side
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"etcd (pid {self.proc.pid}) did not stop within {timeout} s")
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)

@@ -10,7 +10,7 @@ import time
 from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, resolve_mode, resolve_strategy
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
-from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
+from rdmacheck.handshake.client import Channel, ChannelLost
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.config import RoleConfig, verbs_faults

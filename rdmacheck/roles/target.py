@@ -66,7 +66,9 @@ class TargetRole:
                      gid_index=self.dev.gid.index, gid=self.dev.gid.gid, listen=format_hostport(*server.address),
                      strategy=self.strategy, mode=self.mode,
                      cm_addr=f"{self.listener.ip}:{self.listener.port}" if self.listener else None, buffer={"addr": self.buf.addr, "length": self.buf.length,
-                                                     "rkey": self.buf.rkey}, register_ms=round(reg_ms, 3))
+                                                     "rkey": self.buf.rkey}, register_ms=round(reg_ms, 3),
+                     metadata=cfg.metadata.shown() if cfg.metadata else "p2p",
+                     claim_wait_s=round(claim_wait, 3) if claim_wait is not None else None)
         self.ev.log(f"serving on {format_hostport(*server.address)} with {self.dev.name}, "
                     f"{cfg.buffer_size} bytes exposed, strategy {self.strategy}")
         stop.wait()
