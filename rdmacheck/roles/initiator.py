@@ -218,7 +218,9 @@ class InitiatorRole:
             raise PeerLost(f"control connection: {e}") from None
         except DeadlineExceeded as e:
             self.failures += 1
-            finding = REUSE_STALLED if self.ep.last_renew == "reset" else f"deadline: {e}"
+            # A QP reused after a reset, ours or the target's (its Accept says so), explains the stall.
+            reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
+            finding = REUSE_STALLED if reused else f"deadline: {e}"
             self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=finding, detail=str(e),
                          target_ok=False, readback_ok=False)
             return
