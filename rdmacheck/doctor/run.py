@@ -79,4 +79,3 @@ def healthy(checks: list[Check]) -> bool:
     return not any(c.status == FAIL for c in checks)
 
 
-STATUSES = (PASS, WARN, FAIL, SKIP)

@@ -112,7 +112,6 @@ class Device:
                 pass
 
 
-REMOTE_ACCESS = None  # filled lazily (ibv is None on hosts without pyverbs)
 
 
 def _access() -> int:
