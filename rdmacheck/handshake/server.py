@@ -42,13 +42,13 @@ class HandshakeServer:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         # A restarted target must get its port back at once (no TIME_WAIT wait).
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(16)
+        self.sock.bind((host, port))  # listen() only when serving: nobody connects before then
         self.address = self.sock.getsockname()[:2]
         self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
         self._stop = threading.Event()
 
     def serve_in_background(self) -> threading.Thread:
+        self.sock.listen(16)
         t = threading.Thread(target=self._accept_loop, name="handshake-accept", daemon=True)
         t.start()
         return t

@@ -21,6 +21,7 @@ from rdmacheck.verbs.rc import Buffer, Device
 
 NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
 PROBE_BYTES = 64
+ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
 
 
 class PeerLost(Exception):
@@ -173,7 +174,14 @@ class InitiatorRole:
             if left <= 0:
                 raise DeadlineExceeded("a handshake with the target", cfg.reconnect_timeout)
             host, port = self._address(old_gen, left)
-            chan = Channel.connect(host, port, timeout=max(0.1, deadline - time.monotonic()), key=cfg.token)
+            try:
+                # etcd: a refused address may be a stale descriptor; read etcd again after a short try.
+                chan = Channel.connect(host, port, key=cfg.token, timeout=max(0.1, min(
+                    deadline - time.monotonic(), ETCD_CONNECT_TRY if self.store else cfg.reconnect_timeout)))
+            except DeadlineExceeded:
+                if self.store and deadline - time.monotonic() > 0:
+                    continue
+                raise
             if self.handshake_faults:  # injected once, at the sender
                 fault = self.handshake_faults.pop(0)
                 self.ev.emit("fault_injected", fault=fault)

@@ -58,8 +58,10 @@ class TargetRole:
                                          f"give --cm-addr")
             self.listener = CmListener.open(ip, cfg.cm_port or server.address[1] + 1)
             threading.Thread(target=self._cm_loop, args=(stop,), name="cm-events", daemon=True).start()
-        server.serve_in_background()
+        # Claim the name before serving: a duplicate must fail before it answers anyone, and a
+        # restarted target must not answer (on its old, fixed port) while its predecessor's key lives.
         claim_wait = self._publish(server) if cfg.metadata else None
+        server.serve_in_background()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         self.ev.emit("ready", device=self.dev.name, provider=self.dev.info.provider, port=self.dev.port,
@@ -74,6 +76,8 @@ class TargetRole:
         stop.wait()
         server.close()
         if self.store:
+            for cancel in self.watching.values():
+                cancel()  # before the client closes, or etcd3's watch thread dies with a traceback
             self.store.close()
         if self.listener:
             self.listener.close()

@@ -196,9 +196,11 @@ class LocalRun:
         p = self.plan
         mark = target.mark()
         t_kill = self._end(old)
-        # From the mark taken before the kill: an event that has already arrived must count.
+        # From the mark taken before the kill: an event that has already arrived must count, but not
+        # one stamped before the kill (the initiator's normal close after its last round).
         gone = _optional(lambda: target.wait_for({"peer_disconnected", "peer_restarted"}, 10,
-                                                 "the target to notice the initiator died", since=mark))
+                                                 "the target to notice the initiator died", since=mark,
+                                                 not_before=t_kill))
         new = self._spawn("initiator")
         ready = new.wait_for("ready", p.start_timeout, "the restarted initiator to be ready")
         result = new.wait_for({"verified", "verify_failed"}, p.round_timeout,

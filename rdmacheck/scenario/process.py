@@ -83,8 +83,10 @@ class RoleProcess:
             if len(self.events) + len(self.tail) == n:
                 return
 
-    def wait_for(self, names: set[str] | str, timeout: float, what: str, since: int | None = None) -> dict:
-        """The next event named in `names`; a fatal error event, an exit or the deadline raises."""
+    def wait_for(self, names: set[str] | str, timeout: float, what: str, since: int | None = None,
+                 not_before: float = 0.0) -> dict:
+        """The next event named in `names` (stamped at or after `not_before`); a fatal error event,
+        an exit or the deadline raises."""
         names = {names} if isinstance(names, str) else names
         if since is not None:
             self.cursor = since
@@ -93,7 +95,7 @@ class RoleProcess:
             while self.cursor < len(self.events):
                 ev = self.events[self.cursor]
                 self.cursor += 1
-                if ev["event"] in names:
+                if ev["event"] in names and ev.get("ts", 0) >= not_before:
                     return ev
                 if ev["event"] == "error" and ev.get("fatal"):
                     raise RoleFailed(f"{self.label}: {ev.get('message')}", ev)
