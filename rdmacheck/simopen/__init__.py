@@ -1,0 +1,1 @@
+"""Simultaneous open: endpoints created on demand from both sides at once."""
