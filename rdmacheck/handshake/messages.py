@@ -202,7 +202,40 @@ class Reject(Message):
     reason: str = f(_opt_str)
 
 
-KINDS: dict[str, type[Message]] = {c.KIND: c for c in (Connect, Accept, Verify, VerifyResult, Ping, Pong, Reject)}
+@dataclass(frozen=True)
+class Open(Message):
+    """simopen: the active handshake of one endpoint (`channel`) with the sender's receive buffer."""
+    KIND: ClassVar[str] = "open"
+    qp: QPInfo = f(_nested(QPInfo))
+    channel: int = f(_int(0, 1 << 16, "channel"))
+    buffer: BufferInfo = f(_nested(BufferInfo))
+
+
+@dataclass(frozen=True)
+class Opened(Message):
+    KIND: ClassVar[str] = "opened"
+    qp: QPInfo = f(_nested(QPInfo))
+    buffer: BufferInfo = f(_nested(BufferInfo))
+
+
+@dataclass(frozen=True)
+class Barrier(Message):
+    """simopen: 'I have reached `stage` of `round`'; the answer says whether the receiver has too."""
+    KIND: ClassVar[str] = "barrier"
+    stage: str = f(_str(NAME_RE, "a stage name"))
+    round: int = f(_int(0, U24, "round"))
+
+
+@dataclass(frozen=True)
+class BarrierState(Message):
+    KIND: ClassVar[str] = "barrier_state"
+    arrived: bool = f(_bool)
+    name: str = f(_str(NAME_RE, "a name of 1-64 letters, digits or ._:@/-"))
+    device: str = f(_str(NAME_RE, "a device name"))
+
+
+KINDS: dict[str, type[Message]] = {c.KIND: c for c in (Connect, Accept, Verify, VerifyResult, Ping, Pong, Reject,
+                                                        Open, Opened, Barrier, BarrierState)}
 
 
 def parse(d: dict[str, Any]) -> Message:

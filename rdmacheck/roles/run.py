@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Callable
 
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.roles.config import RoleConfig
@@ -22,12 +23,20 @@ def run_role(cfg: RoleConfig) -> int:
     ev.log(f"starting {cfg.role} {cfg.name!r} on {cfg.device}")
     if cfg.role == "initiator":  # a clean exit on SIGTERM (the target handles it itself)
         signal.signal(signal.SIGTERM, _terminate)
-    try:
+
+    def body() -> int:
         if cfg.role == "target":
             from rdmacheck.roles.target import TargetRole
             return TargetRole(cfg, ev).run()
         from rdmacheck.roles.initiator import InitiatorRole
         return InitiatorRole(cfg, ev).run()
+    return run_guarded(ev, body)
+
+
+def run_guarded(ev: EventLog, body: Callable[[], int]) -> int:
+    """Run a role's body: every failure becomes an `error` event and an exit code, never a silent death."""
+    try:
+        return body()
     except RdmacheckError as e:
         ev.emit("error", message=str(e), hint=e.hint, finding=getattr(e, "finding", None),
                 step=getattr(e, "step", None) or getattr(e, "waited_for", None), fatal=True)

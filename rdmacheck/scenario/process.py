@@ -120,6 +120,13 @@ class RoleProcess:
             pass
         return t
 
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit status once the process has exited by itself, or None at the deadline."""
+        deadline = time.monotonic() + timeout
+        while self.exit_status is None and time.monotonic() < deadline:
+            self._read_line(min(0.2, max(0.001, deadline - time.monotonic())))
+        return self.exit_status
+
     def stop(self, grace: float = 5.0) -> None:
         if self.exit_status is None:
             self.kill(signal.SIGTERM)

@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
 
 from rdmacheck.report.results import PASS, CellResult
 from rdmacheck.scenario.local import LocalPlan, LocalRun
-
-KINDS = ("pd", "cq", "qp", "mr", "cm_id")
-
+from rdmacheck.verbs.resources import KINDS, resource_counts
 
 @dataclass
 class Sample:
@@ -34,15 +30,6 @@ class SoakResult:
         return {"verdict": self.verdict, "reason": self.reason, "leaked": self.leaked,
                 "rss_growth_kib": self.rss_growth_kib, "samples": [asdict(s) for s in self.samples],
                 "cell": asdict(self.cell)}
-
-
-def resource_counts() -> dict[str, int]:
-    out = subprocess.run(["rdma", "-j", "resource", "show"], capture_output=True, text=True, timeout=10).stdout
-    totals = dict.fromkeys(KINDS, 0)
-    for dev in json.loads(out or "[]"):
-        for k in KINDS:
-            totals[k] += int(dev.get(k, 0))
-    return totals
 
 
 def rss_kib(pid: int) -> int | None:

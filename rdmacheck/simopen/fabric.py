@@ -1,0 +1,44 @@
+"""The endpoint manager's Fabric on real verbs: one RC QP (with its own CQ) per endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rdmacheck.handshake.messages import QPInfo
+from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
+
+SEND_DEPTH = 4  # one WRITE per endpoint and round; small queues keep 512 QPs cheap
+
+
+@dataclass
+class VerbsFabric:
+    dev: Device
+    tuning: QPTuning
+    name: str
+    generation: int
+    created: int = 0
+    destroyed: int = 0
+    _live: set[int] = field(default_factory=set)
+
+    def create(self) -> QueuePair:
+        qp = QueuePair.create(self.dev, self.tuning, depth=SEND_DEPTH)
+        self.created += 1
+        self._live.add(id(qp))
+        return qp
+
+    def info(self, qp: QueuePair) -> QPInfo:
+        return QPInfo(name=self.name, generation=self.generation, device=self.dev.name, port=self.dev.port,
+                      gid=self.dev.gid.gid, lid=self.dev.lid, mtu=self.dev.active_mtu, qpn=qp.qpn, psn=qp.psn)
+
+    def connect(self, qp: QueuePair, peer: QPInfo) -> None:
+        qp.connect(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
+
+    def destroy(self, qp: QueuePair) -> None:
+        if id(qp) in self._live:
+            self._live.discard(id(qp))
+            self.destroyed += 1
+            qp.destroy()
+
+    @property
+    def live(self) -> int:
+        return len(self._live)

@@ -1,0 +1,24 @@
+"""The kernel's count of RDMA objects (`rdma resource show`): the ground truth for leaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+KINDS = ("pd", "cq", "qp", "mr", "cm_id")
+
+
+def resource_counts() -> dict[str, int]:
+    """Objects of each kind, summed over devices."""
+    out = subprocess.run(["rdma", "-j", "resource", "show"], capture_output=True, text=True, timeout=10).stdout
+    totals = dict.fromkeys(KINDS, 0)
+    for dev in json.loads(out or "[]"):
+        for k in KINDS:
+            totals[k] += int(dev.get(k, 0))
+    return totals
+
+
+def owned_qps(pid: int) -> int:
+    """QPs the kernel lists for this process (kernel-owned QPs such as QP1 have no pid)."""
+    out = subprocess.run(["rdma", "-j", "resource", "show", "qp"], capture_output=True, text=True, timeout=10).stdout
+    return sum(1 for qp in json.loads(out or "[]") if qp.get("pid") == pid)
