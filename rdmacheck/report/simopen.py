@@ -30,6 +30,7 @@ class SimopenRound:
     verify_failures: int = 0
     leaked_qps: int | None = None
     reclaimed_qps: int = 0
+    qps_in_use: int | None = None  # the kernel's count for the process before teardown
     handshakes: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
 

@@ -78,7 +78,7 @@ class Stats:
     merged: int = 0  # a passive handshake applied to an endpoint that was CONNECTING here
     repeated: int = 0  # idempotent repeats (same peer QP)
     retried: int = 0  # active handshakes that failed and were sent again
-    waited: int = 0  # callers that waited for another caller's handshake
+    waited: int = 0  # times a caller found a handshake in flight and waited for it
     stale: int = 0  # replies for a QP that had been replaced meanwhile
     peer_restarts: int = 0  # another peer QP or generation for a connected endpoint
     deleted: int = 0  # delete policy: CONNECTING endpoints deleted by the passive side
@@ -119,8 +119,9 @@ class EndpointManager:
         while True:
             with self.cond:
                 ep = self._ensure(key)
-                while ep.state == CONNECTING:
+                if ep.state == CONNECTING:
                     self.stats.waited += 1
+                while ep.state == CONNECTING:
                     left = deadline - time.monotonic()
                     if left <= 0 or not self.cond.wait(left):
                         raise DeadlineExceeded(f"endpoint {key} to connect (another caller's handshake)", timeout)

@@ -197,6 +197,7 @@ class SimopenPeer:
         duplicates = [str(ep.key) for ep in eps if ep is not None and len(set(ep.peer_qpns)) > 1]
         crossed = [f"{ep.key}: {ep.crossed}" for ep in eps if ep is not None and ep.crossed]
         unconnected = sum(1 for ep in eps if ep is None or ep.state != CONNECTED)
+        in_use = owned_qps_safe()  # proves the count sees this process's QPs before it must see none
         self.mgr.close_all()
         leaked = owned_qps_safe()
         hangs_n = len({h.split(":")[0] for h in hangs})
@@ -206,7 +207,7 @@ class SimopenPeer:
         self.ev.emit("round", round=r, endpoints=cfg.endpoints, all_connected_ms=all_connected_ms,
                      hangs=hangs_n, errors=len(errors), unconnected=unconnected, duplicates=len(duplicates),
                      crossed=len(crossed), write_failures=len(write_failures), verified=check["ok"],
-                     verify_failures=len(check["bad"]), reclaimed_qps=reclaimed, leaked_qps=leaked,
+                     verify_failures=len(check["bad"]), reclaimed_qps=reclaimed, qps_in_use=in_use, leaked_qps=leaked,
                      handshakes=stats, verdict="FAIL" if failed else "PASS",
                      examples={k: v[:SHOWN] for k, v in (("hangs", hangs), ("errors", errors),
                                                           ("duplicates", duplicates), ("crossed", crossed),

@@ -20,7 +20,7 @@ def test_64_endpoints_5_rounds_no_hang_no_duplicate_no_leak_every_endpoint_verif
     for x in res["rounds"]:
         assert (x["hangs"], x["unconnected"], x["duplicates"], x["crossed"]) == (0, 0, 0, 0), x
         assert x["verified"] == 64 and x["write_failures"] == x["verify_failures"] == 0, x
-        assert x["leaked_qps"] == 0, x
+        assert x["qps_in_use"] >= 64 and x["leaked_qps"] == 0, x  # the count saw the QPs, then none
         # each endpoint was asked for by 2 callers: one handshake each, never a second QP
         assert x["handshakes"]["sent"] + x["handshakes"]["answered"] >= 64, x
     assert res["leaked_total"] == 0
