@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from rdmacheck.handshake.messages import QPInfo
@@ -19,10 +20,12 @@ class VerbsFabric:
     created: int = 0
     destroyed: int = 0
     _live: set[int] = field(default_factory=set)
+    creators: set[int] = field(default_factory=set)  # thread ids that created QPs (the kernel lists those)
 
     def create(self) -> QueuePair:
         qp = QueuePair.create(self.dev, self.tuning, depth=SEND_DEPTH)
         self.created += 1
+        self.creators.add(threading.get_native_id())
         self._live.add(id(qp))
         return qp
 

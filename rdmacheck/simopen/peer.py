@@ -125,7 +125,7 @@ class SimopenPeer:
         server = HandshakeServer(cfg.listen[0], cfg.listen[1], self)
         server.serve_in_background()
         self.ev.emit("ready", device=self.dev.name, listen=format_hostport(*server.address), endpoints=n,
-                     policy=cfg.policy, qps_before=owned_qps_safe())
+                     policy=cfg.policy)
         self.ctl = Channel.connect(*cfg.peer, timeout=cfg.start_timeout)
         failures = 0
         try:
@@ -197,9 +197,9 @@ class SimopenPeer:
         duplicates = [str(ep.key) for ep in eps if ep is not None and len(set(ep.peer_qpns)) > 1]
         crossed = [f"{ep.key}: {ep.crossed}" for ep in eps if ep is not None and ep.crossed]
         unconnected = sum(1 for ep in eps if ep is None or ep.state != CONNECTED)
-        in_use = owned_qps_safe()  # proves the count sees this process's QPs before it must see none
+        in_use = self._owned_qps()  # proves the count sees this process's QPs before it must see none
         self.mgr.close_all()
-        leaked = owned_qps_safe()
+        leaked = self._owned_qps()
         hangs_n = len({h.split(":")[0] for h in hangs})
         stats = {k: v - stats_before.get(k, 0) for k, v in self.mgr.stats.to_dict().items()}
         failed = bool(hangs or errors or duplicates or crossed or write_failures or check["bad"] or leaked or
@@ -214,6 +214,13 @@ class SimopenPeer:
                                                           ("write_failures", write_failures),
                                                           ("verify_failures", check["bad"])) if v})
         return 1 if failed else 0
+
+    def _owned_qps(self) -> int | None:
+        """QPs the kernel lists for this process's threads, or None where the rdma tool is missing."""
+        try:
+            return owned_qps(self.fabric.creators)
+        except (OSError, ValueError):
+            return None
 
     def _write_all(self, r: int, keys: list[EndpointKey]) -> list[str]:
         """One WRITE per endpoint into the peer's slot for it, through the endpoint's QP."""
@@ -255,16 +262,6 @@ class SimopenPeer:
             else:
                 ok += 1
         return {"ok": ok, "bad": bad}
-
-
-def owned_qps_safe() -> int | None:
-    """QPs the kernel lists for this process, or None where the rdma tool is missing."""
-    import os
-
-    try:
-        return owned_qps(os.getpid())
-    except (OSError, ValueError):
-        return None
 
 
 def run_peer(cfg: SimopenConfig) -> int:

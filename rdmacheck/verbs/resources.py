@@ -18,7 +18,9 @@ def resource_counts() -> dict[str, int]:
     return totals
 
 
-def owned_qps(pid: int) -> int:
-    """QPs the kernel lists for this process (kernel-owned QPs such as QP1 have no pid)."""
+def owned_qps(tids: set[int]) -> int:
+    """QPs the kernel lists as created by these threads. The kernel records the creating *thread*
+    (a QP made in a worker thread shows that thread's id, not the process id); kernel-owned QPs
+    such as QP1 have none."""
     out = subprocess.run(["rdma", "-j", "resource", "show", "qp"], capture_output=True, text=True, timeout=10).stdout
-    return sum(1 for qp in json.loads(out or "[]") if qp.get("pid") == pid)
+    return sum(1 for qp in json.loads(out or "[]") if qp.get("pid") in tids)
