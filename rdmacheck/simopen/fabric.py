@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from rdmacheck.handshake.messages import QPInfo
@@ -19,14 +18,12 @@ class VerbsFabric:
     generation: int
     created: int = 0
     destroyed: int = 0
-    _live: set[int] = field(default_factory=set)
-    creators: set[int] = field(default_factory=set)  # thread ids that created QPs (the kernel lists those)
+    _live: dict[int, QueuePair] = field(default_factory=dict)
 
     def create(self) -> QueuePair:
         qp = QueuePair.create(self.dev, self.tuning, depth=SEND_DEPTH)
         self.created += 1
-        self.creators.add(threading.get_native_id())
-        self._live.add(id(qp))
+        self._live[id(qp)] = qp
         return qp
 
     def info(self, qp: QueuePair) -> QPInfo:
@@ -38,10 +35,10 @@ class VerbsFabric:
 
     def destroy(self, qp: QueuePair) -> None:
         if id(qp) in self._live:
-            self._live.discard(id(qp))
+            del self._live[id(qp)]
             self.destroyed += 1
             qp.destroy()
 
-    @property
-    def live(self) -> int:
-        return len(self._live)
+    def live_qpns(self) -> set[int]:
+        """QP numbers of every QP made here and not destroyed, whether an endpoint holds it or not."""
+        return {qp.qpn for qp in self._live.values()}

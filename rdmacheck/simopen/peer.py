@@ -26,7 +26,7 @@ from rdmacheck.simopen.fabric import VerbsFabric
 from rdmacheck.simopen.manager import CONNECTED, EndpointKey, EndpointManager, HandshakeFailed
 from rdmacheck.verbs.errors import CompletionError
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
-from rdmacheck.verbs.resources import owned_qps
+from rdmacheck.verbs.resources import listed_qps
 
 SLOT = 4096
 SHOWN = 5  # endpoints named per problem in an event (the counts are complete)
@@ -51,13 +51,18 @@ class SimopenConfig:
     tuning: QPTuning = field(default_factory=QPTuning)
 
 
+WRITTEN = 1 << 62  # set in every slot seed: a slot never written (zeros) cannot pass as round 0 channel 0
+
+
 def slot_seed(writer_qpn: int, round_: int, channel: int) -> int:
-    return (round_ << 40) | (channel << 24) | writer_qpn
+    return WRITTEN | (round_ << 40) | (channel << 24) | writer_qpn
 
 
-def seed_fields(seed: int) -> tuple[int, int, int]:
-    """(writer QPN, round, channel)"""
-    return seed & 0xFFFFFF, seed >> 40, (seed >> 24) & 0xFFFF
+def seed_fields(seed: int) -> tuple[int, int, int] | None:
+    """(writer QPN, round, channel), or None for a slot nobody wrote."""
+    if not seed & WRITTEN:
+        return None
+    return seed & 0xFFFFFF, (seed & ~WRITTEN) >> 40, (seed >> 24) & 0xFFFF
 
 
 class SimopenPeer:
@@ -197,9 +202,10 @@ class SimopenPeer:
         duplicates = [str(ep.key) for ep in eps if ep is not None and len(set(ep.peer_qpns)) > 1]
         crossed = [f"{ep.key}: {ep.crossed}" for ep in eps if ep is not None and ep.crossed]
         unconnected = sum(1 for ep in eps if ep is None or ep.state != CONNECTED)
-        in_use = self._owned_qps()  # proves the count sees this process's QPs before it must see none
+        ours = self.fabric.live_qpns()
+        in_use = self._listed(ours)  # the kernel's count sees our QPs before it must see none
         self.mgr.close_all()
-        leaked = self._owned_qps()
+        leaked = self._listed(ours | self.fabric.live_qpns())
         hangs_n = len({h.split(":")[0] for h in hangs})
         stats = {k: v - stats_before.get(k, 0) for k, v in self.mgr.stats.to_dict().items()}
         failed = bool(hangs or errors or duplicates or crossed or write_failures or check["bad"] or leaked or
@@ -215,10 +221,10 @@ class SimopenPeer:
                                                           ("verify_failures", check["bad"])) if v})
         return 1 if failed else 0
 
-    def _owned_qps(self) -> int | None:
-        """QPs the kernel lists for this process's threads, or None where the rdma tool is missing."""
+    def _listed(self, qpns: set[int]) -> int | None:
+        """How many of these QPs the kernel lists, or None where the rdma tool is missing."""
         try:
-            return owned_qps(self.fabric.creators)
+            return listed_qps(self.dev.name, qpns)
         except (OSError, ValueError):
             return None
 
@@ -251,9 +257,12 @@ class SimopenPeer:
             ep = self.mgr.endpoints.get(key)
             got = self.buf.read(key.channel * SLOT, SLOT)
             seed = int.from_bytes(got[:8], "little")
-            qpn, rr, ch = seed_fields(seed)
+            fields = seed_fields(seed)
+            qpn, rr, ch = fields or (None, None, None)
             expected_qpn = ep.peer.qpn if ep is not None and ep.peer is not None else None
-            if (rr, ch) != (r, key.channel):
+            if fields is None:
+                bad.append(f"{key}: no write arrived (the slot is blank)")
+            elif (rr, ch) != (r, key.channel):
                 bad.append(f"{key}: no write of this round arrived (slot holds round {rr} channel {ch})")
             elif qpn != expected_qpn:
                 bad.append(f"{key}: written through peer QP {qpn}, but this endpoint is paired with {expected_qpn}")

@@ -18,9 +18,8 @@ def resource_counts() -> dict[str, int]:
     return totals
 
 
-def owned_qps(tids: set[int]) -> int:
-    """QPs the kernel lists as created by these threads. The kernel records the creating *thread*
-    (a QP made in a worker thread shows that thread's id, not the process id); kernel-owned QPs
-    such as QP1 have none."""
+def listed_qps(device: str, qpns: set[int]) -> int:
+    """How many of these QP numbers the kernel lists on this device. (Not by pid: the kernel
+    records the creating thread, and a thread that has exited shows no pid at all.)"""
     out = subprocess.run(["rdma", "-j", "resource", "show", "qp"], capture_output=True, text=True, timeout=10).stdout
-    return sum(1 for qp in json.loads(out or "[]") if qp.get("pid") in tids)
+    return sum(1 for qp in json.loads(out or "[]") if qp.get("ifname") == device and qp.get("lqpn") in qpns)

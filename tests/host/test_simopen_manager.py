@@ -282,3 +282,11 @@ def test_delete_policy_crosses_the_connections_of_a_simultaneous_open():
 def test_unknown_policy_is_refused():
     with pytest.raises(Exception, match="passive policy must be one of"):
         EndpointManager(BookFabric("A"), Gate(), policy="merge")
+
+
+def test_slot_seed_names_writer_round_and_channel_and_a_blank_slot_is_not_round_0():
+    from rdmacheck.simopen.peer import seed_fields, slot_seed
+
+    assert seed_fields(slot_seed(0xABCDE, 4_000_000, 65535)) == (0xABCDE, 4_000_000, 65535)
+    assert seed_fields(slot_seed(17, 0, 0)) == (17, 0, 0)
+    assert seed_fields(0) is None
