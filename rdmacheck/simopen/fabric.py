@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rdmacheck.handshake.messages import QPInfo
@@ -20,8 +21,13 @@ class VerbsFabric:
     destroyed: int = 0
     _live: dict[int, QueuePair] = field(default_factory=dict)
 
+    # Every QP is made by one long-lived thread: the kernel files a QP under the thread that
+    # created it and hides it from `rdma resource show` once that thread has exited, so QPs made
+    # by short-lived handshake threads could not be counted (nor their leaks seen).
+    _maker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="qp-maker"))
+
     def create(self) -> QueuePair:
-        qp = QueuePair.create(self.dev, self.tuning, depth=SEND_DEPTH)
+        qp = self._maker.submit(QueuePair.create, self.dev, self.tuning, SEND_DEPTH).result()
         self.created += 1
         self._live[id(qp)] = qp
         return qp
