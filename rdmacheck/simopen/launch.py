@@ -59,8 +59,8 @@ def run_simopen(plan: SimopenPlan, on_step: Callable[[str], None] = lambda s: No
     t0 = time.monotonic()
     procs = {s: RoleProcess(s, peer_args(plan, s, addrs[s], addrs[o]), log_dir / f"{s}.log")
              for s, o in zip(SIDES, reversed(SIDES))}
-    # A round may take every phase's deadline (open, three barriers) plus the writes.
-    round_deadline = 4 * plan.connect_timeout + plan.io_timeout + 30
+    # A round may take every phase's deadline (the open and five barriers) plus the writes.
+    round_deadline = 6 * plan.connect_timeout + plan.io_timeout + 30
     try:
         for s in SIDES:
             procs[s].wait_for("ready", plan.start_timeout, f"simopen peer {s} to be ready")

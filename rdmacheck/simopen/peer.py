@@ -197,14 +197,17 @@ class SimopenPeer:
         write_failures = self._write_all(r, keys)
         self._barrier(r, "written", cfg.connect_timeout)
         check = self._check_all(r, keys)
-        self._barrier(r, "checked", cfg.connect_timeout)
         eps = [self.mgr.endpoints.get(k) for k in keys]
         duplicates = [str(ep.key) for ep in eps if ep is not None and len(set(ep.peer_qpns)) > 1]
         crossed = [f"{ep.key}: {ep.crossed}" for ep in eps if ep is not None and ep.crossed]
         unconnected = sum(1 for ep in eps if ep is None or ep.state != CONNECTED)
+        # The kernel's QP list is read only while neither side creates or destroys QPs: a netlink
+        # dump resumes by position, so entries destroyed meanwhile make it skip others.
         ours = self.fabric.live_qpns()
-        in_use = self._listed(ours)  # the kernel's count sees our QPs before it must see none
+        in_use = self._listed(ours)  # the count sees our QPs before it must see none
+        self._barrier(r, "checked", cfg.connect_timeout)
         self.mgr.close_all()
+        self._barrier(r, "closed", cfg.connect_timeout)
         leaked = self._listed(ours | self.fabric.live_qpns())
         hangs_n = len({h.split(":")[0] for h in hangs})
         stats = {k: v - stats_before.get(k, 0) for k, v in self.mgr.stats.to_dict().items()}
