@@ -117,7 +117,7 @@ def reestablish(
     target_name: str = typer.Option("target", "--target-name", help="initiator with etcd: the target's name to look up and watch."),
     token: Optional[str] = typer.Option(None, "--token", help="Shared secret (>= 16 chars) authenticating every handshake; or $RDMACHECK_TOKEN."),
     token_file: Optional[Path] = typer.Option(None, "--token-file", help="Read the shared secret from this file."),
-    inject: Optional[List[str]] = typer.Option(None, "--inject", help="Fault to inject (repeatable): reset-noop, rtr-einval, handshake-drop, handshake-delay:MS, handshake-garble."),
+    inject: Optional[List[str]] = typer.Option(None, "--inject", help="Fault to inject (repeatable): reset-noop, rtr-einval, handshake-drop, handshake-delay:MS, handshake-garble, kill-at:STEP (--local: the restart side dies at STEP and comes back)."),
     restart: str = typer.Option("initiator", "--restart", help="--local: which side is killed and restarted: initiator | target."),
     rounds: int = typer.Option(3, "--rounds", help="--local: restart rounds. initiator role: verified rounds before exiting (0 = until killed)."),
     reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
@@ -147,7 +147,8 @@ def reestablish(
     if local:
         from rdmacheck.report.render import render_rounds
         from rdmacheck.report.results import PASS, SKIP, CellResult, RunResult, write_json_atomic
-        from rdmacheck.scenario.local import LocalPlan, LocalRun, listen_host_for
+        from rdmacheck.scenario.kill import runner_for
+        from rdmacheck.scenario.local import LocalPlan, listen_host_for
 
         if restart not in ("initiator", "target"):
             raise typer.BadParameter("must be initiator or target", param_hint="--restart")
@@ -161,7 +162,7 @@ def reestablish(
         cell = CellResult(device=device, provider="?", mode=mode, strategy=strategy, restart=restart)
         run = RunResult(command="reestablish --local", cells=[cell])
         try:
-            LocalRun(plan, on_step=lambda s: err.print(f"[dim]{s}[/]")).run(cell)
+            runner_for(plan, on_step=lambda s: err.print(f"[dim]{s}[/]")).run(cell)
             run.finished = True
         finally:
             if json_out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.messages import QPInfo
@@ -91,6 +92,7 @@ class Endpoint:
     last_renew: str | None = None  # the strategy of the latest renew, for findings about the next connect
     pending_renew: RenewReport | None = None  # renewed ahead of the new peer (an etcd watch saw the restart)
     faults: set[str] = field(default_factory=set)  # injected verbs faults, shared by this endpoint's QPs
+    checkpoint: Callable[[str], None] = lambda step: None  # kill-at:STEP (after-rtr, after-rts)
 
     def create(self) -> None:
         self.qp = QueuePair.create(self.dev, self.tuning, faults=self.faults)
@@ -105,7 +107,11 @@ class Endpoint:
         """INIT -> RTR -> RTS towards peer; returns the transition timings."""
         assert self.qp is not None
         self.qp.timings_ms.clear()
-        self.qp.connect(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
+        self.qp.to_init()
+        self.qp.to_rtr(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
+        self.checkpoint("after-rtr")
+        self.qp.to_rts()
+        self.checkpoint("after-rts")
         self.peer = peer
         return dict(self.qp.timings_ms)
 

@@ -43,6 +43,7 @@ class Channel:
         self.addr = addr
         self.key = key  # the shared token: every request is signed with it
         self.fault: str | None = None  # injected into the next request: handshake-delay:MS | handshake-garble
+        self.after_send = None  # called once the next request is on the wire (kill-at:after-handshake-sent)
 
     @classmethod
     def connect(cls, host: str, port: int, timeout: float, backoff: Backoff | None = None,
@@ -83,6 +84,9 @@ class Channel:
                 self.sock.sendall(bytes(frame))
             else:
                 wire.send_frame(self.sock, envelope, deadline)
+            hook, self.after_send = self.after_send, None
+            if hook:
+                hook()
             raw = wire.read_frame(self.sock, deadline, what=f"the reply to {msg.KIND} from {self.addr}")
             reply = parse(raw)
         except wire.PeerClosed as e:

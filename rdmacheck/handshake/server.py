@@ -113,6 +113,7 @@ class HandshakeServer:
                     return
                 reply = self.handler.on_message(session, msg)
                 wire.send_frame(conn, reply.envelope(), time.monotonic() + 5.0)
+                getattr(self.handler, "on_replied", lambda s, m: None)(session, reply)
                 if isinstance(reply, Reject):
                     reason = f"rejected: {reply.reason}"
                     return

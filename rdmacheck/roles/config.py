@@ -10,16 +10,25 @@ from rdmacheck.verbs.rc import QPTuning
 
 VERBS_FAULTS = ("reset-noop", "rtr-einval")
 HANDSHAKE_FAULTS = ("handshake-drop", "handshake-delay", "handshake-garble")
+# kill-at:STEP - the role SIGKILLs itself when it reaches STEP (mid-write: the initiator only).
+KILL_STEPS = ("before-handshake", "after-handshake-sent", "after-rtr", "after-rts", "mid-write", "after-write",
+              "during-reestablish")
 
 
 def check_fault(spec: str) -> str:
     name, _, arg = spec.partition(":")
-    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS:
+    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS + ("kill-at",):
         raise ValueError(f"unknown fault {spec!r}; known: {', '.join(VERBS_FAULTS)}, handshake-drop, "
-                         f"handshake-delay:MS, handshake-garble")
+                         f"handshake-delay:MS, handshake-garble, kill-at:STEP")
     if name == "handshake-delay" and not arg.isdigit():
         raise ValueError("handshake-delay needs milliseconds: handshake-delay:MS")
+    if name == "kill-at" and arg not in KILL_STEPS:
+        raise ValueError(f"kill-at needs a step: kill-at:{{{','.join(KILL_STEPS)}}}")
     return spec
+
+
+def kill_step(inject: list[str]) -> str | None:
+    return next((f.partition(":")[2] for f in inject if f.startswith("kill-at:")), None)
 
 
 def verbs_faults(inject: list[str]) -> set[str]:

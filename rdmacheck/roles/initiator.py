@@ -13,6 +13,7 @@ from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
+from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.errors import CompletionError
@@ -46,7 +47,9 @@ class InitiatorRole:
         if self.mode == "cm" and not self.src_ip:
             raise EnvironmentProblem(f"{dev.name} has no IPv4 address in this network namespace; give --cm-addr")
         self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
-        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation, faults=verbs_faults(cfg.inject))
+        self.checkpoint = checkpoint_for(cfg.inject, self.ev)
+        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation, faults=verbs_faults(cfg.inject),
+                           checkpoint=self.checkpoint)
         self.handshake_faults = [f for f in cfg.inject if f.startswith("handshake-")]
         self.ep.create()
         self.store = None
@@ -93,6 +96,7 @@ class InitiatorRole:
                 self.ev.log(f"peer lost ({lost.via}) at {t_lost:.3f}; re-establishing with {self.strategy}")
             chan.close()
             renew = self.ep.renew(self.strategy)
+            self.checkpoint("during-reestablish")
 
     def _connect_qp(self, accept: Accept) -> dict[str, float]:
         """Bring our QP up towards the target: by hand (oob) or through rdma_cm (cm)."""
@@ -189,6 +193,8 @@ class InitiatorRole:
                     chan.close()
                     continue
                 chan.fault = fault
+            self.checkpoint("before-handshake")
+            chan.after_send = lambda: self.checkpoint("after-handshake-sent")
             try:
                 reply = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=min(10.0, max(left, 0.1)))
             except ChannelLost as e:  # the old target still closing, or a new one not ready: retry
@@ -213,7 +219,9 @@ class InitiatorRole:
         self.buf.write(0, data)
         raddr = accept.buffer.addr + cfg.offset
         try:
-            write_s = qp.transfer("write", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout)
+            write_s = qp.transfer("write", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout,
+                                  on_posted=lambda: self.checkpoint("mid-write"))
+            self.checkpoint("after-write")
             self.ev.emit("write_done", round=index, bytes=cfg.length, write_ms=round(write_s * 1000, 3))
             res = chan.request(Verify(seed=seed, offset=cfg.offset, length=cfg.length), timeout=cfg.io_timeout)
             assert isinstance(res, VerifyResult)

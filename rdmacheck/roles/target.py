@@ -16,6 +16,7 @@ from rdmacheck.handshake.messages import (Accept, BufferInfo, Connect, Message, 
                                           Verify, VerifyResult)
 from rdmacheck.handshake.server import HandshakeServer, Session
 from rdmacheck.pattern import first_mismatch, pattern
+from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmListener, event_name
@@ -37,6 +38,7 @@ class TargetRole:
         self.pending: dict[int, Endpoint] = {}  # cm mode: token -> endpoint awaiting its CM request
         self.store = None  # etcd metadata, when configured
         self.watching: dict[str, object] = {}  # peer name -> cancel() of its etcd watch
+        self.checkpoint = checkpoint_for(cfg.inject, events)
 
     def run(self) -> int:
         cfg = self.cfg
@@ -141,13 +143,19 @@ class TargetRole:
 
     def on_message(self, session: Session, msg: Message) -> Message:
         if isinstance(msg, Connect):
+            self.checkpoint("before-handshake")
             with self.lock:
                 return self._connect(session, msg.qp, msg.mode)
         if isinstance(msg, Verify):
+            self.checkpoint("after-write")
             return self._verify(session, msg)
         if isinstance(msg, Ping):
             return Pong(generation=self.ev.generation)
         return Reject(reason=f"unexpected message {msg.KIND!r} for a target")
+
+    def on_replied(self, session: Session, reply: Message) -> None:
+        if isinstance(reply, Accept):
+            self.checkpoint("after-handshake-sent")
 
     def on_close(self, session: Session, reason: str) -> None:
         if "peer" in session.state:
@@ -182,7 +190,7 @@ class TargetRole:
         try:
             if ep is None:
                 ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation,
-                              faults=verbs_faults(self.cfg.inject))
+                              faults=verbs_faults(self.cfg.inject), checkpoint=self.checkpoint)
                 ep.create()
                 timings = self._bring_up(ep, peer)
                 self.peers[peer.name] = ep
@@ -201,6 +209,7 @@ class TargetRole:
                          old_generation=old.generation if old else None, new_generation=peer.generation,
                          old_peer_qpn=old.qpn if old else None, new_peer_qpn=peer.qpn)
             report = ep.renew(self.strategy)
+            self.checkpoint("during-reestablish")
             timings = self._bring_up(ep, peer)
             self.ev.emit("reestablished", peer=peer.name, peer_qpn=peer.qpn, **report.to_dict(),
                          connect_timings_ms=timings or {})

@@ -11,7 +11,8 @@ from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.report.expectations import judge
 from rdmacheck.report.progress import Progress
 from rdmacheck.report.results import CellResult, RunResult, write_json_atomic
-from rdmacheck.scenario.local import LocalPlan, LocalRun
+from rdmacheck.scenario.kill import runner_for
+from rdmacheck.scenario.local import LocalPlan
 from rdmacheck.scenario.spec import Scenario
 from rdmacheck.verbs.devices import DeviceInfo, list_devices, rdma_core_version
 from rdmacheck.verbs.rc import QPTuning
@@ -96,7 +97,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, progress: Progress, command
             cell = CellResult(device=cp.device.name, provider=cp.device.provider, mode=cp.mode,
                               strategy=cp.strategy, restart=cp.restart, scenario=cp.scenario.name)
             run.cells.append(cell)
-            LocalRun(local_plan(cp, log_dir), on_step=progress.step).run(cell)
+            runner_for(local_plan(cp, log_dir), on_step=progress.step).run(cell)
             judge(cell, cp.scenario.expectations)
             write_json_atomic(out, run.to_dict())
             progress.cell_done(cell)

@@ -296,7 +296,7 @@ class QueuePair:
     # --- data movement -------------------------------------------------------------------------
 
     def transfer(self, op: str, local: Buffer, local_off: int, remote_addr: int, rkey: int, length: int,
-                 deadline_s: float, chunk: int = 1 << 20, depth: int = 16) -> float:
+                 deadline_s: float, chunk: int = 1 << 20, depth: int = 16, on_posted=None) -> float:
         """RDMA WRITE or READ `length` bytes in chunks, `depth` in flight; return seconds taken."""
         from pyverbs.wr import SGE, SendWR  # noqa: PLC0415
         opcode = ibv.IBV_WR_RDMA_WRITE if op == "write" else ibv.IBV_WR_RDMA_READ
@@ -319,6 +319,8 @@ class QueuePair:
                                      {"qpn": self.qpn, "length": n, "remote_addr": hex(remote_addr + off)},
                                      detail=str(e)) from None
                 posted += 1
+                if on_posted is not None and posted == 1:
+                    on_posted()  # kill-at:mid-write: the WRITE is in flight
             done += len(self.poll(deadline, f"RDMA {op.upper()} completion", t0, op))
         return time.monotonic() - t0
 
