@@ -20,11 +20,20 @@ def new_seed() -> int:
     return random.getrandbits(63)
 
 
+_HEAD = struct.Struct("<QQ")
+
+
 def pattern(seed: int, length: int) -> bytes:
     body = hashlib.shake_256(seed.to_bytes(8, "little")).digest(BLOCK - 16)
-    head = struct.Struct("<QQ")
     blocks = (length + BLOCK - 1) // BLOCK
-    return b"".join(head.pack(seed, k) + body for k in range(blocks))[:length]
+    # Repeat one block at memcpy speed, then stamp each block's header in place (fast enough
+    # to check the seed test's 256 MiB at well over 1 GB/s; joining per-block bytes was 0.15 GB/s).
+    out = bytearray((bytes(16) + body) * blocks)
+    pack = _HEAD.pack_into
+    for k in range(blocks):
+        pack(out, k * BLOCK, seed, k)
+    del out[length:]
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,30 @@ def first_mismatch(expected: bytes, found: bytes) -> Mismatch | None:
         return Mismatch(n, -1, -1, abs(len(expected) - len(found)))
     diff = sum(1 for a, b in zip(expected, found) if a != b) if n <= (1 << 20) else -1
     return Mismatch(off, expected[off], found[off], diff)
+
+
+CHECK_CHUNK = 256 * BLOCK  # 1 MiB: regenerated into one reused buffer, so no fresh pages per check
+
+
+def check_pattern(seed: int, found: bytes) -> Mismatch | None:
+    """first_mismatch(pattern(seed, len(found)), found) without building the whole expected pattern:
+    fresh memory (page faults) costs more than the comparison itself."""
+    body = hashlib.shake_256(seed.to_bytes(8, "little")).digest(BLOCK - 16)
+    chunk = bytearray((bytes(16) + body) * (CHECK_CHUNK // BLOCK))
+    found = found if isinstance(found, (bytes, bytearray)) else bytes(found)
+    pack = _HEAD.pack_into
+    for start in range(0, len(found), CHECK_CHUNK):
+        n = min(CHECK_CHUNK, len(found) - start)
+        first = start // BLOCK
+        for k in range((n + BLOCK - 1) // BLOCK):
+            pack(chunk, k * BLOCK, seed, first + k)
+        expected = chunk if n == CHECK_CHUNK else chunk[:n]
+        if not found.startswith(expected, start):  # a memcmp in place (memoryview == is item by item)
+            mm = first_mismatch(bytes(expected), found[start:start + n])
+            assert mm is not None
+            return Mismatch(start + mm.offset, mm.expected, mm.found, -1 if len(found) > CHECK_CHUNK else
+                            mm.differing_bytes)
+    return None
 
 
 def digest(data: bytes) -> str:

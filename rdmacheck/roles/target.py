@@ -15,7 +15,7 @@ from rdmacheck.handshake.auth import Verifier
 from rdmacheck.handshake.messages import (Accept, BufferInfo, Connect, Message, Ping, Pong, QPInfo, Reject,
                                           Verify, VerifyResult)
 from rdmacheck.handshake.server import HandshakeServer, Session
-from rdmacheck.pattern import first_mismatch, pattern
+from rdmacheck.pattern import check_pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
@@ -264,7 +264,7 @@ class TargetRole:
             return Reject(reason=f"verify range {msg.offset}+{msg.length} exceeds the buffer of {self.buf.length}")
         t0 = time.perf_counter()
         got = self.buf.read(msg.offset, msg.length)
-        mm = first_mismatch(pattern(msg.seed, msg.length), got)
+        mm = check_pattern(msg.seed, got)
         ms = int((time.perf_counter() - t0) * 1000)
         peer = session.state.get("peer")
         if mm is None:

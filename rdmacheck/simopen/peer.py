@@ -20,7 +20,7 @@ from rdmacheck.handshake.client import Channel
 from rdmacheck.handshake.messages import (Barrier, BarrierState, BufferInfo, Message, Open, Opened, Ping, Pong,
                                           QPInfo, Reject)
 from rdmacheck.handshake.server import HandshakeServer, Session
-from rdmacheck.pattern import first_mismatch, pattern
+from rdmacheck.pattern import check_pattern, pattern
 from rdmacheck.roles.events import EventLog
 from rdmacheck.simopen.fabric import VerbsFabric
 from rdmacheck.simopen.manager import CONNECTED, EndpointKey, EndpointManager, HandshakeFailed
@@ -269,7 +269,7 @@ class SimopenPeer:
                 bad.append(f"{key}: no write of this round arrived (slot holds round {rr} channel {ch})")
             elif qpn != expected_qpn:
                 bad.append(f"{key}: written through peer QP {qpn}, but this endpoint is paired with {expected_qpn}")
-            elif first_mismatch(pattern(seed, SLOT), got) is not None:
+            elif check_pattern(seed, got) is not None:
                 bad.append(f"{key}: the data differs from the pattern")
             else:
                 ok += 1

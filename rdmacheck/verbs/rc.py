@@ -296,7 +296,8 @@ class QueuePair:
     # --- data movement -------------------------------------------------------------------------
 
     def transfer(self, op: str, local: Buffer, local_off: int, remote_addr: int, rkey: int, length: int,
-                 deadline_s: float, chunk: int = 1 << 20, depth: int = 16, on_posted=None) -> float:
+                 deadline_s: float, chunk: int = 1 << 20, depth: int = 16, on_posted=None,
+                 spin: bool = False) -> float:
         """RDMA WRITE or READ `length` bytes in chunks, `depth` in flight; return seconds taken."""
         from pyverbs.wr import SGE, SendWR  # noqa: PLC0415
         opcode = ibv.IBV_WR_RDMA_WRITE if op == "write" else ibv.IBV_WR_RDMA_READ
@@ -321,11 +322,12 @@ class QueuePair:
                 posted += 1
                 if on_posted is not None and posted == 1:
                     on_posted()  # kill-at:mid-write: the WRITE is in flight
-            done += len(self.poll(deadline, f"RDMA {op.upper()} completion", t0, op))
+            done += len(self.poll(deadline, f"RDMA {op.upper()} completion", t0, op, spin))
         return time.monotonic() - t0
 
-    def poll(self, deadline: float, what: str, t0: float, op: str) -> list:
-        """Non-blocking poll until at least one completion or the deadline (named in the error)."""
+    def poll(self, deadline: float, what: str, t0: float, op: str, spin: bool = False) -> list:
+        """Non-blocking poll until at least one completion or the deadline (named in the error).
+        spin: never sleep (latency measurements; costs a CPU while waiting)."""
         sleep = 0.0
         while True:
             got, wcs = self.cq.poll(num_entries=16)
@@ -339,5 +341,6 @@ class QueuePair:
             if now >= deadline:
                 raise DeadlineExceeded(f"{what} on QP {self.qpn:#x}", round(deadline - t0, 3))
             # Spin briefly, then back off: busy polling in a 2-core TCG guest starves the peer.
-            sleep = min(0.002, sleep + 0.00005)
-            time.sleep(sleep)
+            if not spin:
+                sleep = min(0.002, sleep + 0.00005)
+                time.sleep(sleep)

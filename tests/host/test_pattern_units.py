@@ -44,3 +44,20 @@ def test_parse_size_rejects(text):
 
 def test_format_size():
     assert format_size(256 << 20) == "256 MiB" and format_size(1000) == "1000 B"
+
+
+def test_check_pattern_agrees_with_the_full_comparison_across_chunk_boundaries():
+    from rdmacheck.pattern import CHECK_CHUNK, check_pattern, first_mismatch, pattern
+
+    n = 2 * CHECK_CHUNK + 5000
+    good = pattern(7, n)
+    assert check_pattern(7, good) is None
+    for off in (0, 17, CHECK_CHUNK - 1, CHECK_CHUNK, 2 * CHECK_CHUNK + 4999):
+        bad = bytearray(good)
+        bad[off] ^= 0xFF
+        got = check_pattern(7, bytes(bad))
+        assert got is not None and got.offset == off == first_mismatch(good, bytes(bad)).offset
+        assert (got.expected, got.found) == (good[off], bad[off])
+    assert check_pattern(8, good).offset == 0  # another round's seed: the first header differs
+    small = pattern(3, 100)
+    assert check_pattern(3, small) is None and check_pattern(3, small[:50] + b"x" + small[51:]).offset == 50

@@ -1,0 +1,1 @@
+"""`rdmacheck bench`: latency, bandwidth and re-establishment cost."""

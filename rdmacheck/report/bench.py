@@ -1,0 +1,43 @@
+"""`rdmacheck bench` results: rich tables and the JSON form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+
+from rdmacheck.bench.run import STEPS, BenchResult
+
+
+def bench_dict(res: BenchResult) -> dict:
+    return {"schema": 1, "kind": "bench", **asdict(res)}
+
+
+def render_bench(res: BenchResult, console: Console) -> None:
+    t = Table(title=f"latency · {res.device} ({res.provider}) · {res.iters} iterations, one at a time, busy-polled",
+              title_justify="left")
+    for col in ("operation", "min us", "median us", "p99 us", "max us"):
+        t.add_column(col)
+    for name, d in res.latency_us.items():
+        t.add_row(name, f"{d.min:.1f}", f"{d.median:.1f}", f"{d.p99:.1f}", f"{d.max:.1f}")
+    console.print(t)
+    b = Table(title=f"bandwidth · {res.size} B operations, {res.depth} in flight", title_justify="left")
+    b.add_column("operation")
+    b.add_column("MB/s")
+    for name, v in res.bandwidth_MBps.items():
+        b.add_row(name, f"{v:.1f}")
+    console.print(b)
+    for strategy, steps in res.reestablish_ms.items():
+        r = Table(title=f"re-establishment · {strategy} · ms per step over {steps['total'].n} rounds",
+                  title_justify="left")
+        for col in ("step", "min", "median", "p99", "max"):
+            r.add_column(col)
+        for step in STEPS:
+            d = steps[step]
+            r.add_row(step, f"{d.min:.2f}", f"{d.median:.2f}", f"{d.p99:.2f}", f"{d.max:.2f}")
+        console.print(r)
+    if res.verified is not None:
+        console.print(f"the target verified the {res.verified} bytes the bandwidth WRITEs left in its buffer")
+    for note in res.notes:
+        console.print(f"note: {note}", highlight=False)
