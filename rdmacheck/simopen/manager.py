@@ -116,6 +116,7 @@ class EndpointManager:
         """The connected endpoint for key: handshake for it, or wait for the caller that does."""
         deadline = time.monotonic() + timeout
         attempt = 0
+        last = "no answer yet"
         while True:
             with self.cond:
                 ep = self._ensure(key)
@@ -133,15 +134,16 @@ class EndpointManager:
             left = deadline - time.monotonic()
             try:
                 if left <= 0:
-                    raise HandshakeFailed("no time left")
+                    raise HandshakeFailed(last)
                 peer = self.dial(key, local, left)  # not under the lock: the passive side may run meanwhile
             except HandshakeFailed as e:
+                last = str(e)
                 with self.cond:
                     if ep.state == CONNECTING and ep.epoch == epoch:
                         ep.state = IDLE
                     self.cond.notify_all()  # a waiter may take over
                     if time.monotonic() + self.backoff.delay(attempt) >= deadline:
-                        raise DeadlineExceeded(f"a handshake for endpoint {key} (last: {e})", timeout) from None
+                        raise DeadlineExceeded(f"a handshake for endpoint {key} (last: {last})", timeout) from None
                     self.stats.retried += 1
                 time.sleep(self.backoff.delay(attempt))
                 attempt += 1
