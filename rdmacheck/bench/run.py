@@ -60,6 +60,7 @@ class Bench:
         self.on_step = on_step
         self.procs: list[RoleProcess] = []
         self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-bench-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def _target(self, strategy: str) -> tuple[str, int]:
         if self.plan.peer:

@@ -3,6 +3,7 @@ then holds the connection and, when the target dies and comes back, re-establish
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
-from rdmacheck.verbs.errors import CompletionError
+from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.cm import CmError, cm_connect
 from rdmacheck.verbs.rc import Buffer, Device
 
@@ -276,5 +277,8 @@ class InitiatorRole:
             self.ev.emit("dead_peer_probe", wc_status="SUCCESS", after_ms=round(s * 1000, 3))
         except CompletionError as e:
             self.ev.emit("dead_peer_probe", wc_status=e.status, after_ms=round(e.after_s * 1000, 3))
+        except VerbsError as e:  # siw: once the TCP stream is reset the QP refuses new work outright
+            self.ev.emit("dead_peer_probe", wc_status=f"post refused ({errno.errorcode.get(e.errno, e.errno)})",
+                         message=str(e))
         except (DeadlineExceeded, RdmacheckError) as e:
             self.ev.emit("dead_peer_probe", wc_status="none", message=str(e))

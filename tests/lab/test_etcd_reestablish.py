@@ -14,7 +14,7 @@ TTL = 2
 @pytest.mark.parametrize("strategy", ["reset", "recreate"])
 def test_restart_detected_by_the_watch_and_every_round_verified(tmp_path, etcd_server, restart, strategy):
     require_device("rxe0")
-    r, res = run_local(tmp_path, restart, strategy, rounds=2,
+    r, res = run_local(tmp_path, restart, strategy, rounds=1,
                        extra=("--metadata", etcd_server.url, "--lease-ttl", str(TTL)))
     assert r.returncode == 0, r.stdout + r.stderr
     cell = res["cells"][0]
