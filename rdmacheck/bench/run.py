@@ -146,7 +146,7 @@ class Bench:
         for _ in range(self.plan.rounds):
             t0 = time.perf_counter()
             report = ep.renew(strategy)
-            samples["renew"].append(report.renew_ms)
+            samples["renew"].append(report.ms)
             ep.generation = new_generation()  # a new life as the target sees it: it renews its side
             t1 = time.perf_counter()
             reply = chan.request(Connect(qp=ep.local_info(), mode="oob"), timeout=self.plan.io_timeout)
