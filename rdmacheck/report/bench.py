@@ -15,22 +15,25 @@ def bench_dict(res: BenchResult) -> dict:
 
 
 def render_bench(res: BenchResult, console: Console) -> None:
-    t = Table(title=f"latency · {res.device} ({res.provider}) · {res.iters} iterations, one at a time, busy-polled",
-              title_justify="left")
+    # Titles as lines of their own: a table title wraps at the (narrow) table's width.
+    console.print(f"latency · {res.device} ({res.provider}) · {res.iters} iterations, one at a time, busy-polled",
+                  highlight=False)
+    t = Table()
     for col in ("operation", "min us", "median us", "p99 us", "max us"):
         t.add_column(col)
     for name, d in res.latency_us.items():
         t.add_row(name, f"{d.min:.1f}", f"{d.median:.1f}", f"{d.p99:.1f}", f"{d.max:.1f}")
     console.print(t)
-    b = Table(title=f"bandwidth · {res.size} B operations, {res.depth} in flight", title_justify="left")
+    console.print(f"bandwidth · {res.size} B operations, {res.depth} in flight", highlight=False)
+    b = Table()
     b.add_column("operation")
     b.add_column("MB/s")
     for name, v in res.bandwidth_MBps.items():
         b.add_row(name, f"{v:.1f}")
     console.print(b)
     for strategy, steps in res.reestablish_ms.items():
-        r = Table(title=f"re-establishment · {strategy} · ms per step over {steps['total'].n} rounds",
-                  title_justify="left")
+        console.print(f"re-establishment · {strategy} · ms per step over {steps['total'].n} rounds", highlight=False)
+        r = Table()
         for col in ("step", "min", "median", "p99", "max"):
             r.add_column(col)
         for step in STEPS:
