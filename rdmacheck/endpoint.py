@@ -64,6 +64,17 @@ class SilentReset(RdmacheckError):
         self.state = state
 
 
+def qp_info(dev: Device, qp: QueuePair, name: str, generation: int) -> QPInfo:
+    """What the peer needs to know about this QP (sent in a handshake)."""
+    return QPInfo(name=name, generation=generation, device=dev.name, port=dev.port, gid=dev.gid.gid, lid=dev.lid,
+                  mtu=dev.active_mtu, qpn=qp.qpn, psn=qp.psn)
+
+
+def remote_qp(peer: QPInfo) -> RemoteQP:
+    """What RTR needs from the peer's handshake."""
+    return RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu)
+
+
 @dataclass
 class RenewReport:
     """What a re-establishment did to the surviving side's QP."""
@@ -99,19 +110,13 @@ class Endpoint:
 
     def local_info(self) -> QPInfo:
         assert self.qp is not None
-        return QPInfo(name=self.name, generation=self.generation, device=self.dev.name, port=self.dev.port,
-                      gid=self.dev.gid.gid, lid=self.dev.lid, mtu=self.dev.active_mtu,
-                      qpn=self.qp.qpn, psn=self.qp.psn)
+        return qp_info(self.dev, self.qp, self.name, self.generation)
 
     def establish(self, peer: QPInfo) -> dict[str, float]:
         """INIT -> RTR -> RTS towards peer; returns the transition timings."""
         assert self.qp is not None
         self.qp.timings_ms.clear()
-        self.qp.to_init()
-        self.qp.to_rtr(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
-        self.checkpoint("after-rtr")
-        self.qp.to_rts()
-        self.checkpoint("after-rts")
+        self.qp.connect(remote_qp(peer), self.checkpoint)
         self.peer = peer
         return dict(self.qp.timings_ms)
 

@@ -112,10 +112,13 @@ class Bench:
 
     def _handshake(self, addr: tuple[str, int], ep: Endpoint) -> tuple[Channel, Accept]:
         chan = Channel.connect(*addr, timeout=30)
+        return chan, self._connect(chan, ep)
+
+    def _connect(self, chan: Channel, ep: Endpoint) -> Accept:
         reply = chan.request(Connect(qp=ep.local_info(), mode="oob"), timeout=self.plan.io_timeout)
         if not isinstance(reply, Accept):
             raise RdmacheckError(f"the target answered connect with {reply.KIND!r}")
-        return chan, reply
+        return reply
 
     def _data(self, res: BenchResult, ep: Endpoint, buf: Buffer, remote: Remote, chan: Channel, region: int) -> None:
         plan = self.plan
@@ -149,9 +152,7 @@ class Bench:
             samples["renew"].append(report.ms)
             ep.generation = new_generation()  # a new life as the target sees it: it renews its side
             t1 = time.perf_counter()
-            reply = chan.request(Connect(qp=ep.local_info(), mode="oob"), timeout=self.plan.io_timeout)
-            if not isinstance(reply, Accept):
-                raise RdmacheckError(f"the target answered connect with {reply.KIND!r}")
+            reply = self._connect(chan, ep)
             samples["handshake"].append((time.perf_counter() - t1) * 1000)
             timings = ep.establish(reply.qp)
             for step in ("INIT", "RTR", "RTS"):

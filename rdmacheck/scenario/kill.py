@@ -22,16 +22,11 @@ class KillRun(LocalRun):
         self.step = step
         self.armed = True  # only the victim's first process carries the fault
 
-    def _spawn(self, role: str) -> RoleProcess:
-        if role != self.plan.restart or not self.armed:
-            return super()._spawn(role)
-        self.armed = False
-        saved = self.plan.inject
-        self.plan.inject = [*saved, f"kill-at:{self.step}"]
-        try:
-            return super()._spawn(role)
-        finally:
-            self.plan.inject = saved
+    def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
+        if role == self.plan.restart and self.armed:
+            self.armed = False
+            faults = (*faults, f"kill-at:{self.step}")
+        return super()._spawn(role, faults)
 
     def _run(self, cell: CellResult) -> None:
         p = self.plan

@@ -98,15 +98,17 @@ class LocalRun:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[RoleProcess] = []
 
-    def _spawn(self, role: str) -> RoleProcess:
+    def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
+        """Start a role process; `faults` are injected into this process only (plan.inject: into all)."""
         p = self.plan
+        only_here = [a for f in faults for a in ("--inject", f)]
         if role == "target":
             args = ["reestablish", "--role", "target", "--name", "target", "--listen", self.addr,
-                    "--buffer-size", str(p.buffer_size), *_common_args(p, p.target_device or p.device)]
+                    "--buffer-size", str(p.buffer_size), *_common_args(p, p.target_device or p.device), *only_here]
         else:
             args = ["reestablish", "--role", "initiator", "--name", "initiator", "--peer", self.addr,
                     "--length", str(p.length), "--rounds", "0", "--reconnect-timeout", str(p.reconnect_timeout),
-                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device)]
+                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device), *only_here]
         proc = RoleProcess(role, args, self.log_dir / f"{role}.log",
                            netns=p.target_netns if role == "target" else None)
         self.procs.append(proc)

@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rdmacheck.handshake.messages import QPInfo
-from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
+from rdmacheck.endpoint import qp_info, remote_qp
+from rdmacheck.verbs.rc import Device, QPTuning, QueuePair
 
 SEND_DEPTH = 4  # one WRITE per endpoint and round; small queues keep 512 QPs cheap
 
@@ -33,11 +34,10 @@ class VerbsFabric:
         return qp
 
     def info(self, qp: QueuePair) -> QPInfo:
-        return QPInfo(name=self.name, generation=self.generation, device=self.dev.name, port=self.dev.port,
-                      gid=self.dev.gid.gid, lid=self.dev.lid, mtu=self.dev.active_mtu, qpn=qp.qpn, psn=qp.psn)
+        return qp_info(self.dev, qp, self.name, self.generation)
 
     def connect(self, qp: QueuePair, peer: QPInfo) -> None:
-        qp.connect(RemoteQP(qpn=peer.qpn, psn=peer.psn, gid=peer.gid, lid=peer.lid, mtu=peer.mtu))
+        qp.connect(remote_qp(peer))
 
     def destroy(self, qp: QueuePair) -> None:
         if id(qp) in self._live:

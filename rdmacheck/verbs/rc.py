@@ -249,11 +249,13 @@ class QueuePair:
                                          "rnr_retry": t.rnr_retry, "sq_psn": self.psn,
                                          "dest_qpn": self.remote.qpn if self.remote else None})
 
-    def connect(self, remote: RemoteQP) -> None:
-        """INIT -> RTR -> RTS towards remote."""
+    def connect(self, remote: RemoteQP, reached=lambda step: None) -> None:
+        """INIT -> RTR -> RTS towards remote; reached(step) after RTR and RTS (kill-at faults)."""
         self.to_init()
         self.to_rtr(remote)
+        reached("after-rtr")
         self.to_rts()
+        reached("after-rts")
 
     def state(self) -> str:
         attr, _ = self.qp.query(ibv.IBV_QP_STATE)
