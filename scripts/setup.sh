@@ -11,9 +11,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 # rdma-core userspace + providers (rxe, siw, mlx5, erdma, ...), perftest and rdmacm-utils as
 # references, pyverbs (Debian's build matches Debian's libibverbs; PyPI's does not),
-# python3-venv, etcd (the real metadata server tests use), iproute2 (`rdma`, `ip netns`).
+# python3-venv, etcd (the real metadata server tests use), iproute2 (`rdma`, `ip netns`); libnuma1 and
+# libcurl4 for the Mooncake wheel of the interop tests.
 PACKAGES=(rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest python3-pyverbs python3-venv
-          etcd-server etcd-client iproute2)
+          etcd-server etcd-client iproute2 libnuma1 libcurl4)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
@@ -32,7 +33,7 @@ fi
 stamp=.venv/.rdmacheck-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test,mooncake]'
   echo "$want" > "$stamp"
 fi
 

@@ -52,7 +52,7 @@ def decode_body(body: bytes) -> dict:
     return obj
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float, what: str) -> bytes:
+def recv_exact(sock: socket.socket, n: int, deadline: float, what: str) -> bytes:
     chunks = []
     got = 0
     while got < n:
@@ -72,12 +72,12 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float, what: str) -> byte
 
 
 def read_frame(sock: socket.socket, deadline: float, max_size: int = MAX_FRAME, what: str = "a frame") -> dict:
-    (length,) = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline, what))
+    (length,) = HEADER.unpack(recv_exact(sock, HEADER.size, deadline, what))
     if length == 0:
         raise FrameError("empty frame")
     if length > max_size:
         raise FrameError(f"declared frame length {length} exceeds the cap of {max_size}")
-    return decode_body(_recv_exact(sock, length, deadline, what))
+    return decode_body(recv_exact(sock, length, deadline, what))
 
 
 def send_frame(sock: socket.socket, obj: dict, deadline: float) -> None:

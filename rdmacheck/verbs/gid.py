@@ -28,6 +28,11 @@ def normalize_gid(text: str) -> str:
     return ":".join(raw[i:i + 2].hex() for i in range(0, 16, 2))
 
 
+def byte_gid(gid: str) -> str:
+    """16 colon-separated bytes, the spelling Mooncake requires ("00:00:...:ff:ff:0a:4d:00:01")."""
+    return ":".join(f"{b:02x}" for b in bytes.fromhex(normalize_gid(gid).replace(":", "")))
+
+
 def is_zero_gid(gid: str) -> bool:
     return ipaddress.IPv6Address(gid).packed == bytes(16)
 

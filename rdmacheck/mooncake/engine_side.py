@@ -1,0 +1,64 @@
+"""The real Mooncake Transfer Engine as a side of the test (needs the pinned wheel:
+pip install 'rdmacheck[mooncake]'). Pin its handshake port with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT
+in the environment to restart it under the same name.
+
+  python -m rdmacheck.mooncake.engine_side --device rxe0 --host 169.254.30.1 --length 1048576
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import mmap
+import sys
+import time
+
+from rdmacheck.mooncake.driver import emit, serve
+
+
+class EngineSide:
+    def __init__(self, host: str, metadata: str, device: str, length: int):
+        from mooncake.engine import TransferEngine  # noqa: PLC0415 - the optional wheel
+
+        t0 = time.perf_counter()
+        self.engine = TransferEngine()
+        rc = self.engine.initialize(host, metadata, "rdma", device)
+        if rc != 0:
+            raise SystemExit(f"engine: initialize({host!r}, {metadata!r}, 'rdma', {device!r}) returned {rc}")
+        self.init_ms = (time.perf_counter() - t0) * 1000
+        self.mem = mmap.mmap(-1, length)
+        self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.mem))
+        self.length = length
+        rc = self.engine.register_memory(self.addr, length)
+        if rc != 0:
+            raise SystemExit(f"engine: register_memory of {length} bytes returned {rc}")
+        self.name = f"{host}:{self.engine.get_rpc_port()}"
+
+    def local_write(self, offset: int, data: bytes) -> None:
+        self.mem[offset:offset + len(data)] = data
+
+    def local_read(self, offset: int, length: int) -> bytes:
+        return self.mem[offset:offset + length]
+
+    def transfer(self, op: str, peer: str, remote_addr: int, length: int) -> None:
+        call = self.engine.transfer_sync_write if op == "write" else self.engine.transfer_sync_read
+        rc = call(peer, self.addr, remote_addr, length)
+        if rc != 0:
+            raise RuntimeError(f"engine transfer_sync_{op} to {peer} returned {rc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rdmacheck.mooncake.engine_side")
+    p.add_argument("--host", required=True, help="IP the engine names itself by (P2P: <ip>:<rpc port>)")
+    p.add_argument("--device", default="rxe0")
+    p.add_argument("--metadata", default="P2PHANDSHAKE")
+    p.add_argument("--length", type=int, default=1 << 20)
+    a = p.parse_args(argv)
+    side = EngineSide(a.host, a.metadata, a.device, a.length)
+    emit({"event": "ready", "side": "engine", "name": side.name, "addr": side.addr, "length": side.length,
+          "init_ms": round(side.init_ms, 1)})
+    return serve(side)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

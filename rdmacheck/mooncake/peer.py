@@ -1,0 +1,216 @@
+"""An rdmacheck peer that speaks Mooncake: serves Metadata/Connection/Probe on its handshake port
+and connects to an engine as Mooncake's initiator does, over rdmacheck's verbs layer.
+
+Rules it follows (../MOONCAKE.md): name '<ip>:<port>', NIC path 'name@device', 2 QPs per
+endpoint, PSN 0, Mooncake's QP attributes, a ready-ACK after our QPs reach RTS; a repeated
+Connection from a known NIC path retires the old endpoint (recreate), as the engine does.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rdmacheck.handshake.messages import InvalidMessage
+from rdmacheck.handshake.wire import FrameError
+from rdmacheck.mooncake import wire
+from rdmacheck.mooncake.messages import (BufferDesc, ConnectionDesc, DeviceDesc, SegmentDesc, now_stamp,
+                                         split_nic_path)
+from rdmacheck.verbs.gid import byte_gid
+from rdmacheck.verbs.rc import Buffer, Device, QPTuning, QueuePair, RemoteQP
+
+QPS_PER_ENDPOINT = 2  # the engine's default (MC_MAX_EP_PER_CTX): a peer must match it
+# retry_cnt 7 is what Mooncake hard-codes; on rxe it means "retry forever" (our deadlines bound it).
+MOONCAKE_TUNING = QPTuning(timeout=14, retry_cnt=7, rnr_retry=7, min_rnr_timer=12, max_rd_atomic=16)
+REQUEST_TIMEOUT = 5.0
+
+
+class Rejected(Exception):
+    """The engine answered our Connection with a non-empty reply_msg."""
+
+
+@dataclass
+class MooncakeEndpoint:
+    peer_nic_path: str
+    qps: list[QueuePair]
+    peer_qpns: list[int]
+    created: float = field(default_factory=time.monotonic)
+
+    def destroy(self) -> None:
+        for qp in self.qps:
+            qp.destroy()
+
+
+class MooncakePeer:
+    def __init__(self, dev: Device, host: str, port: int, length: int,
+                 on_event: Callable[..., None] = lambda kind, **f: None):
+        self.dev = dev
+        self.buf = Buffer(dev, length)
+        self.emit = on_event
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart on the same name at once
+        self.sock.bind((host, port))
+        self.name = f"{host}:{self.sock.getsockname()[1]}"
+        self.nic_path = f"{self.name}@{dev.name}"
+        self.gid = byte_gid(dev.gid.gid)
+        self.endpoints: dict[str, MooncakeEndpoint] = {}  # by the peer's NIC path
+        self.segments: dict[str, SegmentDesc] = {}  # peers' descriptors, by name
+        self.lock = threading.Lock()
+
+    # --- what we publish ---------------------------------------------------------------------
+
+    def descriptor(self) -> SegmentDesc:
+        return SegmentDesc(
+            name=self.name, devices=[DeviceDesc(self.dev.name, self.dev.lid, self.gid)],
+            buffers=[BufferDesc("cpu:0", self.buf.addr, self.buf.length, [self.buf.rkey], [self.buf.lkey])],
+            priority_matrix={"cpu:0": [[self.dev.name], []]}, timestamp=now_stamp())
+
+    # --- passive side: the handshake port ----------------------------------------------------
+
+    def serve_in_background(self) -> None:
+        self.sock.listen(16)
+        threading.Thread(target=self._accept_loop, name="mooncake-accept", daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                conn, addr = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_one, args=(conn, f"{addr[0]}:{addr[1]}"), daemon=True).start()
+
+    def _serve_one(self, conn: socket.socket, addr: str) -> None:
+        with conn:
+            try:
+                kind, obj = wire.read_message(conn, time.monotonic() + REQUEST_TIMEOUT, f"a message from {addr}")
+                reply = self.handle(kind, obj)
+                conn.sendall(wire.encode(kind, reply))
+                conn.shutdown(socket.SHUT_WR)
+            except (FrameError, InvalidMessage, TimeoutError, OSError) as e:
+                self.emit("handshake_rejected", peer=addr, reason=str(e))
+
+    def handle(self, kind: int, obj: dict) -> dict:
+        if kind == wire.METADATA:
+            if obj:  # the asker sends its own descriptor
+                desc = SegmentDesc.from_json(obj)
+                self.segments[desc.name] = desc
+            return self.descriptor().to_json()
+        if kind == wire.CONNECTION:
+            return self._on_connection(ConnectionDesc.from_json(obj)).to_json()
+        if kind == wire.PROBE:
+            return self.descriptor().to_json()
+        self.emit("notify", message=obj)
+        return {}
+
+    def _reply(self, req: ConnectionDesc, qpns: list[int], reply_msg: str = "") -> ConnectionDesc:
+        return ConnectionDesc(local_nic_path=self.nic_path, peer_nic_path=req.local_nic_path, qp_num=qpns,
+                              local_gid=self.gid, local_lid=self.dev.lid, reply_msg=reply_msg,
+                              ready_ack=req.ready_ack)
+
+    def _on_connection(self, req: ConnectionDesc) -> ConnectionDesc:
+        if req.ready_ack:
+            self.emit("ready_ack", peer=req.local_nic_path)
+            return ConnectionDesc("", "", [], "", ready_ack=True)
+        if len(req.qp_num) != QPS_PER_ENDPOINT:
+            why = (f"QP count mismatch in peer and local endpoints: peer {len(req.qp_num)}, local "
+                   f"{QPS_PER_ENDPOINT}")
+            self.emit("connection_rejected", peer=req.local_nic_path, reply_msg=why)
+            return self._reply(req, [], why)
+        t0 = time.perf_counter()
+        with self.lock:
+            old = self.endpoints.pop(req.local_nic_path, None)
+            ep = self._new_endpoint(req.local_nic_path)
+            self._bring_up(ep, req)
+            self.endpoints[req.local_nic_path] = ep
+        if old is not None:  # the same NIC path handshaking again: the peer restarted
+            self.emit("reestablished", peer=req.local_nic_path, old_qpns=[q.qpn for q in old.qps],
+                      new_qpns=[q.qpn for q in ep.qps], peer_qpns=req.qp_num,
+                      ms=round((time.perf_counter() - t0) * 1000, 3))
+            old.destroy()
+        else:
+            self.emit("connected", peer=req.local_nic_path, qpns=[q.qpn for q in ep.qps], peer_qpns=req.qp_num,
+                      passive=True, ms=round((time.perf_counter() - t0) * 1000, 3))
+        return self._reply(req, [q.qpn for q in ep.qps])
+
+    def _new_endpoint(self, peer_nic_path: str) -> MooncakeEndpoint:
+        qps = [QueuePair.create(self.dev, MOONCAKE_TUNING) for _ in range(QPS_PER_ENDPOINT)]
+        for qp in qps:
+            qp.psn = 0
+        return MooncakeEndpoint(peer_nic_path, qps, [])
+
+    def _bring_up(self, ep: MooncakeEndpoint, peer: ConnectionDesc) -> None:
+        for qp, qpn in zip(ep.qps, peer.qp_num):
+            qp.connect(RemoteQP(qpn=qpn, psn=0, gid=peer.local_gid, lid=peer.local_lid, mtu=self.dev.active_mtu))
+        ep.peer_qpns = list(peer.qp_num)
+
+    # --- active side -------------------------------------------------------------------------
+
+    def segment(self, name: str, refresh: bool = False) -> SegmentDesc:
+        """The peer's descriptor, asked for with ours (as the engine does) and cached."""
+        if refresh or name not in self.segments:
+            host, port = _hostport(name)
+            self.segments[name] = SegmentDesc.from_json(
+                wire.request(host, port, wire.METADATA, self.descriptor().to_json(), REQUEST_TIMEOUT))
+        return self.segments[name]
+
+    def connect(self, name: str) -> MooncakeEndpoint:
+        seg = self.segment(name)
+        device = seg.devices[0].name if seg.devices else self.dev.name
+        peer_path = f"{name}@{device}"
+        host, port = _hostport(name)
+        ep = self._new_endpoint(peer_path)
+        req = ConnectionDesc(local_nic_path=self.nic_path, peer_nic_path=peer_path, qp_num=[q.qpn for q in ep.qps],
+                             local_gid=self.gid, local_lid=self.dev.lid, ready_ack=False)
+        t0 = time.perf_counter()
+        try:
+            reply = ConnectionDesc.from_json(wire.request(host, port, wire.CONNECTION, req.to_json(), REQUEST_TIMEOUT))
+            if reply.reply_msg:
+                raise Rejected(reply.reply_msg)
+            if len(reply.qp_num) != QPS_PER_ENDPOINT:
+                raise Rejected(f"the engine answered with {len(reply.qp_num)} QPs, not {QPS_PER_ENDPOINT}")
+            self._bring_up(ep, reply)
+            ack = ConnectionDesc(self.nic_path, peer_path, [q.qpn for q in ep.qps], self.gid,
+                                 self.dev.lid, ready_ack=True)
+            wire.request(host, port, wire.CONNECTION, ack.to_json(), REQUEST_TIMEOUT)
+        except BaseException:
+            ep.destroy()
+            raise
+        with self.lock:
+            old = self.endpoints.pop(peer_path, None)
+            self.endpoints[peer_path] = ep
+        if old is not None:
+            old.destroy()
+        self.emit("connected", peer=peer_path, qpns=[q.qpn for q in ep.qps], peer_qpns=reply.qp_num, passive=False,
+                  ms=round((time.perf_counter() - t0) * 1000, 3))
+        return ep
+
+    def transfer(self, op: str, name: str, remote_addr: int, length: int, deadline_s: float = 30.0) -> None:
+        """RDMA WRITE/READ between our buffer (offset 0) and the peer's; half of it on each QP."""
+        seg = self.segment(name)
+        rbuf = seg.buffer_at(remote_addr, length)
+        ep = next((e for p, e in self.endpoints.items() if p.startswith(name + "@")), None) or self.connect(name)
+        rkey = rbuf.rkey[seg.device_index(split_nic_path(ep.peer_nic_path)[1])]
+        half = (length + 1) // 2
+        for i, (off, n) in enumerate(((0, half), (half, length - half))):
+            if n:
+                ep.qps[i].transfer(op, self.buf, off, remote_addr + off, rkey, n, deadline_s)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            for ep in self.endpoints.values():
+                ep.destroy()
+            self.endpoints.clear()
+
+
+def _hostport(name: str) -> tuple[str, int]:
+    host, sep, port = name.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InvalidMessage(f"segment name {name!r} is not '<ip>:<port>' (P2P handshake names)")
+    return host, int(port)
