@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from rdmacheck import __version__
+from rdmacheck.cli_mooncake import mooncake_app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem, RdmacheckError
+from rdmacheck.report.console import err, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
@@ -20,18 +21,7 @@ lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway
 app.add_typer(lab_app, name="lab")
 meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: list, get, watch.")
 app.add_typer(meta_app, name="metadata")
-
-err = Console(stderr=True)
-
-
-def out_console() -> Console:
-    """stdout console; when piped or on a dumb terminal (CI logs, the lab's serial console) rich
-    would squeeze tables to 80 columns: use $COLUMNS or 150 instead."""
-    if sys.stdout.isatty() and os.environ.get("TERM", "dumb") not in ("dumb", "unknown"):
-        return Console()
-    cols = os.environ.get("COLUMNS", "")
-    return Console(width=int(cols) if cols.isdigit() else 150, height=50)
-
+app.add_typer(mooncake_app, name="mooncake")
 
 def version_cb(value: bool) -> None:
     if value:

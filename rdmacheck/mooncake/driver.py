@@ -2,7 +2,7 @@
 
 A side is a process: rdmacheck's peer (side.py) or the real engine (engine_side.py). It prints
 one JSON line {"event": "ready", "name", "addr", "length", ...} and then answers each JSON command
-line on stdin with one JSON line {"ok": bool, "ms": float, "detail": str}. Commands:
+line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "detail": str}. Commands:
   {"op": "write",  "peer": NAME, "remote_addr": A, "seed": S, "length": L}  pattern -> peer
   {"op": "read",   "peer": NAME, "remote_addr": A, "seed": S, "length": L}  peer -> local, checked
   {"op": "verify", "seed": S, "offset": O, "length": L}                     check the local buffer
@@ -65,5 +65,5 @@ def serve(side: Side) -> int:
             reply = handle(side, json.loads(line))
         except Exception as e:  # noqa: BLE001 - reported to the orchestrator, which decides
             reply = {"ok": False, "detail": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=3)}
-        emit(reply)
+        emit({"event": "reply", **reply})
     return 0

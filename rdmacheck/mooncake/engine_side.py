@@ -32,7 +32,9 @@ class EngineSide:
         rc = self.engine.register_memory(self.addr, length)
         if rc != 0:
             raise SystemExit(f"engine: register_memory of {length} bytes returned {rc}")
-        self.name = f"{host}:{self.engine.get_rpc_port()}"
+        self.rpc_port = self.engine.get_rpc_port()
+        # P2P handshake names a segment '<ip>:<rpc port>'; with etcd its name is local_hostname.
+        self.name = f"{host}:{self.rpc_port}" if metadata == "P2PHANDSHAKE" else host
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     side = EngineSide(a.host, a.metadata, a.device, a.length)
     emit({"event": "ready", "side": "engine", "name": side.name, "addr": side.addr, "length": side.length,
-          "init_ms": round(side.init_ms, 1)})
+          "rpc_port": side.rpc_port, "init_ms": round(side.init_ms, 1)})
     return serve(side)
 
 

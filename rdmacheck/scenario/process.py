@@ -26,14 +26,14 @@ class RoleFailed(RdmacheckError):
         self.step = self.event.get("step")
 
 
-def role_argv(args: list[str], netns: str | None = None) -> list[str]:
+def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck") -> list[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    return [*prefix, sys.executable, "-m", "rdmacheck", *args]
+    return [*prefix, sys.executable, "-m", module, *args]
 
 
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
-                 netns: str | None = None):
+                 netns: str | None = None, module: str = "rdmacheck"):
         self.label = label
         self.args = args
         self.events: list[dict] = []
@@ -43,7 +43,7 @@ class RoleProcess:
         self.log = open(log_path, "a", buffering=1)
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
-        self.child = PopenSpawn(role_argv(args, netns), encoding="utf-8", codec_errors="replace", timeout=None,
+        self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace", timeout=None,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.started = time.time()
 
@@ -70,6 +70,10 @@ class RoleProcess:
             if self.child.before:
                 self.tail.extend(self.child.before.splitlines())
             self.exit_status = self.child.wait()
+
+    def send(self, obj: dict) -> None:
+        """One JSON line on the process's stdin (the mooncake sides' command protocol)."""
+        self.child.send(json.dumps(obj) + "\n")
 
     def mark(self) -> int:
         """Index to wait from later (events after this point only)."""
