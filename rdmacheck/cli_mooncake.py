@@ -79,25 +79,29 @@ def reestablish_cmd(
     device: str = typer.Option(..., "--device", "-d", help="RDMA device both sides use."),
     host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
     engine_role: str = typer.Option("target", "--engine-role", help="target: the engine serves, rdmacheck's initiator restarts | initiator: the engine's initiator restarts, rdmacheck serves."),
-    rounds: int = typer.Option(3, "--rounds", help="Restarts of the initiator (each round: write, target verify, read back)."),
+    restart: str = typer.Option("initiator", "--restart", help="The side killed and restarted each round: initiator (the seed test) | target (what the engine does when its peer dies)."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds; each starts the restarted side afresh: write, target verify, read back."),
+    engine_transfer_timeout: int = typer.Option(10, "--engine-transfer-timeout", help="MC_TRANSFER_TIMEOUT for the engine: seconds a sync transfer may block."),
     length: str = typer.Option("1MiB", "--length", help="Bytes per round."),
     initiator_port: int = typer.Option(17100, "--initiator-port", help="The initiator's pinned handshake port: its name across restarts."),
-    target_port: int = typer.Option(17200, "--target-port", help="rdmacheck's target port (--engine-role initiator)."),
+    target_port: int = typer.Option(17200, "--target-port", help="The target's pinned handshake port."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds for each step (start, write, verify, read)."),
     log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake"), "--log-dir", help="Both sides' logs (the engine's glog lines included)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results file here."),
 ) -> None:
-    """The seed's scenario against a real engine: restart the initiator under the same name N times, verify each round."""
+    """The seed's scenario against a real engine: restart a side under the same name N times, verify each round."""
     from rdmacheck.mooncake.reestablish import MooncakePlan, run_mooncake
     from rdmacheck.report.mooncake import render_mooncake
     from rdmacheck.report.results import write_json_atomic
     from rdmacheck.units import parse_size
 
-    if engine_role not in ("target", "initiator"):
-        raise typer.BadParameter("must be target or initiator", param_hint="--engine-role")
+    for value, hint in ((engine_role, "--engine-role"), (restart, "--restart")):
+        if value not in ("target", "initiator"):
+            raise typer.BadParameter("must be target or initiator", param_hint=hint)
     if importlib.util.find_spec("mooncake") is None:
         raise EnvironmentProblem(f"the Mooncake engine is not installed: pip install 'rdmacheck[mooncake]' ({WHEEL})")
-    plan = MooncakePlan(host=host or _device_ip(device), device=device, engine_role=engine_role, rounds=rounds,
+    plan = MooncakePlan(host=host or _device_ip(device), device=device, engine_role=engine_role, restart=restart, rounds=rounds,
+                        engine_transfer_timeout=engine_transfer_timeout,
                         length=parse_size(length), initiator_port=initiator_port, target_port=target_port,
                         step_timeout=timeout, log_dir=log_dir)
     res = run_mooncake(plan)

@@ -61,9 +61,11 @@ def serve(side: Side) -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
+        t0 = time.perf_counter()
         try:
             reply = handle(side, json.loads(line))
         except Exception as e:  # noqa: BLE001 - reported to the orchestrator, which decides
-            reply = {"ok": False, "detail": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=3)}
+            reply = {"ok": False, "ms": round((time.perf_counter() - t0) * 1000, 3),
+                     "detail": f"{type(e).__name__}: {e}", "trace": traceback.format_exc(limit=3)}
         emit({"event": "reply", **reply})
     return 0

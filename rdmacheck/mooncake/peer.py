@@ -52,7 +52,12 @@ class MooncakePeer:
         self.emit = on_event
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart on the same name at once
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError as e:
+            # An engine's sockets (no SO_REUSEADDR) keep its port in TIME_WAIT for ~60 s after it exits.
+            raise OSError(e.errno, f"cannot bind {host}:{port}: {e.strerror} (an exited engine's TIME_WAIT "
+                                   f"holds a port ~60 s; choose another port)") from None
         self.name = f"{host}:{self.sock.getsockname()[1]}"
         self.nic_path = f"{self.name}@{dev.name}"
         self.gid = byte_gid(dev.gid.gid)
@@ -187,9 +192,27 @@ class MooncakePeer:
                   ms=round((time.perf_counter() - t0) * 1000, 3))
         return ep
 
+    def _segment_holding(self, name: str, addr: int, length: int) -> SegmentDesc:
+        """The peer's descriptor with a buffer at addr; a cached one without it means the peer
+        restarted (new buffers): ask again, and retire our endpoints to it (their QPs are dead)."""
+        seg = self.segment(name)
+        try:
+            seg.buffer_at(addr, length)
+            return seg
+        except InvalidMessage:
+            seg = self.segment(name, refresh=True)
+            seg.buffer_at(addr, length)
+        with self.lock:
+            stale = [p for p in self.endpoints if p.startswith(name + "@")]
+            retired = [self.endpoints.pop(p) for p in stale]
+        for ep in retired:
+            ep.destroy()
+        self.emit("peer_restarted", peer=name, retired_endpoints=len(retired), timestamp=seg.timestamp)
+        return seg
+
     def transfer(self, op: str, name: str, remote_addr: int, length: int, deadline_s: float = 30.0) -> None:
         """RDMA WRITE/READ between our buffer (offset 0) and the peer's; half of it on each QP."""
-        seg = self.segment(name)
+        seg = self._segment_holding(name, remote_addr, length)
         rbuf = seg.buffer_at(remote_addr, length)
         ep = next((e for p, e in self.endpoints.items() if p.startswith(name + "@")), None) or self.connect(name)
         rkey = rbuf.rkey[seg.device_index(split_nic_path(ep.peer_nic_path)[1])]

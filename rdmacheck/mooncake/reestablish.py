@@ -4,13 +4,15 @@ The engine is one side, rdmacheck's Mooncake-dialect peer the other. The initiat
 it is) is SIGKILLed after each round and restarted under the same name (its handshake port is
 pinned), as the seed test destroys and recreates its initiator; every round writes a new
 pattern, has the target verify it in its own memory, reads it back and verifies it again.
+--restart target kills and restarts the target instead, under a live initiator: that shows what
+the engine does when its peer dies (on rxe: nothing, ever; reported as a finding).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
@@ -33,32 +35,38 @@ class MooncakePlan:
     host: str  # the IP both sides name themselves by ('<ip>:<port>', P2P handshake)
     device: str = "rxe0"
     engine_role: str = "target"  # the engine's role; rdmacheck's peer takes the other
+    restart: str = "initiator"  # the side SIGKILLed and restarted under its pinned name every round
     rounds: int = 3
     length: int = 1 << 20
-    initiator_port: int = 17100  # pinned: the restarted initiator keeps its name
-    target_port: int = 17200  # rdmacheck's target (the engine target picks its own)
+    initiator_port: int = 17100  # handshake ports, pinned: a restarted side keeps its name
+    target_port: int = 17200
     step_timeout: float = 60.0
+    engine_transfer_timeout: int = 10  # MC_TRANSFER_TIMEOUT (s): how long an engine's sync call may block
     log_dir: Path = Path("rdmacheck-logs/mooncake")
+
+    def who(self, role: str) -> str:
+        """'engine' or 'rdmacheck' for a role."""
+        return "engine" if (role == self.engine_role) else "rdmacheck"
 
 
 @dataclass
 class MooncakeRound:
     index: int
     ok: bool = False
-    initiator: str = ""  # its name: the same every round
-    start_s: float | None = None  # spawn -> ready
-    first_write_ms: float | None = None  # ready -> first write done (handshake included): reconnect latency
+    restarted_name: str = ""  # the restarted side's name: the same every round
+    start_s: float | None = None  # spawn -> ready of the restarted side
+    first_write_ms: float | None = None  # its ready -> the first write done (handshake included)
     target_ok: bool = False
     readback_ok: bool = False
     target_verify: str = ""  # what the check found (the seed, or the first mismatch)
     readback: str = ""
     error: str | None = None
+    finding: str | None = None  # what the engine did, when it explains a failure
 
 
 @dataclass
 class MooncakeResult:
     plan: MooncakePlan
-    target: str = ""
     rounds: list[MooncakeRound] = field(default_factory=list)
     engine_log: dict[str, int] = field(default_factory=dict)
     engine_errors: list[str] = field(default_factory=list)
@@ -72,24 +80,24 @@ class MooncakeResult:
         return "PASS" if ok else "FAIL"
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict  # noqa: PLC0415
         d = asdict(self)
         d["plan"]["log_dir"] = str(self.plan.log_dir)
         d["verdict"] = self.verdict
         return d
 
 
-def _side(plan: MooncakePlan, who: str, role: str, label: str) -> RoleProcess:
-    """Spawn one side; the initiator is pinned to initiator_port so a restart keeps its name."""
+def _side(plan: MooncakePlan, role: str, label: str) -> RoleProcess:
+    """Spawn one side; the restarted side on its role's pinned port (so it keeps its name)."""
+    who = plan.who(role)
     port = plan.initiator_port if role == "initiator" else plan.target_port
     args = ["--host", plan.host, "--device", plan.device, "--length", str(plan.length)]
-    env = {}
     if who == "engine":
         module = ENGINE_MODULE
-        if role == "initiator":
-            env = {"MC_MIN_RPC_PORT": str(port), "MC_MAX_RPC_PORT": str(port)}
+        env = {"MC_TRANSFER_TIMEOUT": str(plan.engine_transfer_timeout)}
+        if role == plan.restart:  # pinned only where the name must survive a restart: an engine's
+            env.update(MC_MIN_RPC_PORT=str(port), MC_MAX_RPC_PORT=str(port))  # port stays in TIME_WAIT
     else:
-        module = RDMACHECK_MODULE
+        module, env = RDMACHECK_MODULE, {}
         args += ["--port", str(port), "--io-timeout", str(plan.step_timeout)]
     return RoleProcess(label, args, plan.log_dir / f"{who}-{role}.log", env=env, module=module)
 
@@ -107,40 +115,59 @@ def _count_events(result: MooncakeResult, proc: RoleProcess) -> None:
             result.rdmacheck_events[ev["event"]] = result.rdmacheck_events.get(ev["event"], 0) + 1
 
 
-def _round(plan: MooncakePlan, result: MooncakeResult, target: RoleProcess, tready: dict,
-           who_init: str) -> MooncakeRound:
-    index = len(result.rounds)
-    rnd = MooncakeRound(index)
+def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target: RoleProcess,
+              tready: dict) -> None:
+    """Write a new pattern, have the target check its memory, read it back and check it."""
+    seed = new_seed()
+    io = dict(peer=tready["name"], remote_addr=tready["addr"], seed=seed, length=plan.length)
+    w = _call(init, plan.step_timeout + plan.engine_transfer_timeout, "the initiator's write", op="write", **io)
+    rnd.first_write_ms = w.get("ms")
+    if not w["ok"]:
+        rnd.error = f"write: {w['detail']}"
+        if plan.who("initiator") == "engine" and rnd.index > 0 and plan.restart == "target":
+            rnd.finding = (f"the engine never handshook the restarted target again: its write failed after "
+                           f"{w.get('ms', 0) / 1000:.1f} s (MC_TRANSFER_TIMEOUT {plan.engine_transfer_timeout} s); "
+                           f"Mooncake's retry_cnt=7 means 'retry forever' on rxe, so the dead QP never errors")
+        return
+    v = _call(target, plan.step_timeout, "the target's check of its memory", op="verify", seed=seed, offset=0,
+              length=plan.length)
+    r = _call(init, plan.step_timeout, "the initiator's read-back", op="read", **io)
+    rnd.target_verify, rnd.readback = v["detail"], r["detail"]
+    rnd.target_ok, rnd.readback_ok = v["ok"], r["ok"]
+    rnd.ok = v["ok"] and r["ok"]
+    if not rnd.ok:
+        rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
+
+
+def _brief(e: Exception) -> str:
+    """A role failure without the traceback: what we waited for and the last line it printed."""
+    head, sep, tail = str(e).partition("; last output:")
+    return f"{head}: {tail.split(' | ')[-1].strip()}" if sep else head
+
+
+def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stable_ready: dict) -> MooncakeRound:
+    rnd = MooncakeRound(len(result.rounds))
+    role = plan.restart
     t0 = time.monotonic()
-    init = _side(plan, who_init, "initiator", f"{who_init} initiator (round {index})")
+    fresh = _side(plan, role, f"{plan.who(role)} {role} (round {rnd.index})")
     try:
-        ready = init.wait_for("ready", plan.step_timeout, f"the {who_init} initiator to start")
-        rnd.initiator = ready["name"]
+        ready = fresh.wait_for("ready", plan.step_timeout, f"the {plan.who(role)} {role} to start")
+        rnd.restarted_name = ready["name"]
         rnd.start_s = round(time.monotonic() - t0, 3)
-        seed = new_seed()
-        io = dict(peer=tready["name"], remote_addr=tready["addr"], seed=seed, length=plan.length)
-        w = _call(init, plan.step_timeout, "the initiator's first write", op="write", **io)
-        rnd.first_write_ms = w.get("ms")
-        if not w["ok"]:
-            rnd.error = f"write: {w['detail']}"
-            return rnd
-        v = _call(target, plan.step_timeout, "the target's check of its memory", op="verify", seed=seed, offset=0,
-                  length=plan.length)
-        rnd.target_verify = v["detail"]
-        r = _call(init, plan.step_timeout, "the initiator's read-back", op="read", **io)
-        rnd.readback = r["detail"]
-        rnd.target_ok, rnd.readback_ok = v["ok"], r["ok"]
-        rnd.ok = v["ok"] and r["ok"]
-        if not rnd.ok:
-            rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
-        return rnd
+        if role == "initiator":
+            _exchange(plan, rnd, fresh, stable, stable_ready)
+        else:
+            _exchange(plan, rnd, stable, fresh, ready)
     except (RoleFailed, DeadlineExceeded) as e:
-        rnd.error = str(e)
-        return rnd
+        rnd.error = _brief(e)
+        if plan.who(role) == "engine" and any("No valid port" in line for line in fresh.tail):
+            rnd.finding = ("the restarted engine could not bind its pinned port (no SO_REUSEADDR: TIME_WAIT "
+                           "holds it for ~60 s)")
     finally:
-        init.kill()  # SIGKILL: the engine never hears a goodbye, as after a crash
-        init.stop(grace=5.0)
-        _count_events(result, init)
+        fresh.kill()  # SIGKILL: the peer never hears a goodbye, as after a crash
+        fresh.stop(grace=5.0)
+        _count_events(result, fresh)
+    return rnd
 
 
 def _engine_findings(result: MooncakeResult, plan: MooncakePlan) -> None:
@@ -161,26 +188,25 @@ def _engine_findings(result: MooncakeResult, plan: MooncakePlan) -> None:
 
 
 def run_mooncake(plan: MooncakePlan) -> MooncakeResult:
-    if plan.engine_role not in ("target", "initiator"):
-        raise RdmacheckError(f"--engine-role must be target or initiator, not {plan.engine_role!r}")
+    if plan.engine_role not in ("target", "initiator") or plan.restart not in ("target", "initiator"):
+        raise RdmacheckError(f"engine role and restart side must be target or initiator, not "
+                             f"{plan.engine_role!r} / {plan.restart!r}")
     plan.log_dir.mkdir(parents=True, exist_ok=True)
     for old in plan.log_dir.glob("*.log"):
         old.unlink()
     result = MooncakeResult(plan)
     t0 = time.monotonic()
-    who_target = "engine" if plan.engine_role == "target" else "rdmacheck"
-    who_init = "rdmacheck" if who_target == "engine" else "engine"
-    target = _side(plan, who_target, "target", f"{who_target} target")
+    role = "target" if plan.restart == "initiator" else "initiator"
+    stable = _side(plan, role, f"{plan.who(role)} {role}")
     try:
-        tready = target.wait_for("ready", plan.step_timeout, f"the {who_target} target to start")
-        result.target = tready["name"]
+        ready = stable.wait_for("ready", plan.step_timeout, f"the {plan.who(role)} {role} to start")
         for _ in range(plan.rounds):
-            result.rounds.append(_round(plan, result, target, tready, who_init))
+            result.rounds.append(_round(plan, result, stable, ready))
     except (RoleFailed, DeadlineExceeded) as e:
         result.error = str(e)
     finally:
-        target.stop(grace=5.0)
-        _count_events(result, target)
+        stable.stop(grace=5.0)
+        _count_events(result, stable)
         _engine_findings(result, plan)
         result.duration_s = round(time.monotonic() - t0, 3)
     return result

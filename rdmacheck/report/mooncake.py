@@ -52,17 +52,18 @@ def render_segments(rows: list[SegmentEntry], console: Console) -> None:
 
 def render_mooncake(res: MooncakeResult, console: Console) -> None:
     p = res.plan
-    init = "rdmacheck" if p.engine_role == "target" else "engine"
-    t = Table(title=f"mooncake reestablish · {p.device} · engine is the {p.engine_role} ({res.target or '?'}) · "
-                    f"{init} initiator restarted under one name · {p.length} bytes", title_justify="left")
-    for col in ("round", "verdict", "initiator", "start s", "first write ms", "target verify", "read back", "error"):
-        t.add_column(col, no_wrap=col not in ("error", "target verify", "read back"))
+    t = Table(title=f"mooncake reestablish · {p.device} · engine is the {p.engine_role} · the {p.who(p.restart)} "
+                    f"{p.restart} is killed and restarted under one name · {p.length} bytes per round",
+              title_justify="left")
+    for col in ("round", "verdict", "restarted", "start s", "first write ms", "target verify", "read back",
+                "finding / error"):
+        t.add_column(col, no_wrap=col not in ("finding / error", "target verify", "read back"))
     for r in res.rounds:
-        t.add_row(str(r.index), _verdict("PASS" if r.ok else "FAIL"), r.initiator,
+        t.add_row(str(r.index), _verdict("PASS" if r.ok else "FAIL"), r.restarted_name,
                   "-" if r.start_s is None else f"{r.start_s:.2f}",
                   "-" if r.first_write_ms is None else f"{r.first_write_ms:.1f}",
                   "ok" if r.target_ok else r.target_verify or "-", "ok" if r.readback_ok else r.readback or "-",
-                  r.error or "")
+                  r.finding or r.error or "")
     console.print(t)
     seen = ", ".join(f"{k} {v}" for k, v in res.engine_log.items())
     console.print(f"engine log: {seen or 'none'}", highlight=False)

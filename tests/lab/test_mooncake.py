@@ -16,10 +16,15 @@ from tests.conftest import ROOT, rdmacheck, require_device
 ROUNDS = 3
 
 
-def run_reestablish(tmp_path, engine_role: str):
+PORTS = iter(range(17300, 17400, 2))  # fresh ports per run: an exited engine's TIME_WAIT holds its port ~60 s
+
+
+def run_reestablish(tmp_path, engine_role: str, *extra: str, rounds: int = ROUNDS):
     out = tmp_path / "mc.json"
+    port = next(PORTS)
     r = rdmacheck("mooncake", "reestablish", "--device", "rxe0", "--engine-role", engine_role,
-                  "--rounds", str(ROUNDS), "--log-dir", str(tmp_path / "logs"), "--json", str(out), timeout=240)
+                  "--initiator-port", str(port), "--target-port", str(port + 1), *extra,
+                  "--rounds", str(rounds), "--log-dir", str(tmp_path / "logs"), "--json", str(out), timeout=240)
     assert out.exists(), r.stdout + r.stderr
     return r, json.loads(out.read_text())
 
@@ -27,7 +32,7 @@ def run_reestablish(tmp_path, engine_role: str):
 def assert_every_round_verified(r, res):
     assert r.returncode == 0 and res["verdict"] == "PASS", r.stdout + r.stderr
     assert len(res["rounds"]) == ROUNDS
-    assert len({x["initiator"] for x in res["rounds"]}) == 1, "the initiator must keep its name across restarts"
+    assert len({x["restarted_name"] for x in res["rounds"]}) == 1, "the restarted side must keep its name"
     for x in res["rounds"]:
         assert x["ok"] and "match seed" in x["target_verify"] and "match seed" in x["readback"], x
 
@@ -50,6 +55,21 @@ def test_restarted_engine_initiator_reaches_rdmacheck_target(tmp_path):
     # rdmacheck's target retired the old endpoint each time the same NIC path handshook again
     assert ev.get("connected", 0) >= 1 and ev.get("reestablished", 0) >= ROUNDS - 1, ev
     assert ev.get("ready_ack", 0) >= ROUNDS, ev
+
+
+def test_engine_initiator_never_comes_back_to_a_restarted_target_and_that_is_a_finding(tmp_path):
+    require_device("rxe0")
+    t0 = time.monotonic()
+    r, res = run_reestablish(tmp_path, "initiator", "--restart", "target", "--engine-transfer-timeout", "3",
+                             rounds=2)
+    assert r.returncode == 1 and res["verdict"] == "FAIL", r.stdout + r.stderr
+    first, second = res["rounds"]
+    assert first["ok"], first
+    # the engine's write to the restarted target blocks its transfer timeout and fails: reported, no hang
+    assert not second["ok"] and "never handshook the restarted target" in second["finding"], second
+    assert 2.5 <= second["first_write_ms"] / 1000 < 10, second
+    assert time.monotonic() - t0 < 60
+    assert "never handshook" in r.stdout
 
 
 @pytest.fixture
