@@ -9,6 +9,7 @@ from rdmacheck.mooncake.probe import ProbeResult
 from rdmacheck.mooncake.reestablish import MooncakeResult
 from rdmacheck.mooncake.segments import SegmentEntry
 from rdmacheck.report.render import STYLE
+from rdmacheck.verbs.gid import byte_gid
 
 
 def _verdict(v: str) -> str:
@@ -18,11 +19,11 @@ def _verdict(v: str) -> str:
 def render_probe(res: ProbeResult, console: Console) -> None:
     seg = res.segment
     if seg is not None:
-        t = Table(title=f"segment {seg.name} · protocol {seg.protocol} · via {res.address}", title_justify="left")
+        t = Table(title=f"segment {seg.name} ({seg.protocol})", title_justify="left")
         for col in ("device", "lid", "gid"):
             t.add_column(col, no_wrap=True)
         for d in seg.devices:
-            t.add_row(d.name, str(d.lid), d.gid)
+            t.add_row(d.name, str(d.lid), byte_gid(d.gid))
         console.print(t)
         b = Table(title="registered buffers", title_justify="left")
         for col in ("name", "addr", "length", "end", "rkey per device"):
