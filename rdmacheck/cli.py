@@ -84,7 +84,8 @@ def reestablish(
     gid_index: Optional[int] = typer.Option(None, "--gid-index", help="GID index (default: a RoCE v2 GID with an IP)."),
     ib_port: Optional[int] = typer.Option(None, "--ib-port", help="Device port (default: the first ACTIVE one)."),
     name: Optional[str] = typer.Option(None, "--name", help="Logical name (kept across restarts; default: the role)."),
-    listen: str = typer.Option("127.0.0.1:18515", "--listen", help="target: handshake address HOST:PORT (explicit; never a silent 0.0.0.0)."),
+    listen: str = typer.Option("127.0.0.1:18515", "--listen", help="target: handshake address HOST:PORT (explicit; never a silent 0.0.0.0). --dialect mooncake: this side's segment name, both roles."),
+    dialect: str = typer.Option("rdmacheck", "--dialect", help="rdmacheck | mooncake: speak Mooncake Transfer Engine's handshake (p2p, oob, with --role only)."),
     peer: Optional[str] = typer.Option(None, "--peer", help="initiator: the target's HOST:PORT."),
     buffer_size: str = typer.Option("64MiB", "--buffer-size", help="target: bytes registered and exposed."),
     length: str = typer.Option("4MiB", "--length", help="initiator: bytes written, verified and read back per round."),
@@ -134,6 +135,9 @@ def reestablish(
         raise typer.BadParameter("must be reset, recreate or auto", param_hint="--strategy")
     if mode not in ("oob", "cm", "auto"):
         raise typer.BadParameter("must be oob, cm or auto", param_hint="--mode")
+    if local and dialect != "rdmacheck":
+        raise typer.BadParameter("--local speaks rdmacheck; for a real engine use `rdmacheck mooncake reestablish`",
+                                 param_hint="--dialect")
     if local:
         from rdmacheck.report.render import render_rounds
         from rdmacheck.report.results import PASS, SKIP, CellResult, RunResult, write_json_atomic
@@ -169,15 +173,24 @@ def reestablish(
         raise typer.BadParameter("give --role target|initiator, or --local", param_hint="--role")
     if role == "initiator" and not peer and not etcd:
         raise typer.BadParameter("the initiator needs --peer HOST:PORT (or --metadata etcd://...)", param_hint="--peer")
+    if dialect not in ("rdmacheck", "mooncake"):
+        raise typer.BadParameter("must be rdmacheck or mooncake", param_hint="--dialect")
+    if dialect == "mooncake" and (etcd or faults or secret):
+        raise typer.BadParameter("the mooncake dialect has no etcd mode, faults or token here", param_hint="--dialect")
     cfg = RoleConfig(role=role, device=device, name=name or role, strategy=strategy, mode=mode, cm_port=cm_port,
                      cm_addr=cm_addr, gid_index=gid_index,
-                     ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True) if role == "target" else None,
+                     ib_port=ib_port, listen=parse_hostport(listen, "--listen", allow_zero=True)
+                     if role == "target" or dialect == "mooncake" else None,
                      peer=parse_hostport(peer, "--peer") if role == "initiator" and peer else None,
                      metadata=etcd, target_name=target_name, token=load_token(token, token_file),
                      inject=faults,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                      offset=offset, rounds=rounds if role == "initiator" else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
+    if dialect == "mooncake":
+        from rdmacheck.mooncake.roles import run_mooncake_role
+
+        raise typer.Exit(run_mooncake_role(cfg))
     raise typer.Exit(run_role(cfg))
 
 

@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem
-from rdmacheck.report.console import err, out_console
+from rdmacheck.report.console import out_console
 
-mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish, serve.")
+mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish.")
 WHEEL = "mooncake-transfer-engine-non-cuda==0.3.13.post1"
 
 
@@ -109,32 +109,3 @@ def reestablish_cmd(
         write_json_atomic(json_path, res.to_dict())
     render_mooncake(res, out_console())
     raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
-
-
-@mooncake_app.command("serve")
-def serve_cmd(
-    device: str = typer.Option(..., "--device", "-d", help="RDMA device."),
-    host: Optional[str] = typer.Option(None, "--host", help="IP to listen on and name this segment by (default: the device's IPv4)."),
-    port: int = typer.Option(17200, "--port", help="Handshake port; the segment's name is HOST:PORT."),
-    length: str = typer.Option("64MiB", "--length", help="Registered buffer size."),
-) -> None:
-    """Serve as a Mooncake segment (the dialect's target) until killed; events as JSON lines on stderr."""
-    import signal
-    import threading
-
-    from rdmacheck.mooncake.driver import emit
-    from rdmacheck.mooncake.side import RdmacheckSide
-    from rdmacheck.units import parse_size
-
-    side = RdmacheckSide(device, host or _device_ip(device), port, parse_size(length), 30.0)
-    emit({"event": "ready", "side": "rdmacheck", "name": side.peer.name, "addr": side.peer.buf.addr,
-          "length": side.peer.buf.length})
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    side.peer.close()
-    err.print("serve: stopped", highlight=False)

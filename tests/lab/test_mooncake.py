@@ -99,6 +99,47 @@ def test_probe_prints_a_live_engines_descriptor(engine):
     assert table.returncode == 0 and "rxe0" in table.stdout and "registered buffers" in table.stdout, table.stdout
 
 
+def test_dialect_roles_against_the_real_engine(engine, tmp_path):
+    """--dialect mooncake: rdmacheck's initiator role writes/reads the engine's buffer; the engine's
+    initiator writes into rdmacheck's target role, which the test then reads through the target's
+    own segment (the rounds it serves are its events)."""
+    port = next(PORTS)
+    r = rdmacheck("reestablish", "--role", "initiator", "--dialect", "mooncake", "-d", "rxe0", "--peer",
+                  engine["name"], "--listen", f"169.254.30.1:{port}", "--rounds", "2", "--length", "256KiB",
+                  timeout=120)
+    events = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    verified = [e for e in events if e["event"] == "verified"]
+    assert r.returncode == 0 and len(verified) == 2 and all(e["readback_ok"] for e in verified), r.stdout + r.stderr
+    tgt = subprocess.Popen([sys.executable, "-m", "rdmacheck", "reestablish", "--role", "target", "--dialect",
+                            "mooncake", "-d", "rxe0", "--listen", f"169.254.30.1:{port + 1}", "--buffer-size", "1MiB"],
+                           stdout=subprocess.PIPE, stderr=(tmp_path / "target.log").open("w"), text=True, cwd=ROOT)
+    eng = subprocess.Popen([sys.executable, "-m", "rdmacheck.mooncake.engine_side", "--host", "169.254.30.1"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=(tmp_path / "eng2.log").open("w"),
+                           text=True, cwd=ROOT)
+    try:
+        ready = json.loads(tgt.stdout.readline())
+        assert ready["event"] == "ready" and ready["segment"] == f"169.254.30.1:{port + 1}", ready
+        json.loads(eng.stdout.readline())
+        eng.stdin.write(json.dumps({"op": "write", "peer": ready["segment"], "remote_addr": ready["addr"],
+                                    "seed": 7, "length": 65536}) + "\n")
+        eng.stdin.flush()
+        w = json.loads(eng.stdout.readline())
+        assert w["ok"], w
+        eng.stdin.write(json.dumps({"op": "read", "peer": ready["segment"], "remote_addr": ready["addr"],
+                                    "seed": 7, "length": 65536}) + "\n")
+        eng.stdin.flush()
+        rd = json.loads(eng.stdout.readline())
+        assert rd["ok"] and "match seed" in rd["detail"], rd
+        tgt.send_signal(signal.SIGTERM)
+        out, _ = tgt.communicate(timeout=30)
+        kinds = [json.loads(x)["event"] for x in out.splitlines() if x.startswith("{")]
+        assert "connected" in kinds and "ready_ack" in kinds and kinds[-1] == "stopped", kinds
+    finally:
+        for p in (tgt, eng):
+            p.kill()
+            p.wait(10)
+
+
 def test_probe_of_a_dead_address_is_one_line_and_exit_2():
     r = rdmacheck("mooncake", "probe", "169.254.30.1:1", timeout=60)
     assert r.returncode == 2 and "refused" in r.stdout, r.stdout + r.stderr
