@@ -114,6 +114,7 @@ def reestablish(
     reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="Seconds to keep trying the target after it went away."),
     io_timeout: float = typer.Option(30.0, "--io-timeout", help="Seconds for one WRITE/READ/verify step."),
     heartbeat: float = typer.Option(0.5, "--heartbeat", help="initiator: seconds between liveness checks while holding."),
+    hold_probe: bool = typer.Option(False, "--hold-probe", help="initiator: also RDMA WRITE 64 B every heartbeat while holding (sees a dead RDMA path under a live control connection)."),
     qp_timeout: int = typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N)."),
     retry_cnt: int = typer.Option(6, "--retry-cnt", help="QP retry count (7 = forever on rxe: avoid)."),
     mtu: Optional[int] = typer.Option(None, "--mtu", help="Path MTU cap in bytes (default: min of both ports)."),
@@ -186,7 +187,8 @@ def reestablish(
                      inject=faults,
                      buffer_size=_size(buffer_size, "--buffer-size"), length=_size(length, "--length"),
                      offset=offset, rounds=rounds if role == "initiator" else 0,
-                     reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning)
+                     reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning,
+                     hold_probe=hold_probe)
     if dialect == "mooncake":
         from rdmacheck.mooncake.roles import run_mooncake_role
 

@@ -15,9 +15,10 @@ from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
 
 
 class PeerRejected(RdmacheckError):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, transient: bool = False):
         super().__init__(f"peer rejected the handshake: {reason}")
         self.reason = reason
+        self.transient = transient  # the peer could not connect for now (e.g. the link is down)
 
 
 class ChannelLost(RdmacheckError):
@@ -98,7 +99,7 @@ class Channel:
         except OSError as e:
             raise ChannelLost(f"{self.addr}: {e.strerror or e}") from None
         if isinstance(reply, Reject):
-            raise PeerRejected(reply.reason)
+            raise PeerRejected(reply.reason, reply.transient)
         return reply
 
     def closed_within(self, timeout: float) -> bool:

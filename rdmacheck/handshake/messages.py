@@ -200,6 +200,7 @@ class Pong(Message):
 class Reject(Message):
     KIND: ClassVar[str] = "reject"
     reason: str = f(_opt_str)
+    transient: bool = f(_bool, False)  # the target could not connect for now (path down): try again
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,16 @@ KILL_STEPS = ("before-handshake", "after-handshake-sent", "after-rtr", "after-rt
 
 def check_fault(spec: str) -> str:
     name, _, arg = spec.partition(":")
-    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS + ("kill-at",):
+    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS + ("kill-at", "link-down"):
         raise ValueError(f"unknown fault {spec!r}; known: {', '.join(VERBS_FAULTS)}, handshake-drop, "
-                         f"handshake-delay:MS, handshake-garble, kill-at:STEP")
+                         f"handshake-delay:MS, handshake-garble, kill-at:STEP, link-down:SECONDS")
+    if name == "link-down":
+        try:
+            ok = 0 < float(arg) <= 600
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("link-down needs seconds in (0, 600]: link-down:SECONDS")
     if name == "handshake-delay" and not arg.isdigit():
         raise ValueError("handshake-delay needs milliseconds: handshake-delay:MS")
     if name == "kill-at" and arg not in KILL_STEPS:
@@ -29,6 +36,11 @@ def check_fault(spec: str) -> str:
 
 def kill_step(inject: list[str]) -> str | None:
     return next((f.partition(":")[2] for f in inject if f.startswith("kill-at:")), None)
+
+
+def link_down_seconds(inject: list[str]) -> float | None:
+    """link-down:SECONDS - the runner takes the device's netdev down that long (not a role fault)."""
+    return next((float(f.partition(":")[2]) for f in inject if f.startswith("link-down:")), None)
 
 
 def verbs_faults(inject: list[str]) -> set[str]:
@@ -55,6 +67,7 @@ class RoleConfig:
     reconnect_timeout: float = 30.0
     io_timeout: float = 30.0
     heartbeat: float = 0.5
+    hold_probe: bool = False  # initiator: a 64 B RDMA WRITE every heartbeat while holding (sees a dead path)
     tuning: QPTuning = field(default_factory=QPTuning)
     metadata: EtcdConfig | None = None  # None = p2p (the handshake address is given directly)
     target_name: str = "target"  # initiator with etcd: whose descriptor to look up and watch

@@ -11,7 +11,7 @@ import time
 from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, resolve_mode, resolve_strategy
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
-from rdmacheck.handshake.client import Channel, ChannelLost
+from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
@@ -62,12 +62,27 @@ class InitiatorRole:
         renew = None
         done = 0
         need_new = False  # after an etcd watch saw the target go: wait for its new generation
+        path_down_since: float | None = None  # a transient connect failure (link down): retry until the timeout
         while True:
-            chan, accept = self._handshake(target_gen if need_new else None)
-            if target_gen is not None and accept.qp.generation != target_gen:
-                self.ev.emit("peer_restarted", peer=accept.qp.name, old_generation=target_gen,
-                             new_generation=accept.qp.generation, new_peer_qpn=accept.qp.qpn)
-            timings = self._connect_qp(accept)
+            try:
+                chan, accept = self._handshake(target_gen if need_new else None)
+                if target_gen is not None and accept.qp.generation != target_gen:
+                    self.ev.emit("peer_restarted", peer=accept.qp.name, old_generation=target_gen,
+                                 new_generation=accept.qp.generation, new_peer_qpn=accept.qp.qpn)
+                timings = self._connect_qp(accept)
+                path_down_since = None
+            except (PeerRejected, VerbsError) as e:
+                if not getattr(e, "transient", False):
+                    raise
+                path_down_since = path_down_since or time.monotonic()
+                if time.monotonic() - path_down_since > cfg.reconnect_timeout:
+                    raise DeadlineExceeded(f"the path to the target to come back ({e})", cfg.reconnect_timeout)
+                self.ev.emit("connect_retry", message=str(e))
+                if isinstance(e, VerbsError):  # our QP stopped half-way: make it ready for a new try
+                    chan.close()
+                    renew = self.ep.renew(self.strategy)
+                time.sleep(cfg.heartbeat)
+                continue
             if renew is not None:
                 self.ev.emit("reestablished", peer=accept.qp.name, peer_qpn=accept.qp.qpn, **renew.to_dict(),
                              connect_timings_ms=timings)
@@ -88,7 +103,7 @@ class InitiatorRole:
                     chan.close()
                     self._hold_watch(accept.qp.generation)
                 else:
-                    self._hold(chan)
+                    self._hold(chan, accept)
             except PeerLost as lost:
                 t_lost = time.time()
                 need_new = lost.via.startswith("etcd")
@@ -198,6 +213,9 @@ class InitiatorRole:
             chan.after_send = lambda: self.checkpoint("after-handshake-sent")
             try:
                 reply = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=min(10.0, max(left, 0.1)))
+            except PeerRejected:
+                chan.close()
+                raise
             except ChannelLost as e:  # the old target still closing, or a new one not ready: retry
                 self.ev.log(f"handshake retry: {e}")
                 chan.close()
@@ -258,8 +276,10 @@ class InitiatorRole:
         self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
                      finding=finding, detail=detail)
 
-    def _hold(self, chan: Channel) -> None:
-        """Until the target goes away: watch the control connection, ping it every heartbeat."""
+    def _hold(self, chan: Channel, accept: Accept) -> None:
+        """Until the target goes away: watch the control connection, ping it every heartbeat, and
+        with --hold-probe also WRITE 64 B through the QP (the control path may live while the RDMA
+        path is down, e.g. a link taken down)."""
         while True:
             if chan.closed_within(self.cfg.heartbeat):
                 raise PeerLost("control connection closed")
@@ -267,6 +287,19 @@ class InitiatorRole:
                 chan.request(Ping(), timeout=max(2.0, self.cfg.heartbeat * 4))
             except ChannelLost as e:
                 raise PeerLost(f"heartbeat: {e}") from None
+            if self.cfg.hold_probe:
+                self._rdma_heartbeat(accept)
+
+    def _rdma_heartbeat(self, accept: Accept) -> None:
+        try:
+            self.ep.qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
+                                deadline_s=min(self.cfg.io_timeout, 10.0))
+        except CompletionError as e:
+            raise PeerLost(f"RDMA heartbeat: completion {e.status}") from None
+        except VerbsError as e:
+            raise PeerLost(f"RDMA heartbeat: post refused ({errno.errorcode.get(e.errno, e.errno)})") from None
+        except DeadlineExceeded as e:
+            raise PeerLost(f"RDMA heartbeat: no completion within {e.seconds:g} s") from None
 
     def _probe(self, accept: Accept) -> None:
         """One small RDMA WRITE to the lost peer: how long until the QP itself reports the death?"""

@@ -220,9 +220,10 @@ class TargetRole:
             return Reject(reason=str(e))
         except RdmacheckError as e:
             self.ev.emit("error", step="connect", message=str(e), fatal=False)
-            if ep is not None and ep.peer is None:
+            if ep is not None and ep.peer is None:  # half-connected: drop it (and its QP) for a fresh try
                 self.peers.pop(peer.name, None)
-            return Reject(reason=str(e))
+                ep.close()
+            return Reject(reason=str(e), transient=bool(getattr(e, "transient", False)))
 
     def _cm_loop(self, stop: threading.Event) -> None:
         """All rdma_cm events of the target: connection requests are accepted onto the peer's QP."""

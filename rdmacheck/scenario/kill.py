@@ -69,11 +69,17 @@ class KillRun(LocalRun):
 
 
 def runner_for(plan: LocalPlan, on_step=None) -> LocalRun:
-    """A KillRun when the plan asks for kill-at:STEP (applied to the restart side only), else a LocalRun."""
+    """A KillRun when the plan asks for kill-at:STEP (applied to the restart side only), a LinkDownRun
+    for link-down:SECONDS (nobody is killed), else a LocalRun."""
     from dataclasses import replace
 
-    from rdmacheck.roles.config import kill_step
+    from rdmacheck.roles.config import kill_step, link_down_seconds
+    from rdmacheck.scenario.linkdown import LinkDownRun
 
+    down = link_down_seconds(plan.inject)
+    if down is not None:
+        return LinkDownRun(replace(plan, inject=[f for f in plan.inject if not f.startswith("link-down:")]), down,
+                           on_step)
     step = kill_step(plan.inject)
     if step is None:
         return LocalRun(plan, on_step)

@@ -47,6 +47,7 @@ class LocalPlan:
     metadata: str = "p2p"  # or etcd://HOST:PORT: both roles publish and watch there
     inject: list[str] = field(default_factory=list)  # faults handed to both roles
     lease_ttl: int = 3
+    hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
 
 
 def listen_host_for(netns: str | None, host: str) -> str:
@@ -108,7 +109,8 @@ class LocalRun:
         else:
             args = ["reestablish", "--role", "initiator", "--name", "initiator", "--peer", self.addr,
                     "--length", str(p.length), "--rounds", "0", "--reconnect-timeout", str(p.reconnect_timeout),
-                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device), *only_here]
+                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device), *only_here,
+                    *(["--hold-probe"] if p.hold_probe else [])]
         proc = RoleProcess(role, args, self.log_dir / f"{role}.log",
                            netns=p.target_netns if role == "target" else None)
         self.procs.append(proc)

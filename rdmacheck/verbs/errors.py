@@ -16,6 +16,9 @@ def _fmt_attrs(attrs: dict) -> str:
     return " ".join(fmt(k, v) for k, v in attrs.items() if v is not None)
 
 
+TRANSIENT_ERRNOS = (errno_mod.ENETUNREACH, errno_mod.EHOSTUNREACH, errno_mod.ENETDOWN)
+
+
 class VerbsError(RdmacheckError):
     """A verbs call failed: step (e.g. 'modify QP to RTR'), errno, and the attributes it used."""
 
@@ -29,6 +32,11 @@ class VerbsError(RdmacheckError):
         if self.attrs:
             text += f" [{_fmt_attrs(self.attrs)}]"
         super().__init__(text)
+
+    @property
+    def transient(self) -> bool:
+        """The path is down for now (a link outage), not a wrong attribute: worth retrying."""
+        return self.errno in TRANSIENT_ERRNOS
 
     @property
     def finding(self) -> str:
