@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.verbs.rc import QPTuning
@@ -73,3 +74,21 @@ class RoleConfig:
     target_name: str = "target"  # initiator with etcd: whose descriptor to look up and watch
     token: bytes | None = None  # shared secret authenticating every handshake message
     inject: list[str] = field(default_factory=list)  # faults: reset-noop, rtr-einval, handshake-*
+
+    def to_json(self) -> str:
+        """For a child process's command line; the token never goes there (the child reads
+        $RDMACHECK_TOKEN, as `reestablish` does)."""
+        return json.dumps({**asdict(self), "token": None}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "RoleConfig":
+        from rdmacheck.handshake.auth import load_token  # noqa: PLC0415
+
+        d = json.loads(text)
+        d["tuning"] = QPTuning(**d["tuning"])
+        if d.get("metadata"):
+            d["metadata"] = EtcdConfig(**{**d["metadata"], "endpoints": [tuple(e) for e in d["metadata"]["endpoints"]]})
+        for key in ("listen", "peer"):
+            d[key] = tuple(d[key]) if d.get(key) else None
+        d["token"] = load_token(None, None)
+        return cls(**d)

@@ -16,6 +16,7 @@ from typing import Callable
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.scenario.process import RoleFailed, RoleProcess
+from rdmacheck.roles.config import RoleConfig
 from rdmacheck.verbs.rc import QPTuning
 
 RESTART_SIDES = ("initiator", "target", "none")
@@ -72,16 +73,20 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _common_args(plan: LocalPlan, device: str) -> list[str]:
-    args = ["--device", device, "--strategy", plan.strategy, "--mode", plan.mode, "--qp-timeout", str(plan.tuning.timeout),
-            "--retry-cnt", str(plan.tuning.retry_cnt)]
-    if plan.gid_index is not None:
-        args += ["--gid-index", str(plan.gid_index)]
-    for fault in plan.inject:
-        args += ["--inject", fault]
-    if plan.metadata != "p2p":
-        args += ["--metadata", plan.metadata, "--lease-ttl", str(plan.lease_ttl)]
-    return args
+def role_config(plan: LocalPlan, role: str, addr: tuple[str, int], faults: tuple[str, ...] = ()) -> RoleConfig:
+    """What a role process of this plan is told (target: listen on addr; initiator: connect to it)."""
+    from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url  # noqa: PLC0415
+
+    endpoints = parse_metadata_url(plan.metadata)
+    common = dict(device=plan.target_device or plan.device if role == "target" else plan.device, name=role,
+                  strategy=plan.strategy, mode=plan.mode, gid_index=plan.gid_index, tuning=plan.tuning,
+                  inject=[*plan.inject, *faults],
+                  metadata=EtcdConfig(endpoints=endpoints, ttl=plan.lease_ttl) if endpoints else None)
+    if role == "target":
+        return RoleConfig(role="target", listen=addr, buffer_size=plan.buffer_size, **common)
+    return RoleConfig(role="initiator", peer=addr, length=plan.length, rounds=0,
+                      reconnect_timeout=plan.reconnect_timeout, io_timeout=plan.io_timeout,
+                      hold_probe=plan.hold_probe, **common)
 
 
 class LocalRun:
@@ -92,9 +97,7 @@ class LocalRun:
         self.plan = plan
         self.on_step = on_step or (lambda s: None)
         self.after_round = after_round or (lambda index, run: None)  # e.g. the soak's sampling
-        host = plan.target_host or plan.host
         self.port = plan.port or (free_port(plan.host) if not plan.target_netns else free_port("127.0.0.1"))
-        self.addr = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[RoleProcess] = []
@@ -102,17 +105,9 @@ class LocalRun:
     def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
         """Start a role process; `faults` are injected into this process only (plan.inject: into all)."""
         p = self.plan
-        only_here = [a for f in faults for a in ("--inject", f)]
-        if role == "target":
-            args = ["reestablish", "--role", "target", "--name", "target", "--listen", self.addr,
-                    "--buffer-size", str(p.buffer_size), *_common_args(p, p.target_device or p.device), *only_here]
-        else:
-            args = ["reestablish", "--role", "initiator", "--name", "initiator", "--peer", self.addr,
-                    "--length", str(p.length), "--rounds", "0", "--reconnect-timeout", str(p.reconnect_timeout),
-                    "--io-timeout", str(p.io_timeout), *_common_args(p, p.device), *only_here,
-                    *(["--hold-probe"] if p.hold_probe else [])]
-        proc = RoleProcess(role, args, self.log_dir / f"{role}.log",
-                           netns=p.target_netns if role == "target" else None)
+        cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
+        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log",
+                           netns=p.target_netns if role == "target" else None, module="rdmacheck.roles")
         self.procs.append(proc)
         return proc
 
@@ -256,13 +251,13 @@ class LocalRun:
 def skip_reason(plan: LocalPlan) -> str | None:
     """Cells that cannot run on these devices, said before anything starts."""
     from rdmacheck.endpoint import oob_on_iwarp_reason  # noqa: PLC0415
-    from rdmacheck.verbs.devices import list_devices  # noqa: PLC0415
+    from rdmacheck.verbs.devices import is_iwarp_device  # noqa: PLC0415
 
     if plan.mode != "oob":
         return None
-    for d in list_devices():
-        if d.name in (plan.device, plan.target_device) and d.is_iwarp:
-            return oob_on_iwarp_reason(d.name)
+    for name in {plan.device, plan.target_device or plan.device}:
+        if is_iwarp_device(name):
+            return oob_on_iwarp_reason(name)
     return None
 
 

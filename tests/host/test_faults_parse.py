@@ -33,3 +33,34 @@ def test_cli_rejects_a_bad_link_down_in_one_line():
 
     r = rdmacheck("reestablish", "--local", "-d", "rxe0", "--inject", "link-down:never", timeout=60)
     assert r.returncode == 2 and "link-down needs seconds" in r.stdout + r.stderr
+
+
+def test_role_config_survives_the_trip_to_a_child_process(monkeypatch):
+    from rdmacheck.metadata.etcd import EtcdConfig
+    from rdmacheck.roles.config import RoleConfig
+    from rdmacheck.verbs.rc import QPTuning
+
+    monkeypatch.setenv("RDMACHECK_TOKEN", "s" * 20)
+    cfg = RoleConfig(role="initiator", device="rxe0", name="i", peer=("10.0.0.1", 18515), tuning=QPTuning(mtu=1024),
+                     metadata=EtcdConfig(endpoints=[("127.0.0.1", 2379)], ttl=2), inject=["link-down:1"],
+                     hold_probe=True, token=b"s" * 20)
+    text = cfg.to_json()
+    assert "ssss" not in text  # the token stays in the environment, never on a command line
+    assert RoleConfig.from_json(text) == cfg
+
+
+def test_a_role_process_without_the_cli_reports_a_bad_device_as_an_event():
+    import json
+    import subprocess
+    import sys
+
+    from rdmacheck.roles.config import RoleConfig
+
+    cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
+    r = subprocess.run([sys.executable, "-m", "rdmacheck.roles", cfg.to_json()], capture_output=True, text=True,
+                       timeout=60)
+    ev = json.loads(r.stdout.splitlines()[-1])
+    assert r.returncode == 2 and ev["event"] == "error" and ev["fatal"], r.stdout + r.stderr
+    bad = subprocess.run([sys.executable, "-m", "rdmacheck.roles", "{not json"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "bad role configuration" in bad.stderr
