@@ -6,5 +6,6 @@ import subprocess
 import sys
 
 rounds = sys.argv[1] if len(sys.argv) > 1 else "500"
-sys.exit(subprocess.call([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "7200", "--", "rdmacheck",
-                          "soak", "-d", "rxe0", "--rounds", rounds, "--strategy", "reset"]))
+# The guest runs this venv's interpreter (same paths: the lab sees the host tree).
+sys.exit(subprocess.call([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "7200", "--", sys.executable,
+                          "-m", "rdmacheck", "soak", "-d", "rxe0", "--rounds", rounds, "--strategy", "reset"]))
