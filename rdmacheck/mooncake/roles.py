@@ -10,7 +10,6 @@ A Mooncake target cannot be asked to verify, so the check is the read-back.
 
 from __future__ import annotations
 
-import signal
 import time
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
@@ -19,12 +18,8 @@ from rdmacheck.handshake.wire import FrameError
 from rdmacheck.pattern import check_pattern, new_seed, pattern
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog, new_generation
-from rdmacheck.roles.run import Terminated, run_guarded
+from rdmacheck.roles.run import exit_on_sigterm, run_guarded
 from rdmacheck.verbs.errors import CompletionError, VerbsError
-
-
-def _terminate(signum, frame) -> None:
-    raise Terminated()
 
 
 def _peer(cfg: RoleConfig, ev: EventLog, length: int):
@@ -111,5 +106,5 @@ def _round(peer, ev: EventLog, cfg: RoleConfig, target: str, raddr: int, index: 
 def run_mooncake_role(cfg: RoleConfig) -> int:
     ev = EventLog(role=cfg.role, name=cfg.name, generation=new_generation())
     ev.log(f"starting {cfg.role} {cfg.name!r} on {cfg.device} (mooncake dialect)")
-    signal.signal(signal.SIGTERM, _terminate)
+    exit_on_sigterm()
     return run_guarded(ev, lambda: (_target if cfg.role == "target" else _initiator)(cfg, ev))

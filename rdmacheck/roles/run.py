@@ -18,11 +18,16 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM raises Terminated in the main thread: run_guarded turns it into a 'stopped' event."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def run_role(cfg: RoleConfig) -> int:
     ev = EventLog(role=cfg.role, name=cfg.name, generation=new_generation())
     ev.log(f"starting {cfg.role} {cfg.name!r} on {cfg.device}")
     if cfg.role == "initiator":  # a clean exit on SIGTERM (the target handles it itself)
-        signal.signal(signal.SIGTERM, _terminate)
+        exit_on_sigterm()
 
     def body() -> int:
         if cfg.role == "target":

@@ -277,12 +277,10 @@ class SimopenPeer:
 
 
 def run_peer(cfg: SimopenConfig) -> int:
-    import signal
-
     from rdmacheck.roles.events import new_generation
-    from rdmacheck.roles.run import _terminate, run_guarded
+    from rdmacheck.roles.run import exit_on_sigterm, run_guarded
 
     ev = EventLog(role="simopen", name=cfg.name, generation=new_generation())
     ev.log(f"simopen peer {cfg.name!r} on {cfg.device}: {cfg.endpoints} endpoints, policy {cfg.policy}")
-    signal.signal(signal.SIGTERM, _terminate)
+    exit_on_sigterm()
     return run_guarded(ev, SimopenPeer(cfg, ev).run)
