@@ -24,7 +24,8 @@ from rdmacheck.verbs.rc import Buffer, Device, QPTuning, QueuePair, RemoteQP
 
 QPS_PER_ENDPOINT = 2  # the engine's default (MC_MAX_EP_PER_CTX): a peer must match it
 # retry_cnt 7 is what Mooncake hard-codes; on rxe it means "retry forever" (our deadlines bound it).
-MOONCAKE_TUNING = QPTuning(timeout=14, retry_cnt=7, rnr_retry=7, min_rnr_timer=12, max_rd_atomic=16)
+MOONCAKE_TUNING = QPTuning(timeout=14, retry_cnt=7, rnr_retry=7, min_rnr_timer=12, max_rd_atomic=16,
+                           remote_atomic=True)
 REQUEST_TIMEOUT = 5.0
 
 
@@ -214,7 +215,9 @@ class MooncakePeer:
         """RDMA WRITE/READ between our buffer (offset 0) and the peer's; half of it on each QP."""
         seg = self._segment_holding(name, remote_addr, length)
         rbuf = seg.buffer_at(remote_addr, length)
-        ep = next((e for p, e in self.endpoints.items() if p.startswith(name + "@")), None) or self.connect(name)
+        with self.lock:  # the handshake thread may be replacing endpoints
+            ep = next((e for p, e in self.endpoints.items() if p.startswith(name + "@")), None)
+        ep = ep or self.connect(name)
         rkey = rbuf.rkey[seg.device_index(split_nic_path(ep.peer_nic_path)[1])]
         half = (length + 1) // 2
         for i, (off, n) in enumerate(((0, half), (half, length - half))):

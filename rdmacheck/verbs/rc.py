@@ -28,6 +28,7 @@ class QPTuning:
     min_rnr_timer: int = 12
     max_rd_atomic: int = 16
     mtu: int | None = None  # bytes; default = min(local active MTU, peer MTU)
+    remote_atomic: bool = False  # INIT also grants REMOTE_ATOMIC (Mooncake's QPs do)
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,9 @@ class QueuePair:
         attr = QPAttr(qp_state=ibv.IBV_QPS_INIT)
         attr.pkey_index = 0
         attr.port_num = self.dev.port
-        attr.qp_access_flags = _access()
+        attr.qp_access_flags = _access() | (ibv.IBV_ACCESS_REMOTE_ATOMIC if self.tuning.remote_atomic else 0)
         mask = ibv.IBV_QP_STATE | ibv.IBV_QP_PKEY_INDEX | ibv.IBV_QP_PORT | ibv.IBV_QP_ACCESS_FLAGS
-        self._modify("INIT", attr, mask, {"port": self.dev.port})
+        self._modify("INIT", attr, mask, {"port": self.dev.port, "access": attr.qp_access_flags})
 
     def path_mtu(self, remote: RemoteQP) -> int:
         candidates = [m for m in (self.dev.active_mtu, remote.mtu, self.tuning.mtu) if m]
