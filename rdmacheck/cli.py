@@ -11,15 +11,15 @@ from typing import List, Optional
 import typer
 
 from rdmacheck import __version__
+from rdmacheck.cli_lab import lab_app, lab_paths
+from rdmacheck.cli_metadata import etcd_config, meta_app
 from rdmacheck.cli_mooncake import mooncake_app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem, RdmacheckError
 from rdmacheck.report.console import err, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
-lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway VM with rxe (Soft-RoCE) and siw (soft-iWARP).")
 app.add_typer(lab_app, name="lab")
-meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: list, get, watch.")
 app.add_typer(meta_app, name="metadata")
 app.add_typer(mooncake_app, name="mooncake")
 
@@ -130,7 +130,7 @@ def reestablish(
     secret = load_token(token, token_file)
     if secret and local:  # the roles read it from the environment they inherit
         os.environ["RDMACHECK_TOKEN"] = secret.decode()
-    etcd = _etcd_config(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, etcd_password,
+    etcd = etcd_config(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, etcd_password,
                         etcd_ca, etcd_cert, etcd_key)
     if strategy not in ("reset", "recreate", "auto"):
         raise typer.BadParameter("must be reset, recreate or auto", param_hint="--strategy")
@@ -205,18 +205,6 @@ def _faults(inject: Optional[List[str]]) -> list[str]:
         raise typer.BadParameter(str(e), param_hint="--inject")
 
 
-def _etcd_config(url, prefix, cluster, ttl, timeout, user, password, ca, cert, key):
-    from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url
-
-    endpoints = parse_metadata_url(url)
-    if endpoints is None:
-        return None
-    if ttl < 1:
-        raise typer.BadParameter("must be at least 1 second", param_hint="--lease-ttl")
-    return EtcdConfig(endpoints=endpoints, prefix=prefix, cluster=cluster, ttl=ttl, timeout=timeout, user=user,
-                      password=password, ca_cert=ca, cert_cert=cert, cert_key=key)
-
-
 def _csv(value: Optional[str]) -> Optional[list[str]]:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
@@ -286,7 +274,7 @@ def _run_in_lab_and_load(inner: list[str], json_out: Path, lab_timeout: float):
     json_out.parent.mkdir(parents=True, exist_ok=True)
     shared = Path(tempfile.mkdtemp(prefix="rdmacheck-lab-", dir=json_out.parent))
     inner_json = shared / "results.json"
-    outcome = run_in_lab(["rdmacheck", *inner, "--json", str(inner_json), "--plain"], _lab_paths(None),
+    outcome = run_in_lab(["rdmacheck", *inner, "--json", str(inner_json), "--plain"], lab_paths(None),
                          VMOptions(timeout=lab_timeout, rw=[shared]), out=sys.stderr)
     if not inner_json.exists():
         raise RdmacheckError(f"the lab run wrote no results (guest exit {outcome.exit_code})")
@@ -413,83 +401,6 @@ def doctor(
     raise typer.Exit(0 if healthy(checks) else EXIT_FAIL)
 
 
-META_URL = typer.Option(..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...]")
-META_PREFIX = typer.Option("rdmacheck/", "--etcd-prefix")
-META_CLUSTER = typer.Option("default", "--cluster")
-META_TIMEOUT = typer.Option(2.0, "--etcd-timeout")
-
-
-def _store(url: str, prefix: str, cluster: str, timeout: float):
-    from rdmacheck.metadata.etcd import EtcdStore
-
-    cfg = _etcd_config(url, prefix, cluster, 3, timeout, None, None, None, None, None)
-    if cfg is None:
-        raise typer.BadParameter("needs etcd://HOST:PORT", param_hint="--metadata")
-    return EtcdStore.connect(cfg)
-
-
-@meta_app.command("ls")
-def metadata_ls(metadata: str = META_URL, etcd_prefix: str = META_PREFIX, cluster: str = META_CLUSTER,
-                etcd_timeout: float = META_TIMEOUT, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The descriptors under <prefix><cluster>/: name, role, generation, age, lease TTL left, device, QPN."""
-    import time as _time
-
-    from rich.table import Table
-
-    rows = _store(metadata, etcd_prefix, cluster, etcd_timeout).list()
-    if as_json:
-        print(json.dumps([{"name": n, "descriptor": d, "mod_revision": rev, "ttl_left": ttl}
-                          for n, d, rev, ttl in rows], indent=2))
-        return
-    t = Table(title=f"{etcd_prefix}{cluster}/ ({len(rows)} keys)", title_justify="left")
-    for col in ("name", "role", "generation", "age", "lease TTL left", "device", "QPN / handshake", "pid"):
-        t.add_column(col, overflow="fold")
-    for name, d, rev, ttl in rows:
-        gen = d.get("generation")
-        age = f"{_time.time() - gen / 1e9:.1f} s" if isinstance(gen, int) else "-"
-        where = d.get("handshake") or (hex(d["qpn"]) if isinstance(d.get("qpn"), int) else "-")
-        t.add_row(name, str(d.get("role", "-")), str(gen), age, f"{ttl} s" if ttl >= 0 else "no lease",
-                  str(d.get("device", "-")), where, str(d.get("pid", "-")))
-    out_console().print(t)
-
-
-@meta_app.command("get")
-def metadata_get(name: str = typer.Argument(...), metadata: str = META_URL, etcd_prefix: str = META_PREFIX,
-                 cluster: str = META_CLUSTER, etcd_timeout: float = META_TIMEOUT) -> None:
-    """Print one descriptor as JSON (exit 1 if there is none)."""
-    got = _store(metadata, etcd_prefix, cluster, etcd_timeout).get(name)
-    if got is None:
-        err.print(f"no descriptor named {name!r} under {etcd_prefix}{cluster}/")
-        raise typer.Exit(EXIT_FAIL)
-    print(json.dumps(got[0], indent=2))
-
-
-@meta_app.command("watch")
-def metadata_watch(name: str = typer.Argument(...), metadata: str = META_URL, etcd_prefix: str = META_PREFIX,
-                   cluster: str = META_CLUSTER, etcd_timeout: float = META_TIMEOUT,
-                   duration: float = typer.Option(0.0, "--for", help="Stop after this many seconds (0 = until Ctrl-C).")) -> None:
-    """Print every change of one descriptor as a JSON line (put with its generation, or delete)."""
-    import threading
-    import time as _time
-
-    store = _store(metadata, etcd_prefix, cluster, etcd_timeout)
-    got = store.get(name)
-    if got:
-        print(json.dumps({"ts": _time.time(), "event": "current", "descriptor": got[0]}), flush=True)
-
-    def show(kind, desc):
-        print(json.dumps({"ts": _time.time(), "event": kind, "descriptor": desc}), flush=True)
-
-    cancel = store.watch(name, got[1] + 1 if got else 1, show)
-    done = threading.Event()
-    try:
-        done.wait(duration if duration > 0 else None)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        cancel()
-
-
 @app.command()
 def soak(
     device: str = typer.Option(..., "--device", "-d", help="RDMA device."),
@@ -614,77 +525,6 @@ def bench(
     if json_out:
         write_json_atomic(json_out, bench_dict(res))
     render_bench(res, out_console())
-
-
-def _lab_paths(lab_dir: Optional[Path]):
-    from rdmacheck.lab.paths import LabPaths
-
-    return LabPaths.from_env(str(lab_dir) if lab_dir else None)
-
-
-LAB_DIR_OPT = typer.Option(None, "--dir", help="Lab cache directory (default $RDMACHECK_LAB_DIR or /var/tmp/rdmacheck-lab).")
-
-
-@lab_app.command("setup")
-def lab_setup(force: bool = typer.Option(False, "--force", help="Rebuild even if up to date."),
-              no_siw: bool = typer.Option(False, "--no-siw", help="Skip building soft-iWARP (siw.ko)."),
-              lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
-    """Install what the lab needs and build kernel, modules, siw.ko and initramfs into the cache dir."""
-    from rdmacheck.lab.build import LabBuilder
-
-    err.print(LabBuilder(_lab_paths(lab_dir), console=err, build_siw=not no_siw).setup(force=force))
-
-
-def _vm_options(timeout: float, mem: str, smp: int, accel: str, rw: Optional[List[Path]], verbose: bool):
-    from rdmacheck.lab.vm import VMOptions
-
-    return VMOptions(timeout=timeout, mem=mem, smp=smp, accel=accel, rw=list(rw or []), verbose=verbose)
-
-
-@lab_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def lab_run(
-    cmd: List[str] = typer.Argument(..., help="Command to run in the guest (put it after --)."),
-    timeout: float = typer.Option(900.0, "--timeout", help="Seconds before the guest is killed (exit 124)."),
-    mem: str = typer.Option("2G", "--mem", help="Guest memory."),
-    smp: int = typer.Option(2, "--smp", help="Guest CPUs."),
-    accel: str = typer.Option("tcg", "--accel", help="tcg (default, works everywhere) or kvm (real VT-x/AMD-V hosts)."),
-    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable at the same path (repeatable)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the guest's boot console."),
-    lab_dir: Optional[Path] = LAB_DIR_OPT,
-) -> None:
-    """Boot the lab, run CMD inside (same cwd; the host's files read-only), return its exit code."""
-    from rdmacheck.lab.vm import run_in_lab
-
-    outcome = run_in_lab(cmd, _lab_paths(lab_dir), _vm_options(timeout, mem, smp, accel, rw, verbose))
-    err.print(f"lab: command exited {outcome.exit_code} after {outcome.total_seconds:.1f} s", highlight=False)
-    raise typer.Exit(outcome.exit_code)
-
-
-@lab_app.command("shell")
-def lab_shell(
-    mem: str = typer.Option("2G", "--mem"), smp: int = typer.Option(2, "--smp"),
-    accel: str = typer.Option("tcg", "--accel"),
-    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable (repeatable)."),
-    lab_dir: Optional[Path] = LAB_DIR_OPT,
-) -> None:
-    """An interactive shell in the lab guest (leave with Ctrl-D)."""
-    from rdmacheck.lab.vm import shell_in_lab
-
-    raise typer.Exit(shell_in_lab(_lab_paths(lab_dir), _vm_options(86400, mem, smp, accel, rw, False)))
-
-
-@lab_app.command("status")
-def lab_status(as_json: bool = typer.Option(False, "--json"), lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
-    """What is built, which kernel, where."""
-    from rdmacheck.lab.status import lab_status as status
-
-    info = status(_lab_paths(lab_dir))
-    if as_json:
-        print(json.dumps(info, indent=2))
-    else:
-        for k, v in info.items():
-            print(f"{k:>14}: {v}")
-    raise typer.Exit(0 if info["built"] else EXIT_FAIL)
 
 
 def main() -> None:

@@ -1,0 +1,85 @@
+"""`rdmacheck lab ...`: build, boot and use the Soft-RDMA VM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rdmacheck.errors import EXIT_FAIL
+from rdmacheck.report.console import err
+
+lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway VM with rxe (Soft-RoCE) and siw (soft-iWARP).")
+
+
+def lab_paths(lab_dir: Optional[Path]):
+    from rdmacheck.lab.paths import LabPaths
+
+    return LabPaths.from_env(str(lab_dir) if lab_dir else None)
+
+
+LAB_DIR_OPT = typer.Option(None, "--dir", help="Lab cache directory (default $RDMACHECK_LAB_DIR or /var/tmp/rdmacheck-lab).")
+
+
+@lab_app.command("setup")
+def lab_setup(force: bool = typer.Option(False, "--force", help="Rebuild even if up to date."),
+              no_siw: bool = typer.Option(False, "--no-siw", help="Skip building soft-iWARP (siw.ko)."),
+              lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
+    """Install what the lab needs and build kernel, modules, siw.ko and initramfs into the cache dir."""
+    from rdmacheck.lab.build import LabBuilder
+
+    err.print(LabBuilder(lab_paths(lab_dir), console=err, build_siw=not no_siw).setup(force=force))
+
+
+def _vm_options(timeout: float, mem: str, smp: int, accel: str, rw: Optional[List[Path]], verbose: bool):
+    from rdmacheck.lab.vm import VMOptions
+
+    return VMOptions(timeout=timeout, mem=mem, smp=smp, accel=accel, rw=list(rw or []), verbose=verbose)
+
+
+@lab_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def lab_run(
+    cmd: List[str] = typer.Argument(..., help="Command to run in the guest (put it after --)."),
+    timeout: float = typer.Option(900.0, "--timeout", help="Seconds before the guest is killed (exit 124)."),
+    mem: str = typer.Option("2G", "--mem", help="Guest memory."),
+    smp: int = typer.Option(2, "--smp", help="Guest CPUs."),
+    accel: str = typer.Option("tcg", "--accel", help="tcg (default, works everywhere) or kvm (real VT-x/AMD-V hosts)."),
+    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable at the same path (repeatable)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the guest's boot console."),
+    lab_dir: Optional[Path] = LAB_DIR_OPT,
+) -> None:
+    """Boot the lab, run CMD inside (same cwd; the host's files read-only), return its exit code."""
+    from rdmacheck.lab.vm import run_in_lab
+
+    outcome = run_in_lab(cmd, lab_paths(lab_dir), _vm_options(timeout, mem, smp, accel, rw, verbose))
+    err.print(f"lab: command exited {outcome.exit_code} after {outcome.total_seconds:.1f} s", highlight=False)
+    raise typer.Exit(outcome.exit_code)
+
+
+@lab_app.command("shell")
+def lab_shell(
+    mem: str = typer.Option("2G", "--mem"), smp: int = typer.Option(2, "--smp"),
+    accel: str = typer.Option("tcg", "--accel"),
+    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable (repeatable)."),
+    lab_dir: Optional[Path] = LAB_DIR_OPT,
+) -> None:
+    """An interactive shell in the lab guest (leave with Ctrl-D)."""
+    from rdmacheck.lab.vm import shell_in_lab
+
+    raise typer.Exit(shell_in_lab(lab_paths(lab_dir), _vm_options(86400, mem, smp, accel, rw, False)))
+
+
+@lab_app.command("status")
+def lab_status(as_json: bool = typer.Option(False, "--json"), lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
+    """What is built, which kernel, where."""
+    from rdmacheck.lab.status import lab_status as status
+
+    info = status(lab_paths(lab_dir))
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:>14}: {v}")
+    raise typer.Exit(0 if info["built"] else EXIT_FAIL)
