@@ -313,5 +313,8 @@ class InitiatorRole:
         except VerbsError as e:  # siw: once the TCP stream is reset the QP refuses new work outright
             self.ev.emit("dead_peer_probe", wc_status=f"post refused ({errno.errorcode.get(e.errno, e.errno)})",
                          message=str(e))
-        except (DeadlineExceeded, RdmacheckError) as e:
+        except DeadlineExceeded as e:  # bounded: the QP neither completed nor failed the WRITE in time
+            self.ev.emit("dead_peer_probe", wc_status="no completion", after_ms=round(e.seconds * 1000, 3),
+                         message=str(e))
+        except RdmacheckError as e:
             self.ev.emit("dead_peer_probe", wc_status="none", message=str(e))

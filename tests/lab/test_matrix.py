@@ -21,8 +21,11 @@ def check_restart_round(x, strategy, restart):
         assert 0 <= x["detect_ms"] < 5000, x
         # the survivor's probe WRITE to the dead peer ends with a completion (rxe: RETRY_EXC_ERR;
         # siw: LOC_QP_OP_ERR once the TCP stream is reset, or the post refused outright if the
-        # reset came first; SUCCESS right after the kill), never a hang
+        # reset came first; SUCCESS right after the kill), or at its 10 s deadline; never a hang.
+        # (One CI run saw a probe end without a status in one cell; not reproduced since.)
         assert x["probe_status"] not in (None, "none"), x
+        if x["probe_status"] == "no completion":
+            assert x["probe_ms"] <= 10_000, x
 
 
 def grid(res):
@@ -42,6 +45,7 @@ def test_default_matrix_verdicts_and_report_reproduces_the_table(tmp_path):
         for strategy in ("reset", "recreate"):
             for restart in ("initiator", "target"):
                 rxe = g[("rxe0", mode, strategy, restart)]
+                print("checking", mode, strategy, restart)  # shown with a failure: which cell
                 assert rxe["verdict"] == "PASS", rxe
                 assert [x["verdict"] for x in rxe["rounds"]] == ["PASS", "PASS"]
                 check_restart_round(rxe["rounds"][1], strategy, restart)
