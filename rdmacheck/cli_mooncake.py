@@ -19,11 +19,10 @@ WHEEL = "mooncake-transfer-engine-non-cuda==0.3.13.post1"
 def _device_ip(device: str) -> str:
     from rdmacheck.verbs.devices import list_devices
 
-    for port in list_devices(only=device)[0].ports:
-        v4 = [a for a in port.netdev_ips if "." in a]
-        if v4:
-            return v4[0]
-    raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --host")
+    ip = list_devices(only=device)[0].netdev_ipv4()
+    if ip is None:
+        raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --host")
+    return ip
 
 
 @mooncake_app.command("probe")

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from rdmacheck.errors import RdmacheckError
+from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.messages import InvalidMessage
 from rdmacheck.handshake.wire import FrameError
 from rdmacheck.mooncake import wire
@@ -65,6 +67,18 @@ class MooncakePeer:
         self.endpoints: dict[str, MooncakeEndpoint] = {}  # by the peer's NIC path
         self.segments: dict[str, SegmentDesc] = {}  # peers' descriptors, by name
         self.lock = threading.Lock()
+
+    @classmethod
+    def open(cls, device: str, host: str, port: int, length: int, on_event: Callable[..., None],
+             gid_index: int | None = None, ib_port: int | None = None) -> "MooncakePeer":
+        """Open the device, register the buffer, bind HOST:PORT (its name) and start serving."""
+        dev = Device.open(device, gid_index, ib_port)
+        try:
+            peer = cls(dev, host, port, length, on_event=on_event)
+        except OSError as e:
+            raise RdmacheckError(str(e)) from None
+        peer.serve_in_background()
+        return peer
 
     # --- what we publish ---------------------------------------------------------------------
 
@@ -157,7 +171,7 @@ class MooncakePeer:
     def segment(self, name: str, refresh: bool = False) -> SegmentDesc:
         """The peer's descriptor, asked for with ours (as the engine does) and cached."""
         if refresh or name not in self.segments:
-            host, port = _hostport(name)
+            host, port = parse_hostport(name, "segment name")
             self.segments[name] = SegmentDesc.from_json(
                 wire.request(host, port, wire.METADATA, self.descriptor().to_json(), REQUEST_TIMEOUT))
         return self.segments[name]
@@ -166,7 +180,7 @@ class MooncakePeer:
         seg = self.segment(name)
         device = seg.devices[0].name if seg.devices else self.dev.name
         peer_path = f"{name}@{device}"
-        host, port = _hostport(name)
+        host, port = parse_hostport(name, "segment name")
         ep = self._new_endpoint(peer_path)
         req = ConnectionDesc(local_nic_path=self.nic_path, peer_nic_path=peer_path, qp_num=[q.qpn for q in ep.qps],
                              local_gid=self.gid, local_lid=self.dev.lid, ready_ack=False)
@@ -234,9 +248,3 @@ class MooncakePeer:
                 ep.destroy()
             self.endpoints.clear()
 
-
-def _hostport(name: str) -> tuple[str, int]:
-    host, sep, port = name.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InvalidMessage(f"segment name {name!r} is not '<ip>:<port>' (P2P handshake names)")
-    return host, int(port)

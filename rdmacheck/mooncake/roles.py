@@ -24,16 +24,11 @@ from rdmacheck.verbs.errors import CompletionError, VerbsError
 
 def _peer(cfg: RoleConfig, ev: EventLog, length: int):
     from rdmacheck.mooncake.peer import MooncakePeer  # noqa: PLC0415 - pyverbs
-    from rdmacheck.verbs.rc import Device  # noqa: PLC0415
 
     assert cfg.listen is not None
-    dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
-    try:
-        peer = MooncakePeer(dev, cfg.listen[0], cfg.listen[1], length, on_event=lambda kind, **f: ev.emit(kind, **f))
-    except OSError as e:
-        raise RdmacheckError(str(e)) from None
-    peer.serve_in_background()
-    ev.emit("ready", dialect="mooncake", segment=peer.name, device=dev.name, gid=peer.gid, addr=peer.buf.addr,
+    peer = MooncakePeer.open(cfg.device, cfg.listen[0], cfg.listen[1], length,
+                             on_event=lambda kind, **f: ev.emit(kind, **f), gid_index=cfg.gid_index, ib_port=cfg.ib_port)
+    ev.emit("ready", dialect="mooncake", segment=peer.name, device=peer.dev.name, gid=peer.gid, addr=peer.buf.addr,
             length=peer.buf.length)
     return peer
 

@@ -7,6 +7,8 @@ import datetime
 import time
 from dataclasses import dataclass
 
+from rdmacheck.errors import RdmacheckError
+from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.wire import FrameError
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
 from rdmacheck.mooncake import wire
@@ -40,14 +42,14 @@ def _age(stamp: str) -> float | None:
 def _alive(rpc: str | None) -> str:
     if rpc is None:
         return "no rpc_meta"
-    host, _, port = rpc.rpartition(":")
     try:
+        host, port = parse_hostport(rpc, "rpc_meta address")
         t0 = time.perf_counter()
-        wire.request(host, int(port), wire.PROBE, {}, PROBE_TIMEOUT)
+        wire.request(host, port, wire.PROBE, {}, PROBE_TIMEOUT)
         return f"alive (probe {(time.perf_counter() - t0) * 1000:.1f} ms)"
     except ConnectionRefusedError:
         return "stale: connection refused"
-    except (OSError, TimeoutError, FrameError, ValueError) as e:
+    except (OSError, TimeoutError, FrameError, RdmacheckError) as e:
         return f"stale: {str(e)[:60]}"
 
 

@@ -22,10 +22,8 @@ def _event(kind: str, **fields) -> None:
 class RdmacheckSide:
     def __init__(self, device: str, host: str, port: int, length: int, io_timeout: float):
         from rdmacheck.mooncake.peer import MooncakePeer  # noqa: PLC0415 - pyverbs
-        from rdmacheck.verbs.rc import Device  # noqa: PLC0415
 
-        self.peer = MooncakePeer(Device.open(device), host, port, length, on_event=_event)
-        self.peer.serve_in_background()
+        self.peer = MooncakePeer.open(device, host, port, length, on_event=_event)
         self.io_timeout = io_timeout
 
     def local_write(self, offset: int, data: bytes) -> None:

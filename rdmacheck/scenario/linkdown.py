@@ -43,13 +43,7 @@ class LinkDownRun(LocalRun):
         p = self.plan
         cell.rounds_planned = 1
         netdev = netdev_of(p.device)
-        target = self._spawn("target")
-        tready = target.wait_for("ready", p.start_timeout, "the target to be ready")
-        cell.provider, cell.strategy_used = tready.get("provider", cell.provider), tready.get("strategy")
-        initiator = self._spawn("initiator")
-        iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
-        first = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
-        cell.rounds.append(self._round_from(0, first, iready))
+        _, initiator = self._start_pair(cell)
         mark = initiator.mark()
         self.on_step(f"link {netdev} down for {self.seconds:g} s")
         t_down = set_link(netdev, "down")

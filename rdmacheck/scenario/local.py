@@ -135,7 +135,8 @@ class LocalRun:
             cell.conclude()
         return cell
 
-    def _run(self, cell: CellResult) -> None:
+    def _start_pair(self, cell: CellResult) -> tuple[RoleProcess, RoleProcess]:
+        """Target, then initiator, then round 0: the first verified write."""
         p = self.plan
         self.on_step("starting target")
         target = self._spawn("target")
@@ -148,6 +149,11 @@ class LocalRun:
         iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
         first = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
         cell.rounds.append(self._round_from(0, first, iready))
+        return target, initiator
+
+    def _run(self, cell: CellResult) -> None:
+        p = self.plan
+        target, initiator = self._start_pair(cell)
         self.after_round(0, self)
         for r in range(1, p.rounds + 1):
             self.on_step(f"round {r}/{p.rounds}: restart {p.restart}")

@@ -58,6 +58,15 @@ class DeviceInfo:
     def is_iwarp(self) -> bool:
         return self.node_type == "RNIC" or self.transport == "iWARP"
 
+    def netdev_ipv4(self, port: int | None = None) -> str | None:
+        """The first IPv4 address of the netdev under `port` (any port when None)."""
+        for p in self.ports:
+            if port in (None, p.port):
+                v4 = [a for a in p.netdev_ips if "." in a]
+                if v4:
+                    return v4[0]
+        return None
+
     def to_dict(self) -> dict:
         return asdict(self)
 

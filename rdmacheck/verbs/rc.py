@@ -91,11 +91,7 @@ class Device:
 
     def ipv4(self) -> str | None:
         """The IPv4 address rdma_cm binds this device by (its netdev's, or the GID's)."""
-        port = next(p for p in self.info.ports if p.port == self.port)
-        v4 = [a for a in port.netdev_ips if "." in a]
-        if v4:
-            return v4[0]
-        return self.gid.ip if self.gid.ip and "." in self.gid.ip else None
+        return self.info.netdev_ipv4(self.port) or (self.gid.ip if self.gid.ip and "." in self.gid.ip else None)
 
     def cq(self, depth: int = 256):
         from pyverbs.cq import CQ  # noqa: PLC0415
