@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Callable
 
 from rdmacheck.errors import RdmacheckError
@@ -21,6 +22,16 @@ def _terminate(signum, frame) -> None:
 def exit_on_sigterm() -> None:
     """SIGTERM raises Terminated in the main thread: run_guarded turns it into a 'stopped' event."""
     signal.signal(signal.SIGTERM, _terminate)
+
+
+def main(argv: list[str]) -> int:
+    """A role from its serialised configuration (the token comes from the environment, never argv)."""
+    try:
+        cfg = RoleConfig.from_json(argv[0])
+    except (IndexError, ValueError, TypeError, RdmacheckError) as e:
+        sys.stderr.write(f"rdmacheck.roles: bad role configuration: {e}\n")
+        return 2
+    return run_role(cfg)
 
 
 def run_role(cfg: RoleConfig) -> int:

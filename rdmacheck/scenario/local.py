@@ -4,6 +4,7 @@ under the same name, and judge every round from the events both sides report."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -49,6 +50,9 @@ class LocalPlan:
     inject: list[str] = field(default_factory=list)  # faults handed to both roles
     lease_ttl: int = 3
     hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
+    # fork: role processes are forks of this one (pyverbs imported once); exec: each a fresh
+    # interpreter. A target in another network namespace is always exec'd (`ip netns exec`).
+    spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
 
 
 def listen_host_for(netns: str | None, host: str) -> str:
@@ -94,6 +98,8 @@ class LocalRun:
                  after_round: Callable[[int, "LocalRun"], None] | None = None):
         if plan.restart not in RESTART_SIDES:
             raise RdmacheckError(f"--restart must be one of {', '.join(RESTART_SIDES)}")
+        if plan.spawn not in ("fork", "exec"):
+            raise RdmacheckError(f"RDMACHECK_SPAWN must be fork or exec, not {plan.spawn!r}")
         self.plan = plan
         self.on_step = on_step or (lambda s: None)
         self.after_round = after_round or (lambda index, run: None)  # e.g. the soak's sampling
@@ -106,8 +112,9 @@ class LocalRun:
         """Start a role process; `faults` are injected into this process only (plan.inject: into all)."""
         p = self.plan
         cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
-        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log",
-                           netns=p.target_netns if role == "target" else None, module="rdmacheck.roles")
+        netns = p.target_netns if role == "target" else None
+        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", netns=netns,
+                           module="rdmacheck.roles", fork=p.spawn == "fork" and not netns)
         self.procs.append(proc)
         return proc
 

@@ -14,6 +14,7 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.scenario.forked import fork_role
 
 
 class RoleFailed(RdmacheckError):
@@ -33,7 +34,8 @@ def role_argv(args: list[str], netns: str | None = None, module: str = "rdmachec
 
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
-                 netns: str | None = None, module: str = "rdmacheck"):
+                 netns: str | None = None, module: str = "rdmacheck", fork: bool = False):
+        """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py)."""
         self.label = label
         self.args = args
         self.events: list[dict] = []
@@ -43,8 +45,13 @@ class RoleProcess:
         self.log = open(log_path, "a", buffering=1)
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
-        self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace", timeout=None,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        if fork:
+            if module != "rdmacheck.roles" or netns:
+                raise ValueError("only rdmacheck.roles in this network namespace can be forked")
+            self.child = fork_role(args[0], env)
+        else:
+            self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace",
+                                    timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.started = time.time()
 
     @property

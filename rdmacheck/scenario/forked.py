@@ -1,0 +1,107 @@
+"""Role processes forked from the runner instead of started afresh.
+
+In the lab guest a fresh `python -m rdmacheck.roles` spends about 2 s starting the interpreter and
+importing pyverbs before it opens a device; a fork of a runner that has imported them once costs
+only the role's own verbs set-up. The child is a separate process as before: it can be SIGKILLed,
+its RDMA resources die with it, and its events arrive on a pipe read like a spawned child's.
+
+The runner never holds a device context when it forks (device listings close theirs), so no
+verbs state is shared with a child."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import time
+import traceback
+
+from pexpect.fdpexpect import fdspawn
+
+INTERNAL_ERROR = 70  # the child failed outside the role's own error handling
+
+
+def preload() -> None:
+    """Import, once in the runner, what every role child would otherwise import itself."""
+    import rdmacheck.roles.initiator  # noqa: F401, PLC0415
+    import rdmacheck.roles.target  # noqa: F401, PLC0415
+    import rdmacheck.verbs.cm  # noqa: F401, PLC0415
+
+
+class ForkedChild(fdspawn):
+    """A forked role: pexpect reads its merged stdout/stderr pipe; kill and wait by pid."""
+
+    def __init__(self, pid: int, fd: int):
+        super().__init__(fd, timeout=None, encoding="utf-8", codec_errors="replace", use_poll=True)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def kill(self, sig: int) -> None:
+        if self.returncode is None and self._reap(os.WNOHANG) is None:
+            os.kill(self.pid, sig)
+
+    def _reap(self, flags: int) -> int | None:
+        pid, status = os.waitpid(self.pid, flags)
+        if pid == self.pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """The exit status; called after EOF on the pipe, so the child is exiting. One that closed its
+        output but lives on past `timeout` is killed (no unbounded wait)."""
+        deadline = time.monotonic() + timeout
+        while self.returncode is None and self._reap(os.WNOHANG) is None:
+            if time.monotonic() >= deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                return self._reap(0)
+            time.sleep(0.01)
+        if not self.closed:
+            self.close()
+        return self.returncode
+
+
+def fork_role(config_json: str, env: dict[str, str] | None = None) -> ForkedChild:
+    """Fork a child that runs `rdmacheck.roles` with this configuration, its stdout and stderr on a
+    pipe; the same entry point as `python -m rdmacheck.roles CONFIG_JSON`."""
+    preload()
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    gc.freeze()  # the child never collects the runner's objects (no finalizer closes a reused fd)
+    pid = os.fork()
+    if pid == 0:
+        _child(w, config_json, env or {})  # never returns
+    gc.unfreeze()
+    os.close(w)
+    return ForkedChild(pid, r)
+
+
+def _child(w: int, config_json: str, env: dict[str, str]) -> None:
+    code = INTERNAL_ERROR
+    try:
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the runner's pipes, logs and sockets stay its own
+        # Fresh stream objects: the runner's may be locked by a thread that does not exist here.
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.environ.update(env)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from rdmacheck.roles.run import main  # noqa: PLC0415
+
+        code = main([config_json])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else INTERNAL_ERROR
+    except BaseException:  # noqa: BLE001 - a bug: printed for the log, then the exit code says so
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)  # never back into the runner's stack
