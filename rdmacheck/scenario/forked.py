@@ -22,6 +22,12 @@ from pexpect.fdpexpect import fdspawn
 INTERNAL_ERROR = 70  # the child failed outside the role's own error handling
 
 
+def can_fork() -> bool:
+    """False once grpc (etcd's client) is loaded here: its threads and epoll descriptors do not survive a
+    fork, and the child aborts in grpc's own fork handler (seen on the host with an etcd client open)."""
+    return "grpc" not in sys.modules
+
+
 def preload() -> None:
     """Import, once in the runner, what every role child would otherwise import itself."""
     import rdmacheck.roles.initiator  # noqa: F401, PLC0415

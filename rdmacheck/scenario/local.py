@@ -16,6 +16,7 @@ from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
+from rdmacheck.scenario.forked import can_fork
 from rdmacheck.scenario.process import RoleFailed, RoleProcess
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.verbs.rc import QPTuning
@@ -51,7 +52,8 @@ class LocalPlan:
     lease_ttl: int = 3
     hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
     # fork: role processes are forks of this one (pyverbs imported once); exec: each a fresh
-    # interpreter. A target in another network namespace is always exec'd (`ip netns exec`).
+    # interpreter. A target in another network namespace is always exec'd (`ip netns exec`), and
+    # so is every role once this process has loaded grpc (see forked.can_fork).
     spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
 
 
@@ -114,7 +116,7 @@ class LocalRun:
         cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
         netns = p.target_netns if role == "target" else None
         proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", netns=netns,
-                           module="rdmacheck.roles", fork=p.spawn == "fork" and not netns)
+                           module="rdmacheck.roles", fork=p.spawn == "fork" and not netns and can_fork())
         self.procs.append(proc)
         return proc
 

@@ -14,7 +14,7 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.scenario.forked import fork_role
+from rdmacheck.scenario.forked import can_fork, fork_role
 
 
 class RoleFailed(RdmacheckError):
@@ -46,8 +46,8 @@ class RoleProcess:
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
         if fork:
-            if module != "rdmacheck.roles" or netns:
-                raise ValueError("only rdmacheck.roles in this network namespace can be forked")
+            if module != "rdmacheck.roles" or netns or not can_fork():
+                raise ValueError("only rdmacheck.roles in this network namespace, without grpc loaded, can be forked")
             self.child = fork_role(args[0], env)
         else:
             self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace",

@@ -1,37 +1,57 @@
 """The forked role child's plumbing on the host (no RDMA here, so the role fails at its device;
-the lab tests run every local cell through forked roles for real)."""
+the lab tests run every local cell through forked roles for real). Each check runs in a fresh
+interpreter: this test process may have loaded grpc (etcd tests), and a runner with grpc loaded
+never forks (forked.can_fork)."""
 
+import subprocess
+import sys
+import textwrap
+
+
+PRELUDE = """
 from pathlib import Path
-
-import pytest
-
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.scenario.process import RoleFailed, RoleProcess
+def forked(config_json):
+    return RoleProcess("target", [config_json], Path(LOG), module="rdmacheck.roles", fork=True)
+"""
 
-
-def forked(tmp_path: Path, config_json: str) -> RoleProcess:
-    return RoleProcess("target", [config_json], tmp_path / "role.log", module="rdmacheck.roles", fork=True)
-
+def run_checks(tmp_path, body: str) -> None:
+    code = PRELUDE.replace("LOG", repr(str(tmp_path / "role.log"))) + textwrap.dedent(body) + "\nprint('checked')\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().endswith("checked"), r.stdout + r.stderr
 
 def test_a_forked_role_reports_its_fatal_error_as_an_event_and_an_exit_status(tmp_path):
-    cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
-    p = forked(tmp_path, cfg.to_json())
-    with pytest.raises(RoleFailed) as e:
-        p.wait_for("ready", 20, "the target to be ready")
-    assert e.value.event["event"] == "error" and e.value.event["pid"] == p.pid
-    assert p.wait_exit(10) == 2
-    p.stop()
+    run_checks(tmp_path, """
+        cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
+        p = forked(cfg.to_json())
+        try:
+            p.wait_for("ready", 20, "the target to be ready")
+            raise SystemExit("the role cannot be ready without RDMA")
+        except RoleFailed as e:
+            assert e.event.get("event") == "error" and e.event["pid"] == p.pid, (str(e), list(p.tail))
+        assert p.wait_exit(10) == 2
+        p.stop()
+    """)
     assert "starting target 't' on nosuch0" in (tmp_path / "role.log").read_text()  # stderr reaches the log
 
-
 def test_a_forked_role_with_a_bad_configuration_exits_2_and_says_why(tmp_path):
-    p = forked(tmp_path, "{not json")
-    assert p.wait_exit(10) == 2
-    assert any("bad role configuration" in line for line in p.tail)
+    run_checks(tmp_path, """
+        p = forked("{not json")
+        assert p.wait_exit(10) == 2
+        assert any("bad role configuration" in line for line in p.tail), list(p.tail)
+    """)
 
-
-def test_only_the_roles_module_outside_a_namespace_can_be_forked(tmp_path):
-    with pytest.raises(ValueError):
-        RoleProcess("x", ["{}"], tmp_path / "x.log", module="rdmacheck", fork=True)
-    with pytest.raises(ValueError):
-        RoleProcess("x", ["{}"], tmp_path / "x.log", module="rdmacheck.roles", netns="hostb", fork=True)
+def test_only_the_roles_module_outside_a_namespace_and_without_grpc_is_forked(tmp_path):
+    run_checks(tmp_path, """
+        from rdmacheck.scenario.forked import can_fork
+        assert can_fork()
+        for kw in (dict(module="rdmacheck"), dict(module="rdmacheck.roles", netns="hostb")):
+            try:
+                RoleProcess("x", ["{}"], Path(LOG), fork=True, **kw)
+                raise SystemExit(f"forked with {kw}")
+            except ValueError:
+                pass
+        import grpc  # noqa: F401
+        assert not can_fork()
+    """.replace("LOG", repr(str(tmp_path / "x.log"))))
