@@ -66,20 +66,24 @@ CHECK_CHUNK = 256 * BLOCK  # 1 MiB: regenerated into one reused buffer, so no fr
 def check_pattern(seed: int, found: bytes) -> Mismatch | None:
     """first_mismatch(pattern(seed, len(found)), found) without building the whole expected pattern:
     fresh memory (page faults) costs more than the comparison itself."""
+    if not found:
+        return None
     body = hashlib.shake_256(seed.to_bytes(8, "little")).digest(BLOCK - 16)
-    chunk = bytearray((bytes(16) + body) * (CHECK_CHUNK // BLOCK))
     found = found if isinstance(found, (bytes, bytearray)) else bytes(found)
+    # No bigger than the data: a 64 KiB check building a 1 MiB chunk took 17 ms in the lab guest.
+    chunk = bytearray((bytes(16) + body) * min(CHECK_CHUNK // BLOCK, (len(found) + BLOCK - 1) // BLOCK))
+    size = len(chunk)
     pack = _HEAD.pack_into
-    for start in range(0, len(found), CHECK_CHUNK):
-        n = min(CHECK_CHUNK, len(found) - start)
+    for start in range(0, len(found), size):
+        n = min(size, len(found) - start)
         first = start // BLOCK
         for k in range((n + BLOCK - 1) // BLOCK):
             pack(chunk, k * BLOCK, seed, first + k)
-        expected = chunk if n == CHECK_CHUNK else chunk[:n]
+        expected = chunk if n == size else chunk[:n]
         if not found.startswith(expected, start):  # a memcmp in place (memoryview == is item by item)
             mm = first_mismatch(bytes(expected), found[start:start + n])
             assert mm is not None
-            return Mismatch(start + mm.offset, mm.expected, mm.found, -1 if len(found) > CHECK_CHUNK else
+            return Mismatch(start + mm.offset, mm.expected, mm.found, -1 if len(found) > size else
                             mm.differing_bytes)
     return None
 

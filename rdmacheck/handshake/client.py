@@ -38,6 +38,16 @@ class Backoff:
             d = min(self.cap, d * self.factor)
 
 
+def warm_resolver(host: str, port: int) -> None:
+    """Resolve once before a clock starts: a process's first getaddrinfo loads the resolver's
+    configuration (23 ms of a 25 ms first connect under the lab's emulation, measured), which a
+    restarted initiator would otherwise pay inside its reconnect."""
+    try:
+        socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError:
+        pass  # the connect itself reports an address that does not resolve
+
+
 class Channel:
     def __init__(self, sock: socket.socket, addr: str, key: bytes | None = None):
         self.sock = sock

@@ -11,7 +11,7 @@ import time
 from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, resolve_mode, resolve_strategy
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
-from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected
+from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected, warm_resolver
 from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
@@ -55,6 +55,7 @@ class InitiatorRole:
         self.ep.create()
         self.store = None
         claim_wait = self._publish(dev) if cfg.metadata else None
+        warm_resolver(*cfg.peer)
         self.ev.emit("ready", claim_wait_s=round(claim_wait, 3) if claim_wait is not None else None, device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
                      gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, mode=self.mode, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}" if cfg.peer else None,
                      metadata=cfg.metadata.shown() if cfg.metadata else "p2p")

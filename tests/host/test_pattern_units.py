@@ -61,3 +61,15 @@ def test_check_pattern_agrees_with_the_full_comparison_across_chunk_boundaries()
     assert check_pattern(8, good).offset == 0  # another round's seed: the first header differs
     small = pattern(3, 100)
     assert check_pattern(3, small) is None and check_pattern(3, small[:50] + b"x" + small[51:]).offset == 50
+
+
+def test_check_pattern_on_data_smaller_than_one_chunk():
+    from rdmacheck.pattern import check_pattern, pattern
+
+    assert check_pattern(3, b"") is None
+    for n in (1, 4095, 4097, 65536):
+        data = bytearray(pattern(3, n))
+        assert check_pattern(3, bytes(data)) is None
+        data[n // 2] ^= 0xFF
+        got = check_pattern(3, bytes(data))
+        assert got is not None and got.offset == n // 2 and got.differing_bytes == 1
