@@ -14,10 +14,10 @@ from rdmacheck import __version__
 from rdmacheck.cli_lab import lab_app, lab_paths
 from rdmacheck.cli_metadata import etcd_config, meta_app
 from rdmacheck.cli_mooncake import mooncake_app
-from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem, RdmacheckError
+from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EXIT_INTERNAL, EnvironmentProblem, RdmacheckError
 from rdmacheck.report.console import err, out_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
 app.add_typer(lab_app, name="lab")
 app.add_typer(meta_app, name="metadata")
@@ -527,6 +527,17 @@ def bench(
     render_bench(res, out_console())
 
 
+def _save_traceback() -> str:
+    import tempfile  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    fd, path = tempfile.mkstemp(prefix="rdmacheck-internal-error-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"rdmacheck {__version__}: {' '.join(sys.argv)}\n")
+        traceback.print_exc(file=f)
+    return path
+
+
 def main() -> None:
     try:
         rc = app(standalone_mode=False)
@@ -545,5 +556,10 @@ def main() -> None:
         if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
-        raise
+        # A bug: one line here, the traceback in a file for the report (results already written stay).
+        path = _save_traceback()
+        err.print(f"rdmacheck: internal error: {type(e).__name__}: {e}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"hint: the traceback is in {path}; please attach it to a bug report", highlight=False,
+                  markup=False, soft_wrap=True)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(rc if isinstance(rc, int) else 0)

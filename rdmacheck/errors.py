@@ -6,6 +6,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAIL = 1  # a check or test ran and failed
 EXIT_ENV = 2  # usage or environment error: bad option, no RDMA support, lab not set up
+EXIT_INTERNAL = 70  # a bug in rdmacheck (EX_SOFTWARE): the traceback goes to a file
 EXIT_LAB_TIMEOUT = 124  # the lab guest did not finish within --timeout
 EXIT_LAB_CRASH = 125  # the lab guest stopped without reporting an exit status
 

@@ -27,3 +27,24 @@ def test_unknown_command_is_usage_error():
 def test_lab_run_without_command_is_usage_error():
     r = rdmacheck("lab", "run")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_an_internal_error_is_one_line_plus_where_the_traceback_went(monkeypatch, capsys):
+    import sys
+
+    import rdmacheck.verbs.devices
+    from rdmacheck.cli import main
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(rdmacheck.verbs.devices, "list_devices", broken)
+    monkeypatch.setattr(sys, "argv", ["rdmacheck", "devices"])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 70
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "rdmacheck: internal error: ZeroDivisionError: a bug"
+    path = lines[1].split("the traceback is in ")[1].split(";")[0]
+    text = Path(path).read_text()
+    assert "Traceback" in text and "ZeroDivisionError: a bug" in text and "rdmacheck devices" in text
+    Path(path).unlink()
