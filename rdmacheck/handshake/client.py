@@ -27,8 +27,9 @@ class ChannelLost(RdmacheckError):
 
 @dataclass
 class Backoff:
+    # A refused connect costs one RST: retrying every 50 ms keeps a restarted peer's wait short.
     first: float = 0.02
-    cap: float = 0.25
+    cap: float = 0.05
     factor: float = 2.0
 
     def delays(self):

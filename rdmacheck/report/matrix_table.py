@@ -31,7 +31,7 @@ def render_matrix(run: RunResult, console: Console) -> None:
     cols = list(dict.fromkeys((c.strategy, c.restart) for c in run.cells))
     notes: dict[str, int] = {}
     t = Table(title="rdmacheck matrix: can the surviving side re-establish after its peer restarts?",
-              title_justify="left", caption="cell: verdict, median reconnect (restarted side ready -> first "
+              title_justify="left", caption="cell: verdict, median reconnect (restarted side ready and survivor's probe done -> first "
               "verified write); \\[n] = note below", caption_justify="left")
     t.add_column("device (provider)", no_wrap=True)
     t.add_column("mode", no_wrap=True)

@@ -22,7 +22,10 @@ class RoundResult:
     finding: str | None = None
     step: str | None = None  # the step it failed at or waited for
     detail: str | None = None
-    reconnect_ms: float | None = None  # restarted side ready -> first verified write
+    # From the moment both sides can re-establish (the restarted side ready, and a surviving
+    # initiator done with its dead-peer probe) to the first verified write.
+    reconnect_ms: float | None = None
+    probe_wait_ms: float | None = None  # how long the restarted side was ready before the survivor's probe ended
     detect_ms: float | None = None  # restart side killed -> survivor noticed
     detect_via: str | None = None
     probe_status: str | None = None  # the survivor's RDMA WRITE to the dead peer

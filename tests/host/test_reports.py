@@ -93,3 +93,15 @@ def test_report_command_renders_and_writes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "all cells met their expectations" in r.stdout
     assert (tmp_path / "j.xml").exists() and (tmp_path / "tone" / "test_results.json").exists()
+
+
+def test_reconnect_is_timed_from_the_later_of_ready_and_the_survivors_probe_end():
+    from rdmacheck.scenario.local import LocalRun
+
+    verified = {"event": "verified", "ts": 100.350, "write_ms": 1.0}
+    ready = {"event": "ready", "ts": 100.0}
+    assert LocalRun._round_from(None, 1, verified, ready, 100.300).reconnect_ms == 50.0  # probe ended later
+    assert LocalRun._round_from(None, 1, verified, ready, 99.0).reconnect_ms == 350.0  # probe ended before ready
+    assert LocalRun._round_from(None, 1, verified, ready).reconnect_ms == 350.0
+    failed = LocalRun._round_from(None, 1, {"event": "verify_failed", "ts": 101.0, "finding": "x"}, ready, 100.3)
+    assert failed.verdict == "FAIL" and failed.reconnect_ms is None and failed.finding == "x"
