@@ -13,7 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-GOAL_S, TIMEOUT, RETRY = 0.5, 14, 6  # the harness defaults (QPTuning)
+from rdmacheck.verbs.rc import QPTuning
+
+GOAL_S, DEFAULTS = 0.5, QPTuning()  # the harness defaults
+TIMEOUT, RETRY = DEFAULTS.timeout, DEFAULTS.retry_cnt
 ROOT = Path(__file__).resolve().parents[1]
 rounds = sys.argv[1] if len(sys.argv) > 1 else "5"
 out = Path(tempfile.mkdtemp(prefix="rdmacheck-dead-", dir=ROOT / "results" if (ROOT / "results").is_dir() else None))
@@ -28,7 +31,7 @@ if not cell.exists():
 rows = json.loads(cell.read_text())["cells"][0]["rounds"][1:]
 probes = [x["probe_ms"] for x in rows if x.get("probe_status") == "RETRY_EXC_ERR"]
 control = [x["detect_ms"] for x in rows if x.get("detect_ms") is not None]
-bound_ms = (RETRY + 1) * 4.096e-3 * 2 ** TIMEOUT
+bound_ms = DEFAULTS.retry_bound_s() * 1000
 if not probes:
     sys.exit(f"no RETRY_EXC_ERR probe in {len(rows)} rounds: {[x.get('probe_status') for x in rows]}")
 med = statistics.median(probes)

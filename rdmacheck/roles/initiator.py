@@ -19,7 +19,7 @@ from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.cm import CmError, cm_connect
-from rdmacheck.verbs.rc import Buffer, Device
+from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 
 NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
 PROBE_BYTES = 64
@@ -30,6 +30,14 @@ class PeerLost(Exception):
     def __init__(self, via: str):
         super().__init__(via)
         self.via = via
+
+
+def probe_deadline_s(tuning: QPTuning, io_timeout: float) -> float:
+    """How long the dead-peer probe waits: twice the transport's own retry bound plus 0.5 s (1.44 s
+    with the defaults) - past it, the QP has failed to notice within its promise, and waiting on
+    (siw sometimes neither completes nor flushes for 10 s and more) only delays re-establishing."""
+    bound = tuning.retry_bound_s()
+    return min(io_timeout, 10.0 if bound is None else 2 * bound + 0.5)
 
 
 class InitiatorRole:
@@ -307,7 +315,7 @@ class InitiatorRole:
         qp = self.ep.qp
         try:
             s = qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
-                            deadline_s=min(self.cfg.io_timeout, 10.0))
+                            deadline_s=probe_deadline_s(self.cfg.tuning, self.cfg.io_timeout))
             self.ev.emit("dead_peer_probe", wc_status="SUCCESS", after_ms=round(s * 1000, 3))
         except CompletionError as e:
             self.ev.emit("dead_peer_probe", wc_status=e.status, after_ms=round(e.after_s * 1000, 3))

@@ -30,6 +30,14 @@ class QPTuning:
     mtu: int | None = None  # bytes; default = min(local active MTU, peer MTU)
     remote_atomic: bool = False  # INIT also grants REMOTE_ATOMIC (Mooncake's QPs do)
 
+    def retry_bound_s(self) -> float | None:
+        """How long an RC QP retries an unanswered request before RETRY_EXC_ERR: (retry_cnt + 1) x
+        4.096 us x 2^timeout (0.47 s with the defaults). None: timeout 0 waits forever, and retry_cnt 7
+        retries forever on rxe."""
+        if self.timeout == 0 or self.retry_cnt >= 7:
+            return None
+        return (self.retry_cnt + 1) * 4.096e-6 * 2 ** self.timeout
+
 
 @dataclass(frozen=True)
 class RemoteQP:

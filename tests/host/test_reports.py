@@ -105,3 +105,14 @@ def test_reconnect_is_timed_from_the_later_of_ready_and_the_survivors_probe_end(
     assert LocalRun._round_from(None, 1, verified, ready).reconnect_ms == 350.0
     failed = LocalRun._round_from(None, 1, {"event": "verify_failed", "ts": 101.0, "finding": "x"}, ready, 100.3)
     assert failed.verdict == "FAIL" and failed.reconnect_ms is None and failed.finding == "x"
+
+
+def test_the_dead_peer_probe_waits_twice_the_transports_retry_bound():
+    from rdmacheck.roles.initiator import probe_deadline_s
+    from rdmacheck.verbs.rc import QPTuning
+
+    assert abs(QPTuning().retry_bound_s() - 0.4698) < 1e-3  # 7 x 4.096 us x 2^14
+    assert abs(probe_deadline_s(QPTuning(), 30.0) - 1.4395) < 1e-3
+    assert QPTuning(retry_cnt=7).retry_bound_s() is None and probe_deadline_s(QPTuning(retry_cnt=7), 30.0) == 10.0
+    assert QPTuning(timeout=0).retry_bound_s() is None
+    assert probe_deadline_s(QPTuning(timeout=20), 5.0) == 5.0  # never past --io-timeout
