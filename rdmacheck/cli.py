@@ -235,13 +235,13 @@ def _apply_overrides(sc, devices, modes, strategies, restart, rounds, length, bu
 
 def _finish(run, junit: Optional[Path], tone: Optional[Path]) -> None:
     """Render the final table, write the other formats, exit by the expectations."""
-    from rdmacheck.report.junit import write_junit
+    from rdmacheck.report.junit import junit_xml, write_junit
     from rdmacheck.report.matrix_table import render_matrix
     from rdmacheck.report.tone import write_tone
 
     render_matrix(run, out_console())
     if junit:
-        write_junit(run, junit)
+        write_junit(junit_xml(run), junit)
     if tone:
         write_tone(run, tone)
     raise typer.Exit(0 if run.all_met() else EXIT_FAIL)

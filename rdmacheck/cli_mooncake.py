@@ -87,11 +87,15 @@ def reestablish_cmd(
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds for each step (start, write, verify, read)."),
     log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake"), "--log-dir", help="Both sides' logs (the engine's glog lines included)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results file here."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="JUnit XML: one testcase per round."),
+    tone: Optional[Path] = typer.Option(None, "--tone", help="T-one results: DIR/test_results.json and DIR/round-N/test_results.json."),
 ) -> None:
     """The seed's scenario against a real engine: restart a side under the same name N times, verify each round."""
     from rdmacheck.mooncake.reestablish import MooncakePlan, run_mooncake
+    from rdmacheck.report.junit import mooncake_junit_xml, write_junit
     from rdmacheck.report.mooncake import render_mooncake
     from rdmacheck.report.results import write_json_atomic
+    from rdmacheck.report.tone import write_mooncake_tone
     from rdmacheck.units import parse_size
 
     for value, hint in ((engine_role, "--engine-role"), (restart, "--restart")):
@@ -106,5 +110,9 @@ def reestablish_cmd(
     res = run_mooncake(plan)
     if json_path:
         write_json_atomic(json_path, res.to_dict())
+    if junit:
+        write_junit(mooncake_junit_xml(res), junit)
+    if tone:
+        write_mooncake_tone(res, tone)
     render_mooncake(res, out_console())
     raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)

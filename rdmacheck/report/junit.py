@@ -1,39 +1,89 @@
-"""JUnit XML: one testcase per cell. A failure the expectations predict is reported as skipped
-(like pytest's xfail), so CI only goes red on a regression."""
+"""JUnit XML: one testcase per matrix cell (or per round of a Mooncake run). A failure the
+expectations predict is reported as skipped (like pytest's xfail), so CI only goes red on a
+regression."""
 
 from __future__ import annotations
 
+import platform
+import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rdmacheck.report.results import FAIL, PASS, SKIP, RunResult
+from rdmacheck.report.results import FAIL, SKIP, RunResult
+
+if TYPE_CHECKING:
+    from rdmacheck.mooncake.reestablish import MooncakeResult
 
 
-def junit_xml(run: RunResult) -> bytes:
-    cells = run.cells
-    failures = sum(1 for c in cells if not c.met)
-    skipped = sum(1 for c in cells if c.met and c.verdict != PASS)
-    suite = ET.Element("testsuite", name="rdmacheck", tests=str(len(cells)), failures=str(failures),
-                       errors="0", skipped=str(skipped), time=f"{sum(c.duration_s for c in cells):.3f}",
-                       timestamp=run.started, hostname=run.host)
-    for c in cells:
-        case = ET.SubElement(suite, "testcase", classname=f"rdmacheck.{c.device}.{c.mode}",
-                             name=f"{c.strategy}.restart-{c.restart}", time=f"{c.duration_s:.3f}")
-        where = f"step: {c.step}" if c.step else ""
-        if c.verdict == SKIP:
-            ET.SubElement(case, "skipped", message=c.skip_reason or "skipped")
-        elif c.verdict == FAIL and c.met:
-            ET.SubElement(case, "skipped", message=f"expected failure: {c.finding} ({c.expectation_reason or ''})")
-        elif not c.met:
-            msg = c.finding if c.verdict == FAIL else f"expected {c.expected} but the cell passed"
-            fail = ET.SubElement(case, "failure", message=msg or "failed", type=c.step or c.verdict)
-            fail.text = "\n".join(x for x in (where, *(
-                f"round {r.index}: {r.verdict} {r.finding or ''} {r.detail or ''}".rstrip() for r in c.rounds)) if x)
+@dataclass
+class Case:
+    classname: str
+    name: str
+    time_s: float
+    failure: str | None = None  # the message of a <failure>
+    failure_type: str = ""
+    failure_text: str = ""
+    skipped: str | None = None  # the message of a <skipped>
+    logs: str | None = None
+
+
+def suite_xml(cases: list[Case], timestamp: str, hostname: str) -> bytes:
+    suite = ET.Element("testsuite", name="rdmacheck", tests=str(len(cases)),
+                       failures=str(sum(1 for c in cases if c.failure is not None)), errors="0",
+                       skipped=str(sum(1 for c in cases if c.skipped is not None)),
+                       time=f"{sum(c.time_s for c in cases):.3f}", timestamp=timestamp, hostname=hostname)
+    for c in cases:
+        case = ET.SubElement(suite, "testcase", classname=c.classname, name=c.name, time=f"{c.time_s:.3f}")
+        if c.skipped is not None:
+            ET.SubElement(case, "skipped", message=c.skipped)
+        if c.failure is not None:
+            ET.SubElement(case, "failure", message=c.failure, type=c.failure_type).text = c.failure_text or None
         if c.logs:
             ET.SubElement(case, "system-out").text = f"logs: {c.logs}"
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
-def write_junit(run: RunResult, path: Path) -> None:
+def junit_xml(run: RunResult) -> bytes:
+    cases = []
+    for c in run.cells:
+        case = Case(classname=f"rdmacheck.{c.device}.{c.mode}", name=f"{c.strategy}.restart-{c.restart}",
+                    time_s=c.duration_s, logs=c.logs)
+        if c.verdict == SKIP:
+            case.skipped = c.skip_reason or "skipped"
+        elif c.verdict == FAIL and c.met:
+            case.skipped = f"expected failure: {c.finding} ({c.expectation_reason or ''})"
+        elif not c.met:
+            case.failure = (c.finding if c.verdict == FAIL else f"expected {c.expected} but the cell passed") or "failed"
+            case.failure_type = c.step or c.verdict
+            where = f"step: {c.step}" if c.step else ""
+            case.failure_text = "\n".join(x for x in (where, *(
+                f"round {r.index}: {r.verdict} {r.finding or ''} {r.detail or ''}".rstrip() for r in c.rounds)) if x)
+        cases.append(case)
+    return suite_xml(cases, run.started, run.host)
+
+
+def mooncake_junit_xml(res: MooncakeResult) -> bytes:
+    """One testcase per planned round; a run that stopped early fails the rounds it never reached."""
+    p = res.plan
+    cls = f"rdmacheck.mooncake.{p.device}.engine-{p.engine_role}"
+    cases = []
+    for i in range(p.rounds):
+        r = next((x for x in res.rounds if x.index == i), None)
+        case = Case(classname=cls, name=f"restart-{p.restart}.round-{i}",
+                    time_s=((r.start_s or 0.0) + (r.first_write_ms or 0.0) / 1000) if r else 0.0, logs=str(p.log_dir))
+        if r is None:
+            case.failure, case.failure_type = f"not reached: {res.error or 'the run stopped'}", "not reached"
+        elif not r.ok:
+            case.failure = r.finding or r.error or "verification failed"
+            case.failure_type = "verify" if r.error is None else "error"
+            case.failure_text = f"target: {r.target_verify}\nread back: {r.readback}"
+        cases.append(case)
+    return suite_xml(cases, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), platform.node())
+
+
+def write_junit(xml: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(junit_xml(run))
+    path.write_bytes(xml)
+

@@ -116,3 +116,29 @@ def test_the_dead_peer_probe_waits_twice_the_transports_retry_bound():
     assert QPTuning(retry_cnt=7).retry_bound_s() is None and probe_deadline_s(QPTuning(retry_cnt=7), 30.0) == 10.0
     assert QPTuning(timeout=0).retry_bound_s() is None
     assert probe_deadline_s(QPTuning(timeout=20), 5.0) == 5.0  # never past --io-timeout
+
+
+def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(tmp_path):
+    import json
+
+    from rdmacheck.mooncake.reestablish import MooncakePlan, MooncakeResult, MooncakeRound
+    from rdmacheck.report.junit import mooncake_junit_xml
+    from rdmacheck.report.tone import write_mooncake_tone
+
+    plan = MooncakePlan(host="10.0.0.1", device="erdma_0", engine_role="target", restart="initiator", rounds=3)
+    res = MooncakeResult(plan=plan, rounds=[
+        MooncakeRound(index=0, ok=True, start_s=2.0, first_write_ms=150.0, target_ok=True, readback_ok=True),
+        MooncakeRound(index=1, ok=False, start_s=2.1, target_verify="first mismatch at byte 0", finding="never arrived")],
+        error="the engine exited")
+    root = ET.fromstring(mooncake_junit_xml(res))
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("3", "2", "0")
+    cases = root.findall("testcase")
+    assert [c.get("name") for c in cases] == ["restart-initiator.round-0", "restart-initiator.round-1",
+                                              "restart-initiator.round-2"]
+    assert cases[0].find("failure") is None and cases[0].get("time") == "2.150"
+    assert cases[1].find("failure").get("message") == "never arrived"
+    assert "first mismatch at byte 0" in cases[1].find("failure").text
+    assert cases[2].find("failure").get("message") == "not reached: the engine exited"
+    write_mooncake_tone(res, tmp_path)
+    status = {p.parent.name: json.loads(p.read_text())["status"] for p in tmp_path.rglob("test_results.json")}
+    assert status == {tmp_path.name: "Fail", "round-0": "Pass", "round-1": "Fail", "round-2": "Fail"}

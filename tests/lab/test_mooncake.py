@@ -4,6 +4,7 @@ rdmacheck's Mooncake-dialect peer is one side, the engine nobody here wrote the 
 restarted initiator keeps its name (pinned port) and every round is verified by both sides.
 """
 import json
+import xml.etree.ElementTree as ET
 import signal
 import subprocess
 import sys
@@ -24,9 +25,19 @@ def run_reestablish(tmp_path, engine_role: str, *extra: str, rounds: int = ROUND
     port = next(PORTS)
     r = rdmacheck("mooncake", "reestablish", "--device", "rxe0", "--engine-role", engine_role,
                   "--initiator-port", str(port), "--target-port", str(port + 1), *extra,
-                  "--rounds", str(rounds), "--log-dir", str(tmp_path / "logs"), "--json", str(out), timeout=240)
+                  "--rounds", str(rounds), "--log-dir", str(tmp_path / "logs"), "--json", str(out),
+                  "--junit", str(tmp_path / "mc.xml"), "--tone", str(tmp_path / "tone"), timeout=240)
     assert out.exists(), r.stdout + r.stderr
     return r, json.loads(out.read_text())
+
+
+def ci_outcomes(tmp_path) -> tuple[dict, dict]:
+    """The JUnit file's failure message per testcase (None = passed) and the T-one status per case."""
+    root = ET.parse(tmp_path / "mc.xml").getroot()
+    junit = {c.get("name"): (c.find("failure").get("message") if c.find("failure") is not None else None)
+             for c in root.findall("testcase")}
+    tone = {p.parent.name: json.loads(p.read_text())["status"] for p in (tmp_path / "tone").rglob("test_results.json")}
+    return junit, tone
 
 
 def assert_every_round_verified(r, res):
@@ -45,6 +56,9 @@ def test_engine_target_serves_restarted_rdmacheck_initiator(tmp_path):
     assert res["engine_log"]["reestablish"] >= ROUNDS - 1, res["engine_log"]
     assert res["engine_log"]["ready_ack"] >= ROUNDS, res["engine_log"]
     assert "mooncake reestablish" in r.stdout and "PASS" in r.stdout
+    junit, tone = ci_outcomes(tmp_path)
+    assert junit == {f"restart-initiator.round-{i}": None for i in range(ROUNDS)}, junit
+    assert tone == {"tone": "Pass", **{f"round-{i}": "Pass" for i in range(ROUNDS)}}, tone
 
 
 def test_restarted_engine_initiator_reaches_rdmacheck_target(tmp_path):
@@ -70,6 +84,9 @@ def test_engine_initiator_never_comes_back_to_a_restarted_target_and_that_is_a_f
     assert 2.5 <= second["first_write_ms"] / 1000 < 10, second
     assert time.monotonic() - t0 < 60
     assert "never handshook" in r.stdout
+    junit, tone = ci_outcomes(tmp_path)  # what a CI job sees: round 1 failed, with the finding
+    assert junit["restart-target.round-0"] is None and "never handshook" in junit["restart-target.round-1"], junit
+    assert tone == {"tone": "Fail", "round-0": "Pass", "round-1": "Fail"}, tone
 
 
 @pytest.fixture
