@@ -26,12 +26,13 @@ def netdev_of(device: str) -> str:
     raise EnvironmentProblem(f"{device} has no netdev to take down (link-down needs RoCE or iWARP over Ethernet)")
 
 
-def set_link(netdev: str, state: str) -> float:
-    """`ip link set NETDEV up|down`; returns when it was done (wall clock)."""
+def set_link(netdev: str, state: str) -> tuple[float, float]:
+    """`ip link set NETDEV up|down`; returns when it was started and when it was done (wall clock)."""
+    started = time.time()
     r = subprocess.run(["ip", "link", "set", netdev, state], capture_output=True, text=True, timeout=10)
     if r.returncode != 0:
         raise RdmacheckError(f"ip link set {netdev} {state} failed: {r.stderr.strip() or r.returncode}")
-    return time.time()
+    return started, time.time()
 
 
 class LinkDownRun(LocalRun):
@@ -46,11 +47,14 @@ class LinkDownRun(LocalRun):
         _, initiator = self._start_pair(cell)
         mark = initiator.mark()
         self.on_step(f"link {netdev} down for {self.seconds:g} s")
-        t_down = set_link(netdev, "down")
+        # Detection is timed from when the link was surely down (the command done), recovery from
+        # when it could first be up (the command started): a write verified while `ip link set up`
+        # was still returning counts (it did not, once, and the run waited for a round never coming).
+        _, t_down = set_link(netdev, "down")
         try:
             time.sleep(self.seconds)
         finally:
-            t_up = set_link(netdev, "up")
+            t_up, _ = set_link(netdev, "up")
         self.on_step(f"link {netdev} up; waiting for verified data again")
         result = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout,
                                     "a verified write after the link came back", since=mark)

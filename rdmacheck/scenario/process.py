@@ -115,8 +115,18 @@ class RoleProcess:
                                  f"; last output: {' | '.join(self.tail) or '(none)'}")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise DeadlineExceeded(f"{what} (from {self.label})", timeout)
+                raise DeadlineExceeded(f"{what} (from {self.label}; its last events: {self.recent_events()})", timeout)
             self._read_line(min(left, 1.0))
+
+    def recent_events(self, n: int = 6) -> str:
+        """The last n distinct runs of event names, e.g. 'peer_lost, connect_retry x5, verified'."""
+        runs: list[list] = []
+        for ev in self.events:
+            if runs and runs[-1][0] == ev["event"]:
+                runs[-1][1] += 1
+            else:
+                runs.append([ev["event"], 1])
+        return ", ".join(f"{name} x{k}" if k > 1 else name for name, k in runs[-n:]) or "none"
 
     def find(self, name: str, since: int = 0) -> dict | None:
         self._drain()

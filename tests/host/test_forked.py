@@ -55,3 +55,14 @@ def test_only_the_roles_module_outside_a_namespace_and_without_grpc_is_forked(tm
         import grpc  # noqa: F401
         assert not can_fork()
     """.replace("LOG", repr(str(tmp_path / "x.log"))))
+
+
+def test_a_deadline_names_the_last_events_of_the_process_it_waited_on():
+    from rdmacheck.scenario.process import RoleProcess
+
+    p = object.__new__(RoleProcess)
+    p.events = [{"event": e} for e in ("ready", "connected", "verified", "peer_lost", "dead_peer_probe",
+                                       "connect_retry", "connect_retry", "connect_retry", "reestablished")]
+    assert p.recent_events(4) == "peer_lost, dead_peer_probe, connect_retry x3, reestablished"
+    p.events = []
+    assert p.recent_events() == "none"
