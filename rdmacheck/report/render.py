@@ -29,8 +29,6 @@ def render_rounds(cell: CellResult, console: Console) -> None:
     for r in cell.rounds:
         via = f" ({r.detect_via})" if r.detect_via else ""
         probe = f"{r.probe_status} {_ms(r.probe_ms)}" if r.probe_status else "-"
-        if r.probe_qp_state and r.probe_qp_state != "RTS":  # e.g. siw: already ERR when posted
-            probe += f" (posted in {r.probe_qp_state})"
         qpns = ("(first connect)" if r.index == 0 else
                 f"{_qpn(r.survivor_qpn_before)} -> {_qpn(r.survivor_qpn_after)}")
         finding = "" if r.verdict == PASS else " · ".join(x for x in (r.finding, r.step, r.detail) if x)

@@ -30,7 +30,6 @@ class RoundResult:
     detect_via: str | None = None
     probe_status: str | None = None  # the survivor's RDMA WRITE to the dead peer
     probe_ms: float | None = None
-    probe_qp_state: str | None = None  # the survivor's QP state when the probe was posted
     survivor: str | None = None
     survivor_qpn_before: int | None = None
     survivor_qpn_after: int | None = None

@@ -311,26 +311,19 @@ class InitiatorRole:
             raise PeerLost(f"RDMA heartbeat: no completion within {e.seconds:g} s") from None
 
     def _probe(self, accept: Accept) -> None:
-        """One small RDMA WRITE to the lost peer: how long until the QP itself reports the death?
-        The QP's state when the WRITE was posted goes with the result: a provider may have moved it
-        to ERR already (siw does when the peer's TCP stream closes)."""
+        """One small RDMA WRITE to the lost peer: how long until the QP itself reports the death?"""
         qp = self.ep.qp
-        try:
-            before = qp.state()
-        except Exception as e:  # noqa: BLE001 - a failing query is itself worth reporting
-            before = f"query failed: {e}"
-
-        def report(status: str, **fields) -> None:
-            self.ev.emit("dead_peer_probe", wc_status=status, qp_state=before, **fields)
         try:
             s = qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
                             deadline_s=probe_deadline_s(self.cfg.tuning, self.cfg.io_timeout))
-            report("SUCCESS", after_ms=round(s * 1000, 3))
+            self.ev.emit("dead_peer_probe", wc_status="SUCCESS", after_ms=round(s * 1000, 3))
         except CompletionError as e:
-            report(e.status, after_ms=round(e.after_s * 1000, 3))
+            self.ev.emit("dead_peer_probe", wc_status=e.status, after_ms=round(e.after_s * 1000, 3))
         except VerbsError as e:  # siw: once the TCP stream is reset the QP refuses new work outright
-            report(f"post refused ({errno.errorcode.get(e.errno, e.errno)})", message=str(e))
+            self.ev.emit("dead_peer_probe", wc_status=f"post refused ({errno.errorcode.get(e.errno, e.errno)})",
+                         message=str(e))
         except DeadlineExceeded as e:  # bounded: the QP neither completed nor failed the WRITE in time
-            report("no completion", after_ms=round(e.seconds * 1000, 3), message=str(e))
+            self.ev.emit("dead_peer_probe", wc_status="no completion", after_ms=round(e.seconds * 1000, 3),
+                         message=str(e))
         except RdmacheckError as e:
-            report("none", message=str(e))
+            self.ev.emit("dead_peer_probe", wc_status="none", message=str(e))

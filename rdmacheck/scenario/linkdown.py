@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult
-from rdmacheck.scenario.local import LocalPlan, LocalRun, apply_probe
+from rdmacheck.scenario.local import LocalPlan, LocalRun
 
 
 def netdev_of(device: str) -> str:
@@ -67,7 +67,7 @@ class LinkDownRun(LocalRun):
         lost = initiator.find("peer_lost", since=mark)
         probe = initiator.find("dead_peer_probe", since=mark)
         if probe:
-            apply_probe(rr, probe)
+            rr.probe_status, rr.probe_ms = probe.get("wc_status"), probe.get("after_ms")
         if lost:
             rr.detect_ms, rr.detect_via = round((lost["ts"] - t_down) * 1000, 3), lost.get("via")
         self._survivor_report(rr, initiator.find("reestablished", since=mark), None)

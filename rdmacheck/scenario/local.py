@@ -249,7 +249,7 @@ class LocalRun:
         rr.survivor = "initiator"
         rr.detect_ms, rr.detect_via = round((lost["ts"] - t_kill) * 1000, 3), lost.get("via")
         if probe:
-            apply_probe(rr, probe)
+            rr.probe_status, rr.probe_ms = probe.get("wc_status"), probe.get("after_ms")
             rr.probe_wait_ms = round(max(0.0, probe["ts"] - ready["ts"]) * 1000, 3)
         connected = new.find("connected")
         rr.restarted_qpn = connected.get("qpn") if connected else None
@@ -266,11 +266,6 @@ class LocalRun:
             rr.verdict, rr.finding = FAIL, "the survivor did not report a re-establishment"
         if err and err.get("finding") and rr.verdict == FAIL and not rr.finding:
             rr.finding = err["finding"]
-
-
-def apply_probe(rr: RoundResult, probe: dict) -> None:
-    """The survivor's dead-peer probe event into the round's report."""
-    rr.probe_status, rr.probe_ms, rr.probe_qp_state = probe.get("wc_status"), probe.get("after_ms"), probe.get("qp_state")
 
 
 def skip_reason(plan: LocalPlan) -> str | None:
