@@ -67,9 +67,39 @@ class ForkedChild(fdspawn):
         return self.returncode
 
 
-def fork_role(config_json: str, env: dict[str, str] | None = None) -> ForkedChild:
-    """Fork a child that runs `rdmacheck.roles` with this configuration, its stdout and stderr on a
-    pipe; the same entry point as `python -m rdmacheck.roles CONFIG_JSON`."""
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_REC, MS_SLAVE, MNT_DETACH = 0x4000, 1 << 19, 2
+
+
+def enter_netns(name: str) -> None:
+    """What `ip netns exec NAME` does before it runs its command: join the network namespace, and
+    in a private mount namespace mount a sysfs that shows that namespace's netdevs."""
+    import ctypes  # noqa: PLC0415
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(rc: int, what: str) -> None:
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what} for network namespace {name!r}: {os.strerror(err)}")
+    try:
+        fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OSError(e.errno, f"no network namespace {name!r} (/run/netns/{name}: {e.strerror})") from None
+    try:
+        check(libc.setns(fd, CLONE_NEWNET), "setns")
+    finally:
+        os.close(fd)
+    check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    check(libc.mount(b"", b"/", b"none", MS_SLAVE | MS_REC, None), "mount --make-rslave /")
+    check(libc.umount2(b"/sys", MNT_DETACH), "umount /sys")
+    check(libc.mount(name.encode(), b"/sys", b"sysfs", 0, None), "mount sysfs")
+
+
+def fork_role(config_json: str, env: dict[str, str] | None = None, netns: str | None = None) -> ForkedChild:
+    """Fork a child that runs `rdmacheck.roles` with this configuration (in network namespace
+    `netns`, if given), its stdout and stderr on a pipe; the same entry point as
+    `[ip netns exec NETNS] python -m rdmacheck.roles CONFIG_JSON`."""
     preload()
     r, w = os.pipe()
     sys.stdout.flush()
@@ -77,13 +107,13 @@ def fork_role(config_json: str, env: dict[str, str] | None = None) -> ForkedChil
     gc.freeze()  # the child never collects the runner's objects (no finalizer closes a reused fd)
     pid = os.fork()
     if pid == 0:
-        _child(w, config_json, env or {})  # never returns
+        _child(w, config_json, env or {}, netns)  # never returns
     gc.unfreeze()
     os.close(w)
     return ForkedChild(pid, r)
 
 
-def _child(w: int, config_json: str, env: dict[str, str]) -> None:
+def _child(w: int, config_json: str, env: dict[str, str], netns: str | None) -> None:
     code = INTERNAL_ERROR
     try:
         os.dup2(w, 1)
@@ -98,6 +128,12 @@ def _child(w: int, config_json: str, env: dict[str, str]) -> None:
         os.environ.update(env)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if netns:
+            try:
+                enter_netns(netns)
+            except OSError as e:
+                sys.stderr.write(f"rdmacheck.roles: {e}\n")
+                os._exit(2)
         from rdmacheck.roles.run import main  # noqa: PLC0415
 
         code = main([config_json])

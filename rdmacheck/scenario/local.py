@@ -52,8 +52,8 @@ class LocalPlan:
     lease_ttl: int = 3
     hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
     # fork: role processes are forks of this one (pyverbs imported once); exec: each a fresh
-    # interpreter. A target in another network namespace is always exec'd (`ip netns exec`), and
-    # so is every role once this process has loaded grpc (see forked.can_fork).
+    # interpreter (`ip netns exec` for a target in another network namespace). Every role is
+    # exec'd once this process has loaded grpc (see forked.can_fork).
     spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
 
 
@@ -116,7 +116,7 @@ class LocalRun:
         cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
         netns = p.target_netns if role == "target" else None
         proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", netns=netns,
-                           module="rdmacheck.roles", fork=p.spawn == "fork" and not netns and can_fork())
+                           module="rdmacheck.roles", fork=p.spawn == "fork" and can_fork())
         self.procs.append(proc)
         return proc
 

@@ -46,9 +46,9 @@ class RoleProcess:
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
         if fork:
-            if module != "rdmacheck.roles" or netns or not can_fork():
-                raise ValueError("only rdmacheck.roles in this network namespace, without grpc loaded, can be forked")
-            self.child = fork_role(args[0], env)
+            if module != "rdmacheck.roles" or not can_fork():
+                raise ValueError("only rdmacheck.roles, without grpc loaded, can be forked")
+            self.child = fork_role(args[0], env, netns)
         else:
             self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace",
                                     timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
