@@ -22,10 +22,35 @@ from pexpect.fdpexpect import fdspawn
 INTERNAL_ERROR = 70  # the child failed outside the role's own error handling
 
 
+def fork_blocker() -> str | None:
+    """Why this process must not fork a role now (None: it may). grpc (etcd's client): its threads
+    and epoll descriptors do not survive a fork, and the child aborts in grpc's own fork handler
+    (seen on the host with an etcd client open). An open verbs device: registered memory turns
+    copy-on-write under a fork, and without ibv_fork_init the parent's MR pages could stop being
+    the ones the NIC uses."""
+    if "grpc" in sys.modules:
+        return "this process has loaded grpc (an etcd client)"
+    if holds_verbs_device():
+        return "this process has a verbs device open"
+    return None
+
+
 def can_fork() -> bool:
-    """False once grpc (etcd's client) is loaded here: its threads and epoll descriptors do not survive a
-    fork, and the child aborts in grpc's own fork handler (seen on the host with an etcd client open)."""
-    return "grpc" not in sys.modules
+    return fork_blocker() is None
+
+
+def holds_verbs_device() -> bool:
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/dev/infiniband/"):
+                return True
+        except OSError:
+            continue  # closed meanwhile (the listing's own fd)
+    return False
 
 
 def preload() -> None:

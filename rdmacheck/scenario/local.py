@@ -16,7 +16,7 @@ from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
-from rdmacheck.scenario.forked import can_fork
+from rdmacheck.scenario.forked import fork_blocker
 from rdmacheck.scenario.process import RoleFailed, RoleProcess
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.verbs.rc import QPTuning
@@ -109,14 +109,19 @@ class LocalRun:
         self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[RoleProcess] = []
+        self.said_exec = False  # the fall-back from forking is reported once
 
     def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
         """Start a role process; `faults` are injected into this process only (plan.inject: into all)."""
         p = self.plan
         cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
         netns = p.target_netns if role == "target" else None
+        blocker = fork_blocker() if p.spawn == "fork" else None
+        if blocker and not self.said_exec:
+            self.said_exec = True
+            self.on_step(f"role processes start as fresh interpreters (slower): {blocker}")
         proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", netns=netns,
-                           module="rdmacheck.roles", fork=p.spawn == "fork" and can_fork())
+                           module="rdmacheck.roles", fork=p.spawn == "fork" and not blocker)
         self.procs.append(proc)
         return proc
 

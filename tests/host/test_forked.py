@@ -73,3 +73,15 @@ def test_a_deadline_names_the_last_events_of_the_process_it_waited_on():
     assert p.recent_events(4) == "peer_lost, dead_peer_probe, connect_retry x3, reestablished"
     p.events = []
     assert p.recent_events() == "none"
+
+
+def test_a_process_holding_a_verbs_device_does_not_fork(monkeypatch):
+    import os
+
+    from rdmacheck.scenario import forked
+
+    monkeypatch.delitem(forked.sys.modules, "grpc", raising=False)
+    real = os.readlink
+    monkeypatch.setattr(os, "readlink", lambda p: "/dev/infiniband/uverbs0" if p.endswith("/fd/3") else real(p))
+    monkeypatch.setattr(os, "listdir", lambda p: ["0", "1", "2", "3"])
+    assert forked.fork_blocker() == "this process has a verbs device open" and not forked.can_fork()
