@@ -5,8 +5,8 @@ importing pyverbs before it opens a device; a fork of a runner that has imported
 only the role's own verbs set-up. The child is a separate process as before: it can be SIGKILLed,
 its RDMA resources die with it, and its events arrive on a pipe read like a spawned child's.
 
-The runner never holds a device context when it forks (device listings close theirs), so no
-verbs state is shared with a child."""
+No verbs state is shared with a child: device listings close their contexts, and a runner that
+holds a verbs device (or grpc) does not fork at all (fork_blocker)."""
 
 from __future__ import annotations
 
