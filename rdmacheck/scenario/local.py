@@ -53,7 +53,7 @@ class LocalPlan:
     hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
     # fork: role processes are forks of this one (pyverbs imported once); exec: each a fresh
     # interpreter (`ip netns exec` for a target in another network namespace). Every role is
-    # exec'd once this process has loaded grpc (see forked.can_fork).
+    # exec'd while this process must not fork (forked.fork_blocker: grpc loaded, a device open).
     spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
 
 
