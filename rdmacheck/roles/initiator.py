@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass
 import threading
 import time
 
@@ -38,6 +39,19 @@ def probe_deadline_s(tuning: QPTuning, io_timeout: float) -> float:
     (siw sometimes neither completes nor flushes for 10 s and more) only delays re-establishing."""
     bound = tuning.retry_bound_s()
     return min(io_timeout, 10.0 if bound is None else 2 * bound + 0.5)
+
+
+@dataclass
+class SmallWrite:
+    """How one 64 B RDMA WRITE to the peer ended."""
+    status: str  # SUCCESS, a completion status, "post refused (ERRNO)", "no completion", "none"
+    after_ms: float | None = None
+    message: str | None = None
+
+    def described(self) -> str:
+        if self.status == "no completion":
+            return f"no completion within {(self.after_ms or 0) / 1000:g} s"
+        return self.status if self.status.startswith("post refused") else f"completion {self.status}"
 
 
 class InitiatorRole:
@@ -300,30 +314,28 @@ class InitiatorRole:
                 self._rdma_heartbeat(accept)
 
     def _rdma_heartbeat(self, accept: Accept) -> None:
-        try:
-            self.ep.qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
-                                deadline_s=min(self.cfg.io_timeout, 10.0))
-        except CompletionError as e:
-            raise PeerLost(f"RDMA heartbeat: completion {e.status}") from None
-        except VerbsError as e:
-            raise PeerLost(f"RDMA heartbeat: post refused ({errno.errorcode.get(e.errno, e.errno)})") from None
-        except DeadlineExceeded as e:
-            raise PeerLost(f"RDMA heartbeat: no completion within {e.seconds:g} s") from None
+        w = self._small_write(accept, min(self.cfg.io_timeout, 10.0))
+        if w.status != "SUCCESS":
+            raise PeerLost(f"RDMA heartbeat: {w.described()}")
 
     def _probe(self, accept: Accept) -> None:
         """One small RDMA WRITE to the lost peer: how long until the QP itself reports the death?"""
-        qp = self.ep.qp
         try:
-            s = qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
-                            deadline_s=probe_deadline_s(self.cfg.tuning, self.cfg.io_timeout))
-            self.ev.emit("dead_peer_probe", wc_status="SUCCESS", after_ms=round(s * 1000, 3))
-        except CompletionError as e:
-            self.ev.emit("dead_peer_probe", wc_status=e.status, after_ms=round(e.after_s * 1000, 3))
-        except VerbsError as e:  # siw: once the TCP stream is reset the QP refuses new work outright
-            self.ev.emit("dead_peer_probe", wc_status=f"post refused ({errno.errorcode.get(e.errno, e.errno)})",
-                         message=str(e))
-        except DeadlineExceeded as e:  # bounded: the QP neither completed nor failed the WRITE in time
-            self.ev.emit("dead_peer_probe", wc_status="no completion", after_ms=round(e.seconds * 1000, 3),
-                         message=str(e))
+            w = self._small_write(accept, probe_deadline_s(self.cfg.tuning, self.cfg.io_timeout))
         except RdmacheckError as e:
-            self.ev.emit("dead_peer_probe", wc_status="none", message=str(e))
+            w = SmallWrite("none", message=str(e))
+        self.ev.emit("dead_peer_probe", wc_status=w.status,
+                     **{k: v for k, v in (("after_ms", w.after_ms), ("message", w.message)) if v is not None})
+
+    def _small_write(self, accept: Accept, deadline_s: float) -> SmallWrite:
+        """A 64 B RDMA WRITE to the peer's buffer (heartbeat and dead-peer probe) and how it ended."""
+        try:
+            s = self.ep.qp.transfer("write", self.buf, 0, accept.buffer.addr, accept.buffer.rkey, PROBE_BYTES,
+                                    deadline_s=deadline_s)
+            return SmallWrite("SUCCESS", round(s * 1000, 3))
+        except CompletionError as e:
+            return SmallWrite(e.status, round(e.after_s * 1000, 3))
+        except VerbsError as e:  # siw: once the TCP stream is reset the QP refuses new work outright
+            return SmallWrite(f"post refused ({errno.errorcode.get(e.errno, e.errno)})", message=str(e))
+        except DeadlineExceeded as e:  # bounded: the QP neither completed nor failed the WRITE in time
+            return SmallWrite("no completion", round(e.seconds * 1000, 3), str(e))
