@@ -35,10 +35,6 @@ def fork_blocker() -> str | None:
     return None
 
 
-def can_fork() -> bool:
-    return fork_blocker() is None
-
-
 def holds_verbs_device() -> bool:
     try:
         fds = os.listdir("/proc/self/fd")

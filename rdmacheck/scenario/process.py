@@ -14,7 +14,7 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.scenario.forked import can_fork, fork_role
+from rdmacheck.scenario.forked import fork_blocker, fork_role
 
 
 class RoleFailed(RdmacheckError):
@@ -36,6 +36,11 @@ class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
                  netns: str | None = None, module: str = "rdmacheck", fork: bool = False):
         """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py)."""
+        if fork and module != "rdmacheck.roles":
+            raise ValueError(f"only rdmacheck.roles can be forked, not {module}")
+        blocker = fork_blocker() if fork else None
+        if blocker:
+            raise ValueError(f"cannot fork a role: {blocker}")
         self.label = label
         self.args = args
         self.events: list[dict] = []
@@ -46,8 +51,6 @@ class RoleProcess:
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
         if fork:
-            if module != "rdmacheck.roles" or not can_fork():
-                raise ValueError("only rdmacheck.roles, without grpc loaded, can be forked")
             self.child = fork_role(args[0], env, netns)
         else:
             self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace",

@@ -1,7 +1,7 @@
 """The forked role child's plumbing on the host (no RDMA here, so the role fails at its device;
 the lab tests run every local cell through forked roles for real). Each check runs in a fresh
 interpreter: this test process may have loaded grpc (etcd tests), and a runner with grpc loaded
-never forks (forked.can_fork)."""
+never forks (forked.fork_blocker)."""
 
 import subprocess
 import sys
@@ -44,15 +44,20 @@ def test_a_forked_role_with_a_bad_configuration_exits_2_and_says_why(tmp_path):
 
 def test_only_the_roles_module_and_only_without_grpc_is_forked(tmp_path):
     run_checks(tmp_path, """
-        from rdmacheck.scenario.forked import can_fork
-        assert can_fork()
+        from rdmacheck.scenario.forked import fork_blocker
+        assert fork_blocker() is None
         try:
             RoleProcess("x", ["{}"], Path(LOG), fork=True, module="rdmacheck")
             raise SystemExit("forked another module")
         except ValueError:
             pass
         import grpc  # noqa: F401
-        assert not can_fork()
+        assert fork_blocker() == "this process has loaded grpc (an etcd client)"
+        try:
+            RoleProcess("x", ["{}"], Path(LOG), fork=True, module="rdmacheck.roles")
+            raise SystemExit("forked with grpc loaded")
+        except ValueError as e:
+            assert "grpc" in str(e), e
     """)
 
 
@@ -84,4 +89,4 @@ def test_a_process_holding_a_verbs_device_does_not_fork(monkeypatch):
     real = os.readlink
     monkeypatch.setattr(os, "readlink", lambda p: "/dev/infiniband/uverbs0" if p.endswith("/fd/3") else real(p))
     monkeypatch.setattr(os, "listdir", lambda p: ["0", "1", "2", "3"])
-    assert forked.fork_blocker() == "this process has a verbs device open" and not forked.can_fork()
+    assert forked.fork_blocker() == "this process has a verbs device open"
