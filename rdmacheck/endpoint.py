@@ -9,37 +9,14 @@ from typing import Callable
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.messages import QPInfo
 from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
+from rdmacheck.words import Mode, Strategy, oob_on_iwarp_reason, resolve_mode
 
-STRATEGIES = ("reset", "recreate", "auto")
-# Providers whose reset-and-reuse is known not to carry data (iWARP: siw, eRDMA).
-RECREATE_PROVIDERS = ("siw", "erdma", "irdma", "cxgb4")
-
-
-MODES = ("oob", "cm", "auto")
-
-
-def resolve_mode(mode: str, dev: Device) -> str:
-    """auto: rdma_cm on iWARP (it cannot reach RTS by hand), out-of-band elsewhere."""
-    if mode not in MODES:
-        raise RdmacheckError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if mode == "auto":
-        return "cm" if dev.is_iwarp else "oob"
-    if mode == "oob" and dev.is_iwarp:
+def usable_mode(mode: str, dev: Device) -> Mode:
+    """The concrete mode for this device (auto resolved), refusing oob on iWARP with the reason."""
+    m = resolve_mode(mode, dev.info)
+    if m is Mode.OOB and dev.is_iwarp:
         raise EnvironmentProblem(oob_on_iwarp_reason(dev.name))
-    return mode
-
-
-def oob_on_iwarp_reason(device: str) -> str:
-    return (f"oob mode needs an IB/RoCE device; {device} is iWARP (node type RNIC), whose QPs reach RTS only "
-            f"through rdma_cm: use --mode cm")
-
-
-def resolve_strategy(strategy: str, dev: Device) -> str:
-    if strategy not in STRATEGIES:
-        raise RdmacheckError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
-    if strategy != "auto":
-        return strategy
-    return "recreate" if dev.is_iwarp or dev.info.provider in RECREATE_PROVIDERS else "reset"
+    return m
 
 
 REUSE_REFUSED = "the provider refused to reuse the reset QP (QP reuse after reset not supported by this provider)"
@@ -127,13 +104,13 @@ class Endpoint:
         before = self.qp.qpn
         t0 = time.perf_counter()
         state = None
-        if strategy == "reset":
+        if strategy == Strategy.RESET:
             self.qp.timings_ms.clear()
             state = self.qp.reset()
             timings = dict(self.qp.timings_ms)
             if state != "RESET":
                 raise SilentReset(before, state)
-        elif strategy == "recreate":
+        elif strategy == Strategy.RECREATE:
             # Make before break: the new QP exists before the old one goes, so it never gets the old
             # QP number back (siw hands out the lowest free number) and stale peers cannot hit it.
             old = self.qp

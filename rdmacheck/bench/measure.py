@@ -3,27 +3,10 @@ bandwidth, and the cost of re-establishing the connection step by step."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 
 from rdmacheck.verbs.rc import Buffer, QueuePair
-
-
-@dataclass(frozen=True)
-class Dist:
-    """A distribution summarised: min, median, p99, max (and how many samples)."""
-    n: int
-    min: float
-    median: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, xs: list[float]) -> "Dist":
-        s = sorted(xs)
-        return cls(len(s), round(s[0], 3), round(statistics.median(s), 3),
-                   round(s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))], 3), round(s[-1], 3))
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rdmacheck.bench.measure import Dist, Remote, bandwidth_bps, latency_us
-from rdmacheck.endpoint import Endpoint, resolve_strategy
+from rdmacheck.bench.measure import Remote, bandwidth_bps, latency_us
+from rdmacheck.report.bench_result import STEPS, BenchResult, Dist
+from rdmacheck.endpoint import Endpoint
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.client import Channel
 from rdmacheck.handshake.messages import Accept, Connect, Verify, VerifyResult
 from rdmacheck.pattern import new_seed, pattern
 from rdmacheck.roles.events import new_generation
-from rdmacheck.scenario.local import free_port
-from rdmacheck.scenario.process import RoleProcess
+from rdmacheck.roles.process import RoleProcess, free_port
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
-
-STEPS = ("renew", "handshake", "INIT", "RTR", "RTS", "first write", "total")
-
+from rdmacheck.words import resolve_strategy
 
 @dataclass
 class BenchPlan:
@@ -38,20 +36,6 @@ class BenchPlan:
     io_timeout: float = 30.0
     tuning: QPTuning = field(default_factory=QPTuning)
     log_dir: Path | None = None
-
-
-@dataclass
-class BenchResult:
-    device: str
-    provider: str = "?"
-    size: int = 0
-    depth: int = 0
-    iters: int = 0
-    latency_us: dict[str, Dist] = field(default_factory=dict)  # "write 64 B" -> distribution
-    bandwidth_MBps: dict[str, float] = field(default_factory=dict)  # "write 64 KiB x16" -> MB/s
-    reestablish_ms: dict[str, dict[str, Dist]] = field(default_factory=dict)  # strategy -> step -> dist
-    verified: int | None = None  # --verify: bytes the target verified after the bandwidth writes
-    notes: list[str] = field(default_factory=list)
 
 
 class Bench:
@@ -88,7 +72,7 @@ class Bench:
         buf = Buffer(dev, region)
         try:
             for i, strategy in enumerate(plan.strategies):
-                strategy = resolve_strategy(strategy, dev)
+                strategy = resolve_strategy(strategy, dev.info)
                 addr = self._target(strategy)
                 ep = Endpoint(dev, plan.tuning, "bench", new_generation())
                 ep.create()

@@ -9,30 +9,18 @@ from __future__ import annotations
 import glob
 import os
 import resource
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from rdmacheck.report.doctor import FAIL, PASS, SKIP, WARN, Check
 from rdmacheck.verbs.devices import DeviceInfo, PortInfo
 from rdmacheck.verbs.gid import is_zero_gid
 
-PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 LAB_HINT = "no RDMA hardware? the Soft-RDMA lab has rxe and siw: `rdmacheck lab run -- rdmacheck doctor`"
 IB_MTUS = (256, 512, 1024, 2048, 4096)
 ROCE_OVERHEAD = 58  # bytes of IB/UDP/IP headers a RoCE packet adds inside the Ethernet MTU
 RDMA_MODULES = ("ib_core", "ib_uverbs", "rdma_ucm", "rdma_cm", "iw_cm", "rdma_rxe", "siw", "mlx5_ib", "mlx4_ib",
                 "erdma", "irdma", "bnxt_re", "efa", "hns_roce_hw_v2", "qedr")
-
-
-@dataclass
-class Check:
-    group: str  # "host" or a device name
-    name: str
-    status: str
-    reason: str
-    hint: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from rdmacheck.doctor.checks import (FAIL, PASS, SKIP, WARN, Check, HostPaths, d
                                      loaded_modules, memlock, metadata_check, rdma_cm_device, userspace,
                                      uverbs_devices)
 from rdmacheck.report.results import CellResult
-from rdmacheck.scenario.local import LocalPlan, LocalRun
+from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.runner import run_cell
+from rdmacheck.words import Strategy
 
 
 def host_checks(paths: HostPaths, buffer_size: int) -> list[Check]:
@@ -29,24 +31,22 @@ def host_checks(paths: HostPaths, buffer_size: int) -> list[Check]:
     return checks
 
 
-def _probe(device: str, strategy: str, rounds: int) -> CellResult:
-    plan = LocalPlan(device=device, restart="initiator", strategy=strategy, rounds=rounds, mode="auto",
-                     buffer_size=1 << 20, length=64 << 10, round_timeout=60, io_timeout=20,
-                     log_dir=Path(tempfile.mkdtemp(prefix=f"rdmacheck-doctor-{device}-")))
-    cell = CellResult(device=device, provider="?", mode="auto", strategy=strategy, restart="initiator")
-    return LocalRun(plan).run(cell)
+def _probe(device: str, strategy: Strategy, rounds: int) -> CellResult:
+    return run_cell(CellSpec(device=device, strategy=strategy, rounds=rounds, buffer_size=1 << 20, length=64 << 10,
+                             round_timeout=60, io_timeout=20,
+                             log_dir=Path(tempfile.mkdtemp(prefix=f"rdmacheck-doctor-{device}-"))))
 
 
 def deep_checks(device: str) -> list[Check]:
     """A loopback RC connection with a verified WRITE, then: does reset-and-reuse carry data here?"""
-    first = _probe(device, "recreate", 0)
+    first = _probe(device, Strategy.RECREATE, 0)
     if first.verdict != PASS:
         return [Check(device, "self-test", FAIL, f"loopback {first.mode} connection failed: {first.finding} "
                       f"({first.step or ''}); logs in {first.logs}", "see the finding; `rdmacheck devices` for GIDs")]
     ms = first.rounds[0].reconnect_ms
     checks = [Check(device, "self-test", PASS, f"loopback RC connection ({first.mode}) carried a verified 64 KiB "
                     f"WRITE + READ, {ms:.0f} ms from start")]
-    probe = _probe(device, "reset", 1)
+    probe = _probe(device, Strategy.RESET, 1)
     if probe.verdict == PASS:
         checks.append(Check(device, "reset probe", PASS, "reset-and-reuse of a QP carries data on this device: "
                             "`--strategy auto` may use reset"))

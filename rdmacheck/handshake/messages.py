@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rdmacheck.verbs.gid import normalize_gid
+from rdmacheck.words import Mode
 
 VERSION = 1
 NAME_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,64}$")
@@ -136,12 +137,12 @@ class Message:
         return {"v": VERSION, "type": self.KIND, **to_dict(self)}
 
 
-MODES = ("oob", "cm")
+WIRE_MODES = (Mode.OOB.value, Mode.CM.value)  # concrete: auto is resolved before a handshake
 
 
 def _mode(v):
-    if v not in MODES:
-        raise InvalidMessage(f"must be one of {MODES}, got {str(v)[:20]!r}")
+    if not isinstance(v, str) or v not in WIRE_MODES:
+        raise InvalidMessage(f"must be one of {WIRE_MODES}, got {str(v)[:20]!r}")
     return v
 
 

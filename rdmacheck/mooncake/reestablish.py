@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.pattern import new_seed
-from rdmacheck.scenario.process import RoleFailed, RoleProcess
+from rdmacheck.roles.process import RoleFailed, RoleProcess
+from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
 
 ENGINE_MODULE = "rdmacheck.mooncake.engine_side"
 RDMACHECK_MODULE = "rdmacheck.mooncake.side"
@@ -47,43 +48,6 @@ class MooncakePlan:
     def who(self, role: str) -> str:
         """'engine' or 'rdmacheck' for a role."""
         return "engine" if (role == self.engine_role) else "rdmacheck"
-
-
-@dataclass
-class MooncakeRound:
-    index: int
-    ok: bool = False
-    restarted_name: str = ""  # the restarted side's name: the same every round
-    start_s: float | None = None  # spawn -> ready of the restarted side
-    first_write_ms: float | None = None  # its ready -> the first write done (handshake included)
-    target_ok: bool = False
-    readback_ok: bool = False
-    target_verify: str = ""  # what the check found (the seed, or the first mismatch)
-    readback: str = ""
-    error: str | None = None
-    finding: str | None = None  # what the engine did, when it explains a failure
-
-
-@dataclass
-class MooncakeResult:
-    plan: MooncakePlan
-    rounds: list[MooncakeRound] = field(default_factory=list)
-    engine_log: dict[str, int] = field(default_factory=dict)
-    engine_errors: list[str] = field(default_factory=list)
-    rdmacheck_events: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-    duration_s: float = 0.0
-
-    @property
-    def verdict(self) -> str:
-        ok = not self.error and len(self.rounds) == self.plan.rounds and all(r.ok for r in self.rounds)
-        return "PASS" if ok else "FAIL"
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["plan"]["log_dir"] = str(self.plan.log_dir)
-        d["verdict"] = self.verdict
-        return d
 
 
 def _side(plan: MooncakePlan, role: str, label: str) -> RoleProcess:

@@ -4,31 +4,17 @@ stale (Mooncake puts them without a lease, so a crashed engine's keys stay)."""
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 import time
-from dataclasses import dataclass
 
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.wire import FrameError
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
 from rdmacheck.mooncake import wire
+from rdmacheck.report.mooncake_result import SegmentEntry
 
 PROBE_TIMEOUT = 1.0
-
-
-@dataclass
-class SegmentEntry:
-    name: str
-    devices: list[str]
-    buffers: int
-    buffer_bytes: int
-    timestamp: str
-    age_s: float | None
-    rpc: str | None  # ip:port from mooncake/rpc_meta/<name>
-    alive: str  # "alive (probe N ms)" | "stale: <why>" | "no rpc_meta"
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def _age(stamp: str) -> float | None:
@@ -53,12 +39,13 @@ def _alive(rpc: str | None) -> str:
         return f"stale: {str(e)[:60]}"
 
 
-def list_segments(endpoints: list[tuple[str, int]], cluster_id: str = "", timeout: float = 2.0) -> list[SegmentEntry]:
+def list_segments(etcd: EtcdConfig, cluster_id: str = "") -> list[SegmentEntry]:
+    """Mooncake's keys under the client settings of `etcd` (its prefix and cluster are Mooncake's own)."""
     root = "mooncake/" + (f"{cluster_id}/" if cluster_id else "")
-    ram = EtcdStore.connect(EtcdConfig(endpoints=endpoints, prefix=root, cluster="ram", timeout=timeout))
+    ram = EtcdStore.connect(replace(etcd, prefix=root, cluster="ram"))
     try:
         segs = ram.list()
-        rpc_store = EtcdStore(cfg=EtcdConfig(endpoints=endpoints, prefix="mooncake/", cluster="rpc_meta"),
+        rpc_store = EtcdStore(cfg=replace(etcd, prefix="mooncake/", cluster="rpc_meta"),
                               client=ram.client, endpoint=ram.endpoint)
         rpcs = {n: d for n, d, _, _ in rpc_store.list()}
     finally:

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.bench.run import STEPS, BenchResult
+from rdmacheck.report.bench_result import STEPS, BenchResult
 
 
 def bench_dict(res: BenchResult) -> dict:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdmacheck.report.results import FAIL, PASS, SKIP, CellResult
+from rdmacheck.report.results import PASS, SKIP, CellResult
+from rdmacheck.words import Verdict
 
 MATCH_KEYS = ("device", "provider", "mode", "strategy", "restart")
 
 
 @dataclass(frozen=True)
 class Expectation:
-    verdict: str  # PASS | FAIL | SKIP
+    verdict: Verdict
     reason: str = ""
     device: str | None = None
     provider: str | None = None
@@ -47,5 +48,3 @@ def judge(cell: CellResult, rules: list[Expectation]) -> None:
     cell.expectation_reason = rule.reason if rule else None
     cell.met = cell.verdict == SKIP or cell.verdict == cell.expected
 
-
-VERDICTS = (PASS, FAIL, SKIP)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rdmacheck.report.results import FAIL, SKIP, RunResult
 
 if TYPE_CHECKING:
-    from rdmacheck.mooncake.reestablish import MooncakeResult
+    from rdmacheck.report.mooncake_result import MooncakeResult
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.mooncake.probe import ProbeResult
-from rdmacheck.mooncake.reestablish import MooncakeResult
-from rdmacheck.mooncake.segments import SegmentEntry
+from rdmacheck.report.mooncake_result import MooncakeResult, ProbeResult, SegmentEntry
 from rdmacheck.report.render import STYLE
 from rdmacheck.verbs.gid import byte_gid
 

@@ -10,9 +10,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rdmacheck.words import Verdict
+
+if TYPE_CHECKING:
+    from rdmacheck.scenario.cell import CellSpec
 
 SCHEMA_VERSION = 1
-PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+PASS, FAIL, SKIP = Verdict.PASS, Verdict.FAIL, Verdict.SKIP
 
 
 @dataclass
@@ -62,6 +68,12 @@ class CellResult:
     expected: str | None = None  # the verdict the expectations ask for (PASS when none matches)
     expectation_reason: str | None = None
     met: bool | None = None  # verdict == expected (a SKIP always meets)
+
+    @classmethod
+    def of(cls, spec: "CellSpec") -> "CellResult":
+        """The (empty) result of a cell about to run: its coordinates, from the spec."""
+        return cls(device=spec.device, provider=spec.provider, mode=spec.mode, strategy=spec.strategy,
+                   restart=spec.restart, scenario=spec.scenario)
 
     @property
     def cell_id(self) -> str:

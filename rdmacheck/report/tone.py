@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rdmacheck.report.results import RunResult, write_json_atomic
 
 if TYPE_CHECKING:
-    from rdmacheck.mooncake.reestablish import MooncakeResult
+    from rdmacheck.report.mooncake_result import MooncakeResult
 
 
 def _record(test_case: str, ok: bool) -> dict:

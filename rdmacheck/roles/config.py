@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 
 from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.verbs.rc import QPTuning
+from rdmacheck.words import Mode, Role, Strategy
+
+# Secrets reach a role process in its environment, never on its command line (ps shows that).
+TOKEN_ENV = "RDMACHECK_TOKEN"
+PASSWORD_ENV = "RDMACHECK_ETCD_PASSWORD"
 
 
 VERBS_FAULTS = ("reset-noop", "rtr-einval")
@@ -50,11 +56,11 @@ def verbs_faults(inject: list[str]) -> set[str]:
 
 @dataclass
 class RoleConfig:
-    role: str  # "target" | "initiator"
+    role: Role
     device: str
     name: str
-    strategy: str = "auto"
-    mode: str = "auto"  # oob | cm | auto (cm on iWARP)
+    strategy: Strategy = Strategy.AUTO
+    mode: Mode = Mode.AUTO  # cm on iWARP
     cm_port: int | None = None  # target: rdma_cm listen port (default: --listen port + 1)
     cm_addr: str | None = None  # the device's IP for rdma_cm (default: its netdev's IPv4)
     gid_index: int | None = None
@@ -75,10 +81,16 @@ class RoleConfig:
     token: bytes | None = None  # shared secret authenticating every handshake message
     inject: list[str] = field(default_factory=list)  # faults: reset-noop, rtr-einval, handshake-*
 
+    def __post_init__(self) -> None:
+        self.role, self.strategy, self.mode = Role(self.role), Strategy(self.strategy), Mode(self.mode)
+
     def to_json(self) -> str:
-        """For a child process's command line; the token never goes there (the child reads
-        $RDMACHECK_TOKEN, as `reestablish` does)."""
-        return json.dumps({**asdict(self), "token": None}, separators=(",", ":"))
+        """For a child process's command line; the secrets never go there (the child reads them
+        from its environment: TOKEN_ENV, PASSWORD_ENV)."""
+        d = {**asdict(self), "token": None}
+        if d["metadata"]:
+            d["metadata"]["password"] = None
+        return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "RoleConfig":
@@ -87,7 +99,8 @@ class RoleConfig:
         d = json.loads(text)
         d["tuning"] = QPTuning(**d["tuning"])
         if d.get("metadata"):
-            d["metadata"] = EtcdConfig(**{**d["metadata"], "endpoints": [tuple(e) for e in d["metadata"]["endpoints"]]})
+            d["metadata"] = EtcdConfig(**{**d["metadata"], "endpoints": [tuple(e) for e in d["metadata"]["endpoints"]],
+                                          "password": os.environ.get(PASSWORD_ENV)})
         for key in ("listen", "peer"):
             d[key] = tuple(d[key]) if d.get(key) else None
         d["token"] = load_token(None, None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import threading
 import time
 
-from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, resolve_mode, resolve_strategy
+from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, usable_mode
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected, warm_resolver
@@ -21,6 +21,7 @@ from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.cm import CmError, cm_connect
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
+from rdmacheck.words import resolve_strategy
 
 NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
 PROBE_BYTES = 64
@@ -64,8 +65,8 @@ class InitiatorRole:
         cfg = self.cfg
         assert cfg.peer is not None
         dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
-        self.strategy = resolve_strategy(cfg.strategy, dev)
-        self.mode = resolve_mode(cfg.mode, dev)
+        self.strategy = resolve_strategy(cfg.strategy, dev.info)
+        self.mode = usable_mode(cfg.mode, dev)
         self.src_ip = cfg.cm_addr or dev.ipv4()
         if self.mode == "cm" and not self.src_ip:
             raise EnvironmentProblem(f"{dev.name} has no IPv4 address in this network namespace; give --cm-addr")

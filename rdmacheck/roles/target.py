@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from rdmacheck.endpoint import REUSE_REFUSED, Endpoint, SilentReset, resolve_mode, resolve_strategy
+from rdmacheck.endpoint import REUSE_REFUSED, Endpoint, SilentReset, usable_mode
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import format_hostport
 from rdmacheck.handshake.auth import Verifier
@@ -22,6 +22,7 @@ from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmListener, event_name
 from rdmacheck.verbs.compat import cm as cme
 from rdmacheck.verbs.rc import Buffer, Device
+from rdmacheck.words import resolve_strategy
 
 
 class TargetRole:
@@ -44,8 +45,8 @@ class TargetRole:
         cfg = self.cfg
         assert cfg.listen is not None
         self.dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
-        self.strategy = resolve_strategy(cfg.strategy, self.dev)
-        self.mode = resolve_mode(cfg.mode, self.dev)
+        self.strategy = resolve_strategy(cfg.strategy, self.dev.info)
+        self.mode = usable_mode(cfg.mode, self.dev)
         t0 = time.perf_counter()
         self.buf = Buffer(self.dev, cfg.buffer_size)
         reg_ms = (time.perf_counter() - t0) * 1000

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult
-from rdmacheck.scenario.local import LocalPlan, LocalRun
+from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.local import LocalRun
 
 
 def netdev_of(device: str) -> str:
@@ -36,12 +37,12 @@ def set_link(netdev: str, state: str) -> tuple[float, float]:
 
 
 class LinkDownRun(LocalRun):
-    def __init__(self, plan: LocalPlan, seconds: float, on_step=None):
-        super().__init__(replace(plan, hold_probe=True), on_step)
+    def __init__(self, spec: CellSpec, seconds: float, on_step=None):
+        super().__init__(replace(spec, hold_probe=True), on_step)
         self.seconds = seconds
 
     def _run(self, cell: CellResult) -> None:
-        p = self.plan
+        p = self.spec
         cell.rounds_planned = 1
         netdev = netdev_of(p.device)
         _, initiator = self._start_pair(cell)

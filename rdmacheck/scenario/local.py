@@ -4,57 +4,19 @@ under the same name, and judge every round from the events both sides report."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
-from rdmacheck.scenario.forked import fork_blocker
-from rdmacheck.scenario.process import RoleFailed, RoleProcess
-from rdmacheck.roles.config import RoleConfig
-from rdmacheck.verbs.rc import QPTuning
-
-RESTART_SIDES = ("initiator", "target", "none")
-
-
-@dataclass
-class LocalPlan:
-    device: str
-    restart: str = "initiator"
-    strategy: str = "auto"
-    rounds: int = 3
-    target_device: str | None = None  # default: device
-    gid_index: int | None = None
-    host: str = "127.0.0.1"
-    port: int = 0  # 0 = a free port
-    buffer_size: int = 64 << 20
-    length: int = 4 << 20
-    start_timeout: float = 60.0  # python + pyverbs start-up under TCG is seconds
-    round_timeout: float = 60.0
-    reconnect_timeout: float = 30.0
-    io_timeout: float = 30.0
-    tuning: QPTuning = field(default_factory=QPTuning)
-    log_dir: Path | None = None
-    mode: str = "auto"
-    restart_signal: str = "KILL"  # KILL = kill -9; TERM = a clean exit
-    restart_delay: float = 0.0  # seconds between the death and the new process
-    target_netns: str | None = None  # run the target in this network namespace
-    target_host: str | None = None  # the target's handshake address (default: host)
-    metadata: str = "p2p"  # or etcd://HOST:PORT: both roles publish and watch there
-    inject: list[str] = field(default_factory=list)  # faults handed to both roles
-    lease_ttl: int = 3
-    hold_probe: bool = False  # the initiator WRITEs 64 B every heartbeat while holding
-    # fork: role processes are forks of this one (pyverbs imported once); exec: each a fresh
-    # interpreter (`ip netns exec` for a target in another network namespace). Every role is
-    # exec'd while this process must not fork (forked.fork_blocker: grpc loaded, a device open).
-    spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
+from rdmacheck.roles.forked import fork_blocker
+from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
+from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.words import Mode, Restart, Role, oob_on_iwarp_reason
 
 
 def listen_host_for(netns: str | None, host: str) -> str:
@@ -73,63 +35,40 @@ def listen_host_for(netns: str | None, host: str) -> str:
     return addrs[0]
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def role_config(plan: LocalPlan, role: str, addr: tuple[str, int], faults: tuple[str, ...] = ()) -> RoleConfig:
-    """What a role process of this plan is told (target: listen on addr; initiator: connect to it)."""
-    from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url  # noqa: PLC0415
-
-    endpoints = parse_metadata_url(plan.metadata)
-    common = dict(device=plan.target_device or plan.device if role == "target" else plan.device, name=role,
-                  strategy=plan.strategy, mode=plan.mode, gid_index=plan.gid_index, tuning=plan.tuning,
-                  inject=[*plan.inject, *faults],
-                  metadata=EtcdConfig(endpoints=endpoints, ttl=plan.lease_ttl) if endpoints else None)
-    if role == "target":
-        return RoleConfig(role="target", listen=addr, buffer_size=plan.buffer_size, **common)
-    return RoleConfig(role="initiator", peer=addr, length=plan.length, rounds=0,
-                      reconnect_timeout=plan.reconnect_timeout, io_timeout=plan.io_timeout,
-                      hold_probe=plan.hold_probe, **common)
-
-
 class LocalRun:
-    def __init__(self, plan: LocalPlan, on_step: Callable[[str], None] | None = None,
+    def __init__(self, spec: CellSpec, on_step: Callable[[str], None] | None = None,
                  after_round: Callable[[int, "LocalRun"], None] | None = None):
-        if plan.restart not in RESTART_SIDES:
-            raise RdmacheckError(f"--restart must be one of {', '.join(RESTART_SIDES)}")
-        if plan.spawn not in ("fork", "exec"):
-            raise RdmacheckError(f"RDMACHECK_SPAWN must be fork or exec, not {plan.spawn!r}")
-        self.plan = plan
+        self.spec = spec
         self.on_step = on_step or (lambda s: None)
         self.after_round = after_round or (lambda index, run: None)  # e.g. the soak's sampling
-        self.port = plan.port or (free_port(plan.host) if not plan.target_netns else free_port("127.0.0.1"))
-        self.log_dir = Path(plan.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
+        self.target_host = listen_host_for(spec.target_netns, spec.host)
+        self.port = spec.port or free_port(spec.host if not spec.target_netns else "127.0.0.1")
+        self.log_dir = Path(spec.log_dir or tempfile.mkdtemp(prefix="rdmacheck-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[RoleProcess] = []
         self.said_exec = False  # the fall-back from forking is reported once
 
     def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
-        """Start a role process; `faults` are injected into this process only (plan.inject: into all)."""
-        p = self.plan
-        cfg = role_config(p, role, (p.target_host or p.host, self.port), faults)
+        """Start a role process; `faults` are injected into this process only (spec.inject: into all)."""
+        p = self.spec
+        cfg = p.for_role(role, (self.target_host, self.port), faults)
         netns = p.target_netns if role == "target" else None
         blocker = fork_blocker() if p.spawn == "fork" else None
         if blocker and not self.said_exec:
             self.said_exec = True
             self.on_step(f"role processes start as fresh interpreters (slower): {blocker}")
-        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", netns=netns,
+        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", env=p.child_env(), netns=netns,
                            module="rdmacheck.roles", fork=p.spawn == "fork" and not blocker)
         self.procs.append(proc)
         return proc
 
-    def run(self, cell: CellResult) -> CellResult:
+    def run(self, cell: CellResult | None = None) -> CellResult:
+        """Run the cell into `cell` (a fresh CellResult of the spec by default) and return it."""
+        cell = cell or CellResult.of(self.spec)
         t0 = time.monotonic()
-        cell.rounds_planned = self.plan.rounds
+        cell.rounds_planned = self.spec.rounds
         cell.logs = str(self.log_dir)
-        cell.skip_reason = skip_reason(self.plan)
+        cell.skip_reason = skip_reason(self.spec)
         if cell.skip_reason:
             cell.conclude()
             return cell
@@ -151,7 +90,7 @@ class LocalRun:
 
     def _start_pair(self, cell: CellResult) -> tuple[RoleProcess, RoleProcess]:
         """Target, then initiator, then round 0: the first verified write."""
-        p = self.plan
+        p = self.spec
         self.on_step("starting target")
         target = self._spawn("target")
         tready = target.wait_for("ready", p.start_timeout, "the target to be ready")
@@ -166,18 +105,16 @@ class LocalRun:
         return target, initiator
 
     def _run(self, cell: CellResult) -> None:
-        p = self.plan
+        p = self.spec
         target, initiator = self._start_pair(cell)
         self.after_round(0, self)
         for r in range(1, p.rounds + 1):
             self.on_step(f"round {r}/{p.rounds}: restart {p.restart}")
             try:
-                if p.restart == "initiator":
+                if p.restart is Restart.INITIATOR:
                     initiator, rr = self._restart_initiator(r, target, initiator)
-                elif p.restart == "target":
-                    target, rr = self._restart_target(r, target, initiator)
                 else:
-                    raise RdmacheckError("--restart none is not supported by the local runner yet")
+                    target, rr = self._restart_target(r, target, initiator)
             except (RoleFailed, DeadlineExceeded) as e:
                 rr = RoundResult(index=r, verdict=FAIL,
                                  finding=self._reported_finding() or getattr(e, "finding", None) or _finding_of(e),
@@ -189,9 +126,9 @@ class LocalRun:
 
     def _end(self, proc: RoleProcess) -> float:
         """The fault: kill -9 (or SIGTERM for a clean exit), wait for the exit, then the delay."""
-        t = proc.kill(getattr(signal, f"SIG{self.plan.restart_signal}"))
+        t = proc.kill(getattr(signal, f"SIG{self.spec.restart_signal}"))
         proc.stop()
-        time.sleep(self.plan.restart_delay)
+        time.sleep(self.spec.restart_delay)
         return t
 
     def _reported_finding(self) -> str | None:
@@ -214,7 +151,7 @@ class LocalRun:
             write_ms=result.get("write_ms"), read_ms=result.get("read_ms"), bytes=result.get("bytes"))
 
     def _restart_initiator(self, r: int, target: RoleProcess, old: RoleProcess) -> tuple[RoleProcess, RoundResult]:
-        p = self.plan
+        p = self.spec
         mark = target.mark()
         t_kill = self._end(old)
         # From the mark taken before the kill: an event that has already arrived must count, but not
@@ -239,7 +176,7 @@ class LocalRun:
         return new, rr
 
     def _restart_target(self, r: int, old: RoleProcess, initiator: RoleProcess) -> tuple[RoleProcess, RoundResult]:
-        p = self.plan
+        p = self.spec
         mark = initiator.mark()
         t_kill = self._end(old)
         new = self._spawn("target")
@@ -273,14 +210,13 @@ class LocalRun:
             rr.finding = err["finding"]
 
 
-def skip_reason(plan: LocalPlan) -> str | None:
+def skip_reason(spec: CellSpec) -> str | None:
     """Cells that cannot run on these devices, said before anything starts."""
-    from rdmacheck.endpoint import oob_on_iwarp_reason  # noqa: PLC0415
     from rdmacheck.verbs.devices import is_iwarp_device  # noqa: PLC0415
 
-    if plan.mode != "oob":
+    if spec.mode is not Mode.OOB:
         return None
-    for name in {plan.device, plan.target_device or plan.device}:
+    for name in {spec.device, spec.device_of(Role.TARGET)}:
         if is_iwarp_device(name):
             return oob_on_iwarp_reason(name)
     return None

@@ -6,19 +6,31 @@ documented in README.md ("Scenario files").
 
 from __future__ import annotations
 
+import itertools
+import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rdmacheck.errors import RdmacheckError
-from rdmacheck.report.expectations import MATCH_KEYS, VERDICTS, Expectation
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.report.expectations import MATCH_KEYS, Expectation
+from rdmacheck.roles.config import check_fault
+from rdmacheck.scenario.cell import SIGNALS, CellSpec
 from rdmacheck.units import parse_size
+from rdmacheck.words import Mode, Restart, Strategy, Verdict, resolve_mode, resolve_strategy, values
 
-MODES = ("oob", "cm", "auto")
-STRATEGIES = ("reset", "recreate", "auto")
-RESTARTS = ("initiator", "target")
-SIGNALS = ("KILL", "TERM")
+if TYPE_CHECKING:
+    from rdmacheck.verbs.devices import DeviceInfo
+
+# What a cell of a scenario does unless the file says otherwise (small: the matrix is many cells).
+SCENARIO_BASE = CellSpec(device="auto", rounds=2, buffer_size=1 << 20, length=64 << 10)
+# [run] and [timeouts] keys -> CellSpec fields
+RUN_KEYS = {"rounds": "rounds", "buffer_size": "buffer_size", "length": "length", "restart_signal": "restart_signal",
+            "restart_delay": "restart_delay", "gid_index": "gid_index", "inject": "inject"}
+TIMEOUT_KEYS = {"start": "start_timeout", "round": "round_timeout", "io": "io_timeout",
+                "reconnect": "reconnect_timeout"}
 
 
 class ScenarioError(RdmacheckError):
@@ -27,25 +39,76 @@ class ScenarioError(RdmacheckError):
 
 @dataclass
 class Scenario:
+    """A grid (devices x modes x strategies x restart sides) of cells that share `base`."""
     name: str
     description: str = ""
     source: str = "(built in)"
     devices: list[str] = field(default_factory=lambda: ["auto"])
     target_devices: list[str] = field(default_factory=list)
-    modes: list[str] = field(default_factory=lambda: ["auto"])
-    strategies: list[str] = field(default_factory=lambda: ["reset", "recreate"])
-    restarts: list[str] = field(default_factory=lambda: ["initiator", "target"])
-    rounds: int = 2
-    buffer_size: int = 1 << 20
-    length: int = 64 << 10
-    restart_signal: str = "KILL"
-    restart_delay: float = 0.0
-    gid_index: int | None = None
-    start_timeout: float = 60.0
-    round_timeout: float = 60.0
-    io_timeout: float = 30.0
-    reconnect_timeout: float = 30.0
+    modes: list[Mode] = field(default_factory=lambda: [Mode.AUTO])
+    strategies: list[Strategy] = field(default_factory=lambda: [Strategy.RESET, Strategy.RECREATE])
+    restarts: list[Restart] = field(default_factory=lambda: [Restart.INITIATOR, Restart.TARGET])
+    base: CellSpec = SCENARIO_BASE
     expectations: list[Expectation] = field(default_factory=list)
+
+    def cells(self, present: list[DeviceInfo]) -> list[CellSpec]:
+        """Every distinct cell on the devices present (`auto` devices, modes and strategies resolved)."""
+        by_name = {d.name: d for d in present}
+        devices: list[tuple[DeviceInfo, str | None]] = []
+        for i, name in enumerate(self.devices):
+            if name == "auto":
+                devices += [(d, None) for d in auto_devices(present)]
+                continue
+            if name not in by_name:
+                raise EnvironmentProblem(f"{self.source}: no RDMA device named {name!r}; devices here: "
+                                         f"{', '.join(by_name) or 'none'}")
+            devices.append((by_name[name], self.target_devices[i] if self.target_devices else None))
+        cells: list[CellSpec] = []
+        for (dev, tdev), mode, strategy, restart in itertools.product(devices, self.modes, self.strategies,
+                                                                      self.restarts):
+            cell = replace(self.base, device=dev.name, target_device=tdev, provider=dev.provider,
+                           mode=resolve_mode(mode, dev), strategy=resolve_strategy(strategy, dev), restart=restart,
+                           scenario=self.name)
+            if cell not in cells:
+                cells.append(cell)
+        return cells
+
+    def to_toml(self) -> str:
+        """This scenario as a file `parse_scenario` reads back to an equal Scenario (the lab runs it)."""
+        b = self.base
+        lines = ["[scenario]", f"name = {_q(self.name)}", f"description = {_q(self.description)}", "", "[grid]",
+                 f"devices = {_ql(self.devices)}"]
+        if self.target_devices:
+            lines.append(f"target_devices = {_ql(self.target_devices)}")
+        lines += [f"modes = {_ql(self.modes)}", f"strategies = {_ql(self.strategies)}",
+                  f"restart = {_ql(self.restarts)}", "", "[run]"]
+        for key, name in RUN_KEYS.items():
+            v = getattr(b, name)
+            if v is not None:
+                lines.append(f"{key} = {_ql(v) if isinstance(v, tuple) else _q(v)}")
+        lines += ["", "[timeouts]"] + [f"{key} = {_q(getattr(b, name))}" for key, name in TIMEOUT_KEYS.items()]
+        for e in self.expectations:
+            lines += ["", "[[expect]]", f"verdict = {_q(e.verdict)}", f"reason = {_q(e.reason)}"]
+            lines += [f"{k} = {_q(getattr(e, k))}" for k in MATCH_KEYS if getattr(e, k) is not None]
+        return "\n".join(lines) + "\n"
+
+
+def _q(v) -> str:
+    """A TOML scalar: JSON's spelling of strings, ints and floats is TOML's too."""
+    return json.dumps(str(v) if isinstance(v, str) else v)
+
+
+def _ql(vs) -> str:
+    return "[" + ", ".join(_q(str(v)) for v in vs) + "]"
+
+
+def auto_devices(present: list[DeviceInfo]) -> list[DeviceInfo]:
+    """One device per provider, among those with an IPv4 address in this network namespace."""
+    chosen: dict[str, DeviceInfo] = {}
+    for d in present:
+        if any("." in a for p in d.ports for a in p.netdev_ips) and d.provider not in chosen:
+            chosen[d.provider] = d
+    return list(chosen.values())
 
 
 class _Reader:
@@ -124,32 +187,34 @@ def parse_scenario(text: str, src: str) -> Scenario:
     grid = _Reader(src, doc.get("grid", {}), "grid")
     sc.devices = grid.choice_list("devices", None, sc.devices)
     sc.target_devices = grid.get("target_devices", list, "a list of device names", [])
-    sc.modes = grid.choice_list("modes", MODES, sc.modes)
-    sc.strategies = grid.choice_list("strategies", STRATEGIES, sc.strategies)
-    sc.restarts = grid.choice_list("restart", RESTARTS, sc.restarts)
+    sc.modes = [Mode(v) for v in grid.choice_list("modes", values(Mode), sc.modes)]
+    sc.strategies = [Strategy(v) for v in grid.choice_list("strategies", values(Strategy), sc.strategies)]
+    sc.restarts = [Restart(v) for v in grid.choice_list("restart", values(Restart), sc.restarts)]
     if sc.target_devices and len(sc.target_devices) != len(sc.devices):
         raise grid.fail("target_devices", f"one target device per entry of devices ({len(sc.devices)})",
                         sc.target_devices)
     grid.check_unknown()
 
+    b = sc.base
     run = _Reader(src, doc.get("run", {}), "run")
-    sc.rounds = run.positive("rounds", int, sc.rounds)
-    sc.buffer_size = run.size("buffer_size", sc.buffer_size)
-    sc.length = run.size("length", sc.length)
-    sc.restart_signal = run.get("restart_signal", str, f"one of {', '.join(SIGNALS)}", sc.restart_signal)
-    if sc.restart_signal not in SIGNALS:
-        raise run.fail("restart_signal", f"one of {', '.join(SIGNALS)}", sc.restart_signal)
-    sc.restart_delay = run.positive("restart_delay", float, sc.restart_delay)
-    sc.gid_index = run.get("gid_index", int, "a GID index (integer)", None)
-    if sc.length > sc.buffer_size:
-        raise run.fail("length", f"at most buffer_size ({sc.buffer_size})", sc.length)
+    signal = run.get("restart_signal", str, f"one of {', '.join(SIGNALS)}", b.restart_signal)
+    if signal not in SIGNALS:
+        raise run.fail("restart_signal", f"one of {', '.join(SIGNALS)}", signal)
+    inject = run.get("inject", list, "a list of faults such as \"kill-at:after-rtr\"", list(b.inject))
+    try:
+        inject = [check_fault(f if isinstance(f, str) else repr(f)) for f in inject]
+    except ValueError as e:
+        raise run.fail("inject", str(e)) from None
+    b = replace(b, rounds=run.positive("rounds", int, b.rounds), buffer_size=run.size("buffer_size", b.buffer_size),
+                length=run.size("length", b.length), restart_signal=signal,
+                restart_delay=run.positive("restart_delay", float, b.restart_delay),
+                gid_index=run.get("gid_index", int, "a GID index (integer)", None), inject=tuple(inject))
+    if b.length > b.buffer_size:
+        raise run.fail("length", f"at most buffer_size ({b.buffer_size})", b.length)
     run.check_unknown()
 
     t = _Reader(src, doc.get("timeouts", {}), "timeouts")
-    sc.start_timeout = t.positive("start", float, sc.start_timeout)
-    sc.round_timeout = t.positive("round", float, sc.round_timeout)
-    sc.io_timeout = t.positive("io", float, sc.io_timeout)
-    sc.reconnect_timeout = t.positive("reconnect", float, sc.reconnect_timeout)
+    sc.base = replace(b, **{name: t.positive(key, float, getattr(b, name)) for key, name in TIMEOUT_KEYS.items()})
     t.check_unknown()
 
     expect = doc.get("expect", [])
@@ -157,16 +222,16 @@ def parse_scenario(text: str, src: str) -> Scenario:
         raise ScenarioError(f"{src}: expectations are an array of tables: [[expect]]")
     for i, e in enumerate(expect):
         r = _Reader(src, e, f"[expect] #{i + 1}")
-        verdict = r.get("verdict", str, f"one of {', '.join(VERDICTS)}")
-        if verdict not in VERDICTS:
-            raise r.fail("verdict", f"one of {', '.join(VERDICTS)}", verdict)
+        verdict = r.get("verdict", str, f"one of {', '.join(values(Verdict))}")
+        if verdict not in values(Verdict):
+            raise r.fail("verdict", f"one of {', '.join(values(Verdict))}", verdict)
         match = {k: r.get(k, str, "a name") for k in MATCH_KEYS}
         reason = r.get("reason", str, "text", "")
         r.check_unknown()
         if not any(match.values()):
             raise ScenarioError(f"{src}: [[expect]] #{i + 1} matches every cell: give at least one of "
                                 f"{', '.join(MATCH_KEYS)}")
-        sc.expectations.append(Expectation(verdict=verdict, reason=reason, **match))
+        sc.expectations.append(Expectation(verdict=Verdict(verdict), reason=reason, **match))
     return sc
 
 

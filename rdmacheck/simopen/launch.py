@@ -10,8 +10,7 @@ from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.simopen import SimopenResult, SimopenRound
-from rdmacheck.scenario.local import free_port
-from rdmacheck.scenario.process import RoleProcess
+from rdmacheck.roles.process import RoleProcess, free_port
 from rdmacheck.verbs.rc import QPTuning
 from rdmacheck.verbs.resources import resource_counts
 
@@ -30,6 +29,7 @@ class SimopenPlan:
     io_timeout: float = 5.0
     start_timeout: float = 60.0
     host: str = "127.0.0.1"
+    gid_index: int | None = None
     log_dir: Path | None = None
     tuning: QPTuning = field(default_factory=QPTuning)
 
@@ -39,7 +39,9 @@ def peer_args(plan: SimopenPlan, name: str, listen: str, peer: str) -> list[str]
             "--endpoints", str(plan.endpoints), "--rounds", str(plan.rounds), "--passive-policy", plan.policy,
             "--callers", str(plan.callers), "--concurrency", str(plan.concurrency),
             "--connect-timeout", str(plan.connect_timeout), "--io-timeout", str(plan.io_timeout),
-            "--qp-timeout", str(plan.tuning.timeout), "--retry-cnt", str(plan.tuning.retry_cnt)]
+            "--qp-timeout", str(plan.tuning.timeout), "--retry-cnt", str(plan.tuning.retry_cnt),
+            *(["--mtu", str(plan.tuning.mtu)] if plan.tuning.mtu else []),
+            *(["--gid-index", str(plan.gid_index)] if plan.gid_index is not None else [])]
 
 
 def _kernel_qps() -> int | None:

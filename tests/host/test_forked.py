@@ -11,7 +11,7 @@ import textwrap
 PRELUDE = """
 from pathlib import Path
 from rdmacheck.roles.config import RoleConfig
-from rdmacheck.scenario.process import RoleFailed, RoleProcess
+from rdmacheck.roles.process import RoleFailed, RoleProcess
 def forked(config_json):
     return RoleProcess("target", [config_json], Path(LOG), module="rdmacheck.roles", fork=True)
 """
@@ -44,7 +44,7 @@ def test_a_forked_role_with_a_bad_configuration_exits_2_and_says_why(tmp_path):
 
 def test_only_the_roles_module_and_only_without_grpc_is_forked(tmp_path):
     run_checks(tmp_path, """
-        from rdmacheck.scenario.forked import fork_blocker
+        from rdmacheck.roles.forked import fork_blocker
         assert fork_blocker() is None
         try:
             RoleProcess("x", ["{}"], Path(LOG), fork=True, module="rdmacheck")
@@ -70,7 +70,7 @@ def test_a_forked_role_in_a_missing_network_namespace_exits_2_and_names_it(tmp_p
 
 
 def test_a_deadline_names_the_last_events_of_the_process_it_waited_on():
-    from rdmacheck.scenario.process import RoleProcess
+    from rdmacheck.roles.process import RoleProcess
 
     p = object.__new__(RoleProcess)
     p.events = [{"event": e} for e in ("ready", "connected", "verified", "peer_lost", "dead_peer_probe",
@@ -83,7 +83,7 @@ def test_a_deadline_names_the_last_events_of_the_process_it_waited_on():
 def test_a_process_holding_a_verbs_device_does_not_fork(monkeypatch):
     import os
 
-    from rdmacheck.scenario import forked
+    from rdmacheck.roles import forked
 
     monkeypatch.delitem(forked.sys.modules, "grpc", raising=False)
     real = os.readlink

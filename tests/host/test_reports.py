@@ -121,7 +121,8 @@ def test_the_dead_peer_probe_waits_twice_the_transports_retry_bound():
 def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(tmp_path):
     import json
 
-    from rdmacheck.mooncake.reestablish import MooncakePlan, MooncakeResult, MooncakeRound
+    from rdmacheck.mooncake.reestablish import MooncakePlan
+    from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
     from rdmacheck.report.junit import mooncake_junit_xml
     from rdmacheck.report.tone import write_mooncake_tone
 

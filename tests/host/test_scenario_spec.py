@@ -29,7 +29,8 @@ reason = "iWARP"
 def test_valid_file_is_read():
     sc = parse_scenario(OK, "t.toml")
     assert (sc.name, sc.devices, sc.modes, sc.strategies, sc.restarts) == ("t", ["rxe0"], ["oob", "cm"], ["reset"], ["target"])
-    assert (sc.rounds, sc.length, sc.buffer_size, sc.restart_signal, sc.restart_delay, sc.io_timeout) == \
+    b = sc.base
+    assert (b.rounds, b.length, b.buffer_size, b.restart_signal, b.restart_delay, b.io_timeout) == \
         (4, 128 << 10, 1 << 20, "TERM", 1.5, 12.0)
     assert sc.expectations[0].provider == "siw" and sc.expectations[0].verdict == "FAIL"
 
@@ -60,7 +61,7 @@ def test_shipped_scenarios_all_load():
     names = builtin_names()
     assert {"default", "seed", "target-restart", "quick", "clean-exit"} <= set(names)
     seed = load_scenario("seed")
-    assert seed.length == 256 << 20 and seed.restarts == ["initiator"] and seed.restart_delay == 2.0
+    assert seed.base.length == 256 << 20 and seed.restarts == ["initiator"] and seed.base.restart_delay == 2.0
     for n in names:
         assert load_scenario(f"scenarios/{n}.toml").name == n
 

@@ -1,5 +1,5 @@
 from rdmacheck.report.results import CellResult
-from rdmacheck.scenario.soak import Sample, SoakResult, judge_soak
+from rdmacheck.report.soak import Sample, SoakResult, judge_soak
 
 
 def res(samples, verdict="PASS"):

@@ -9,27 +9,28 @@ from __future__ import annotations
 import time
 
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
-from rdmacheck.scenario.local import LocalPlan, LocalRun
-from rdmacheck.scenario.process import RoleProcess
+from rdmacheck.roles.process import RoleProcess
+from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.local import LocalRun
 
 # Steps the target has no hook for (it cannot tell that an initiator's WRITE is in flight).
 INITIATOR_ONLY = ("mid-write",)
 
 
 class KillRun(LocalRun):
-    def __init__(self, plan: LocalPlan, step: str, on_step=None):
-        super().__init__(plan, on_step)
+    def __init__(self, spec: CellSpec, step: str, on_step=None):
+        super().__init__(spec, on_step)
         self.step = step
         self.armed = True  # only the victim's first process carries the fault
 
     def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
-        if role == self.plan.restart and self.armed:
+        if role == self.spec.restart and self.armed:
             self.armed = False
             faults = (*faults, f"kill-at:{self.step}")
         return super()._spawn(role, faults)
 
     def _run(self, cell: CellResult) -> None:
-        p = self.plan
+        p = self.spec
         cell.rounds_planned = 1
         victim, other = p.restart, ("target" if p.restart == "initiator" else "initiator")
         procs = {"target": self._spawn("target")}
@@ -66,25 +67,3 @@ class KillRun(LocalRun):
         rr.step = rr.step or self.step
         rr.detail = rr.detail or f"recovered {time.monotonic() - t0:.1f} s after the kill"
         cell.rounds.append(rr)
-
-
-def runner_for(plan: LocalPlan, on_step=None) -> LocalRun:
-    """A KillRun when the plan asks for kill-at:STEP (applied to the restart side only), a LinkDownRun
-    for link-down:SECONDS (nobody is killed), else a LocalRun."""
-    from dataclasses import replace
-
-    from rdmacheck.roles.config import kill_step, link_down_seconds
-    from rdmacheck.scenario.linkdown import LinkDownRun
-
-    down = link_down_seconds(plan.inject)
-    if down is not None:
-        return LinkDownRun(replace(plan, inject=[f for f in plan.inject if not f.startswith("link-down:")]), down,
-                           on_step)
-    step = kill_step(plan.inject)
-    if step is None:
-        return LocalRun(plan, on_step)
-    plan = replace(plan, inject=[f for f in plan.inject if not f.startswith("kill-at:")])
-    if step in INITIATOR_ONLY and plan.restart != "initiator":
-        from rdmacheck.errors import RdmacheckError
-        raise RdmacheckError(f"kill-at:{step} applies to the initiator only (--restart initiator)")
-    return KillRun(plan, step, on_step)

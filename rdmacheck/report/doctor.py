@@ -1,11 +1,26 @@
-"""Render doctor checks: a table grouped by host / device, then a summary."""
+"""Doctor checks: the Check model (PASS / WARN / FAIL / SKIP, a reason, a hint) and their table,
+grouped by host / device, then a summary."""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.doctor.checks import Check
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+
+
+@dataclass
+class Check:
+    group: str  # "host" or a device name
+    name: str
+    status: str
+    reason: str
+    hint: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 

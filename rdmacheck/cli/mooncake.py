@@ -9,10 +9,14 @@ from typing import Optional
 
 import typer
 
+from rdmacheck.cli import options as o
+from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem
 from rdmacheck.report.console import out_console
+from rdmacheck.words import Role
 
-mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish.")
+mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish, role.")
+app.add_typer(mooncake_app, name="mooncake")
 WHEEL = "mooncake-transfer-engine-non-cuda==0.3.13.post1"
 
 
@@ -29,7 +33,7 @@ def _device_ip(device: str) -> str:
 def probe_cmd(
     address: str = typer.Argument(..., help="The engine's handshake address HOST:PORT (its P2P name)."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds for each request."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    json_out: bool = o.JSON_PRINT,
 ) -> None:
     """Send a Probe and a Metadata request to a running engine; print and check its segment descriptor."""
     from rdmacheck.handshake.address import parse_hostport
@@ -51,21 +55,18 @@ def probe_cmd(
 
 
 @mooncake_app.command("segments")
+@o.etcd_client_options
 def segments_cmd(
-    metadata: str = typer.Option(..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...] the engines use."),
     cluster_id: str = typer.Option("", "--cluster-id", help="MC_METADATA_CLUSTER_ID, if the cluster sets one."),
-    timeout: float = typer.Option(2.0, "--etcd-timeout", help="Seconds for etcd to answer."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    json_out: bool = o.JSON_PRINT,
+    *, etcd=None,
 ) -> None:
     """List mooncake/ram/* descriptors with their rpc_meta address, age, and whether the engine still answers."""
-    from rdmacheck.metadata.etcd import parse_metadata_url
     from rdmacheck.mooncake.segments import list_segments
     from rdmacheck.report.mooncake import render_segments
 
-    endpoints = parse_metadata_url(metadata)
-    if endpoints is None:
-        raise typer.BadParameter("needs etcd://HOST:PORT", param_hint="--metadata")
-    rows = list_segments(endpoints, cluster_id, timeout)
+    o.refuse_given(("etcd_prefix", "cluster"), "to Mooncake's keys (mooncake/[ID/]ram/*: give --cluster-id)")
+    rows = list_segments(etcd, cluster_id)
     if json_out:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     else:
@@ -75,10 +76,10 @@ def segments_cmd(
 
 @mooncake_app.command("reestablish")
 def reestablish_cmd(
-    device: str = typer.Option(..., "--device", "-d", help="RDMA device both sides use."),
+    device: str = o.DEVICE,
     host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
-    engine_role: str = typer.Option("target", "--engine-role", help="target: the engine serves, rdmacheck's initiator restarts | initiator: the engine's initiator restarts, rdmacheck serves."),
-    restart: str = typer.Option("initiator", "--restart", help="The side killed and restarted each round: initiator (the seed test) | target (what the engine does when its peer dies)."),
+    engine_role: Role = typer.Option(Role.TARGET, "--engine-role", help="target: the engine serves, rdmacheck's initiator restarts | initiator: the engine's initiator restarts, rdmacheck serves."),
+    restart: Role = typer.Option(Role.INITIATOR, "--restart", help="The side killed and restarted each round: initiator (the seed test) | target (what the engine does when its peer dies)."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds; each starts the restarted side afresh: write, target verify, read back."),
     engine_transfer_timeout: int = typer.Option(10, "--engine-transfer-timeout", help="MC_TRANSFER_TIMEOUT for the engine: seconds a sync transfer may block."),
     length: str = typer.Option("1MiB", "--length", help="Bytes per round."),
@@ -86,7 +87,7 @@ def reestablish_cmd(
     target_port: int = typer.Option(17200, "--target-port", help="The target's pinned handshake port."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds for each step (start, write, verify, read)."),
     log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake"), "--log-dir", help="Both sides' logs (the engine's glog lines included)."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results file here."),
+    json_path: Optional[Path] = o.JSON_FILE,
     junit: Optional[Path] = typer.Option(None, "--junit", help="JUnit XML: one testcase per round."),
     tone: Optional[Path] = typer.Option(None, "--tone", help="T-one results: DIR/test_results.json and DIR/round-N/test_results.json."),
 ) -> None:
@@ -98,15 +99,13 @@ def reestablish_cmd(
     from rdmacheck.report.tone import write_mooncake_tone
     from rdmacheck.units import parse_size
 
-    for value, hint in ((engine_role, "--engine-role"), (restart, "--restart")):
-        if value not in ("target", "initiator"):
-            raise typer.BadParameter("must be target or initiator", param_hint=hint)
     if importlib.util.find_spec("mooncake") is None:
         raise EnvironmentProblem(f"the Mooncake engine is not installed: pip install 'rdmacheck[mooncake]' ({WHEEL})")
     plan = MooncakePlan(host=host or _device_ip(device), device=device, engine_role=engine_role, restart=restart, rounds=rounds,
                         engine_transfer_timeout=engine_transfer_timeout,
                         length=parse_size(length), initiator_port=initiator_port, target_port=target_port,
                         step_timeout=timeout, log_dir=log_dir)
+    o.require_devices(device)
     res = run_mooncake(plan)
     if json_path:
         write_json_atomic(json_path, res.to_dict())
@@ -116,3 +115,39 @@ def reestablish_cmd(
         write_mooncake_tone(res, tone)
     render_mooncake(res, out_console())
     raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+
+
+@mooncake_app.command("role")
+def role_cmd(
+    role: Role = typer.Option(..., "--role", help="target: a Mooncake segment an engine can write to | initiator: handshakes with an engine and writes to it."),
+    device: str = o.DEVICE,
+    listen: str = typer.Option(..., "--listen", help="This side's segment name IP:PORT (pin it: a restarted side is the same NIC path)."),
+    name: Optional[str] = typer.Option(None, "--name", help="This side's name in its events (default: the role)."),
+    gid_index: Optional[int] = o.GID_INDEX,
+    ib_port: Optional[int] = o.IB_PORT,
+    buffer_size: str = typer.Option("64MiB", "--buffer-size", help="target: bytes registered and exposed."),
+    peer: Optional[str] = typer.Option(None, "--peer", help="initiator: the engine's segment name ENGINE_IP:PORT."),
+    length: str = typer.Option("4MiB", "--length", help="initiator: bytes written and read back per round (it overwrites the engine's memory)."),
+    offset: int = typer.Option(0, "--offset", help="initiator: offset into the engine's first buffer."),
+    rounds: int = typer.Option(3, "--rounds", help="initiator: verified rounds before exiting (0 = until killed)."),
+    reconnect_timeout: float = typer.Option(30.0, "--reconnect-timeout", help="initiator: seconds to keep handshaking after a failed round."),
+    io_timeout: float = typer.Option(30.0, "--io-timeout", help="initiator: seconds for one WRITE / READ."),
+    heartbeat: float = typer.Option(0.5, "--heartbeat", help="initiator: seconds between retries while re-handshaking."),
+) -> None:
+    """One side in Mooncake's dialect, for two hosts or a production engine: JSON-lines events on stdout."""
+    from rdmacheck.handshake.address import parse_hostport
+    from rdmacheck.mooncake.roles import run_mooncake_role
+    from rdmacheck.roles.config import RoleConfig
+
+    initiator_only = ("peer", "length", "offset", "rounds", "reconnect_timeout", "io_timeout", "heartbeat")
+    o.refuse_given(initiator_only if role is Role.TARGET else ("buffer_size",), f"to --role {role}")
+    if role is Role.INITIATOR and not peer:
+        raise typer.BadParameter("the initiator needs the engine's --peer ENGINE_IP:PORT", param_hint="--peer")
+    o.require_devices(device)
+    cfg = RoleConfig(role=role, device=device, name=name or role.value, gid_index=gid_index, ib_port=ib_port,
+                     listen=parse_hostport(listen, "--listen", allow_zero=True),
+                     peer=parse_hostport(peer, "--peer") if peer else None,
+                     buffer_size=o.size(buffer_size, "--buffer-size"), length=o.size(length, "--length"),
+                     offset=offset, rounds=rounds if role is Role.INITIATOR else 0,
+                     reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat)
+    raise typer.Exit(run_mooncake_role(cfg))

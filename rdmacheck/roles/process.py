@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -14,7 +15,7 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.scenario.forked import fork_blocker, fork_role
+from rdmacheck.roles.forked import fork_blocker, fork_role
 
 
 class RoleFailed(RdmacheckError):
@@ -25,6 +26,13 @@ class RoleFailed(RdmacheckError):
         self.event = event or {}
         self.finding = self.event.get("finding")
         self.step = self.event.get("step")
+
+
+def free_port(host: str) -> int:
+    """A port nothing listens on now (the kernel's pick), for a role about to listen there."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck") -> list[str]:

@@ -1,0 +1,67 @@
+"""The typer app and the process entry point: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from rdmacheck import __version__
+from rdmacheck.errors import EXIT_INTERNAL, RdmacheckError
+from rdmacheck.report.console import err
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
+
+
+def version_cb(value: bool) -> None:
+    if value:
+        print(f"rdmacheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=version_cb, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """rdmacheck."""
+
+
+def _save_traceback() -> str:
+    import tempfile  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+
+    fd, path = tempfile.mkstemp(prefix="rdmacheck-internal-error-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"rdmacheck {__version__}: {' '.join(sys.argv)}\n")
+        traceback.print_exc(file=f)
+    return path
+
+
+def main() -> None:
+    import rdmacheck.cli  # noqa: F401, PLC0415 - registers every command
+
+    try:
+        rc = app(standalone_mode=False)
+    except RdmacheckError as e:
+        err.print(f"rdmacheck: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        if e.hint:
+            err.print(f"hint: {e.hint}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("rdmacheck: interrupted")
+        sys.exit(130)
+    except Exception as e:
+        # Usage errors come from the click that typer ships (vendored in newer typer): duck-type them.
+        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
+            e.show()
+            sys.exit(e.exit_code)
+        # A bug: one line here, the traceback in a file for the report (results already written stay).
+        path = _save_traceback()
+        err.print(f"rdmacheck: internal error: {type(e).__name__}: {e}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"hint: the traceback is in {path}; please attach it to a bug report", highlight=False,
+                  markup=False, soft_wrap=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,192 @@
+"""`rdmacheck matrix`, `run` and `report`: grids of cells, here or in one lab boot, and the same
+table and reports from a results file."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rdmacheck.cli import options as o
+from rdmacheck.cli.app import app
+from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem, RdmacheckError
+from rdmacheck.report.console import err, out_console
+from rdmacheck.words import Mode, Restart, Strategy, values
+
+QUIET = typer.Option(False, "--quiet", help="Print no table (the results file, --junit and --tone are still written).")
+
+
+def _apply_overrides(sc, devices, modes, strategies, restart, rounds, length, buffer_size):
+    """The scenario with the command line's values in place of the file's (options win)."""
+    lists = {}
+    for key, opt, val, kind in (("modes", "--modes", modes, Mode), ("strategies", "--strategies", strategies, Strategy),
+                                ("restarts", "--restart", restart, Restart)):
+        bad = [v for v in (val or []) if v not in values(kind)]
+        if bad:
+            raise typer.BadParameter(f"{bad[0]!r} is not one of {', '.join(values(kind))}", param_hint=opt)
+        if val:
+            lists[key] = [kind(v) for v in val]
+    if devices:
+        lists.update(devices=devices, target_devices=[])
+    base = sc.base
+    if rounds is not None:
+        if rounds < 1:
+            raise typer.BadParameter("must be at least 1", param_hint="--rounds")
+        base = replace(base, rounds=rounds)
+    if length:
+        base = replace(base, length=o.size(length, "--length"))
+    if buffer_size:
+        base = replace(base, buffer_size=o.size(buffer_size, "--buffer-size"))
+    if base.length > base.buffer_size:
+        base = replace(base, buffer_size=base.length)
+    return replace(sc, base=base, **lists)
+
+
+def _finish(run, junit: Optional[Path], tone: Optional[Path], quiet: bool) -> None:
+    """Render the final table, write the other formats, exit by the expectations."""
+    from rdmacheck.report.junit import junit_xml, write_junit
+    from rdmacheck.report.matrix_table import render_matrix
+    from rdmacheck.report.tone import write_tone
+
+    if not quiet:
+        render_matrix(run, out_console())
+    if junit:
+        write_junit(junit_xml(run), junit)
+    if tone:
+        write_tone(run, tone)
+    raise typer.Exit(0 if run.all_met() else EXIT_FAIL)
+
+
+def _run_here(scenarios, json_out: Path, plain: bool, log_dir: Optional[Path], command: str):
+    from rdmacheck.report.progress import make_progress
+    from rdmacheck.scenario.matrix import run_matrix
+
+    try:
+        o.require_devices()
+    except EnvironmentProblem as e:
+        raise EnvironmentProblem(str(e), hint="run it in the Soft-RDMA lab: add --lab (set up with `rdmacheck lab "
+                                              "setup`)") from None
+    try:
+        return run_matrix(scenarios, json_out, make_progress(plain), command, log_dir)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the results so far are in {json_out}")
+        raise typer.Exit(130)
+
+
+def _run_in_lab(scenarios, json_out: Path, log_dir: Optional[Path], lab_timeout: float, command: str):
+    """Write the resolved scenarios into a directory the guest shares, run `rdmacheck run` on them
+    inside one lab boot, and load its results here (the guest prints progress, not the table)."""
+    import json
+    import shutil
+    import tempfile
+
+    from rdmacheck.cli.lab import lab_paths
+    from rdmacheck.lab.vm import VMOptions, run_in_lab
+    from rdmacheck.report.results import run_from_dict, write_json_atomic
+
+    json_out = json_out.resolve()
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    shared = Path(tempfile.mkdtemp(prefix="rdmacheck-lab-", dir=json_out.parent))
+    files = []
+    for i, sc in enumerate(scenarios):
+        files.append(shared / f"scenario-{i + 1}.toml")
+        files[-1].write_text(sc.to_toml())
+    inner_json = shared / "results.json"
+    rw = [shared]
+    inner = ["rdmacheck", "run", *map(str, files), "--json", str(inner_json), "--plain", "--quiet"]
+    if log_dir:
+        log_dir = log_dir.resolve()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        rw.append(log_dir)
+        inner += ["--log-dir", str(log_dir)]
+    try:
+        outcome = run_in_lab(inner, lab_paths(None), VMOptions(timeout=lab_timeout, rw=rw), out=sys.stderr)
+        if not inner_json.exists():
+            raise RdmacheckError(f"the lab run wrote no results (guest exit {outcome.exit_code})")
+        data = json.loads(inner_json.read_text())
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    data["command"] = command
+    write_json_atomic(json_out, data)
+    err.print(f"lab: {command.split()[0]} done in {outcome.total_seconds:.1f} s (boot {outcome.boot_seconds or 0:.1f} s); "
+              f"results in {json_out}", highlight=False)
+    return run_from_dict(data)
+
+
+@app.command()
+def matrix(
+    scenario: str = typer.Option("default", "--scenario", help="Scenario file or built-in name giving grid, sizes, timeouts, expectations."),
+    devices: Optional[str] = typer.Option(None, "--devices", help="Comma list of devices (default: one per provider present)."),
+    modes: Optional[str] = typer.Option(None, "--modes", help=f"Comma list of {', '.join(values(Mode))}."),
+    strategies: Optional[str] = typer.Option(None, "--strategies", help=f"Comma list of {', '.join(values(Strategy))}."),
+    restart: Optional[str] = typer.Option(None, "--restart", help=f"Comma list of {', '.join(values(Restart))}."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="Restart rounds per cell."),
+    length: Optional[str] = typer.Option(None, "--length", help="Bytes written and verified per round."),
+    buffer_size: Optional[str] = typer.Option(None, "--buffer-size", help="Bytes the target exposes."),
+    json_out: Path = o.json_results("results/matrix.json"),
+    junit: Optional[Path] = o.JUNIT,
+    tone: Optional[Path] = o.TONE,
+    plain: bool = o.PLAIN,
+    quiet: bool = QUIET,
+    lab: bool = o.LAB,
+    lab_timeout: float = o.LAB_TIMEOUT,
+    log_dir: Optional[Path] = o.LOG_DIR,
+) -> None:
+    """Run the grid device x mode x strategy x restart side; show which strategy works where."""
+    from rdmacheck.scenario.spec import load_scenario
+
+    sc = _apply_overrides(load_scenario(scenario), o.csv(devices), o.csv(modes), o.csv(strategies), o.csv(restart),
+                          rounds, length, buffer_size)
+    _run(lab, [sc], json_out, plain, log_dir, lab_timeout, "matrix", junit, tone, quiet)
+
+
+def _run(lab: bool, scenarios, json_out, plain, log_dir, lab_timeout, command, junit, tone, quiet) -> None:
+    if lab:
+        run = _run_in_lab(scenarios, json_out, log_dir, lab_timeout, command)
+    else:
+        if o.given("lab_timeout"):
+            raise typer.BadParameter("applies with --lab only", param_hint="--lab-timeout")
+        run = _run_here(scenarios, json_out, plain, log_dir, command)
+    _finish(run, junit, tone, quiet)
+
+
+@app.command("run")
+def run_scenarios(
+    scenarios: List[str] = typer.Argument(..., help="Scenario files (or built-in names: default, seed, target-restart, quick, clean-exit)."),
+    json_out: Path = o.json_results("results/run.json"),
+    junit: Optional[Path] = o.JUNIT,
+    tone: Optional[Path] = o.TONE,
+    plain: bool = o.PLAIN,
+    quiet: bool = QUIET,
+    lab: bool = o.LAB,
+    lab_timeout: float = o.LAB_TIMEOUT,
+    log_dir: Optional[Path] = o.LOG_DIR,
+) -> None:
+    """Run scenario files (every cell of each), then the same table and reports as `matrix`."""
+    from rdmacheck.scenario.spec import load_scenario
+
+    loaded = [load_scenario(x) for x in scenarios]  # validate all before running any
+    _run(lab, loaded, json_out, plain, log_dir, lab_timeout, "run " + " ".join(scenarios), junit, tone, quiet)
+
+
+@app.command()
+def report(
+    results: Path = typer.Argument(..., help="A results file written by matrix, run or reestablish --local."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
+) -> None:
+    """Re-render a results file (table, JUnit, T-one); exit 0 only if every cell met its expectation."""
+    import json
+
+    from rdmacheck.report.results import run_from_dict
+
+    try:
+        run = run_from_dict(json.loads(results.read_text()))
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{results}: no such results file") from None
+    except (ValueError, TypeError) as e:
+        raise EnvironmentProblem(f"{results}: not a valid rdmacheck results file: {e}") from None
+    _finish(run, junit, tone, False)

@@ -1,0 +1,40 @@
+"""What `rdmacheck bench` measured: distributions per operation and per re-establishment step."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A distribution summarised: min, median, p99, max (and how many samples)."""
+    n: int
+    min: float
+    median: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of(cls, xs: list[float]) -> "Dist":
+        s = sorted(xs)
+        return cls(len(s), round(s[0], 3), round(statistics.median(s), 3),
+                   round(s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))], 3), round(s[-1], 3))
+
+
+STEPS = ("renew", "handshake", "INIT", "RTR", "RTS", "first write", "total")
+
+
+
+@dataclass
+class BenchResult:
+    device: str
+    provider: str = "?"
+    size: int = 0
+    depth: int = 0
+    iters: int = 0
+    latency_us: dict[str, Dist] = field(default_factory=dict)  # "write 64 B" -> distribution
+    bandwidth_MBps: dict[str, float] = field(default_factory=dict)  # "write 64 KiB x16" -> MB/s
+    reestablish_ms: dict[str, dict[str, Dist]] = field(default_factory=dict)  # strategy -> step -> dist
+    verified: int | None = None  # --verify: bytes the target verified after the bandwidth writes
+    notes: list[str] = field(default_factory=list)

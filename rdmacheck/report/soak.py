@@ -1,0 +1,55 @@
+"""Soak results: the RDMA object counts and survivor RSS sampled after every restart round, and
+the verdict on them (growth = a leak)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from rdmacheck.report.results import PASS, CellResult
+from rdmacheck.verbs.resources import KINDS
+
+
+@dataclass
+class Sample:
+    round: int
+    counts: dict[str, int]  # summed over devices
+    survivor_rss_kib: int | None
+
+
+@dataclass
+class SoakResult:
+    cell: CellResult
+    samples: list[Sample] = field(default_factory=list)
+    leaked: dict[str, int] = field(default_factory=dict)
+    rss_growth_kib: int | None = None
+    verdict: str = "FAIL"
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "reason": self.reason, "leaked": self.leaked,
+                "rss_growth_kib": self.rss_growth_kib, "samples": [asdict(s) for s in self.samples],
+                "cell": asdict(self.cell)}
+
+
+# Warm-up rounds before the baseline: allocators and caches settle in the first rounds.
+WARMUP = 2
+RSS_SLACK_KIB = 8 * 1024
+
+
+def judge_soak(res: SoakResult) -> None:
+    if res.cell.verdict != PASS:
+        res.verdict, res.reason = "FAIL", f"a round failed: {res.cell.finding}"
+        return
+    base = res.samples[min(WARMUP, len(res.samples) - 1)]
+    last = res.samples[-1]
+    res.leaked = {k: last.counts[k] - base.counts[k] for k in KINDS if last.counts[k] > base.counts[k]}
+    if base.survivor_rss_kib and last.survivor_rss_kib:
+        res.rss_growth_kib = last.survivor_rss_kib - base.survivor_rss_kib
+    if res.leaked:
+        res.verdict, res.reason = "FAIL", "RDMA objects grew: " + ", ".join(f"{k} +{v}" for k, v in res.leaked.items())
+    elif res.rss_growth_kib is not None and res.rss_growth_kib > RSS_SLACK_KIB:
+        res.verdict, res.reason = "FAIL", f"survivor RSS grew by {res.rss_growth_kib} KiB"
+    else:
+        res.verdict, res.reason = "PASS", (f"{len(res.samples) - 1} restarts: no RDMA object growth, survivor RSS "
+                                           f"{res.rss_growth_kib:+d} KiB after warm-up" if res.rss_growth_kib is not None
+                                           else "no RDMA object growth")
