@@ -143,7 +143,6 @@ def role_cmd(
     o.refuse_given(initiator_only if role is Role.TARGET else ("buffer_size",), f"to --role {role}")
     if role is Role.INITIATOR and not peer:
         raise typer.BadParameter("the initiator needs the engine's --peer ENGINE_IP:PORT", param_hint="--peer")
-    o.require_devices(device)
     cfg = RoleConfig(role=role, device=device, name=name or role.value, gid_index=gid_index, ib_port=ib_port,
                      listen=parse_hostport(listen, "--listen", allow_zero=True),
                      peer=parse_hostport(peer, "--peer") if peer else None,

@@ -117,18 +117,18 @@ def test_probe_prints_a_live_engines_descriptor(engine):
 
 
 def test_dialect_roles_against_the_real_engine(engine, tmp_path):
-    """--dialect mooncake: rdmacheck's initiator role writes/reads the engine's buffer; the engine's
+    """`mooncake role` (was `reestablish --role --dialect mooncake`): rdmacheck's initiator role writes/reads the engine's buffer; the engine's
     initiator writes into rdmacheck's target role, which the test then reads through the target's
     own segment (the rounds it serves are its events)."""
     port = next(PORTS)
-    r = rdmacheck("reestablish", "--role", "initiator", "--dialect", "mooncake", "-d", "rxe0", "--peer",
+    r = rdmacheck("mooncake", "role", "--role", "initiator", "-d", "rxe0", "--peer",
                   engine["name"], "--listen", f"169.254.30.1:{port}", "--rounds", "2", "--length", "256KiB",
                   timeout=120)
     events = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     verified = [e for e in events if e["event"] == "verified"]
     assert r.returncode == 0 and len(verified) == 2 and all(e["readback_ok"] for e in verified), r.stdout + r.stderr
-    tgt = subprocess.Popen([sys.executable, "-m", "rdmacheck", "reestablish", "--role", "target", "--dialect",
-                            "mooncake", "-d", "rxe0", "--listen", f"169.254.30.1:{port + 1}", "--buffer-size", "1MiB"],
+    tgt = subprocess.Popen([sys.executable, "-m", "rdmacheck", "mooncake", "role", "--role", "target",
+                            "-d", "rxe0", "--listen", f"169.254.30.1:{port + 1}", "--buffer-size", "1MiB"],
                            stdout=subprocess.PIPE, stderr=(tmp_path / "target.log").open("w"), text=True, cwd=ROOT)
     eng = subprocess.Popen([sys.executable, "-m", "rdmacheck.mooncake.engine_side", "--host", "169.254.30.1"],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=(tmp_path / "eng2.log").open("w"),
