@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
 from rdmacheck.report.console import err
@@ -35,46 +36,53 @@ def lab_setup(force: bool = typer.Option(False, "--force", help="Rebuild even if
     err.print(LabBuilder(lab_paths(lab_dir), console=err, build_siw=not no_siw).setup(force=force))
 
 
-def _vm_options(timeout: float, mem: str, smp: int, accel: str, rw: Optional[List[Path]], verbose: bool):
+def _vm(mem: str, smp: int, accel: str, rw: Optional[List[Path]], lab_dir: Optional[Path]) -> dict:
+    return {"mem": mem, "smp": smp, "accel": accel, "rw": list(rw or []), "lab_dir": lab_dir}
+
+
+vm_options = o.group("vm", [
+    o.opt("mem", str, typer.Option("2G", "--mem", help="Guest memory.")),
+    o.opt("smp", int, typer.Option(2, "--smp", help="Guest CPUs.")),
+    o.opt("accel", str, typer.Option("tcg", "--accel", help="tcg (default, works everywhere) or kvm (real VT-x/AMD-V hosts).")),
+    o.opt("rw", Optional[List[Path]], typer.Option(None, "--rw", help="Host directory shared writable at the same path (repeatable).")),
+    o.opt("lab_dir", Optional[Path], LAB_DIR_OPT)], _vm)
+"""The guest's shape (--mem, --smp, --accel, --rw, --dir) for `lab run` and `lab shell`."""
+
+
+def _boot(vm: dict, timeout: float, verbose: bool):
     from rdmacheck.lab.vm import VMOptions
 
-    return VMOptions(timeout=timeout, mem=mem, smp=smp, accel=accel, rw=list(rw or []), verbose=verbose)
+    return lab_paths(vm["lab_dir"]), VMOptions(timeout=timeout, mem=vm["mem"], smp=vm["smp"], accel=vm["accel"],
+                                               rw=vm["rw"], verbose=verbose)
 
 
 @lab_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@vm_options
 def lab_run(
     cmd: List[str] = typer.Argument(..., help="Command to run in the guest (put it after --)."),
     timeout: float = typer.Option(900.0, "--timeout", help="Seconds before the guest is killed (exit 124)."),
-    mem: str = typer.Option("2G", "--mem", help="Guest memory."),
-    smp: int = typer.Option(2, "--smp", help="Guest CPUs."),
-    accel: str = typer.Option("tcg", "--accel", help="tcg (default, works everywhere) or kvm (real VT-x/AMD-V hosts)."),
-    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable at the same path (repeatable)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the guest's boot console."),
-    lab_dir: Optional[Path] = LAB_DIR_OPT,
+    *, vm=None,
 ) -> None:
     """Boot the lab, run CMD inside (same cwd; the host's files read-only), return its exit code."""
     from rdmacheck.lab.vm import run_in_lab
 
-    outcome = run_in_lab(cmd, lab_paths(lab_dir), _vm_options(timeout, mem, smp, accel, rw, verbose))
+    outcome = run_in_lab(cmd, *_boot(vm, timeout, verbose))
     err.print(f"lab: command exited {outcome.exit_code} after {outcome.total_seconds:.1f} s", highlight=False)
     raise typer.Exit(outcome.exit_code)
 
 
 @lab_app.command("shell")
-def lab_shell(
-    mem: str = typer.Option("2G", "--mem"), smp: int = typer.Option(2, "--smp"),
-    accel: str = typer.Option("tcg", "--accel"),
-    rw: Optional[List[Path]] = typer.Option(None, "--rw", help="Host directory shared writable (repeatable)."),
-    lab_dir: Optional[Path] = LAB_DIR_OPT,
-) -> None:
+@vm_options
+def lab_shell(*, vm=None) -> None:
     """An interactive shell in the lab guest (leave with Ctrl-D)."""
     from rdmacheck.lab.vm import shell_in_lab
 
-    raise typer.Exit(shell_in_lab(lab_paths(lab_dir), _vm_options(86400, mem, smp, accel, rw, False)))
+    raise typer.Exit(shell_in_lab(*_boot(vm, 86400, False)))
 
 
 @lab_app.command("status")
-def lab_status(as_json: bool = typer.Option(False, "--json"), lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
+def lab_status(as_json: bool = o.JSON_PRINT, lab_dir: Optional[Path] = LAB_DIR_OPT) -> None:
     """What is built, which kernel, where."""
     from rdmacheck.lab.status import lab_status as status
 

@@ -4,7 +4,7 @@ table and reports from a results file."""
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,7 +16,28 @@ from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem, RdmacheckError
 from rdmacheck.report.console import err, out_console
 from rdmacheck.words import Mode, Restart, Strategy, values
 
-QUIET = typer.Option(False, "--quiet", help="Print no table (the results file, --junit and --tone are still written).")
+@dataclass
+class Outputs:
+    """Where a grid runs and what it writes: the options `matrix` and `run` share."""
+    json_out: Path
+    junit: Optional[Path]
+    tone: Optional[Path]
+    plain: bool
+    quiet: bool
+    lab: bool
+    lab_timeout: float
+    log_dir: Optional[Path]
+
+
+def outputs(default_json: str):
+    """The Outputs options, with this command's default results file; the command gets `out: Outputs`."""
+    params = [o.opt("json_out", Path, o.json_results(default_json)), o.opt("junit", Optional[Path], o.JUNIT),
+              o.opt("tone", Optional[Path], o.TONE), o.opt("plain", bool, o.PLAIN),
+              o.opt("quiet", bool, typer.Option(False, "--quiet", help="Print no table (the results file, --junit "
+                                                 "and --tone are still written).")),
+              o.opt("lab", bool, o.LAB), o.opt("lab_timeout", float, o.LAB_TIMEOUT),
+              o.opt("log_dir", Optional[Path], o.LOG_DIR)]
+    return o.group("out", params, Outputs)
 
 
 def _apply_overrides(sc, devices, modes, strategies, restart, rounds, length, buffer_size):
@@ -117,6 +138,7 @@ def _run_in_lab(scenarios, json_out: Path, log_dir: Optional[Path], lab_timeout:
 
 
 @app.command()
+@outputs("results/matrix.json")
 def matrix(
     scenario: str = typer.Option("default", "--scenario", help="Scenario file or built-in name giving grid, sizes, timeouts, expectations."),
     devices: Optional[str] = typer.Option(None, "--devices", help="Comma list of devices (default: one per provider present)."),
@@ -126,50 +148,37 @@ def matrix(
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Restart rounds per cell."),
     length: Optional[str] = typer.Option(None, "--length", help="Bytes written and verified per round."),
     buffer_size: Optional[str] = typer.Option(None, "--buffer-size", help="Bytes the target exposes."),
-    json_out: Path = o.json_results("results/matrix.json"),
-    junit: Optional[Path] = o.JUNIT,
-    tone: Optional[Path] = o.TONE,
-    plain: bool = o.PLAIN,
-    quiet: bool = QUIET,
-    lab: bool = o.LAB,
-    lab_timeout: float = o.LAB_TIMEOUT,
-    log_dir: Optional[Path] = o.LOG_DIR,
+    *, out=None,
 ) -> None:
     """Run the grid device x mode x strategy x restart side; show which strategy works where."""
     from rdmacheck.scenario.spec import load_scenario
 
     sc = _apply_overrides(load_scenario(scenario), o.csv(devices), o.csv(modes), o.csv(strategies), o.csv(restart),
                           rounds, length, buffer_size)
-    _run(lab, [sc], json_out, plain, log_dir, lab_timeout, "matrix", junit, tone, quiet)
+    _run(out, [sc], "matrix")
 
 
-def _run(lab: bool, scenarios, json_out, plain, log_dir, lab_timeout, command, junit, tone, quiet) -> None:
-    if lab:
-        run = _run_in_lab(scenarios, json_out, log_dir, lab_timeout, command)
+def _run(out: Outputs, scenarios, command: str) -> None:
+    if out.lab:
+        run = _run_in_lab(scenarios, out.json_out, out.log_dir, out.lab_timeout, command)
     else:
         if o.given("lab_timeout"):
             raise typer.BadParameter("applies with --lab only", param_hint="--lab-timeout")
-        run = _run_here(scenarios, json_out, plain, log_dir, command)
-    _finish(run, junit, tone, quiet)
+        run = _run_here(scenarios, out.json_out, out.plain, out.log_dir, command)
+    _finish(run, out.junit, out.tone, out.quiet)
 
 
 @app.command("run")
+@outputs("results/run.json")
 def run_scenarios(
     scenarios: List[str] = typer.Argument(..., help="Scenario files (or built-in names: default, seed, target-restart, quick, clean-exit)."),
-    json_out: Path = o.json_results("results/run.json"),
-    junit: Optional[Path] = o.JUNIT,
-    tone: Optional[Path] = o.TONE,
-    plain: bool = o.PLAIN,
-    quiet: bool = QUIET,
-    lab: bool = o.LAB,
-    lab_timeout: float = o.LAB_TIMEOUT,
-    log_dir: Optional[Path] = o.LOG_DIR,
+    *, out=None,
 ) -> None:
     """Run scenario files (every cell of each), then the same table and reports as `matrix`."""
     from rdmacheck.scenario.spec import load_scenario
 
     loaded = [load_scenario(x) for x in scenarios]  # validate all before running any
-    _run(lab, loaded, json_out, plain, log_dir, lab_timeout, "run " + " ".join(scenarios), junit, tone, quiet)
+    _run(out, loaded, "run " + " ".join(scenarios))
 
 
 @app.command()

@@ -97,7 +97,7 @@ def refuse_given(names: Iterable[str], why: str) -> None:
 
 
 # --- groups -----------------------------------------------------------------------------------
-def _group(target: str, params: list[inspect.Parameter], build: Callable[..., Any]):
+def group(target: str, params: list[inspect.Parameter], build: Callable[..., Any]):
     """Append `params` to the decorated command's signature; call it with target=build(**those)."""
     def deco(fn):
         sig = inspect.signature(fn, eval_str=True)
@@ -114,23 +114,23 @@ def _group(target: str, params: list[inspect.Parameter], build: Callable[..., An
     return deco
 
 
-def _opt(name: str, annotation: Any, option: Any) -> inspect.Parameter:
+def opt(name: str, annotation: Any, option: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
 
 ETCD_PARAMS = [
-    _opt("metadata", str, typer.Option("p2p", "--metadata", help="p2p (the handshake address is given directly) or "
+    opt("metadata", str, typer.Option("p2p", "--metadata", help="p2p (the handshake address is given directly) or "
                                        "etcd://HOST:PORT[,HOST:PORT...].")),
-    _opt("etcd_prefix", str, typer.Option("rdmacheck/", "--etcd-prefix", help="etcd: key prefix.")),
-    _opt("cluster", str, typer.Option("default", "--cluster", help="etcd: keys are <prefix><cluster>/<name>.")),
-    _opt("lease_ttl", int, typer.Option(3, "--lease-ttl", help="etcd: seconds a dead process's key outlives it.")),
-    _opt("etcd_timeout", float, typer.Option(2.0, "--etcd-timeout", help="etcd: deadline of every call.")),
-    _opt("etcd_user", Optional[str], typer.Option(None, "--etcd-user", help="etcd: user name.")),
-    _opt("etcd_password", Optional[str], typer.Option(None, "--etcd-password", envvar="RDMACHECK_ETCD_PASSWORD",
+    opt("etcd_prefix", str, typer.Option("rdmacheck/", "--etcd-prefix", help="etcd: key prefix.")),
+    opt("cluster", str, typer.Option("default", "--cluster", help="etcd: keys are <prefix><cluster>/<name>.")),
+    opt("lease_ttl", int, typer.Option(3, "--lease-ttl", help="etcd: seconds a dead process's key outlives it.")),
+    opt("etcd_timeout", float, typer.Option(2.0, "--etcd-timeout", help="etcd: deadline of every call.")),
+    opt("etcd_user", Optional[str], typer.Option(None, "--etcd-user", help="etcd: user name.")),
+    opt("etcd_password", Optional[str], typer.Option(None, "--etcd-password", envvar="RDMACHECK_ETCD_PASSWORD",
                                                       help="etcd: password.")),
-    _opt("etcd_ca", Optional[str], typer.Option(None, "--etcd-ca", help="etcd TLS: CA certificate file.")),
-    _opt("etcd_cert", Optional[str], typer.Option(None, "--etcd-cert", help="etcd TLS: client certificate file.")),
-    _opt("etcd_key", Optional[str], typer.Option(None, "--etcd-key", help="etcd TLS: client key file.")),
+    opt("etcd_ca", Optional[str], typer.Option(None, "--etcd-ca", help="etcd TLS: CA certificate file.")),
+    opt("etcd_cert", Optional[str], typer.Option(None, "--etcd-cert", help="etcd TLS: client certificate file.")),
+    opt("etcd_key", Optional[str], typer.Option(None, "--etcd-key", help="etcd TLS: client key file.")),
 ]
 ETCD_ONLY = tuple(p.name for p in ETCD_PARAMS[1:])
 
@@ -153,7 +153,7 @@ def _etcd(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, et
                       user=etcd_user, password=etcd_password, ca_cert=etcd_ca, cert_cert=etcd_cert, cert_key=etcd_key)
 
 
-etcd_options = _group("etcd", ETCD_PARAMS, _etcd)
+etcd_options = group("etcd", ETCD_PARAMS, _etcd)
 """Adds --metadata and the --etcd-* options; the command gets `etcd: EtcdConfig | None`."""
 
 
@@ -164,15 +164,15 @@ def _etcd_client(**kw):
     return cfg
 
 
-etcd_client_options = _group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
+etcd_client_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
     ..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...]"))] + [p for p in ETCD_PARAMS[1:] if p.name != "lease_ttl"],
     _etcd_client)
 """The etcd options of a command that only reads (no lease); the command gets `etcd: EtcdConfig`."""
 
 TUNING_PARAMS = [
-    _opt("qp_timeout", int, typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N).")),
-    _opt("retry_cnt", int, typer.Option(6, "--retry-cnt", help="QP retry count (7 = forever on rxe: avoid).")),
-    _opt("mtu", Optional[int], typer.Option(None, "--mtu", help="Path MTU cap in bytes (default: min of both ports).")),
+    opt("qp_timeout", int, typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N).")),
+    opt("retry_cnt", int, typer.Option(6, "--retry-cnt", help="QP retry count (7 = forever on rxe: avoid).")),
+    opt("mtu", Optional[int], typer.Option(None, "--mtu", help="Path MTU cap in bytes (default: min of both ports).")),
 ]
 
 
@@ -190,13 +190,13 @@ def _tuning(qp_timeout: int, retry_cnt: int, mtu: Optional[int]):
     return QPTuning(timeout=qp_timeout, retry_cnt=retry_cnt, mtu=mtu)
 
 
-tuning_options = _group("tuning", TUNING_PARAMS, _tuning)
+tuning_options = group("tuning", TUNING_PARAMS, _tuning)
 """Adds --qp-timeout, --retry-cnt, --mtu; the command gets `tuning: QPTuning`."""
 
 TOKEN_PARAMS = [
-    _opt("token_text", Optional[str], typer.Option(None, "--token", help="Shared secret (>= 16 chars) authenticating "
+    opt("token_text", Optional[str], typer.Option(None, "--token", help="Shared secret (>= 16 chars) authenticating "
                                                    "every handshake; or $RDMACHECK_TOKEN.")),
-    _opt("token_file", Optional[Path], typer.Option(None, "--token-file", help="Read the shared secret from this file.")),
+    opt("token_file", Optional[Path], typer.Option(None, "--token-file", help="Read the shared secret from this file.")),
 ]
 
 
@@ -206,7 +206,7 @@ def _token(token_text: Optional[str], token_file: Optional[Path]):
     return load_token(token_text, token_file)
 
 
-token_options = _group("token", TOKEN_PARAMS, _token)
+token_options = group("token", TOKEN_PARAMS, _token)
 """Adds --token and --token-file; the command gets `token: bytes | None`."""
 
 

@@ -32,6 +32,9 @@ HELP = {
     "cm_port": "The target's rdma_cm listen port (default: the handshake port + 1).",
 }
 
+STRATEGY = typer.Option(Strategy.AUTO, "--strategy", help=HELP["strategy"])
+MODE = typer.Option(Mode.AUTO, "--mode", help=HELP["mode"])
+
 local_app = typer.Typer(add_completion=False)
 role_app = typer.Typer(add_completion=False)
 
@@ -99,8 +102,8 @@ def local(
     target_device: Optional[str] = typer.Option(None, "--target-device", help="The target's device (default --device)."),
     target_netns: Optional[str] = typer.Option(None, "--target-netns", help="Run the target in this network namespace (two-host model)."),
     restart: Restart = typer.Option(D.restart, "--restart", help="Which side is killed and restarted every round."),
-    strategy: Strategy = typer.Option(D.strategy, "--strategy", help=HELP["strategy"]),
-    mode: Mode = typer.Option(D.mode, "--mode", help=HELP["mode"]),
+    strategy: Strategy = STRATEGY,
+    mode: Mode = MODE,
     rounds: int = typer.Option(D.rounds, "--rounds", help="Restart rounds (after the first connection)."),
     gid_index: Optional[int] = o.GID_INDEX,
     ib_port: Optional[int] = o.IB_PORT,
@@ -175,8 +178,8 @@ def role(
     role: Role = typer.Option(..., "--role", help="This side: target (registers memory, waits) | initiator (connects, writes, verifies)."),
     device: str = o.DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="This side's logical name (kept across restarts; default: the role)."),
-    strategy: Strategy = typer.Option(Strategy.AUTO, "--strategy", help=HELP["strategy"]),
-    mode: Mode = typer.Option(Mode.AUTO, "--mode", help=HELP["mode"]),
+    strategy: Strategy = STRATEGY,
+    mode: Mode = MODE,
     gid_index: Optional[int] = o.GID_INDEX,
     ib_port: Optional[int] = o.IB_PORT,
     cm_addr: Optional[str] = typer.Option(None, "--cm-addr", help=HELP["cm_addr"]),
