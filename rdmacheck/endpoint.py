@@ -11,6 +11,7 @@ from rdmacheck.handshake.messages import QPInfo
 from rdmacheck.verbs.rc import Device, QPTuning, QueuePair, RemoteQP
 from rdmacheck.words import Mode, Strategy, oob_on_iwarp_reason, resolve_mode
 
+
 def usable_mode(mode: str, dev: Device) -> Mode:
     """The concrete mode for this device (auto resolved), refusing oob on iWARP with the reason."""
     m = resolve_mode(mode, dev.info)

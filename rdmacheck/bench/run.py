@@ -10,23 +10,24 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.bench.measure import Remote, bandwidth_bps, latency_us
-from rdmacheck.report.bench_result import STEPS, BenchResult, Dist
 from rdmacheck.endpoint import Endpoint
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.client import Channel
 from rdmacheck.handshake.messages import Accept, Connect, Verify, VerifyResult
 from rdmacheck.pattern import new_seed, pattern
+from rdmacheck.report.bench_result import STEPS, BenchResult, Dist
 from rdmacheck.roles.events import new_generation
 from rdmacheck.roles.process import RoleProcess, free_port
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
-from rdmacheck.words import resolve_strategy
+from rdmacheck.words import Strategy, resolve_strategy
+
 
 @dataclass
 class BenchPlan:
     device: str
     peer: tuple[str, int] | None = None  # None: start a target here
     target_device: str | None = None
-    strategies: tuple[str, ...] = ("reset", "recreate")
+    strategies: tuple[Strategy, ...] = (Strategy.RESET, Strategy.RECREATE)
     iters: int = 1000
     size: int = 64 << 10
     depth: int = 16

@@ -10,6 +10,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.report.console import err, out_console
+from rdmacheck.words import Strategy
 
 
 @app.command()
@@ -32,8 +33,10 @@ def bench(
     from rdmacheck.report.bench import bench_dict, render_bench
     from rdmacheck.report.results import write_json_atomic
 
-    if strategy not in ("reset", "recreate", "both"):
-        raise typer.BadParameter("must be reset, recreate or both", param_hint="--strategy")
+    choices = {Strategy.RESET.value: (Strategy.RESET,), Strategy.RECREATE.value: (Strategy.RECREATE,),
+               "both": (Strategy.RESET, Strategy.RECREATE)}
+    if strategy not in choices:
+        raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint="--strategy")
     if not 1 <= depth <= 128:
         raise typer.BadParameter("must be 1..128 (the send queue depth)", param_hint="--depth")
     if iters < 1 or rounds < 1:
@@ -43,7 +46,7 @@ def bench(
     o.require_devices(device, None if peer else target_device)
     plan = BenchPlan(device=device, peer=parse_hostport(peer, "--peer") if peer else None,
                      target_device=target_device,
-                     strategies=("reset", "recreate") if strategy == "both" else (strategy,), iters=iters,
+                     strategies=choices[strategy], iters=iters,
                      size=o.size(size, "--size"), depth=depth, rounds=rounds, verify=verify, log_dir=log_dir)
     res = Bench(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False)).run()
     if json_out:

@@ -16,6 +16,7 @@ from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem, RdmacheckError
 from rdmacheck.report.console import err, out_console
 from rdmacheck.words import Mode, Restart, Strategy, values
 
+
 @dataclass
 class Outputs:
     """Where a grid runs and what it writes: the options `matrix` and `run` share."""

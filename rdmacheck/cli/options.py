@@ -15,8 +15,8 @@ from typing import Any, Callable, Iterable, Optional
 import typer
 
 try:  # typer 0.2x ships its own click (pinned in pyproject); older ones use the package
-    from typer._click.globals import get_current_context
     from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover
     from click import get_current_context
     from click.core import ParameterSource

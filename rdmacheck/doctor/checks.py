@@ -173,7 +173,12 @@ def metadata_check(url: str, timeout: float = 2.0) -> Check:
     """etcd reachable, and how long a read takes."""
     import time
 
-    from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError, parse_metadata_url
+    from rdmacheck.metadata.etcd import (
+        EtcdConfig,
+        EtcdStore,
+        MetadataError,
+        parse_metadata_url,
+    )
 
     try:
         endpoints = parse_metadata_url(url)

@@ -6,9 +6,22 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from rdmacheck.doctor.checks import (FAIL, PASS, SKIP, WARN, Check, HostPaths, device_checks, kernel_support,
-                                     loaded_modules, memlock, metadata_check, rdma_cm_device, userspace,
-                                     uverbs_devices)
+from rdmacheck.doctor.checks import (
+    FAIL,
+    PASS,
+    SKIP,
+    WARN,
+    Check,
+    HostPaths,
+    device_checks,
+    kernel_support,
+    loaded_modules,
+    memlock,
+    metadata_check,
+    rdma_cm_device,
+    userspace,
+    uverbs_devices,
+)
 from rdmacheck.report.results import CellResult
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.runner import run_cell

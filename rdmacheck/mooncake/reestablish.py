@@ -17,8 +17,8 @@ from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.pattern import new_seed
-from rdmacheck.roles.process import RoleFailed, RoleProcess
 from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
+from rdmacheck.roles.process import RoleFailed, RoleProcess
 
 ENGINE_MODULE = "rdmacheck.mooncake.engine_side"
 RDMACHECK_MODULE = "rdmacheck.mooncake.side"

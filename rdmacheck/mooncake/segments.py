@@ -4,8 +4,8 @@ stale (Mooncake puts them without a lease, so a crashed engine's keys stay)."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import replace
 import time
+from dataclasses import replace
 
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.address import parse_hostport

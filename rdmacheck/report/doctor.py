@@ -8,7 +8,10 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
-PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+from rdmacheck.words import Verdict
+
+# A check has the verdicts of a cell, and WARN: works, but not as it should.
+PASS, FAIL, SKIP, WARN = Verdict.PASS, Verdict.FAIL, Verdict.SKIP, "WARN"
 
 
 @dataclass
@@ -22,7 +25,7 @@ class Check:
     def to_dict(self) -> dict:
         return asdict(self)
 
-STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
+STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
 def render_doctor(checks: list[Check], console: Console) -> None:
@@ -31,7 +34,7 @@ def render_doctor(checks: list[Check], console: Console) -> None:
         t.add_column(col, no_wrap=col != "why / fix")
     last = None
     for c in checks:
-        text = c.reason + (f"\n[dim]fix: {c.hint}[/]" if c.hint and c.status != "PASS" else
+        text = c.reason + (f"\n[dim]fix: {c.hint}[/]" if c.hint and c.status != PASS else
                            f"\n[dim]tip: {c.hint}[/]" if c.hint else "")
         t.add_row(c.group if c.group != last else "", c.name, f"[{STYLE[c.status]}]{c.status}[/]", text)
         last = c.group
@@ -41,5 +44,5 @@ def render_doctor(checks: list[Check], console: Console) -> None:
 
 def summary(checks: list[Check]) -> str:
     n = {s: sum(1 for c in checks if c.status == s) for s in STYLE}
-    state = "unhealthy" if n["FAIL"] else "healthy"
+    state = "unhealthy" if n[FAIL] else "healthy"
     return f"{state}: {len(checks)} checks, {n['PASS']} pass, {n['WARN']} warn, {n['FAIL']} fail, {n['SKIP']} skip"

@@ -8,6 +8,7 @@ from rich.table import Table
 from rdmacheck.report.mooncake_result import MooncakeResult, ProbeResult, SegmentEntry
 from rdmacheck.report.render import STYLE
 from rdmacheck.verbs.gid import byte_gid
+from rdmacheck.words import Verdict
 
 
 def _verdict(v: str) -> str:
@@ -58,7 +59,7 @@ def render_mooncake(res: MooncakeResult, console: Console) -> None:
                 "finding / error"):
         t.add_column(col, no_wrap=col not in ("finding / error", "target verify", "read back"))
     for r in res.rounds:
-        t.add_row(str(r.index), _verdict("PASS" if r.ok else "FAIL"), r.restarted_name,
+        t.add_row(str(r.index), _verdict(Verdict.PASS if r.ok else Verdict.FAIL), r.restarted_name,
                   "-" if r.start_s is None else f"{r.start_s:.2f}",
                   "-" if r.first_write_ms is None else f"{r.first_write_ms:.1f}",
                   "ok" if r.target_ok else r.target_verify or "-", "ok" if r.readback_ok else r.readback or "-",

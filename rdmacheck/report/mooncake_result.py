@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from rdmacheck.words import Verdict
+
 if TYPE_CHECKING:
     from rdmacheck.mooncake.messages import SegmentDesc
     from rdmacheck.mooncake.reestablish import MooncakePlan
@@ -38,7 +40,7 @@ class MooncakeResult:
     @property
     def verdict(self) -> str:
         ok = not self.error and len(self.rounds) == self.plan.rounds and all(r.ok for r in self.rounds)
-        return "PASS" if ok else "FAIL"
+        return Verdict.PASS if ok else Verdict.FAIL
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -59,7 +61,7 @@ class ProbeResult:
 
     @property
     def verdict(self) -> str:
-        return "PASS" if self.segment is not None and not self.problems and not self.error else "FAIL"
+        return Verdict.PASS if self.segment is not None and not self.problems and not self.error else Verdict.FAIL
 
     def to_dict(self) -> dict:
         return {"address": self.address, "verdict": self.verdict, "probe_reply": self.probe_reply,

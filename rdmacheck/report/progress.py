@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.text import Text
 
 from rdmacheck.report.results import CellResult
+from rdmacheck.words import Verdict
 
 
 class Progress(Protocol):
@@ -73,7 +74,7 @@ class RichProgress:
         self._render()
 
     def cell_done(self, cell: CellResult) -> None:
-        style = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}[cell.verdict]
+        style = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.SKIP: "yellow"}[cell.verdict]
         self.console.print(f"[{style}]{cell.verdict}[/] {self.state[0]} {_done_line(cell)[len(cell.verdict):]}",
                            highlight=False)
 

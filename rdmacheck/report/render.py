@@ -6,8 +6,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rdmacheck.report.results import PASS, CellResult
+from rdmacheck.words import Verdict
 
-STYLE = {"PASS": "bold green", "FAIL": "bold red", "SKIP": "yellow"}
+STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.SKIP: "yellow"}
 
 
 def _ms(v: float | None) -> str:

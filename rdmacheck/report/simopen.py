@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rdmacheck.report.render import STYLE
+from rdmacheck.words import Verdict
 
 SCHEMA = 1
 COUNTED = ("hangs", "errors", "unconnected", "duplicates", "crossed", "write_failures", "verify_failures",
@@ -66,8 +67,8 @@ class SimopenResult:
     @property
     def verdict(self) -> str:
         complete = len({r.round for r in self.rounds}) == self.rounds_planned
-        ok = complete and not self.error and all(r.verdict == "PASS" for r in self.rounds)
-        return "PASS" if ok and not self.leaked_total else "FAIL"
+        ok = complete and not self.error and all(r.verdict == Verdict.PASS for r in self.rounds)
+        return Verdict.PASS if ok and not self.leaked_total else Verdict.FAIL
 
     def totals(self) -> dict[str, int]:
         return {k: sum(getattr(r, k) or 0 for r in self.rounds) for k in (*COUNTED, "verified")}

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from rdmacheck.report.results import PASS, CellResult
 from rdmacheck.verbs.resources import KINDS
+from rdmacheck.words import Verdict
 
 
 @dataclass
@@ -22,7 +23,7 @@ class SoakResult:
     samples: list[Sample] = field(default_factory=list)
     leaked: dict[str, int] = field(default_factory=dict)
     rss_growth_kib: int | None = None
-    verdict: str = "FAIL"
+    verdict: Verdict = Verdict.FAIL
     reason: str = ""
 
     def to_dict(self) -> dict:
@@ -38,7 +39,7 @@ RSS_SLACK_KIB = 8 * 1024
 
 def judge_soak(res: SoakResult) -> None:
     if res.cell.verdict != PASS:
-        res.verdict, res.reason = "FAIL", f"a round failed: {res.cell.finding}"
+        res.verdict, res.reason = Verdict.FAIL, f"a round failed: {res.cell.finding}"
         return
     base = res.samples[min(WARMUP, len(res.samples) - 1)]
     last = res.samples[-1]
@@ -46,10 +47,10 @@ def judge_soak(res: SoakResult) -> None:
     if base.survivor_rss_kib and last.survivor_rss_kib:
         res.rss_growth_kib = last.survivor_rss_kib - base.survivor_rss_kib
     if res.leaked:
-        res.verdict, res.reason = "FAIL", "RDMA objects grew: " + ", ".join(f"{k} +{v}" for k, v in res.leaked.items())
+        res.verdict, res.reason = Verdict.FAIL, "RDMA objects grew: " + ", ".join(f"{k} +{v}" for k, v in res.leaked.items())
     elif res.rss_growth_kib is not None and res.rss_growth_kib > RSS_SLACK_KIB:
-        res.verdict, res.reason = "FAIL", f"survivor RSS grew by {res.rss_growth_kib} KiB"
+        res.verdict, res.reason = Verdict.FAIL, f"survivor RSS grew by {res.rss_growth_kib} KiB"
     else:
-        res.verdict, res.reason = "PASS", (f"{len(res.samples) - 1} restarts: no RDMA object growth, survivor RSS "
+        res.verdict, res.reason = Verdict.PASS, (f"{len(res.samples) - 1} restarts: no RDMA object growth, survivor RSS "
                                            f"{res.rss_growth_kib:+d} KiB after warm-up" if res.rss_growth_kib is not None
                                            else "no RDMA object growth")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdmacheck.report.results import RunResult, write_json_atomic
+from rdmacheck.words import Verdict
 
 if TYPE_CHECKING:
     from rdmacheck.report.mooncake_result import MooncakeResult
@@ -31,5 +32,5 @@ def write_tone(run: RunResult, directory: Path, test_case: str = "rdmacheck-matr
 def write_mooncake_tone(res: MooncakeResult, directory: Path) -> None:
     """The run, and each planned round (one never reached is a Fail)."""
     done = {r.index: r.ok for r in res.rounds}
-    write_records(directory, "rdmacheck-mooncake-reestablish", res.verdict == "PASS",
+    write_records(directory, "rdmacheck-mooncake-reestablish", res.verdict == Verdict.PASS,
                   [(f"round-{i}", done.get(i, False)) for i in range(res.plan.rounds)])

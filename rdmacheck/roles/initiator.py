@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 import threading
 import time
+from dataclasses import dataclass
 
 from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, usable_mode
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
@@ -18,8 +18,8 @@ from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
 from rdmacheck.roles.events import EventLog
-from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.cm import CmError, cm_connect
+from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.words import resolve_strategy
 

@@ -12,8 +12,18 @@ from rdmacheck.endpoint import REUSE_REFUSED, Endpoint, SilentReset, usable_mode
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import format_hostport
 from rdmacheck.handshake.auth import Verifier
-from rdmacheck.handshake.messages import (Accept, BufferInfo, Connect, Message, Ping, Pong, QPInfo, Reject,
-                                          Verify, VerifyResult)
+from rdmacheck.handshake.messages import (
+    Accept,
+    BufferInfo,
+    Connect,
+    Message,
+    Ping,
+    Pong,
+    QPInfo,
+    Reject,
+    Verify,
+    VerifyResult,
+)
 from rdmacheck.handshake.server import HandshakeServer, Session
 from rdmacheck.pattern import check_pattern
 from rdmacheck.roles.checkpoint import checkpoint_for

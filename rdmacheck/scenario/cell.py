@@ -87,9 +87,9 @@ class CellSpec:
                       inject=[*self.inject, *faults], metadata=self.metadata, token=self.token,
                       io_timeout=self.io_timeout)
         if Role(role) is Role.TARGET:
-            return RoleConfig(role="target", name=self.target_name, listen=addr, buffer_size=self.buffer_size,
+            return RoleConfig(role=Role.TARGET, name=self.target_name, listen=addr, buffer_size=self.buffer_size,
                               cm_port=self.cm_port, **common)
-        return RoleConfig(role="initiator", name=self.initiator_name, target_name=self.target_name, peer=addr,
+        return RoleConfig(role=Role.INITIATOR, name=self.initiator_name, target_name=self.target_name, peer=addr,
                           length=self.length, offset=self.offset, rounds=0, reconnect_timeout=self.reconnect_timeout,
                           heartbeat=self.heartbeat, hold_probe=self.hold_probe, **common)
 

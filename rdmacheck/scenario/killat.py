@@ -12,6 +12,7 @@ from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.roles.process import RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
+from rdmacheck.words import Role
 
 # Steps the target has no hook for (it cannot tell that an initiator's WRITE is in flight).
 INITIATOR_ONLY = ("mid-write",)
@@ -23,7 +24,7 @@ class KillRun(LocalRun):
         self.step = step
         self.armed = True  # only the victim's first process carries the fault
 
-    def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
+    def _spawn(self, role: Role, faults: tuple[str, ...] = ()) -> RoleProcess:
         if role == self.spec.restart and self.armed:
             self.armed = False
             faults = (*faults, f"kill-at:{self.step}")
@@ -32,13 +33,14 @@ class KillRun(LocalRun):
     def _run(self, cell: CellResult) -> None:
         p = self.spec
         cell.rounds_planned = 1
-        victim, other = p.restart, ("target" if p.restart == "initiator" else "initiator")
-        procs = {"target": self._spawn("target")}
-        ready = procs["target"].wait_for("ready", p.start_timeout, "the target to be ready")
+        victim = Role(p.restart)
+        other = Role.TARGET if victim is Role.INITIATOR else Role.INITIATOR
+        procs = {Role.TARGET: self._spawn(Role.TARGET)}
+        ready = procs[Role.TARGET].wait_for("ready", p.start_timeout, "the target to be ready")
         cell.provider, cell.strategy_used = ready.get("provider", cell.provider), ready.get("strategy")
-        procs["initiator"] = self._spawn("initiator")
+        procs[Role.INITIATOR] = self._spawn(Role.INITIATOR)
         if self.step == "during-reestablish":  # the victim must survive the other side's restart
-            procs["initiator"].wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
+            procs[Role.INITIATOR].wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
             self.on_step(f"restarting the {other}; the {victim} dies re-establishing")
             self._end(procs[other])
             procs[other] = self._spawn(other)
@@ -55,11 +57,11 @@ class KillRun(LocalRun):
                                        detail=f"the {victim} killed itself at {self.step} (exit {status})"))
         procs[victim].stop()
         self.on_step(f"the {victim} died at {self.step}; restarting it")
-        initiator = procs["initiator"]
-        mark = initiator.mark() if victim == "target" else 0
+        initiator = procs[Role.INITIATOR]
+        mark = initiator.mark() if victim is Role.TARGET else 0
         new = self._spawn(victim)
         ready = new.wait_for("ready", p.start_timeout, f"the restarted {victim} to be ready")
-        if victim == "initiator":
+        if victim is Role.INITIATOR:
             initiator = new
         result = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout,
                                     f"a verified write after the {victim} came back", since=mark)

@@ -48,11 +48,11 @@ class LocalRun:
         self.procs: list[RoleProcess] = []
         self.said_exec = False  # the fall-back from forking is reported once
 
-    def _spawn(self, role: str, faults: tuple[str, ...] = ()) -> RoleProcess:
+    def _spawn(self, role: Role, faults: tuple[str, ...] = ()) -> RoleProcess:
         """Start a role process; `faults` are injected into this process only (spec.inject: into all)."""
         p = self.spec
         cfg = p.for_role(role, (self.target_host, self.port), faults)
-        netns = p.target_netns if role == "target" else None
+        netns = p.target_netns if role == Role.TARGET else None
         blocker = fork_blocker() if p.spawn == "fork" else None
         if blocker and not self.said_exec:
             self.said_exec = True
@@ -82,7 +82,7 @@ class LocalRun:
                                            detail=str(e)))
         finally:
             # Initiators first, so none of them reports the target's shutdown as a lost peer.
-            for p in sorted(self.procs, key=lambda p: p.label != "initiator"):
+            for p in sorted(self.procs, key=lambda p: p.label != Role.INITIATOR):
                 p.stop()
             cell.duration_s = round(time.monotonic() - t0, 3)
             cell.conclude()
@@ -92,13 +92,13 @@ class LocalRun:
         """Target, then initiator, then round 0: the first verified write."""
         p = self.spec
         self.on_step("starting target")
-        target = self._spawn("target")
+        target = self._spawn(Role.TARGET)
         tready = target.wait_for("ready", p.start_timeout, "the target to be ready")
         cell.provider = tready.get("provider", cell.provider)
         cell.strategy_used = tready.get("strategy")
         cell.mode = tready.get("mode", cell.mode)
         self.on_step("starting initiator")
-        initiator = self._spawn("initiator")
+        initiator = self._spawn(Role.INITIATOR)
         iready = initiator.wait_for("ready", p.start_timeout, "the initiator to be ready")
         first = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout, "the first verified write")
         cell.rounds.append(self._round_from(0, first, iready))
@@ -159,12 +159,12 @@ class LocalRun:
         gone = _optional(lambda: target.wait_for({"peer_disconnected", "peer_restarted"}, 10,
                                                  "the target to notice the initiator died", since=mark,
                                                  not_before=t_kill))
-        new = self._spawn("initiator")
+        new = self._spawn(Role.INITIATOR)
         ready = new.wait_for("ready", p.start_timeout, "the restarted initiator to be ready")
         result = new.wait_for({"verified", "verify_failed"}, p.round_timeout,
                               "the first verified write after the restart")
         rr = self._round_from(r, result, ready)
-        rr.survivor = "target"
+        rr.survivor = Role.TARGET
         rr.restarted_qpn = ready.get("qpn")
         noticed = [e for e in target.events[mark:] if e["ts"] >= t_kill and
                    e["event"] in ("peer_disconnected", "peer_restarted")] or ([gone] if gone else [])
@@ -179,7 +179,7 @@ class LocalRun:
         p = self.spec
         mark = initiator.mark()
         t_kill = self._end(old)
-        new = self._spawn("target")
+        new = self._spawn(Role.TARGET)
         ready = new.wait_for("ready", p.start_timeout, "the restarted target to be ready")
         lost = initiator.wait_for("peer_lost", p.round_timeout, "the initiator to notice the target died", since=mark)
         result = initiator.wait_for({"verified", "verify_failed"}, p.round_timeout,
@@ -188,7 +188,7 @@ class LocalRun:
         # part of re-establishing: a target back before it ends is timed from the probe's end.
         probe = initiator.find("dead_peer_probe", since=mark)
         rr = self._round_from(r, result, ready, probe["ts"] if probe else None)
-        rr.survivor = "initiator"
+        rr.survivor = Role.INITIATOR
         rr.detect_ms, rr.detect_via = round((lost["ts"] - t_kill) * 1000, 3), lost.get("via")
         if probe:
             rr.probe_status, rr.probe_ms = probe.get("wc_status"), probe.get("after_ms")

@@ -8,7 +8,7 @@ from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
 from rdmacheck.scenario.runner import run_cell
 from rdmacheck.verbs.resources import resource_counts
-from rdmacheck.words import Restart
+from rdmacheck.words import Restart, Role
 
 
 def rss_kib(pid: int) -> int | None:
@@ -22,7 +22,7 @@ def rss_kib(pid: int) -> int | None:
 
 
 def run_soak(spec: CellSpec, on_step=lambda s: None) -> SoakResult:
-    survivor = "target" if spec.restart is Restart.INITIATOR else "initiator"
+    survivor = Role.TARGET if spec.restart is Restart.INITIATOR else Role.INITIATOR
     samples: list[Sample] = []
 
     def sample(index: int, run: LocalRun) -> None:

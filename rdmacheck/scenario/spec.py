@@ -19,7 +19,15 @@ from rdmacheck.report.expectations import MATCH_KEYS, Expectation
 from rdmacheck.roles.config import check_fault
 from rdmacheck.scenario.cell import SIGNALS, CellSpec
 from rdmacheck.units import parse_size
-from rdmacheck.words import Mode, Restart, Strategy, Verdict, resolve_mode, resolve_strategy, values
+from rdmacheck.words import (
+    Mode,
+    Restart,
+    Strategy,
+    Verdict,
+    resolve_mode,
+    resolve_strategy,
+    values,
+)
 
 if TYPE_CHECKING:
     from rdmacheck.verbs.devices import DeviceInfo

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-
 PRELUDE = """
 from pathlib import Path
 from rdmacheck.roles.config import RoleConfig

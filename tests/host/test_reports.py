@@ -122,8 +122,8 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
     import json
 
     from rdmacheck.mooncake.reestablish import MooncakePlan
-    from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
     from rdmacheck.report.junit import mooncake_junit_xml
+    from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
     from rdmacheck.report.tone import write_mooncake_tone
 
     plan = MooncakePlan(host="10.0.0.1", device="erdma_0", engine_role="target", restart="initiator", rounds=3)

@@ -1,6 +1,11 @@
 import pytest
 
-from rdmacheck.scenario.spec import ScenarioError, builtin_names, load_scenario, parse_scenario
+from rdmacheck.scenario.spec import (
+    ScenarioError,
+    builtin_names,
+    load_scenario,
+    parse_scenario,
+)
 
 OK = """
 [scenario]

@@ -4,11 +4,11 @@ rdmacheck's Mooncake-dialect peer is one side, the engine nobody here wrote the 
 restarted initiator keeps its name (pinned port) and every round is verified by both sides.
 """
 import json
-import xml.etree.ElementTree as ET
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
