@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -20,6 +21,9 @@ from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.words import Mode, Restart, Role, Strategy
 
 D = CellSpec(device="-")  # the defaults of a local cell, shown in --help
+# CellSpec fields set by options of another name (the rest: the option of the same name)
+SETTING_PARAMS = {"host": ("listen",), "port": ("listen",), "tuning": ("qp_timeout", "retry_cnt", "mtu"),
+                  "metadata": tuple(p.name for p in o.ETCD_PARAMS), "token": ("token_text", "token_file")}
 HELP = {
     "strategy": "How the survivor re-establishes: reset | recreate | auto (recreate on iWARP/eRDMA, reset elsewhere).",
     "mode": "oob (QP info over TCP, states set by hand) | cm (rdma_cm) | auto (cm on iWARP).",
@@ -99,6 +103,7 @@ def _dispatch(sub: typer.Typer, args: list[str], prog: str) -> None:
 @o.token_options
 def local(
     device: str = o.DEVICE,
+    scenario: Optional[str] = typer.Option(None, "--scenario", help="Take the run settings (rounds, sizes, timeouts, restart signal and delay, faults, GID index) from this scenario file or built-in name; the options given here override it."),
     target_device: Optional[str] = typer.Option(None, "--target-device", help="The target's device (default --device)."),
     target_netns: Optional[str] = typer.Option(None, "--target-netns", help="Run the target in this network namespace (two-host model)."),
     restart: Restart = typer.Option(D.restart, "--restart", help="Which side is killed and restarted every round."),
@@ -136,14 +141,21 @@ def local(
     if cm_addr and (target_device or target_netns):
         raise typer.BadParameter("names one device's IP; with --target-device or --target-netns each role finds "
                                  "its own", param_hint="--cm-addr")
-    spec = CellSpec(device=device, target_device=target_device, target_netns=target_netns, restart=restart,
-                    strategy=strategy, mode=mode, rounds=rounds, gid_index=gid_index, ib_port=ib_port, host=host,
-                    port=port, cm_port=cm_port, cm_addr=cm_addr, buffer_size=o.size(buffer_size, "--buffer-size"),
-                    length=o.size(length, "--length"), offset=offset, initiator_name=initiator_name,
-                    target_name=target_name, inject=tuple(o.faults(inject, runner_faults=True)),
-                    start_timeout=start_timeout, round_timeout=round_timeout, reconnect_timeout=reconnect_timeout,
-                    io_timeout=io_timeout, heartbeat=heartbeat, hold_probe=hold_probe, tuning=tuning, metadata=etcd,
-                    token=token, log_dir=log_dir)
+    settings = dict(gid_index=gid_index, ib_port=ib_port, host=host, port=port, cm_port=cm_port, cm_addr=cm_addr,
+                    rounds=rounds, buffer_size=o.size(buffer_size, "--buffer-size"), length=o.size(length, "--length"),
+                    offset=offset, initiator_name=initiator_name, target_name=target_name,
+                    inject=tuple(o.faults(inject, runner_faults=True)), start_timeout=start_timeout,
+                    round_timeout=round_timeout, reconnect_timeout=reconnect_timeout, io_timeout=io_timeout,
+                    heartbeat=heartbeat, hold_probe=hold_probe, tuning=tuning, metadata=etcd, token=token)
+    base = D
+    if scenario:  # a one-cell scenario: its settings, then the options given here
+        from rdmacheck.scenario.spec import load_scenario
+
+        sc = load_scenario(scenario)
+        base = replace(sc.base, scenario=sc.name)
+        settings = {k: v for k, v in settings.items() if any(o.given(p) for p in SETTING_PARAMS.get(k, (k,)))}
+    spec = replace(base, device=device, target_device=target_device, target_netns=target_netns, restart=restart,
+                   strategy=strategy, mode=mode, log_dir=log_dir, **settings)
     if spec.offset + spec.length > spec.buffer_size:
         raise typer.BadParameter(f"--offset {spec.offset} + --length {spec.length} exceeds --buffer-size "
                                  f"{spec.buffer_size}", param_hint="--offset")

@@ -48,3 +48,37 @@ def test_an_internal_error_is_one_line_plus_where_the_traceback_went(monkeypatch
     text = Path(path).read_text()
     assert "Traceback" in text and "ZeroDivisionError: a bug" in text and "rdmacheck devices" in text
     Path(path).unlink()
+
+
+@pytest.mark.skipif(Path("/sys/class/infiniband").exists(), reason="this host has RDMA support")
+def test_a_cell_on_a_host_without_rdma_is_an_environment_error_not_a_failed_test():
+    """Usage, then the environment, then the test: no role is started, exit 2 with the lab hint."""
+    r = rdmacheck("reestablish", "--local", "-d", "rxe0", "--rounds", "1")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "no RDMA device on this host" in r.stderr and "Soft-RDMA lab" in r.stderr
+    assert "FAIL" not in r.stdout and "Traceback" not in r.stderr
+    bad = rdmacheck("reestablish", "--local", "-d", "rxe0", "--peer", "127.0.0.1:1")
+    assert bad.returncode == 2 and "No such option" in bad.stderr  # usage is checked before the environment
+
+
+def test_local_options_override_a_scenarios_settings(monkeypatch):
+    import typer
+
+    from rdmacheck.cli import reestablish as cli
+
+    got = []
+    monkeypatch.setattr("rdmacheck.scenario.runner.run_cell", lambda spec, **k: got.append(spec) or _stop())
+    monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *n: None)
+    with pytest.raises(_Stop):
+        typer.main.get_command(cli.local_app).main(["-d", "rxe0", "--scenario", "seed", "--rounds", "1"],
+                                                   standalone_mode=False)
+    spec = got[0]
+    assert (spec.scenario, spec.rounds, spec.length, spec.restart_delay) == ("seed", 1, 256 << 20, 2.0)
+
+
+class _Stop(BaseException):
+    pass
+
+
+def _stop():
+    raise _Stop()

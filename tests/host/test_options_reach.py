@@ -319,7 +319,7 @@ def _rebase(obj, old: Path, new: Path):
 
 
 # Options of `reestablish --local` that steer the runner rather than a role: found in the spec.
-RUNNER_OPTIONS = {"restart": "restart", "rounds": "rounds", "target_netns": "target_netns",
+RUNNER_OPTIONS = {"scenario": "its settings","restart": "restart", "rounds": "rounds", "target_netns": "target_netns",
                   "start_timeout": "start_timeout", "round_timeout": "round_timeout", "log_dir": "log_dir",
                   "listen": "host and port"}  # the runner picks the address it gives both roles from --listen
 

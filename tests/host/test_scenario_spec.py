@@ -74,3 +74,30 @@ def test_shipped_scenarios_all_load():
 def test_missing_file_lists_builtins():
     with pytest.raises(ScenarioError, match="no such scenario file .*built-in ones: clean-exit"):
         load_scenario("/nope/x.toml")
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_a_scenario_written_as_toml_reads_back_equal(name):
+    """`matrix --lab` hands the guest the resolved scenario as a file: nothing may change on the way."""
+    from dataclasses import replace
+
+    sc = load_scenario(name)
+    sc = replace(sc, base=replace(sc.base, inject=("handshake-drop",), gid_index=1), target_devices=[])
+    back = parse_scenario(sc.to_toml(), "x.toml")
+    assert replace(back, source=sc.source) == sc
+
+
+def test_scenario_cells_resolve_auto_once_per_device():
+    from rdmacheck.verbs.devices import DeviceInfo, PortInfo
+
+    def dev(name, provider, node):
+        return DeviceInfo(name=name, provider=provider, node_type=node, transport="", node_guid="", fw_version="",
+                          max_qp=1, max_mr_size=1, max_qp_rd_atom=1,
+                          ports=[PortInfo(port=1, state="ACTIVE", phys_state="LINK_UP", link_layer="Ethernet",
+                                          active_mtu=1024, max_mtu=4096, lid=0, speed="", netdev="n",
+                                          netdev_ips=["10.0.0.1"])])
+    sc = parse_scenario('[scenario]\nname = "a"\n[grid]\nmodes = ["auto"]\nstrategies = ["auto"]\n'
+                        'restart = ["target"]\n', "a.toml")
+    cells = sc.cells([dev("rxe0", "rxe", "CA"), dev("siw0", "siw", "RNIC")])
+    assert [(c.device, c.provider, c.mode, c.strategy, c.restart, c.scenario) for c in cells] == [
+        ("rxe0", "rxe", "oob", "reset", "target", "a"), ("siw0", "siw", "cm", "recreate", "target", "a")]
