@@ -227,6 +227,7 @@ def _scenario(name):
 def _invoke(case: Case, extra: list[str], tmp: Path, monkeypatch, capsys) -> dict:
     """Run the command once; what it handed off, wrote and printed, or the usage error."""
     _patch(monkeypatch, case)
+    monkeypatch.chdir(tmp)  # default output paths (results/matrix.json) land here
     (tmp / "token").write_text("token-from-a-file-0123")
     results = tmp / "results.json"
     results.write_text(json.dumps({"schema_version": 1, "command": "x", "cells": []}))
