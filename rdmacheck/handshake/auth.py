@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import threading
@@ -72,6 +73,8 @@ class Verifier:
         if not (isinstance(nonce, str) and 8 <= len(nonce) <= 64 and isinstance(ts, (int, float))
                 and not isinstance(ts, bool) and isinstance(mac, str) and len(mac) == 64):
             raise AuthError("malformed handshake authentication")
+        if not (isinstance(ts, float) and math.isfinite(ts) or isinstance(ts, int) and abs(ts) < 1 << 53):
+            raise AuthError("malformed handshake authentication (the timestamp is not a finite time)")
         if not hmac.compare_digest(mac, _mac(self.key, envelope, nonce, float(ts))):
             raise AuthError("handshake authentication failed: wrong token")
         if abs(time.time() - ts) > self.window:

@@ -32,6 +32,10 @@ class Handler(Protocol):
     def on_close(self, session: Session, reason: str) -> None: ...
 
 
+class _Refused(Exception):
+    """A frame the session ends on, with the reason sent in the Reject."""
+
+
 class HandshakeServer:
     def __init__(self, host: str, port: int, handler: Handler,
                  on_reject: Callable[[str, str], None] | None = None, verifier: Verifier | None = None):
@@ -80,6 +84,25 @@ class HandshakeServer:
         except (OSError, TimeoutError, wire.FrameError):
             pass
 
+    def _answer(self, session: Session, raw: dict) -> Message:
+        """The reply to one frame; _Refused (with the reason the peer and the events get) for anything
+        that must end the session, a bug of a handler included: a session thread never dies silently."""
+        if self.verifier:
+            try:
+                self.verifier.check(raw)
+            except AuthError as e:
+                raise _Refused(f"refused: {e}") from None
+        try:
+            msg = parse(raw)
+        except InvalidMessage as e:
+            raise _Refused(f"invalid message: {e}") from None
+        except Exception as e:  # noqa: BLE001 - validation must not kill the session thread
+            raise _Refused(f"invalid message ({type(e).__name__}: {str(e)[:80]})") from None
+        try:
+            return self.handler.on_message(session, msg)
+        except Exception as e:  # noqa: BLE001 - the handler's failure is answered, and logged as a rejection
+            raise _Refused(f"internal error handling {msg.KIND}: {type(e).__name__}: {str(e)[:120]}") from None
+
     def _serve(self, conn: socket.socket, peer: str) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(peer_addr=peer, sock=conn)
@@ -98,20 +121,12 @@ class HandshakeServer:
                 except (TimeoutError, OSError) as e:
                     reason = str(e)
                     return
-                if self.verifier:
-                    try:
-                        self.verifier.check(raw)
-                    except AuthError as e:
-                        reason = f"refused: {e}"
-                        self._reject(conn, peer, reason)
-                        return
                 try:
-                    msg = parse(raw)
-                except InvalidMessage as e:
-                    reason = f"invalid message: {e}"
+                    reply = self._answer(session, raw)
+                except _Refused as e:
+                    reason = str(e)
                     self._reject(conn, peer, reason)
                     return
-                reply = self.handler.on_message(session, msg)
                 wire.send_frame(conn, reply.envelope(), time.monotonic() + 5.0)
                 getattr(self.handler, "on_replied", lambda s, m: None)(session, reply)
                 if isinstance(reply, Reject):

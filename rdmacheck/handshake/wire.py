@@ -6,6 +6,7 @@ A hard size cap is checked before anything is allocated, so a hostile length cos
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
 import time
@@ -30,25 +31,64 @@ def encode(obj: dict, max_size: int = MAX_FRAME) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def _depth(obj, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(obj, dict):
-        return max((_depth(v, level + 1) for v in obj.values()), default=level + 1)
-    if isinstance(obj, list):
-        return max((_depth(v, level + 1) for v in obj), default=level + 1)
-    return level
+MAX_DIGITS = 20  # an integer field holds at most a u64 (Python would parse 4300 digits, slowly)
+
+
+def _no_constant(name: str):
+    raise FrameError(f"frame holds a non-finite number ({name})")
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise FrameError(f"frame holds a number of {len(text)} digits (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise FrameError(f"frame holds a non-finite number ({text[:20]})")
+    return v
+
+
+def _object(pairs: list) -> dict:
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise FrameError(f"frame repeats the duplicate key {k[:40]!r}")
+        obj[k] = v
+    return obj
+
+
+def _check_shape(obj) -> None:
+    """Depth (iteratively: no recursion to exhaust) and text that is not valid Unicode (lone surrogates)."""
+    todo = [(obj, 1)]
+    while todo:
+        v, level = todo.pop()
+        if level > MAX_DEPTH and isinstance(v, (dict, list)):
+            raise FrameError(f"frame nests deeper than {MAX_DEPTH} levels")
+        items = list(v.items()) if isinstance(v, dict) else [(None, x) for x in v] if isinstance(v, list) else []
+        for k, x in items:
+            for text in (k, x):
+                if isinstance(text, str) and any("\ud800" <= c <= "\udfff" for c in text):
+                    raise FrameError("frame holds a lone UTF-16 surrogate (\\uD800-\\uDFFF), not text")
+            if isinstance(x, (dict, list)):
+                todo.append((x, level + 1))
 
 
 def decode_body(body: bytes) -> dict:
+    """One JSON object, or a FrameError saying why not: everything json accepts that a handshake must
+    not (NaN/Infinity, duplicate keys, numbers beyond a u64, lone surrogates, deep nesting) included."""
     try:
-        obj = json.loads(body.decode("utf-8"))
+        obj = json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_int=_int, parse_float=_float,
+                         object_pairs_hook=_object)
+    except RecursionError:
+        raise FrameError(f"frame nests deeper than {MAX_DEPTH} levels (the decoder's recursion limit)") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise FrameError(f"frame is not UTF-8 JSON: {str(e)[:80]}") from None
     if not isinstance(obj, dict):
         raise FrameError(f"frame must hold a JSON object, not {type(obj).__name__}")
-    if _depth(obj) > MAX_DEPTH:
-        raise FrameError(f"frame nests deeper than {MAX_DEPTH} levels")
+    _check_shape(obj)
     return obj
 
 

@@ -77,3 +77,50 @@ def test_buffer_ranges_are_checked(addr, length, rkey):
         return
     assert 0 <= m.buffer.addr and 0 < m.buffer.length and m.buffer.addr + m.buffer.length <= 1 << 64
     assert 0 <= m.buffer.rkey < 1 << 32
+
+
+# What json.loads accepts but a handshake must not, and what breaks a decoder that recurses:
+# deep nesting, huge and non-finite numbers, duplicate keys, lone surrogates, invalid UTF-8,
+# every truncation of a valid frame. Each is spliced into an otherwise valid Connect.
+VALID_CONNECT = wire.encode({"v": 1, "type": "connect", "qp": VALID_QP})[wire.HEADER.size:]
+hostile_values = st.one_of(
+    st.integers(min_value=1, max_value=20_000).map(lambda d: b"[" * d + b"]" * d),
+    st.integers(min_value=1, max_value=20_000).map(lambda d: b'{"a":' * d + b"1" + b"}" * d),
+    st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e999", b"1E+309"]),
+    st.integers(min_value=21, max_value=6000).map(lambda n: b"-" + b"9" * n),
+    st.integers(min_value=0xD800, max_value=0xDFFF).map(lambda c: b'"\\u%04x"' % c),
+    st.binary(min_size=1, max_size=8).filter(lambda b: not _utf8(b)).map(lambda b: b'"' + b + b'"'),
+)
+
+
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+@given(st.sampled_from(["qp", "type", "v", "extra"]), hostile_values, st.booleans())
+def test_hostile_json_is_a_frame_error_or_a_reason_never_a_crash(key, value, duplicate):
+    body = VALID_CONNECT[:-1] + b',"' + key.encode() + b'":' + value + b"}"
+    if duplicate:
+        body = body[:-1] + b',"' + key.encode() + b'":1}'
+    try:
+        obj = wire.decode_body(body)
+    except wire.FrameError as e:
+        assert str(e)
+        return
+    try:
+        parse(obj)
+    except InvalidMessage as e:
+        assert str(e)
+
+
+@given(st.integers(min_value=0, max_value=len(VALID_CONNECT) - 1))
+def test_every_truncation_of_a_valid_body_is_a_frame_error(cut):
+    try:
+        wire.decode_body(VALID_CONNECT[:cut])
+    except wire.FrameError:
+        return
+    raise AssertionError(f"a body cut at {cut} decoded")
