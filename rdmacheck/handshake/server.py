@@ -17,7 +17,9 @@ from rdmacheck.handshake.auth import AuthError, Verifier
 from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
 
 IDLE_TIMEOUT = 60.0  # a live initiator pings far more often than this
+FIRST_FRAME_TIMEOUT = 5.0  # a new connection's first (authenticated) frame: an initiator sends it at once
 MAX_SESSIONS = 64
+MAX_PER_SOURCE = 16  # sessions from one IP address
 
 
 @dataclass
@@ -32,13 +34,24 @@ class Handler(Protocol):
     def on_close(self, session: Session, reason: str) -> None: ...
 
 
+@dataclass
+class _Slot:
+    """A connection holding one of the capped session slots."""
+    conn: socket.socket
+    ip: str
+    since: float
+    trusted: bool = False  # its first frame passed (authenticated, valid): never evicted for a newcomer
+
+
 class _Refused(Exception):
     """A frame the session ends on, with the reason sent in the Reject."""
 
 
 class HandshakeServer:
     def __init__(self, host: str, port: int, handler: Handler,
-                 on_reject: Callable[[str, str], None] | None = None, verifier: Verifier | None = None):
+                 on_reject: Callable[[str, str], None] | None = None, verifier: Verifier | None = None,
+                 max_sessions: int = MAX_SESSIONS, max_per_source: int = MAX_PER_SOURCE,
+                 first_frame_timeout: float = FIRST_FRAME_TIMEOUT):
         self.handler = handler
         self.verifier = verifier  # with a token: unauthenticated or replayed messages never reach the handler
         self.on_reject = on_reject or (lambda addr, reason: None)
@@ -48,7 +61,14 @@ class HandshakeServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))  # listen() only when serving: nobody connects before then
         self.address = self.sock.getsockname()[:2]
-        self._sessions = threading.BoundedSemaphore(MAX_SESSIONS)
+        # Slots are taken before any frame is read, so idle or trickling connections could fill them:
+        # each must send its first frame within first_frame_timeout, and until it has, a newcomer
+        # takes its slot (the oldest such, of the same source first). A full house answers with a
+        # transient Reject, which an initiator retries within its deadline.
+        self.max_sessions, self.max_per_source = max_sessions, max_per_source
+        self.first_frame_timeout = first_frame_timeout
+        self._slots: dict[int, _Slot] = {}
+        self._slots_lock = threading.Lock()
         self._stop = threading.Event()
 
     def serve_in_background(self) -> threading.Thread:
@@ -71,16 +91,40 @@ class HandshakeServer:
             except OSError:
                 return
             peer = f"{addr[0]}:{addr[1]}"
-            if not self._sessions.acquire(blocking=False):
-                self._reject(conn, peer, f"too many concurrent handshake sessions (cap {MAX_SESSIONS})")
+            full = self._admit(conn, addr[0])
+            if full:
+                self._reject(conn, peer, full, transient=True)
                 conn.close()
                 continue
             threading.Thread(target=self._serve, args=(conn, peer), name=f"session-{peer}", daemon=True).start()
 
-    def _reject(self, conn: socket.socket, peer: str, reason: str) -> None:
+    def _admit(self, conn: socket.socket, ip: str) -> str | None:
+        """Give conn a slot (evicting a not yet trusted one if need be), or say why there is none."""
+        with self._slots_lock:
+            mine = [s for s in self._slots.values() if s.ip == ip]
+            for pool, cap, what in ((mine, self.max_per_source, f"from {ip}"),
+                                    (list(self._slots.values()), self.max_sessions, "")):
+                if len(pool) < cap:
+                    continue
+                untrusted = sorted((s for s in pool if not s.trusted), key=lambda s: s.since)
+                if not untrusted:
+                    return f"too many concurrent handshake sessions{' ' + what if what else ''} (cap {cap}); retry"
+                self._evict(untrusted[0])
+            self._slots[id(conn)] = _Slot(conn, ip, time.monotonic())
+        return None
+
+    def _evict(self, slot: _Slot) -> None:
+        self._slots.pop(id(slot.conn), None)
+        self.on_reject(slot.ip, "an idle unauthenticated session gave its slot to a new connection")
+        try:
+            slot.conn.shutdown(socket.SHUT_RDWR)  # its session thread wakes up and ends
+        except OSError:
+            pass
+
+    def _reject(self, conn: socket.socket, peer: str, reason: str, transient: bool = False) -> None:
         self.on_reject(peer, reason)
         try:
-            wire.send_frame(conn, Reject(reason=reason).envelope(), time.monotonic() + 1.0)
+            wire.send_frame(conn, Reject(reason=reason, transient=transient).envelope(), time.monotonic() + 1.0)
         except (OSError, TimeoutError, wire.FrameError):
             pass
 
@@ -107,10 +151,14 @@ class HandshakeServer:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         session = Session(peer_addr=peer, sock=conn)
         reason = "closed"
+        slot = self._slots.get(id(conn))
         try:
             while not self._stop.is_set():
+                trusted = slot is not None and slot.trusted
+                wait, what = (IDLE_TIMEOUT, "the next handshake frame") if trusted else \
+                    (self.first_frame_timeout, "the first handshake frame")
                 try:
-                    raw = wire.read_frame(conn, time.monotonic() + IDLE_TIMEOUT, what="the next handshake frame")
+                    raw = wire.read_frame(conn, time.monotonic() + wait, what=what)
                 except wire.PeerClosed as e:
                     reason = str(e)
                     return
@@ -120,6 +168,8 @@ class HandshakeServer:
                     return
                 except (TimeoutError, OSError) as e:
                     reason = str(e)
+                    if not trusted:
+                        self.on_reject(peer, f"no valid first frame: {e}")
                     return
                 try:
                     reply = self._answer(session, raw)
@@ -127,6 +177,8 @@ class HandshakeServer:
                     reason = str(e)
                     self._reject(conn, peer, reason)
                     return
+                if slot is not None:
+                    slot.trusted = True
                 wire.send_frame(conn, reply.envelope(), time.monotonic() + 5.0)
                 getattr(self.handler, "on_replied", lambda s, m: None)(session, reply)
                 if isinstance(reply, Reject):
@@ -136,5 +188,6 @@ class HandshakeServer:
             reason = str(e)
         finally:
             conn.close()
-            self._sessions.release()
+            with self._slots_lock:
+                self._slots.pop(id(conn), None)
             self.handler.on_close(session, reason)

@@ -141,3 +141,89 @@ def test_a_valid_frame_delivered_in_small_pieces_is_served(chunk):
         assert reply["type"] == "pong", reply
     finally:
         srv.close()
+
+
+# --- slots: idle and trickling connections cannot lock a legitimate initiator out -------------
+
+def _idle(server, n: int, source: str = "127.0.0.1") -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(server.address)
+        socks.append(s)
+    time.sleep(0.2)  # accepted
+    return socks
+
+
+def test_a_full_house_of_idle_connections_gives_way_to_an_initiator():
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=8, max_per_source=8)
+    srv.serve_in_background()
+    idle = _idle(srv, 8)
+    try:
+        _still_serving(srv)  # an idle slot was given to it
+    finally:
+        for s in idle:
+            s.close()
+        srv.close()
+
+
+def test_a_connection_that_sends_no_first_frame_in_time_is_closed():
+    rejects = []
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), on_reject=lambda p, why: rejects.append(why),
+                          first_frame_timeout=0.5)
+    srv.serve_in_background()
+    try:
+        with socket.create_connection(srv.address, timeout=3) as s:
+            s.sendall(b"\0\0")  # a trickle: half a header, then nothing
+            t0 = time.monotonic()
+            assert s.recv(1) == b""  # closed by the server
+            assert time.monotonic() - t0 < 2.0
+        assert any("no valid first frame" in r and "first handshake frame" in r for r in rejects), rejects
+    finally:
+        srv.close()
+
+
+def test_when_every_slot_is_trusted_a_newcomer_gets_a_transient_reject():
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=2)
+    srv.serve_in_background()
+    held = [Channel.connect(*srv.address, timeout=2) for _ in range(2)]
+    try:
+        for ch in held:
+            assert ch.request(Ping()) == Pong(generation=42)  # both trusted now
+        reply = _send(srv, wire.encode(Ping().envelope()))
+        assert reply["type"] == "reject" and reply["transient"] is True and "cap 2" in reply["reason"], reply
+    finally:
+        for ch in held:
+            ch.close()
+        srv.close()
+
+
+def test_one_source_cannot_take_every_slot():
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=8, max_per_source=2)
+    srv.serve_in_background()
+    held = [Channel.connect(*srv.address, timeout=2) for _ in range(2)]
+    try:
+        for ch in held:
+            ch.request(Ping())
+        reply = _send(srv, wire.encode(Ping().envelope()))
+        assert reply["type"] == "reject" and reply["transient"] and "from 127.0.0.1" in reply["reason"], reply
+        other = socket.create_connection(srv.address, timeout=2, source_address=("127.0.0.2", 0))
+        with other:  # another address still gets in
+            other.sendall(wire.encode(Ping().envelope()))
+            assert wire.read_frame(other, time.monotonic() + 2)["type"] == "pong"
+    finally:
+        for ch in held:
+            ch.close()
+        srv.close()
+
+
+def test_the_default_caps_do_not_lock_out_an_initiator_behind_a_full_house_of_idle_connections(server):
+    from rdmacheck.handshake.server import MAX_SESSIONS
+
+    idle = _idle(server, MAX_SESSIONS)  # what used to take every slot for 60 s each, forever with pings
+    try:
+        _still_serving(server)
+    finally:
+        for s in idle:
+            s.close()
