@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.handshake import wire
-from rdmacheck.handshake.auth import sign
+from rdmacheck.handshake.auth import BOUND_KINDS, AuthError, check_reply, nonce_of, sign
 from rdmacheck.handshake.address import format_hostport
-from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
+from rdmacheck.handshake.messages import Accept, InvalidMessage, Message, Ping, Pong, Reject, parse
 
 
 class PeerRejected(RdmacheckError):
@@ -19,6 +19,12 @@ class PeerRejected(RdmacheckError):
         super().__init__(f"peer rejected the handshake: {reason}")
         self.reason = reason
         self.transient = transient  # the peer could not connect for now (e.g. the link is down)
+
+
+class ReplyNotAuthenticated(RdmacheckError):
+    """With a token, a reply whose MAC is missing, wrong or bound to another request."""
+
+    finding = "reply-unauthenticated"
 
 
 class ChannelLost(RdmacheckError):
@@ -53,7 +59,8 @@ class Channel:
     def __init__(self, sock: socket.socket, addr: str, key: bytes | None = None):
         self.sock = sock
         self.addr = addr
-        self.key = key  # the shared token: every request is signed with it
+        self.key = key  # the shared token: every request is signed with it, every reply checked
+        self.generation: int | None = None  # the target process's, from a checked reply: what requests are bound to
         self.fault: str | None = None  # injected into the next request: handshake-delay:MS | handshake-garble
         self.after_send = None  # called once the next request is on the wire (kill-at:after-handshake-sent)
 
@@ -83,9 +90,12 @@ class Channel:
 
     def request(self, msg: Message, timeout: float = 10.0) -> Message:
         deadline = time.monotonic() + timeout
+        if self.key and msg.KIND in BOUND_KINDS and self.generation is None:
+            self.request(Ping(), timeout)  # learn, from a signed reply, which target process this is
         try:
             envelope = msg.envelope()
-            envelope = sign(self.key, envelope) if self.key else envelope
+            if self.key:
+                envelope = sign(self.key, envelope, f"gen:{self.generation}" if msg.KIND in BOUND_KINDS else "")
             fault, self.fault = self.fault, None
             if fault and fault.startswith("handshake-delay:"):
                 time.sleep(int(fault.split(":")[1]) / 1000)
@@ -101,6 +111,8 @@ class Channel:
                 hook()
             raw = wire.read_frame(self.sock, deadline, what=f"the reply to {msg.KIND} from {self.addr}")
             reply = parse(raw)
+            if self.key:
+                reply = self._checked(reply, raw, envelope)
         except wire.PeerClosed as e:
             raise ChannelLost(f"{self.addr}: {e}") from None
         except TimeoutError as e:
@@ -111,6 +123,19 @@ class Channel:
             raise ChannelLost(f"{self.addr}: {e.strerror or e}") from None
         if isinstance(reply, Reject):
             raise PeerRejected(reply.reason, reply.transient)
+        return reply
+
+    def _checked(self, reply: Message, raw: dict, request: dict) -> Message:
+        try:
+            check_reply(self.key, raw, nonce_of(request) or "")
+        except AuthError as e:
+            if isinstance(reply, Reject):  # e.g. a full house answers before it reads the request
+                return Reject(reason=f"(unauthenticated) {reply.reason}", transient=reply.transient)
+            raise ReplyNotAuthenticated(f"{self.addr}: {reply.KIND} refused: {e}") from None
+        if isinstance(reply, Pong):
+            self.generation = reply.generation
+        elif isinstance(reply, Accept):
+            self.generation = reply.qp.generation
         return reply
 
     def closed_within(self, timeout: float) -> bool:

@@ -121,10 +121,16 @@ class HandshakeServer:
         except OSError:
             pass
 
-    def _reject(self, conn: socket.socket, peer: str, reason: str, transient: bool = False) -> None:
+    def _sealed(self, reply: dict, request: dict | None) -> dict:
+        """With a token every reply is signed, bound to the request it answers (re:<its nonce>)."""
+        return self.verifier.sign_reply(reply, request or {}) if self.verifier else reply
+
+    def _reject(self, conn: socket.socket, peer: str, reason: str, transient: bool = False,
+                request: dict | None = None) -> None:
         self.on_reject(peer, reason)
         try:
-            wire.send_frame(conn, Reject(reason=reason, transient=transient).envelope(), time.monotonic() + 1.0)
+            wire.send_frame(conn, self._sealed(Reject(reason=reason, transient=transient).envelope(), request),
+                            time.monotonic() + 1.0)
         except (OSError, TimeoutError, wire.FrameError):
             pass
 
@@ -175,11 +181,11 @@ class HandshakeServer:
                     reply = self._answer(session, raw)
                 except _Refused as e:
                     reason = str(e)
-                    self._reject(conn, peer, reason)
+                    self._reject(conn, peer, reason, request=raw)
                     return
                 if slot is not None:
                     slot.trusted = True
-                wire.send_frame(conn, reply.envelope(), time.monotonic() + 5.0)
+                wire.send_frame(conn, self._sealed(reply.envelope(), raw), time.monotonic() + 5.0)
                 getattr(self.handler, "on_replied", lambda s, m: None)(session, reply)
                 if isinstance(reply, Reject):
                     reason = f"rejected: {reply.reason}"

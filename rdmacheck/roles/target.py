@@ -62,7 +62,7 @@ class TargetRole:
         reg_ms = (time.perf_counter() - t0) * 1000
         server = HandshakeServer(cfg.listen[0], cfg.listen[1], self,
                                  on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why),
-                                 verifier=Verifier(cfg.token) if cfg.token else None)
+                                 verifier=Verifier(cfg.token, self.ev.generation) if cfg.token else None)
         stop = threading.Event()
         if self.mode == "cm":
             ip = cfg.cm_addr or self.dev.ipv4()
