@@ -18,6 +18,7 @@ HERE_ONLY = ("json_out", "log_dir")
 
 @app.command()
 @o.tuning_options
+@o.token_options
 def simopen(
     role: Optional[str] = typer.Option(None, "--role", help="peer: one side of a two-host run (default: both sides here)."),
     device: str = o.DEVICE,
@@ -34,7 +35,7 @@ def simopen(
     peer: Optional[str] = typer.Option(None, "--peer", help="--role peer: the other side's HOST:PORT."),
     json_out: Optional[Path] = o.JSON_FILE,
     log_dir: Optional[Path] = o.LOG_DIR,
-    *, tuning=None,
+    *, tuning=None, token=None,
 ) -> None:
     """Both sides open N endpoints to each other at the same instant; 0 hangs, 0 duplicates, 0 leaks, data verified."""
     from rdmacheck.simopen.manager import POLICIES
@@ -56,7 +57,7 @@ def simopen(
             name=name, device=device, listen=parse_hostport(listen, "--listen", allow_zero=True),
             peer=parse_hostport(peer, "--peer"), endpoints=endpoints, rounds=rounds, policy=passive_policy,
             callers=callers, concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,
-            gid_index=gid_index, tuning=tuning)))
+            gid_index=gid_index, tuning=tuning, token=token)))
     o.refuse_given(PEER_ONLY, "without --role peer (both sides run here, on free loopback ports)")
     from rdmacheck.report.results import write_json_atomic
     from rdmacheck.report.simopen import render_simopen
@@ -65,7 +66,7 @@ def simopen(
     o.require_devices(device)
     plan = SimopenPlan(device=device, endpoints=endpoints, rounds=rounds, policy=passive_policy, callers=callers,
                        concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,
-                       gid_index=gid_index, log_dir=log_dir, tuning=tuning)
+                       gid_index=gid_index, log_dir=log_dir, tuning=tuning, token=token)
     res = run_simopen(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False))
     if json_out:
         write_json_atomic(json_out, res.to_dict())

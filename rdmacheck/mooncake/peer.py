@@ -29,6 +29,7 @@ QPS_PER_ENDPOINT = 2  # the engine's default (MC_MAX_EP_PER_CTX): a peer must ma
 MOONCAKE_TUNING = QPTuning(timeout=14, retry_cnt=7, rnr_retry=7, min_rnr_timer=12, max_rd_atomic=16,
                            remote_atomic=True)
 REQUEST_TIMEOUT = 5.0
+MAX_CONNECTION_THREADS = 64  # each connection carries one message: more at once is a flood
 
 
 class Rejected(Exception):
@@ -67,6 +68,7 @@ class MooncakePeer:
         self.endpoints: dict[str, MooncakeEndpoint] = {}  # by the peer's NIC path
         self.segments: dict[str, SegmentDesc] = {}  # peers' descriptors, by name
         self.lock = threading.Lock()
+        self.threads = threading.BoundedSemaphore(MAX_CONNECTION_THREADS)  # one per connection being served
 
     @classmethod
     def open(cls, device: str, host: str, port: int, length: int, on_event: Callable[..., None],
@@ -100,9 +102,21 @@ class MooncakePeer:
                 conn, addr = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve_one, args=(conn, f"{addr[0]}:{addr[1]}"), daemon=True).start()
+            peer = f"{addr[0]}:{addr[1]}"
+            if not self.threads.acquire(blocking=False):  # Mooncake's wire has no "busy": close it
+                self.emit("handshake_rejected", peer=peer, reason=f"too many connections at once "
+                          f"(cap {MAX_CONNECTION_THREADS}); closed")
+                conn.close()
+                continue
+            threading.Thread(target=self._serve_one, args=(conn, peer), daemon=True).start()
 
     def _serve_one(self, conn: socket.socket, addr: str) -> None:
+        try:
+            self._serve_conn(conn, addr)
+        finally:
+            self.threads.release()
+
+    def _serve_conn(self, conn: socket.socket, addr: str) -> None:
         with conn:
             try:
                 kind, obj = wire.read_message(conn, time.monotonic() + REQUEST_TIMEOUT, f"a message from {addr}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import random
+import secrets
 import signal
 import threading
 import time
@@ -46,7 +47,8 @@ class TargetRole:
         self.strategy = cfg.strategy
         self.mode = cfg.mode
         self.listener: CmListener | None = None
-        self.pending: dict[int, Endpoint] = {}  # cm mode: token -> endpoint awaiting its CM request
+        # cm mode: token -> (endpoint awaiting its CM request, when the token expires)
+        self.pending: dict[int, tuple[Endpoint, float]] = {}
         self.store = None  # etcd metadata, when configured
         self.watching: dict[str, object] = {}  # peer name -> cancel() of its etcd watch
         self.checkpoint = checkpoint_for(cfg.inject, events)
@@ -176,8 +178,10 @@ class TargetRole:
         assert self.buf is not None
         cm = {}
         if self.listener:
-            token = random.getrandbits(62)
-            self.pending[token] = ep
+            token = secrets.randbits(62)  # unguessable: it is what lets a CM request onto this QP
+            now = time.monotonic()
+            self.pending = {t: (e, exp) for t, (e, exp) in self.pending.items() if exp > now}
+            self.pending[token] = (ep, now + CM_TOKEN_TTL_S)
             cm = {"cm_addr": f"{self.listener.ip}:{self.listener.port}", "cm_token": token}
         return Accept(qp=ep.local_info(), buffer=BufferInfo(self.buf.addr, self.buf.length, self.buf.rkey),
                       reestablished=reestablished, strategy=self.strategy if reestablished else None, **cm)
@@ -255,11 +259,12 @@ class TargetRole:
             private = bytes(ev.private_data or b"")
             token = int.from_bytes(private[:8].ljust(8, b"\0"), "little")
             with self.lock:
-                ep = self.pending.pop(token, None)
-                if ep is None:
+                ep, expires = self.pending.pop(token, (None, 0.0))
+                if ep is None or expires < time.monotonic():
                     self.listener.reject(ev, b"unknown token")
+                    why = "an unknown" if ep is None else f"an expired ({CM_TOKEN_TTL_S:g} s)"
                     self.ev.emit("handshake_rejected", peer="rdma_cm",
-                                 reason=f"CM request with an unknown token (private data {private[:16].hex() or 'none'})")
+                                 reason=f"CM request with {why} token (private data {private[:16].hex() or 'none'})")
                     continue
                 try:
                     ep.drop_cm()
@@ -271,7 +276,13 @@ class TargetRole:
                     self.ev.emit("error", step="rdma_accept", message=str(e), finding=finding, fatal=False)
 
     def _verify(self, session: Session, msg: Verify) -> Message:
-        assert self.buf is not None
+        if self.buf is None:
+            return Reject(reason="not ready: no buffer registered yet")
+        ep = self.peers.get(session.state.get("peer", ""))
+        if ep is None or ep.peer is None:  # else any TCP client could read the buffer through verdicts
+            why = "verify needs a connected session: send connect first"
+            self.ev.emit("handshake_rejected", peer=session.peer_addr, reason=why)
+            return Reject(reason=why)
         if msg.offset + msg.length > self.buf.length:
             return Reject(reason=f"verify range {msg.offset}+{msg.length} exceeds the buffer of {self.buf.length}")
         t0 = time.perf_counter()
@@ -282,11 +293,15 @@ class TargetRole:
         if mm is None:
             self.ev.emit("verified", peer=peer, length=msg.length, verify_ms=ms)
             return VerifyResult(ok=True, ms=ms)
-        detail = (f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found {mm.found:#04x}"
-                  f" ({mm.differing_bytes} bytes differ)" if mm.differing_bytes >= 0 else
-                  f"first mismatch at byte {mm.offset}")
+        # Offsets and a hash, never the bytes themselves: the verdict must not disclose the buffer.
+        digest = hashlib.sha256(got).hexdigest()[:16]
+        differ = f", {mm.differing_bytes} bytes differ" if mm.differing_bytes >= 0 else ""
+        detail = f"first mismatch at byte {mm.offset}{differ}; sha256 of the region the target holds {digest}"
         self.ev.emit("verify_failed", peer=peer, length=msg.length, mismatch_offset=mm.offset, detail=detail)
         return VerifyResult(ok=False, mismatch_offset=mm.offset, detail=detail, ms=ms)
+
+
+CM_TOKEN_TTL_S = 30.0  # a CM request must follow its handshake's Accept within this
 
 
 class _Child:

@@ -10,6 +10,7 @@ from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.simopen import SimopenResult, SimopenRound
+from rdmacheck.roles.config import TOKEN_ENV
 from rdmacheck.roles.process import RoleProcess, free_port
 from rdmacheck.verbs.rc import QPTuning
 from rdmacheck.verbs.resources import resource_counts
@@ -32,6 +33,7 @@ class SimopenPlan:
     gid_index: int | None = None
     log_dir: Path | None = None
     tuning: QPTuning = field(default_factory=QPTuning)
+    token: bytes | None = field(default=None, repr=False)  # given to both peers in their environment
 
 
 def peer_args(plan: SimopenPlan, name: str, listen: str, peer: str) -> list[str]:
@@ -59,7 +61,8 @@ def run_simopen(plan: SimopenPlan, on_step: Callable[[str], None] = lambda s: No
     res.qps_before = _kernel_qps()
     addrs = {s: f"{plan.host}:{free_port(plan.host)}" for s in SIDES}
     t0 = time.monotonic()
-    procs = {s: RoleProcess(s, peer_args(plan, s, addrs[s], addrs[o]), log_dir / f"{s}.log")
+    env = {TOKEN_ENV: plan.token.decode()} if plan.token else None
+    procs = {s: RoleProcess(s, peer_args(plan, s, addrs[s], addrs[o]), log_dir / f"{s}.log", env=env)
              for s, o in zip(SIDES, reversed(SIDES))}
     # A round may take every phase's deadline (the open and five barriers) plus the writes.
     round_deadline = 6 * plan.connect_timeout + plan.io_timeout + 30

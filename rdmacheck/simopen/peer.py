@@ -19,7 +19,8 @@ from rdmacheck.handshake.address import format_hostport
 from rdmacheck.handshake.client import Channel
 from rdmacheck.handshake.messages import (Barrier, BarrierState, BufferInfo, Message, Open, Opened, Ping, Pong,
                                           QPInfo, Reject)
-from rdmacheck.handshake.server import HandshakeServer, Session
+from rdmacheck.handshake.auth import Verifier
+from rdmacheck.handshake.server import MAX_SESSIONS, HandshakeServer, Session
 from rdmacheck.pattern import check_pattern, pattern
 from rdmacheck.roles.events import EventLog
 from rdmacheck.simopen.fabric import VerbsFabric
@@ -49,6 +50,7 @@ class SimopenConfig:
     gid_index: int | None = None
     ib_port: int | None = None
     tuning: QPTuning = field(default_factory=QPTuning)
+    token: bytes | None = field(default=None, repr=False)  # authenticates every handshake (--token)
 
 
 WRITTEN = 1 << 62  # set in every slot seed: a slot never written (zeros) cannot pass as round 0 channel 0
@@ -103,7 +105,7 @@ class SimopenPeer:
 
     def _dial(self, key: EndpointKey, local: QPInfo, timeout: float) -> QPInfo:
         try:
-            chan = Channel.connect(*self.cfg.peer, timeout=min(timeout, 2.0))
+            chan = Channel.connect(*self.cfg.peer, timeout=min(timeout, 2.0), key=self.cfg.token)
         except DeadlineExceeded as e:
             raise HandshakeFailed(str(e)) from None
         try:
@@ -127,11 +129,14 @@ class SimopenPeer:
         self.recv_info = BufferInfo(self.buf.addr, n * SLOT, self.buf.rkey)
         self.fabric = VerbsFabric(self.dev, cfg.tuning, cfg.name, self.ev.generation)
         self.mgr = EndpointManager(self.fabric, self._dial, policy=cfg.policy)
-        server = HandshakeServer(cfg.listen[0], cfg.listen[1], self)
+        # Both peers are ours and dial from one address with many threads: no per-source cap here.
+        server = HandshakeServer(cfg.listen[0], cfg.listen[1], self, max_per_source=MAX_SESSIONS,
+                                 verifier=Verifier(cfg.token) if cfg.token else None,
+                                 on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why))
         server.serve_in_background()
         self.ev.emit("ready", device=self.dev.name, listen=format_hostport(*server.address), endpoints=n,
                      policy=cfg.policy)
-        self.ctl = Channel.connect(*cfg.peer, timeout=cfg.start_timeout)
+        self.ctl = Channel.connect(*cfg.peer, timeout=cfg.start_timeout, key=cfg.token)
         failures = 0
         try:
             self._barrier(0, "start", cfg.start_timeout)

@@ -41,11 +41,14 @@ def test_rtr_einval_names_step_errno_and_attributes():
         target.communicate(timeout=30)
 
 
-def _target(*extra):
+def _target(*extra, ready=None):
     p = subprocess.Popen([sys.executable, "-m", "rdmacheck", "reestablish", "--role", "target", "-d", "rxe0",
                           "--listen", "127.0.0.1:0", "--buffer-size", "1MiB", *extra], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return p, json.loads(p.stdout.readline())["listen"]
+    ev = json.loads(p.stdout.readline())
+    if ready is not None:
+        ready.update(ev)
+    return p, ev["listen"]
 
 
 def _initiator(addr, *extra):
@@ -72,29 +75,65 @@ def test_garbled_and_dropped_handshakes_are_handled_and_the_target_keeps_serving
 
 def test_without_the_token_a_peer_is_refused_and_changes_no_qp():
     require_device("rxe0")
-    target, addr = _target("--token", TOKEN)
+    ready = {}
+    target, addr = _target("--token", TOKEN, ready=ready)
     try:
         assert "requires a token" in _initiator(addr).stderr
         assert "wrong token" in _initiator(addr, "--token", "some-other-token-xyz").stderr
-        # a replayed (captured) signed handshake is refused too
+        # a replayed (captured) signed handshake is refused too; it is bound to this target process
         host, port = addr.rsplit(":", 1)
         qp = QPInfo("mallory", 1, "rxe0", 1, "::ffff:169.254.30.1", 0, 1024, 99, 1)
-        signed = wire.encode(sign(TOKEN.encode(), Connect(qp=qp).envelope()))
+        signed = wire.encode(sign(TOKEN.encode(), Connect(qp=qp).envelope(), f"gen:{ready['generation']}"))
         replies = []
         for _ in range(2):
             with socket.create_connection((host, int(port)), timeout=5) as c:
                 c.sendall(signed)
                 import time
                 replies.append(wire.read_frame(c, time.monotonic() + 5))
-        assert "replayed" in replies[1]["reason"]
+        assert replies[0]["type"] == "accept" and "replayed" in replies[1]["reason"], replies
         ok = _initiator(addr, "--token", TOKEN)
         assert ok.returncode == 0, ok.stderr
     finally:
         target.terminate()
         out, _ = target.communicate(timeout=30)
+    # the same captured message, sent to the target's successor (a new process: a new nonce cache)
+    successor, addr2 = _target("--token", TOKEN)
+    try:
+        host2, port2 = addr2.rsplit(":", 1)
+        with socket.create_connection((host2, int(port2)), timeout=5) as c:
+            c.sendall(signed)
+            import time
+            late = wire.read_frame(c, time.monotonic() + 5)
+        assert late["type"] == "reject" and "bound to another target process" in late["reason"], late
+    finally:
+        successor.terminate()
+        successor.communicate(timeout=30)
     events = [json.loads(x) for x in out.splitlines()]
     refused = [e for e in events if e["event"] == "handshake_rejected"]
     assert len(refused) == 3
     # only the real initiator and the first (validly signed) copy got QPs; the refused ones none
     connected = [e["peer"] for e in events if e["event"] == "connected"]
     assert sorted(connected) == ["initiator", "mallory"]
+
+
+def test_verify_needs_a_connected_session_and_a_mismatch_reports_no_data():
+    """Any TCP client could otherwise read the exposed buffer through Verify's verdicts."""
+    import time
+
+    from rdmacheck.handshake.messages import Verify
+
+    require_device("rxe0")
+    target, addr = _target()
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as c:
+            c.sendall(wire.encode(Verify(seed=1, offset=0, length=4096).envelope()))
+            reply = wire.read_frame(c, time.monotonic() + 5)
+        assert reply["type"] == "reject" and "needs a connected session" in reply["reason"], reply
+        ok = _initiator(addr)  # a real initiator connects, writes, verifies
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        target.terminate()
+        out, _ = target.communicate(timeout=30)
+    events = [json.loads(x) for x in out.splitlines()]
+    assert any(e["event"] == "handshake_rejected" and "connected session" in e["reason"] for e in events)

@@ -39,3 +39,10 @@ def test_delete_policy_shows_the_old_bug(tmp_path):
     assert t["crossed"] + t["duplicates"] > 0, t
     assert t["write_failures"] + t["verify_failures"] + t["hangs"] > 0, t  # the traffic breaks, too
     assert "FAIL" in r.stdout
+
+
+def test_simopen_with_a_token_authenticates_every_handshake(tmp_path):
+    require_device("rxe0")
+    r, res = run(tmp_path, "--endpoints", "8", "--rounds", "1", "--token", "simopen-token-0123456789")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert res["verdict"] == "PASS" and all(x["verified"] == 8 for x in res["rounds"]), res
