@@ -121,7 +121,8 @@ class Bench:
             res.bandwidth_MBps[f"{op} {plan.size} B x{plan.depth}"] = round(bps / 1e6, 1)
             if op == "write" and plan.verify:
                 v = chan.request(Verify(seed=seed, offset=0, length=region), timeout=plan.io_timeout)
-                assert isinstance(v, VerifyResult)
+                if not isinstance(v, VerifyResult):
+                    raise RdmacheckError(f"the target answered verify with {v.KIND!r}")
                 if not v.ok:
                     raise RdmacheckError(f"the target found the bandwidth WRITEs' data wrong: {v.detail}")
                 res.verified = region

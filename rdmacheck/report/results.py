@@ -45,7 +45,8 @@ class RoundResult:
     connect_timings_ms: dict = field(default_factory=dict)
     write_ms: float | None = None
     read_ms: float | None = None
-    bytes: int | None = None
+    bytes: int | None = None  # verified on the target and read back: a PASS round always has some
+    fault: bool = False  # this row records an injected fault (kill-at: the death), not a round of data
 
 
 @dataclass
@@ -80,11 +81,16 @@ class CellResult:
         return f"{self.device}.{self.mode}.{self.strategy}.restart-{self.restart}"
 
     def conclude(self) -> None:
-        """A cell passes when every planned round ran and passed."""
+        """A cell passes when every planned round ran and passed with verified data; a fault row
+        (SKIP: the fault happened as planned) carries none and counts as neither."""
         if self.skip_reason:
             self.verdict = SKIP
             return
-        failed = next((r for r in self.rounds if r.verdict != PASS), None)
+        for r in self.rounds:
+            if r.verdict == PASS and not r.bytes:  # never a PASS without data
+                r.verdict, r.finding = FAIL, "no-data-verified"
+                r.detail = (r.detail + "; " if r.detail else "") + "the round passed without verified data"
+        failed = next((r for r in self.rounds if r.verdict != PASS and not (r.fault and r.verdict == SKIP)), None)
         if failed:
             self.verdict, self.finding, self.step = FAIL, failed.finding, failed.step
         elif len(self.rounds) < self.rounds_planned + 1:

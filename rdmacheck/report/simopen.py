@@ -68,7 +68,14 @@ class SimopenResult:
     def verdict(self) -> str:
         complete = len({r.round for r in self.rounds}) == self.rounds_planned
         ok = complete and not self.error and all(r.verdict == Verdict.PASS for r in self.rounds)
-        return Verdict.PASS if ok and not self.leaked_total else Verdict.FAIL
+        return Verdict.PASS if ok and not self.leaked_total and not self.unknown_counts() else Verdict.FAIL
+
+    def unknown_counts(self) -> list[str]:
+        """Leak counts that could not be read: a leak check that cannot count has not passed."""
+        missing = [f"round {r.round} {r.side}: QPs left after teardown" for r in self.rounds if r.leaked_qps is None]
+        if self.leaked_total is None:
+            missing.append("the kernel's QP count before or after the run")
+        return missing
 
     def totals(self) -> dict[str, int]:
         return {k: sum(getattr(r, k) or 0 for r in self.rounds) for k in (*COUNTED, "verified")}
@@ -76,6 +83,7 @@ class SimopenResult:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(schema=SCHEMA, kind="simopen", verdict=self.verdict, leaked_total=self.leaked_total,
+                 unknown_counts=self.unknown_counts(),
                  totals=self.totals())
         return d
 
@@ -97,6 +105,9 @@ def render_simopen(res: SimopenResult, console: Console) -> None:
     tot = res.totals()
     worst = max((r.all_connected_ms for r in res.rounds), default=0.0)
     leaked = "unknown" if res.leaked_total is None else str(res.leaked_total)
+    if res.unknown_counts():
+        console.print(f"[bold red]unreadable counts (not a pass):[/] {'; '.join(res.unknown_counts())} "
+                      "(is `rdma` from iproute2 installed?)")
     console.print(f"[{STYLE[res.verdict]}]{res.verdict}[/]: {len({r.round for r in res.rounds})}/{res.rounds_planned} "
                   f"rounds, all connected in <= {worst:.0f} ms, hangs {tot['hangs']}, duplicate QPs "
                   f"{tot['duplicates']}, crossed {tot['crossed']}, data verified on {tot['verified']} endpoint-"

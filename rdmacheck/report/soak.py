@@ -13,8 +13,9 @@ from rdmacheck.words import Verdict
 @dataclass
 class Sample:
     round: int
-    counts: dict[str, int]  # summed over devices
+    counts: dict[str, int] | None  # summed over devices; None: unreadable (see error)
     survivor_rss_kib: int | None
+    error: str | None = None
 
 
 @dataclass
@@ -43,14 +44,22 @@ def judge_soak(res: SoakResult) -> None:
         return
     base = res.samples[min(WARMUP, len(res.samples) - 1)]
     last = res.samples[-1]
+    # A leak check that cannot count has not passed: every sample it compares must be readable.
+    unread = next((x for x in (base, last) if x.counts is None), None)
+    if unread:
+        res.verdict, res.reason = Verdict.FAIL, f"RDMA object counts unreadable after round {unread.round}: {unread.error}"
+        return
+    if not (base.survivor_rss_kib and last.survivor_rss_kib):
+        gone = base if not base.survivor_rss_kib else last
+        res.verdict, res.reason = Verdict.FAIL, (f"the survivor's RSS was unreadable after round {gone.round} "
+                                                 "(/proc/PID/status): memory growth cannot be judged")
+        return
     res.leaked = {k: last.counts[k] - base.counts[k] for k in KINDS if last.counts[k] > base.counts[k]}
-    if base.survivor_rss_kib and last.survivor_rss_kib:
-        res.rss_growth_kib = last.survivor_rss_kib - base.survivor_rss_kib
+    res.rss_growth_kib = last.survivor_rss_kib - base.survivor_rss_kib
     if res.leaked:
         res.verdict, res.reason = Verdict.FAIL, "RDMA objects grew: " + ", ".join(f"{k} +{v}" for k, v in res.leaked.items())
-    elif res.rss_growth_kib is not None and res.rss_growth_kib > RSS_SLACK_KIB:
+    elif res.rss_growth_kib > RSS_SLACK_KIB:
         res.verdict, res.reason = Verdict.FAIL, f"survivor RSS grew by {res.rss_growth_kib} KiB"
     else:
         res.verdict, res.reason = Verdict.PASS, (f"{len(res.samples) - 1} restarts: no RDMA object growth, survivor RSS "
-                                           f"{res.rss_growth_kib:+d} KiB after warm-up" if res.rss_growth_kib is not None
-                                           else "no RDMA object growth")
+                                                 f"{res.rss_growth_kib:+d} KiB after warm-up")

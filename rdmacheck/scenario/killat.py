@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
+from rdmacheck.report.results import FAIL, SKIP, CellResult, RoundResult
 from rdmacheck.roles.process import RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
@@ -49,11 +49,11 @@ class KillRun(LocalRun):
         fault = procs[victim].find("fault_injected")
         if status is None or fault is None:
             cell.rounds.append(RoundResult(
-                index=0, verdict=FAIL, step=self.step, finding="the kill step was never reached",
+                index=0, verdict=FAIL, step=self.step, fault=True, finding="the kill step was never reached",
                 detail=f"the {victim} {'is still running' if status is None else f'exited with {status}'} "
                        f"{p.round_timeout:g} s later"))
             return
-        cell.rounds.append(RoundResult(index=0, verdict=PASS, step=self.step,
+        cell.rounds.append(RoundResult(index=0, verdict=SKIP, step=self.step, fault=True,
                                        detail=f"the {victim} killed itself at {self.step} (exit {status})"))
         procs[victim].stop()
         self.on_step(f"the {victim} died at {self.step}; restarting it")

@@ -7,7 +7,7 @@ from rdmacheck.report.soak import Sample, SoakResult, judge_soak
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
 from rdmacheck.scenario.runner import run_cell
-from rdmacheck.verbs.resources import resource_counts
+from rdmacheck.verbs.resources import CountUnreadable, resource_counts
 from rdmacheck.words import Restart, Role
 
 
@@ -27,8 +27,12 @@ def run_soak(spec: CellSpec, on_step=lambda s: None) -> SoakResult:
 
     def sample(index: int, run: LocalRun) -> None:
         alive = [p for p in run.procs if p.label == survivor and p.exit_status is None]
-        samples.append(Sample(index, resource_counts(), rss_kib(alive[-1].pid) if alive else None))
-        on_step(f"round {index}: {samples[-1].counts}")
+        try:
+            counts, error = resource_counts(), None
+        except CountUnreadable as e:
+            counts, error = None, str(e)
+        samples.append(Sample(index, counts, rss_kib(alive[-1].pid) if alive else None, error))
+        on_step(f"round {index}: {counts or error}")
 
     res = SoakResult(cell=run_cell(spec, on_step, after_round=sample), samples=samples)
     judge_soak(res)

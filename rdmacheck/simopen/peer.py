@@ -160,7 +160,8 @@ class SimopenPeer:
                 if (r, stage) in self.peer_reached and self.peer_name:
                     return
             reply = self.ctl.request(Barrier(stage=stage, round=r), timeout=max(0.1, deadline - time.monotonic()))
-            assert isinstance(reply, BarrierState)
+            if not isinstance(reply, BarrierState):
+                raise RdmacheckError(f"the peer answered a barrier with {reply.KIND!r}")
             self.peer_name, self.peer_device = reply.name, reply.device
             if reply.arrived:
                 return

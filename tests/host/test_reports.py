@@ -143,3 +143,17 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
     write_mooncake_tone(res, tmp_path)
     status = {p.parent.name: json.loads(p.read_text())["status"] for p in tmp_path.rglob("test_results.json")}
     assert status == {tmp_path.name: "Fail", "round-0": "Pass", "round-1": "Fail", "round-2": "Fail"}
+
+
+def test_no_round_passes_without_verified_data_and_a_fault_row_is_not_a_pass():
+    from rdmacheck.report.results import RoundResult
+
+    cell = CellResult(device="rxe0", provider="rxe", mode="oob", strategy="reset", restart="initiator", rounds_planned=1)
+    cell.rounds = [RoundResult(index=0, verdict="SKIP", fault=True, detail="the initiator killed itself at after-rtr"),
+                   RoundResult(index=1, verdict="PASS", bytes=65536, reconnect_ms=40.0)]
+    cell.conclude()
+    assert cell.verdict == "PASS"
+    empty = CellResult(device="rxe0", provider="rxe", mode="oob", strategy="reset", restart="initiator")
+    empty.rounds = [RoundResult(index=0, verdict="PASS")]  # what kill-at's round 0 used to be: no data moved
+    empty.conclude()
+    assert empty.verdict == "FAIL" and empty.finding == "no-data-verified"

@@ -23,3 +23,39 @@ def test_a_growing_qp_count_is_a_leak():
 def test_rss_growth_beyond_slack_fails_and_failed_rounds_fail():
     assert res([(2, 50_000)] * 3 + [(2, 80_000)]).verdict == "FAIL"
     assert res([(2, 1)] * 4, verdict="FAIL").verdict == "FAIL"
+
+
+def test_unreadable_counts_or_rss_are_a_fail_not_a_pass():
+    r = SoakResult(cell=CellResult(device="rxe0", provider="rxe", mode="oob", strategy="reset", restart="initiator",
+                                   verdict="PASS"))
+    r.samples = [Sample(i, None, 50_000, "`rdma -j resource show` could not run: no such file") for i in range(4)]
+    judge_soak(r)
+    assert r.verdict == "FAIL" and "unreadable" in r.reason and "could not run" in r.reason
+    no_rss = res([(2, None)] * 4)
+    assert no_rss.verdict == "FAIL" and "RSS was unreadable" in no_rss.reason
+
+
+def test_a_simopen_run_whose_qp_counts_are_unreadable_does_not_pass():
+    from rdmacheck.report.simopen import SimopenResult, SimopenRound
+
+    def run(leaked, before, after):
+        r = SimopenResult(device="rxe0", endpoints=2, rounds_planned=1, policy="reuse", callers=2,
+                          qps_before=before, qps_after=after)
+        r.rounds = [SimopenRound(round=0, side=s, verdict="PASS", all_connected_ms=1.0, verified=2, leaked_qps=leaked)
+                    for s in "AB"]
+        return r
+    assert run(0, 5, 5).verdict == "PASS"
+    assert run(None, 5, 5).verdict == "FAIL" and "QPs left after teardown" in run(None, 5, 5).unknown_counts()[0]
+    assert run(0, None, 5).verdict == "FAIL"
+
+
+def test_a_count_the_rdma_tool_cannot_give_is_an_error_never_zero(monkeypatch):
+    import subprocess
+
+    import pytest
+
+    from rdmacheck.verbs import resources
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "error: no netlink"))
+    with pytest.raises(resources.CountUnreadable, match="no netlink"):
+        resources.resource_counts()
