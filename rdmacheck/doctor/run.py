@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -23,6 +26,7 @@ from rdmacheck.doctor.checks import (
     uverbs_devices,
 )
 from rdmacheck.report.results import CellResult
+from rdmacheck.verbs.devices import DeviceInfo
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.runner import run_cell
 from rdmacheck.words import Strategy
@@ -50,12 +54,56 @@ def _probe(device: str, strategy: Strategy, rounds: int) -> CellResult:
                              log_dir=Path(tempfile.mkdtemp(prefix=f"rdmacheck-doctor-{device}-"))))
 
 
-def deep_checks(device: str) -> list[Check]:
+def _netns_holding(device: str) -> str | None:
+    """The network namespace whose sysfs shows a netdev under this RDMA device (siw over a veth whose
+    end was moved there), or None."""
+    try:
+        names = [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                                            timeout=10).stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for ns in names:
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "devices", "-d", device,
+                            "--json"], capture_output=True, text=True, timeout=60)
+        try:
+            if r.returncode == 0 and any(p["netdev"] for d in json.loads(r.stdout)["devices"] for p in d["ports"]):
+                return ns
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _deep_in_netns(device: str, ns: str) -> list[Check]:
+    """The device's deep checks, run by a doctor inside the namespace where its netdev lives."""
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "doctor", "--deep", "-d", device,
+                        "--json"], capture_output=True, text=True, timeout=600)
+    try:
+        found = [Check(**c) for c in json.loads(r.stdout)["checks"]
+                 if c["group"] == device and c["name"] in ("self-test", "reset probe")]
+    except (ValueError, KeyError, TypeError):
+        found = []
+    if not found:
+        return [Check(device, "self-test", FAIL, f"the doctor in network namespace {ns} did not report "
+                      f"(exit {r.returncode}): {(r.stderr.strip().splitlines() or ['no output'])[-1]}")]
+    return [Check(c.group, c.name, c.status, f"{c.reason} (in network namespace {ns})", c.hint) for c in found]
+
+
+def deep_checks(dev: DeviceInfo) -> list[Check]:
     """A loopback RC connection with a verified WRITE, then: does reset-and-reuse carry data here?"""
+    device = dev.name
+    if not any(p.netdev for p in dev.ports):  # its netdev lives in another network namespace
+        ns = _netns_holding(device)
+        if ns is None:
+            return [Check(device, "self-test", SKIP, f"{device} has no netdev in this network namespace, nor in "
+                          "any named one (`ip netns list`): nothing to connect over",
+                          f"run the doctor where its netdev lives: ip netns exec NS rdmacheck doctor --deep -d {device}")]
+        return _deep_in_netns(device, ns)
     first = _probe(device, Strategy.RECREATE, 0)
     if first.verdict != PASS:
-        return [Check(device, "self-test", FAIL, f"loopback {first.mode} connection failed: {first.finding} "
-                      f"({first.step or ''}); logs in {first.logs}", "see the finding; `rdmacheck devices` for GIDs")]
+        where = f" at {first.step}" if first.step else ""
+        return [Check(device, "self-test", FAIL, f"loopback {first.mode} connection failed{where}: "
+                      f"{first.finding or 'no finding reported'}; logs in {first.logs}",
+                      "see the finding; `rdmacheck devices` for GIDs")]
     ms = first.rounds[0].reconnect_ms
     checks = [Check(device, "self-test", PASS, f"loopback RC connection ({first.mode}) carried a verified 64 KiB "
                     f"WRITE + READ, {ms:.0f} ms from start")]
@@ -67,7 +115,9 @@ def deep_checks(device: str) -> list[Check]:
         checks.append(Check(device, "reset probe", PASS, f"reset-and-reuse does NOT work here ({probe.finding}): "
                             "use --strategy recreate", "destroy and recreate QPs to re-establish on this device"))
     else:
-        checks.append(Check(device, "reset probe", WARN, f"the probe could not run: {probe.finding}"))
+        last = probe.rounds[-1] if probe.rounds else None
+        why = probe.finding or (last.detail if last else None) or "no finding reported"
+        checks.append(Check(device, "reset probe", WARN, f"the probe could not run: {why}"))
     return checks
 
 
@@ -84,7 +134,7 @@ def run_doctor(paths: HostPaths, buffer_size: int, device: str | None, deep: boo
         checks += device_checks(dev, paths, buffer_size)
         if deep:
             on_step(f"deep checks on {dev.name}")
-            checks += deep_checks(dev.name)
+            checks += deep_checks(dev)
     return checks
 
 

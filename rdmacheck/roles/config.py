@@ -17,6 +17,7 @@ PASSWORD_ENV = "RDMACHECK_ETCD_PASSWORD"
 
 VERBS_FAULTS = ("reset-noop", "rtr-einval")
 HANDSHAKE_FAULTS = ("handshake-drop", "handshake-delay", "handshake-garble")
+CM_FAULTS = ("cm-event-error",)  # the target's next rdma_get_cm_event fails (its event loop must not die quietly)
 # kill-at:STEP - the role SIGKILLs itself when it reaches STEP (mid-write: the initiator only).
 KILL_STEPS = ("before-handshake", "after-handshake-sent", "after-rtr", "after-rts", "mid-write", "after-write",
               "during-reestablish")
@@ -24,9 +25,9 @@ KILL_STEPS = ("before-handshake", "after-handshake-sent", "after-rtr", "after-rt
 
 def check_fault(spec: str) -> str:
     name, _, arg = spec.partition(":")
-    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS + ("kill-at", "link-down"):
+    if name not in VERBS_FAULTS + HANDSHAKE_FAULTS + CM_FAULTS + ("kill-at", "link-down"):
         raise ValueError(f"unknown fault {spec!r}; known: {', '.join(VERBS_FAULTS)}, handshake-drop, "
-                         f"handshake-delay:MS, handshake-garble, kill-at:STEP, link-down:SECONDS")
+                         f"handshake-delay:MS, handshake-garble, cm-event-error, kill-at:STEP, link-down:SECONDS")
     if name == "link-down":
         try:
             ok = 0 < float(arg) <= 600

@@ -49,6 +49,7 @@ class TargetRole:
         self.listener: CmListener | None = None
         # cm mode: token -> (endpoint awaiting its CM request, when the token expires)
         self.pending: dict[int, tuple[Endpoint, float]] = {}
+        self.cm_failure: str | None = None  # why the rdma_cm event thread stopped (fatal for the role)
         self.store = None  # etcd metadata, when configured
         self.watching: dict[str, object] = {}  # peer name -> cancel() of its etcd watch
         self.checkpoint = checkpoint_for(cfg.inject, events)
@@ -90,6 +91,8 @@ class TargetRole:
                     f"{cfg.buffer_size} bytes exposed, strategy {self.strategy}")
         stop.wait()
         server.close()
+        if self.cm_failure:
+            raise CmLoopDied(self.cm_failure)
         if self.store:
             for cancel in self.watching.values():
                 cancel()  # before the client closes, or etcd3's watch thread dies with a traceback
@@ -241,14 +244,22 @@ class TargetRole:
             return Reject(reason=str(e), transient=bool(getattr(e, "transient", False)))
 
     def _cm_loop(self, stop: threading.Event) -> None:
-        """All rdma_cm events of the target: connection requests are accepted onto the peer's QP."""
+        """All rdma_cm events of the target. If this loop dies, the target would still answer
+        handshakes but never accept again: a failure here stops the whole role with a finding."""
+        try:
+            self._cm_events(stop)
+        except Exception as e:  # noqa: BLE001 - whatever it was, the role must not live on without it
+            self.cm_failure = f"the rdma_cm event loop stopped: {type(e).__name__}: {e}"
+            stop.set()
+
+    def _cm_events(self, stop: threading.Event) -> None:
         assert self.listener is not None
+        injected = "cm-event-error" in self.cfg.inject
         while not stop.is_set():
-            try:
-                ev = self.listener.channel.next_event(0.5)
-            except Exception as e:  # noqa: BLE001
-                self.ev.emit("error", step="rdma_get_cm_event", message=str(e), fatal=False)
-                return
+            if injected:
+                self.ev.emit("fault_injected", fault="cm-event-error")
+                raise OSError("injected: rdma_get_cm_event failed (cm-event-error)")
+            ev = self.listener.channel.next_event(0.5)
             if ev is None:
                 continue
             kind = ev.event_type
@@ -299,6 +310,11 @@ class TargetRole:
         detail = f"first mismatch at byte {mm.offset}{differ}; sha256 of the region the target holds {digest}"
         self.ev.emit("verify_failed", peer=peer, length=msg.length, mismatch_offset=mm.offset, detail=detail)
         return VerifyResult(ok=False, mismatch_offset=mm.offset, detail=detail, ms=ms)
+
+
+class CmLoopDied(RdmacheckError):
+    finding = "cm-loop-died"
+    step = "rdma_get_cm_event"
 
 
 CM_TOKEN_TTL_S = 30.0  # a CM request must follow its handshake's Accept within this

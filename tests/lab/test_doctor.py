@@ -37,3 +37,14 @@ def test_deep_self_test_and_reset_probe():
     c = checks_of(siw.stdout, "siw0")
     assert c["self-test"]["status"] == "PASS" and "(cm)" in c["self-test"]["reason"]
     assert "does NOT work here" in c["reset probe"]["reason"]
+
+
+def test_deep_doctor_over_every_lab_device_is_healthy_siw2_checked_in_its_namespace():
+    for dev in ("rxe0", "siw0", "siw1", "siw2"):
+        require_device(dev)
+    r = rdmacheck("doctor", "--deep", "--json", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    every = json.loads(r.stdout)["checks"]
+    assert all(c["reason"].strip() for c in every), [c for c in every if not c["reason"].strip()]
+    siw2 = checks_of(r.stdout, "siw2")
+    assert siw2["self-test"]["status"] == "PASS" and "(in network namespace hostb)" in siw2["self-test"]["reason"]

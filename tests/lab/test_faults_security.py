@@ -137,3 +137,15 @@ def test_verify_needs_a_connected_session_and_a_mismatch_reports_no_data():
         out, _ = target.communicate(timeout=30)
     events = [json.loads(x) for x in out.splitlines()]
     assert any(e["event"] == "handshake_rejected" and "connected session" in e["reason"] for e in events)
+
+
+def test_a_target_whose_rdma_cm_loop_dies_stops_with_a_finding_instead_of_living_on():
+    """It used to answer handshakes and never accept a CM request again."""
+    require_device("siw0")
+    p = subprocess.run([sys.executable, "-m", "rdmacheck", "reestablish", "--role", "target", "-d", "siw0",
+                        "--mode", "cm", "--listen", "169.254.10.1:0", "--buffer-size", "1MiB",
+                        "--inject", "cm-event-error"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    events = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    fatal = [e for e in events if e["event"] == "error" and e.get("fatal")]
+    assert p.returncode != 0 and fatal and fatal[-1]["finding"] == "cm-loop-died", (p.returncode, events)
+    assert "rdma_cm event loop stopped" in fatal[-1]["message"]
