@@ -20,9 +20,9 @@ def usable_mode(mode: str, dev: Device) -> Mode:
     return m
 
 
-REUSE_REFUSED = "the provider refused to reuse the reset QP (QP reuse after reset not supported by this provider)"
-REUSE_STALLED = ("the reset QP reconnected but its RDMA WRITE never completed (QP reuse after reset not supported "
-                 "by this provider)")
+# Finding identifiers (rdmacheck.findings) of a reset QP's reuse going wrong.
+REUSE_REFUSED = "reuse-refused"
+REUSE_STALLED = "write-stalled"
 
 
 class ReuseRefused(RdmacheckError):
@@ -34,7 +34,7 @@ class ReuseRefused(RdmacheckError):
 class SilentReset(RdmacheckError):
     """The provider accepted the modify to RESET but the QP is not in RESET (eRDMA's iWARP mode)."""
 
-    finding = "silent reset"
+    finding = "silent-reset"
 
     def __init__(self, qpn: int, state: str):
         super().__init__(f"silent reset: modify of QP {qpn:#x} to RESET returned success but a query "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdmacheck.report.results import PASS, SKIP, CellResult
+from rdmacheck.report.results import FAIL, PASS, SKIP, CellResult
 from rdmacheck.words import Verdict
 
 MATCH_KEYS = ("device", "provider", "mode", "strategy", "restart")
@@ -15,6 +15,7 @@ MATCH_KEYS = ("device", "provider", "mode", "strategy", "restart")
 class Expectation:
     verdict: Verdict
     reason: str = ""
+    findings: tuple[str, ...] = ()  # a FAIL rule names the findings it accepts; any other is unexpected
     device: str | None = None
     provider: str | None = None
     mode: str | None = None
@@ -46,5 +47,6 @@ def judge(cell: CellResult, rules: list[Expectation]) -> None:
     rule = expected_for(cell, rules)
     cell.expected = rule.verdict if rule else PASS
     cell.expectation_reason = rule.reason if rule else None
-    cell.met = cell.verdict == SKIP or cell.verdict == cell.expected
+    cell.met = cell.verdict == SKIP or cell.verdict == cell.expected and (
+        cell.verdict != FAIL or rule is None or cell.finding in rule.findings)
 

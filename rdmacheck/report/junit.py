@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rdmacheck.findings import summary as finding_summary
 from rdmacheck.report.results import FAIL, SKIP, RunResult
 
 if TYPE_CHECKING:
@@ -53,9 +54,11 @@ def junit_xml(run: RunResult) -> bytes:
         if c.verdict == SKIP:
             case.skipped = c.skip_reason or "skipped"
         elif c.verdict == FAIL and c.met:
-            case.skipped = f"expected failure: {c.finding} ({c.expectation_reason or ''})"
+            case.skipped = f"expected failure: {finding_summary(c.finding)} ({c.expectation_reason or ''})"
         elif not c.met:
-            case.failure = (c.finding if c.verdict == FAIL else f"expected {c.expected} but the cell passed") or "failed"
+            unexpected = " (not a finding the expectation accepts)" if c.verdict == c.expected else ""
+            case.failure = (finding_summary(c.finding) + unexpected if c.verdict == FAIL
+                            else f"expected {c.expected} but the cell passed") or "failed"
             case.failure_type = c.step or c.verdict
             where = f"step: {c.step}" if c.step else ""
             case.failure_text = "\n".join(x for x in (where, *(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from rdmacheck.findings import summary as finding_summary
 from rdmacheck.report.results import FAIL, PASS, SKIP, CellResult, RunResult
 
 STYLE = {PASS: "bold green", FAIL: "bold red", SKIP: "yellow"}
@@ -15,12 +16,14 @@ def _cell_text(c: CellResult, notes: dict[str, int]) -> str:
     stats = c.reconnect_stats()
     if c.verdict == PASS and stats:
         text += f" {stats['median']:.0f} ms"
-    why = c.finding if c.verdict == FAIL else c.skip_reason if c.verdict == SKIP else None
+    why = finding_summary(c.finding) if c.verdict == FAIL else c.skip_reason if c.verdict == SKIP else None
     if why:
         n = notes.setdefault(why, len(notes) + 1)
         text += f" [{n}]"
     if c.verdict == FAIL and c.met:
         text += " (expected)"
+    elif c.met is False and c.verdict == c.expected:
+        text += " [bold red]unexpected finding[/]"
     elif c.met is False:
         text += f" [bold red]≠ expected {c.expected}[/]"
     return text

@@ -94,7 +94,8 @@ class CellResult:
         if failed:
             self.verdict, self.finding, self.step = FAIL, failed.finding, failed.step
         elif len(self.rounds) < self.rounds_planned + 1:
-            self.verdict, self.finding = FAIL, f"only {len(self.rounds)} of {self.rounds_planned + 1} rounds ran"
+            self.verdict, self.finding = FAIL, "rounds-missing"
+            self.step = f"only {len(self.rounds)} of {self.rounds_planned + 1} rounds ran"
         else:
             self.verdict = PASS
 

@@ -23,7 +23,7 @@ from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.words import resolve_strategy
 
-NEVER_ARRIVED = "write completed but data never arrived (QP reuse after reset not supported by this provider)"
+NEVER_ARRIVED = "reuse-silent-loss"  # after a reset: a completed WRITE whose data the target never got
 PROBE_BYTES = 64
 ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
 
@@ -280,7 +280,7 @@ class InitiatorRole:
             self.failures += 1
             # A QP reused after a reset, ours or the target's (its Accept says so), explains the stall.
             reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
-            finding = REUSE_STALLED if reused else f"deadline: {e}"
+            finding = REUSE_STALLED if reused else "deadline"
             self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=finding, detail=str(e),
                          target_ok=False, readback_ok=False)
             return
@@ -294,9 +294,10 @@ class InitiatorRole:
             return
         self.failures += 1
         if not res.ok:
-            finding, detail = NEVER_ARRIVED, res.detail
+            reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
+            finding, detail = NEVER_ARRIVED if reused else "data-never-arrived", res.detail
         else:
-            finding = "read-back mismatch"
+            finding = "readback-mismatch"
             detail = f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found {mm.found:#04x}"
         self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
                      finding=finding, detail=detail)

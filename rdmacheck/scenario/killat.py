@@ -49,7 +49,7 @@ class KillRun(LocalRun):
         fault = procs[victim].find("fault_injected")
         if status is None or fault is None:
             cell.rounds.append(RoundResult(
-                index=0, verdict=FAIL, step=self.step, fault=True, finding="the kill step was never reached",
+                index=0, verdict=FAIL, step=self.step, fault=True, finding="kill-step-not-reached",
                 detail=f"the {victim} {'is still running' if status is None else f'exited with {status}'} "
                        f"{p.round_timeout:g} s later"))
             return

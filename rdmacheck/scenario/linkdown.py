@@ -77,6 +77,6 @@ class LinkDownRun(LocalRun):
         if rr.verdict == PASS:
             rr.detail = f"{netdev} down {self.seconds:g} s: {seen}; verified again {rr.reconnect_ms / 1000:.2f} s after link-up"
         elif not lost:
-            rr.verdict, rr.finding = FAIL, rr.finding or "no recovery after the link outage"
+            rr.verdict, rr.finding = FAIL, rr.finding or "no-recovery-after-link-down"
             rr.detail = f"{netdev} down {self.seconds:g} s: {seen}"
         cell.rounds.append(rr)

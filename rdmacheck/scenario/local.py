@@ -77,7 +77,7 @@ class LocalRun:
         except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
             # A failure outside a round (start-up): the cell fails with the step it waited on.
             cell.rounds.append(RoundResult(index=len(cell.rounds), verdict=FAIL,
-                                           finding=getattr(e, "finding", None) or "role failed",
+                                           finding=getattr(e, "finding", None) or _finding_of(e),
                                            step=getattr(e, "step", None) or getattr(e, "waited_for", None),
                                            detail=str(e)))
         finally:
@@ -205,7 +205,7 @@ class LocalRun:
             rr.renew_ms, rr.renew_timings_ms = re.get("renew_ms"), re.get("timings_ms", {})
             rr.connect_timings_ms = re.get("connect_timings_ms", {})
         elif rr.verdict == PASS:
-            rr.verdict, rr.finding = FAIL, "the survivor did not report a re-establishment"
+            rr.verdict, rr.finding = FAIL, "survivor-silent"
         if err and err.get("finding") and rr.verdict == FAIL and not rr.finding:
             rr.finding = err["finding"]
 
@@ -223,9 +223,7 @@ def skip_reason(spec: CellSpec) -> str | None:
 
 
 def _finding_of(e: Exception) -> str:
-    if isinstance(e, DeadlineExceeded):
-        return f"deadline passed waiting for {e.waited_for}"
-    return "role failed"
+    return "deadline" if isinstance(e, DeadlineExceeded) else "role-crashed"
 
 
 def _optional(fn):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.findings import FINDINGS, is_known
 from rdmacheck.report.expectations import MATCH_KEYS, Expectation
 from rdmacheck.roles.config import check_fault
 from rdmacheck.scenario.cell import SIGNALS, CellSpec
@@ -97,6 +98,8 @@ class Scenario:
         lines += ["", "[timeouts]"] + [f"{key} = {_q(getattr(b, name))}" for key, name in TIMEOUT_KEYS.items()]
         for e in self.expectations:
             lines += ["", "[[expect]]", f"verdict = {_q(e.verdict)}", f"reason = {_q(e.reason)}"]
+            if e.findings:
+                lines.append(f"findings = {_ql(e.findings)}")
             lines += [f"{k} = {_q(getattr(e, k))}" for k in MATCH_KEYS if getattr(e, k) is not None]
         return "\n".join(lines) + "\n"
 
@@ -235,11 +238,21 @@ def parse_scenario(text: str, src: str) -> Scenario:
             raise r.fail("verdict", f"one of {', '.join(values(Verdict))}", verdict)
         match = {k: r.get(k, str, "a name") for k in MATCH_KEYS}
         reason = r.get("reason", str, "text", "")
+        findings = r.get("findings", list, "a list of finding identifiers", [])
         r.check_unknown()
         if not any(match.values()):
             raise ScenarioError(f"{src}: [[expect]] #{i + 1} matches every cell: give at least one of "
                                 f"{', '.join(MATCH_KEYS)}")
-        sc.expectations.append(Expectation(verdict=Verdict(verdict), reason=reason, **match))
+        findings = r.get("findings", list, "a list of finding identifiers", [])
+        bad = [f for f in findings if not isinstance(f, str) or not is_known(f)]
+        if bad:
+            raise r.fail("findings", f"identifiers of findings ({', '.join(sorted(FINDINGS))}, or STEP-failed-ERRNO)",
+                         bad[0])
+        if verdict == Verdict.FAIL and not findings:
+            raise r.fail("findings", "the findings this FAIL accepts (any other finding is a regression)")
+        if verdict != Verdict.FAIL and findings:
+            raise r.fail("findings", "no findings: only a FAIL rule names them", findings)
+        sc.expectations.append(Expectation(verdict=Verdict(verdict), reason=reason, findings=tuple(findings), **match))
     return sc
 
 

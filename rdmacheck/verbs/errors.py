@@ -40,8 +40,9 @@ class VerbsError(RdmacheckError):
 
     @property
     def finding(self) -> str:
-        name = errno_mod.errorcode.get(self.errno, "") if self.errno else ""
-        return f"{self.step} failed" + (f" with {name} (errno {self.errno})" if self.errno else "")
+        from rdmacheck.findings import verbs_failure  # noqa: PLC0415
+
+        return verbs_failure(self.step, self.errno)
 
     def to_dict(self) -> dict:
         return {"step": self.step, "errno": self.errno, "attrs": self.attrs, "message": str(self)}

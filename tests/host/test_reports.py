@@ -9,7 +9,7 @@ from rich.console import Console
 from rdmacheck.report.expectations import Expectation, judge
 from rdmacheck.report.junit import junit_xml
 from rdmacheck.report.matrix_table import render_matrix
-from rdmacheck.report.results import CellResult, run_from_dict, write_json_atomic
+from rdmacheck.report.results import CellResult, RunResult, run_from_dict, write_json_atomic
 from rdmacheck.report.tone import write_tone
 from tests.conftest import rdmacheck
 
@@ -157,3 +157,21 @@ def test_no_round_passes_without_verified_data_and_a_fault_row_is_not_a_pass():
     empty.rounds = [RoundResult(index=0, verdict="PASS")]  # what kill-at's round 0 used to be: no data moved
     empty.conclude()
     assert empty.verdict == "FAIL" and empty.finding == "no-data-verified"
+
+
+def test_a_fail_with_a_finding_the_rule_does_not_name_is_unexpected():
+    rules = [Expectation(verdict="FAIL", provider="siw", strategy="reset", findings=("reuse-refused", "write-stalled"))]
+    known = CellResult(device="siw0", provider="siw", mode="cm", strategy="reset", restart="target", verdict="FAIL",
+                       finding="reuse-refused")
+    judge(known, rules)
+    assert known.met is True
+    regression = replace(known, finding="deadline")  # e.g. a harness deadline, a crashed role: not siw's limit
+    judge(regression, rules)
+    assert regression.met is False and regression.expected == "FAIL"
+    run = RunResult(command="matrix", cells=[regression], finished=True)
+    assert not run.all_met()
+    from rich.console import Console
+    console = Console(record=True, width=200)
+    render_matrix(run, console)
+    text = console.export_text()
+    assert "unexpected finding" in text and "deadline: a bounded wait ran out" in text

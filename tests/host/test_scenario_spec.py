@@ -27,6 +27,7 @@ io = 12
 provider = "siw"
 strategy = "reset"
 verdict = "FAIL"
+findings = ["reuse-refused"]
 reason = "iWARP"
 """
 
@@ -54,6 +55,11 @@ def test_valid_file_is_read():
     ("[scenario]\nname = \"x\"\n[grid]\ndevices = [\"a\", \"b\"]\ntarget_devices = [\"c\"]", "one target device per entry"),
     ("[scenario]\n", "[scenario] name: expected a name (required)"),
     ("[scenario\nname=1", "t.toml: not valid TOML"),
+    ("[scenario]\nname = \"x\"\n[[expect]]\nprovider = \"siw\"\nverdict = \"FAIL\"", "the findings this FAIL accepts"),
+    ("[scenario]\nname = \"x\"\n[[expect]]\nprovider = \"siw\"\nverdict = \"FAIL\"\nfindings = [\"it broke\"]",
+     "findings: expected identifiers of findings"),
+    ("[scenario]\nname = \"x\"\n[[expect]]\nprovider = \"siw\"\nverdict = \"PASS\"\nfindings = [\"deadline\"]",
+     "only a FAIL rule names them"),
 ])
 def test_errors_name_file_key_and_expectation(text, message):
     with pytest.raises(ScenarioError) as e:

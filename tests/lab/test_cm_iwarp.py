@@ -1,12 +1,11 @@
 """rdma_cm mode and iWARP on real soft-iWARP (siw) and Soft-RoCE (rxe)."""
-from rdmacheck.endpoint import REUSE_REFUSED, REUSE_STALLED
-from rdmacheck.roles.initiator import NEVER_ARRIVED
+from rdmacheck.endpoint import REUSE_REFUSED
 from tests.conftest import rdmacheck, require_device
 from tests.lab.test_reestablish import run_local
 
-# What reusing a reset QP may do on iWARP: refuse (siw: EINVAL on accept / CONNECT_ERROR), reconnect
-# and never complete a WRITE (siw, sometimes), accept and lose the data (eRDMA), or not reset at all.
-REUSE_FINDINGS = (REUSE_REFUSED, REUSE_STALLED, NEVER_ARRIVED, "silent reset")
+# What reusing a reset QP does on siw, measured (20 of 20 cells in 10 runs): it refuses the
+# reconnect (EINVAL on accept / CONNECT_ERROR). The shipped expectations accept exactly this.
+SIW_RESET_FINDING = REUSE_REFUSED
 
 # siw and rxe in cm mode, both strategies and restart sides, are cells of the default matrix:
 # tests/lab/test_matrix.py asserts their verdicts, findings and QP numbers.

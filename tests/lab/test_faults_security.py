@@ -18,7 +18,7 @@ def test_reset_noop_is_reported_as_silent_reset_and_recreate_passes(tmp_path):
     r, res = run_local(tmp_path, "initiator", "reset", rounds=1, extra=("--inject", "reset-noop"))
     assert r.returncode == 1, r.stdout + r.stderr
     cell = res["cells"][0]
-    assert cell["verdict"] == "FAIL" and cell["finding"] == "silent reset", cell
+    assert cell["verdict"] == "FAIL" and cell["finding"] == "silent-reset", cell
     r, res = run_local(tmp_path, "initiator", "recreate", rounds=1, extra=("--inject", "reset-noop"))
     assert r.returncode == 0 and res["cells"][0]["verdict"] == "PASS", r.stdout + r.stderr
 

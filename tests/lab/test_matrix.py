@@ -6,7 +6,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, rdmacheck, require_device
-from tests.lab.test_cm_iwarp import REUSE_FINDINGS
+from tests.lab.test_cm_iwarp import SIW_RESET_FINDING
 
 
 def check_restart_round(x, strategy, restart):
@@ -61,7 +61,7 @@ def test_default_matrix_verdicts_and_report_reproduces_the_table(tmp_path):
                 else:  # reuse of a reset QP on iWARP: a precise finding, in bounded time, expected
                     assert siw["verdict"] == "FAIL" and siw["met"] is True
                     assert siw["rounds"][0]["verdict"] == "PASS" and siw["rounds"][1]["verdict"] == "FAIL"
-                    assert siw["finding"] in REUSE_FINDINGS, siw
+                    assert siw["finding"] == SIW_RESET_FINDING, siw
                     assert siw["duration_s"] < 120
     assert res["finished"] and not res["interrupted"] and res["rdma_core"]
     rep = rdmacheck("report", str(out))
@@ -100,3 +100,16 @@ def test_sigint_leaves_a_valid_results_file_with_the_finished_cells(tmp_path):
     assert 1 <= len(res["cells"]) < 4
     assert all(c["verdict"] in ("PASS", "FAIL", "SKIP") and c["met"] is not None for c in res["cells"])
     assert "results so far are in" in err
+
+
+def test_a_fail_with_a_finding_the_expectation_does_not_name_fails_the_run(tmp_path):
+    """An expected FAIL is expected only with the findings its rule names: a harness regression
+    (a deadline, a crashed role) on a cell known to fail would otherwise pass unnoticed."""
+    require_device("siw0")
+    sc = tmp_path / "other-finding.toml"
+    sc.write_text('[scenario]\nname = "other"\n[grid]\ndevices = ["siw0"]\nmodes = ["cm"]\n'
+                  'strategies = ["reset"]\nrestart = ["initiator"]\n[run]\nrounds = 1\n'
+                  '[[expect]]\nprovider = "siw"\nstrategy = "reset"\nverdict = "FAIL"\nfindings = ["write-stalled"]\n')
+    r = rdmacheck("run", str(sc), "--json", str(tmp_path / "r.json"), "--plain", timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "unexpected finding" in r.stdout and "reuse-refused" in r.stdout

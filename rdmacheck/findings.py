@@ -1,0 +1,51 @@
+"""Findings: what a FAIL saw, each under a stable identifier that results, expectations and CI
+jobs match on (`[[expect]] findings = [...]`), with a one-line summary of what was observed.
+A summary never names a cause that was not observed; what was seen in a given run goes in the
+round's `detail`."""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import re
+
+FINDINGS: dict[str, str] = {
+    # re-establishment
+    "reuse-refused": "the provider refused to reuse the reset QP (the reconnect of a QP that was reset failed)",
+    "reuse-silent-loss": "after a QP reset, a WRITE completed with success but its data never arrived on the target",
+    "write-stalled": "after a QP reset, the QP reconnected but its RDMA WRITE never completed",
+    "silent-reset": "the modify to RESET returned success but a query shows the QP was not reset",
+    "survivor-silent": "the survivor reported no re-establishment although data moved",
+    # data
+    "data-never-arrived": "a WRITE completed with success but its data never arrived on the target",
+    "readback-mismatch": "the data read back differs from what was written",
+    "no-data-verified": "a round would have passed without any data verified",
+    # the run
+    "deadline": "a bounded wait ran out (the step names what was waited for)",
+    "role-crashed": "a role process failed or exited while it was waited for",
+    "rounds-missing": "fewer rounds ran than were planned",
+    "kill-step-not-reached": "the process to be killed at a protocol step never reached it",
+    "no-recovery-after-link-down": "after the link came back, no data was verified again",
+    "cm-loop-died": "the target's rdma_cm event loop stopped: it could not accept connections any more",
+    # security
+    "reply-unauthenticated": "with a token, a reply whose MAC was missing, wrong or bound to another request",
+}
+
+
+def verbs_failure(step: str, errno: int | None) -> str:
+    """The identifier of a failed verbs or rdma_cm call: its step and errno name, e.g.
+    `modify-qp-to-rtr-failed-einval` (these are open-ended, one per step and errno)."""
+    name = errno_mod.errorcode.get(errno, str(errno)).lower() if errno else ""
+    slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
+    return f"{slug}-failed" + (f"-{name}" if name else "")
+
+
+def summary(finding: str | None) -> str:
+    """`id: summary` for a known finding, the identifier alone for an open-ended one."""
+    if not finding:
+        return ""
+    known = FINDINGS.get(finding)
+    return f"{finding}: {known}" if known else finding
+
+
+def is_known(finding: str) -> bool:
+    return finding in FINDINGS or bool(re.fullmatch(r"[a-z0-9-]+-failed(-[a-z0-9]+)?", finding))
