@@ -89,9 +89,7 @@ def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target:
     if not w["ok"]:
         rnd.error = f"write: {w['detail']}"
         if plan.who("initiator") == "engine" and rnd.index > 0 and plan.restart == "target":
-            rnd.finding = (f"the engine never handshook the restarted target again: its write failed after "
-                           f"{w.get('ms', 0) / 1000:.1f} s (MC_TRANSFER_TIMEOUT {plan.engine_transfer_timeout} s); "
-                           f"Mooncake's retry_cnt=7 means 'retry forever' on rxe, so the dead QP never errors")
+            rnd.finding = _rehandshake_evidence(target, w, plan)
         return
     v = _call(target, plan.step_timeout, "the target's check of its memory", op="verify", seed=seed, offset=0,
               length=plan.length)
@@ -101,6 +99,20 @@ def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target:
     rnd.ok = v["ok"] and r["ok"]
     if not rnd.ok:
         rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
+
+
+def _rehandshake_evidence(target: RoleProcess, write: dict, plan: MooncakePlan) -> str:
+    """What rdmacheck's restarted target saw of the engine after it came up (its own events), never
+    a guessed cause: a Connection request, or none at all."""
+    target.mark()  # read everything it has said
+    seen = [e["event"] for e in target.events if e["event"] in ("connected", "reestablished", "ready_ack",
+                                                               "connection_rejected", "handshake_rejected")]
+    waited = f"the engine's write failed after {write.get('ms', 0) / 1000:.1f} s " \
+             f"(MC_TRANSFER_TIMEOUT {plan.engine_transfer_timeout} s)"
+    if not seen:
+        return (f"engine-never-rehandshook: the restarted target received no Connection request from the engine "
+                f"(its events: {', '.join(e['event'] for e in target.events) or 'none'}); {waited}")
+    return f"engine-write-failed-after-rehandshake: the restarted target saw {', '.join(seen)}; {waited}"
 
 
 def _brief(e: Exception) -> str:
@@ -125,8 +137,8 @@ def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stab
     except (RoleFailed, DeadlineExceeded) as e:
         rnd.error = _brief(e)
         if plan.who(role) == "engine" and any("No valid port" in line for line in fresh.tail):
-            rnd.finding = ("the restarted engine could not bind its pinned port (no SO_REUSEADDR: TIME_WAIT "
-                           "holds it for ~60 s)")
+            line = next(x for x in fresh.tail if "No valid port" in x)
+            rnd.finding = f"engine-port-unavailable: the restarted engine could not bind its pinned port ({line.strip()[:160]})"
     finally:
         fresh.kill()  # SIGKILL: the peer never hears a goodbye, as after a crash
         fresh.stop(grace=5.0)
