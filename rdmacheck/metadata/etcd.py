@@ -168,10 +168,21 @@ class EtcdStore:
                         pass
 
     def _republish(self, pub: Published) -> None:
+        """Put our descriptor back under a new lease, but only if the key is absent or still ours:
+        while our lease had lapsed, a successor may have claimed the name, and it must keep it."""
         c = self.client
+        key, value = self.cfg.key(pub.name), json.dumps(pub.value)
         lease = c.lease(self.cfg.ttl)
-        c.put(self.cfg.key(pub.name), json.dumps(pub.value), lease=lease)
-        pub.lease = lease
+        for compare in (c.transactions.version(key) == 0, c.transactions.value(key) == value):
+            ok, _ = c.transaction(compare=[compare], success=[c.transactions.put(key, value, lease=lease)], failure=[])
+            if ok:
+                pub.lease = lease
+                return
+        lease.revoke()
+        self._mine.pop(pub.name, None)  # not ours any more: stop refreshing it
+        held = self.get(pub.name)
+        self.on_event("name_lost", {"name": pub.name, "key": key, "holder_generation":
+                                    held[0].get("generation") if held else None})
 
     def get(self, name: str) -> tuple[dict, int] | None:
         """(descriptor, mod_revision) or None."""
@@ -200,25 +211,78 @@ class EtcdStore:
 
     def watch(self, name: str, start_revision: int, callback: Callable[[str, dict | None], None]) -> Callable[[], None]:
         """Call callback("put", desc) / callback("delete", None) for changes after start_revision
-        (so none is missed between the read and the watch). Returns cancel()."""
-        key = self.cfg.key(name)
-        it, cancel = self._call(f"watch {key}", lambda: self.client.watch(key, start_revision=start_revision))
+        (so none is missed between the read and the watch). Returns cancel().
 
-        def pump():
-            try:
-                for ev in it:
-                    if type(ev).__name__ == "DeleteEvent":
-                        callback("delete", None)
-                    else:
-                        try:
-                            callback("put", json.loads(ev.value))
-                        except ValueError:
-                            continue
-            except Exception as e:  # noqa: BLE001 - the stream broke (etcd down): say so
-                callback("error", {"error": _short(e)})
+        The watch outlives etcd going away: the stream breaking is reported once as
+        callback("error", {...}); the watch is then set up again (backing off up to 1 s) from
+        the last revision it saw, and if etcd cannot replay from there (restarted without that
+        history, compacted) the key is read again and a change against what was last seen is
+        delivered as one put/delete. callback("resumed", {...}) says it is back."""
+        key = self.cfg.key(name)
+        cancelled = threading.Event()
+        box: dict = {"cancel": None}
+        self._call(f"watch {key}", lambda: None)  # a store that was closed fails here, at once
+
+        def pump() -> None:
+            seen = {"rev": start_revision - 1, "value": _UNKNOWN}
+            backoff, broken = 0.1, False
+            while not cancelled.is_set():
+                try:
+                    if broken:
+                        self._catch_up(key, seen, callback)
+                    it, box["cancel"] = self.client.watch(key, start_revision=seen["rev"] + 1)
+                    if broken:
+                        callback("resumed", {"watch": key, "from_revision": seen["rev"] + 1})
+                        broken, backoff = False, 0.1
+                    for ev in it:
+                        seen["rev"] = max(seen["rev"], getattr(ev, "mod_revision", seen["rev"]))
+                        if type(ev).__name__ == "DeleteEvent":
+                            seen["value"] = None
+                            callback("delete", None)
+                        else:
+                            seen["value"] = ev.value
+                            try:
+                                callback("put", json.loads(ev.value))
+                            except ValueError:
+                                continue
+                    if cancelled.is_set():
+                        return
+                    raise ConnectionError("the watch stream ended")
+                except Exception as e:  # noqa: BLE001 - the stream broke (etcd down, restarted): resume it
+                    if cancelled.is_set():
+                        return
+                    if not broken:
+                        callback("error", {"error": _short(e)})
+                        broken = True
+                    cancelled.wait(backoff)
+                    backoff = min(1.0, backoff * 2)
 
         threading.Thread(target=pump, name=f"etcd-watch-{name}", daemon=True).start()
+
+        def cancel() -> None:
+            cancelled.set()
+            if box["cancel"]:
+                try:
+                    box["cancel"]()
+                except Exception:  # noqa: BLE001 - etcd already gone
+                    pass
         return cancel
+
+    def _catch_up(self, key: str, seen: dict, callback) -> None:
+        """After a broken stream: read the key; deliver what changed since it was last seen and
+        resume watching after the revision of that read (nothing between is lost)."""
+        resp = self.client.get_response(key)
+        value = resp.kvs[0].value if resp.kvs else None
+        if seen["value"] is _UNKNOWN or value != seen["value"]:  # unknown: say what it is now
+            if value is None:
+                callback("delete", None)
+            else:
+                try:
+                    callback("put", json.loads(value))
+                except ValueError:
+                    pass
+        seen["value"] = value
+        seen["rev"] = resp.header.revision
 
     def close(self) -> None:
         """Revoke our leases (our keys go at once) and stop the keep-alive."""
@@ -232,6 +296,9 @@ class EtcdStore:
             self.client.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+_UNKNOWN = object()  # a watch has not seen the key's value yet
 
 
 def _refresh(lease) -> int:

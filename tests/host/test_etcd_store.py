@@ -139,3 +139,63 @@ def test_doctor_metadata_check(etcd_server):
     down = metadata_check(f"etcd://127.0.0.1:{free_port()}", timeout=1)
     assert down.status == FAIL and "not reachable" in down.reason
     assert metadata_check("redis://x:1").status == FAIL
+
+
+def _until(pred, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {seconds} s")
+
+
+def test_a_watch_outlives_an_etcd_restart_and_delivers_what_changed(etcd_server):
+    """The watch thread used to end with etcd, and whoever waited on it waited forever."""
+    a = EtcdStore.connect(cfg(etcd_server, ttl=2, timeout=1))
+    b = EtcdStore.connect(cfg(etcd_server, ttl=2, timeout=1))
+    a.publish("target", {"generation": 1})
+    got = b.get("target")
+    seen = []
+    cancel = b.watch("target", got[1] + 1, lambda kind, desc: seen.append((kind, desc)))
+    try:
+        etcd_server.stop()
+        _until(lambda: any(k == "error" for k, _ in seen), 15, "the broken watch reported")
+        etcd_server.start()
+        _until(lambda: any(k == "resumed" for k, _ in seen), 20, "the watch set up again")
+        c = EtcdStore.connect(cfg(etcd_server, ttl=2, timeout=1))
+        c.client.put(cfg(etcd_server).key("target"), '{"generation": 2}')  # a change after the restart
+        _until(lambda: any(k == "put" and d and d.get("generation") == 2 for k, d in seen), 10,
+               "the new generation delivered")
+        c.close()
+    finally:
+        cancel()
+        a.close()
+        b.close()
+
+
+def test_a_live_role_whose_lease_lapsed_gets_its_name_back_but_never_takes_a_successors(etcd_server):
+    events = []
+    a = EtcdStore.connect(cfg(etcd_server, ttl=1, timeout=1), on_event=lambda k, i: events.append((k, i)))
+    a.publish("target", {"generation": 7})
+    a.keep_alive_in_background()
+    a._mine["target"].lease.revoke()  # the lease lapses under a live process (a missed keep-alive)
+    back = _until(lambda: a.get("target"), 5, "the live role's key back")
+    assert back[0]["generation"] == 7  # the same generation: the role never restarted
+    a.close()
+    # a successor claims the name while a lapsed role's lease is gone: its re-publish must not overwrite it
+    events.clear()
+    a = EtcdStore.connect(cfg(etcd_server, ttl=1, timeout=1), on_event=lambda k, i: events.append((k, i)))
+    _until(lambda: a.publish("target", {"generation": 7}, wait=5) >= 0, 10, "the first claim")
+    pub = a._mine["target"]
+    pub.lease.revoke()
+    b = EtcdStore.connect(cfg(etcd_server, ttl=5, timeout=1))
+    b.publish("target", {"generation": 8})
+    a._republish(pub)  # what the keep-alive does when it finds its lease gone
+    assert b.get("target")[0]["generation"] == 8
+    assert "target" not in a._mine  # it stops refreshing a name that is not its own
+    lost = next(i for k, i in events if k == "name_lost")
+    assert lost["holder_generation"] == 8
+    a.close()
+    b.close()
