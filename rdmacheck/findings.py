@@ -25,6 +25,7 @@ FINDINGS: dict[str, str] = {
     "rounds-missing": "fewer rounds ran than were planned",
     "kill-step-not-reached": "the process to be killed at a protocol step never reached it",
     "no-recovery-after-link-down": "after the link came back, no data was verified again",
+    "name-taken-over": "while a role's etcd lease had lapsed, another process claimed its name",
     "cm-loop-died": "the target's rdma_cm event loop stopped: it could not accept connections any more",
     # security
     "reply-unauthenticated": "with a token, a reply whose MAC was missing, wrong or bound to another request",

@@ -101,6 +101,24 @@ class EtcdStore:
         raise MetadataError(f"etcd not reachable within {cfg.timeout:g} s at {cfg.shown()} ({'; '.join(errors)})",
                             hint="start etcd, or check --metadata etcd://HOST:PORT", exit_code=2)
 
+    @classmethod
+    def connect_waiting(cls, cfg: EtcdConfig, wait: float,
+                        on_event: Callable[[str, dict], None] | None = None) -> "EtcdStore":
+        """connect(), retried for up to `wait` seconds: a role started while etcd restarts waits for
+        it (said once as metadata_unreachable) instead of failing; then the error names the wait."""
+        deadline = time.monotonic() + wait
+        said = False
+        while True:
+            try:
+                return cls.connect(cfg, on_event)
+            except MetadataError as e:
+                if time.monotonic() >= deadline:
+                    raise MetadataError(f"{e} (waited {wait:g} s for it)", hint=e.hint, exit_code=2) from None
+                if on_event and not said:
+                    on_event("metadata_unreachable", {"operation": "connect", "error": str(e)})
+                    said = True
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
     def _call(self, what: str, fn):
         try:
             return fn()

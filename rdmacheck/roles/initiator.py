@@ -13,7 +13,7 @@ from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, usable_mod
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected, warm_resolver
-from rdmacheck.handshake.messages import Accept, Connect, Ping, Verify, VerifyResult
+from rdmacheck.handshake.messages import Accept, Connect, Ping, Pong, Verify, VerifyResult
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
@@ -26,6 +26,11 @@ from rdmacheck.words import resolve_strategy
 NEVER_ARRIVED = "reuse-silent-loss"  # after a reset: a completed WRITE whose data the target never got
 PROBE_BYTES = 64
 ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
+_DOWN = object()  # etcd did not answer a read
+
+
+class NameTakenOver(RdmacheckError):
+    finding = "name-taken-over"
 
 
 class PeerLost(Exception):
@@ -63,7 +68,8 @@ class InitiatorRole:
 
     def run(self) -> int:
         cfg = self.cfg
-        assert cfg.peer is not None
+        if cfg.peer is None and cfg.metadata is None:
+            raise RdmacheckError("the initiator needs the target's address (--peer) or etcd metadata")
         dev = Device.open(cfg.device, cfg.gid_index, cfg.ib_port)
         self.strategy = resolve_strategy(cfg.strategy, dev.info)
         self.mode = usable_mode(cfg.mode, dev)
@@ -77,8 +83,11 @@ class InitiatorRole:
         self.handshake_faults = [f for f in cfg.inject if f.startswith("handshake-")]
         self.ep.create()
         self.store = None
+        self.name_lost: dict | None = None  # etcd: a successor claimed our name while our lease lapsed
+        self.target_addr: tuple[str, int] = cfg.peer or ("", 0)  # where the target's handshake was reached
         claim_wait = self._publish(dev) if cfg.metadata else None
-        warm_resolver(*cfg.peer)
+        if cfg.peer:
+            warm_resolver(*cfg.peer)
         self.ev.emit("ready", claim_wait_s=round(claim_wait, 3) if claim_wait is not None else None, device=dev.name, provider=dev.info.provider, port=dev.port, gid_index=dev.gid.index,
                      gid=dev.gid.gid, qpn=self.ep.qp.qpn, strategy=self.strategy, mode=self.mode, peer_addr=f"{cfg.peer[0]}:{cfg.peer[1]}" if cfg.peer else None,
                      metadata=cfg.metadata.shown() if cfg.metadata else "p2p")
@@ -125,7 +134,9 @@ class InitiatorRole:
                     return 1 if self.failures else 0
                 if self.store:  # etcd mode: no standing connection; the watch says when the target goes
                     chan.close()
-                    self._hold_watch(accept.qp.generation)
+                    while self._hold_watch(accept.qp.generation):  # its key lapsed, the target lived
+                        chan, _ = self._recheck(accept, done)
+                        chan.close()
                 else:
                     self._hold(chan, accept)
             except PeerLost as lost:
@@ -161,7 +172,7 @@ class InitiatorRole:
         from rdmacheck.metadata.etcd import EtcdStore
 
         cfg = self.cfg
-        self.store = EtcdStore.connect(cfg.metadata, on_event=lambda kind, info: self.ev.emit(kind, **info))
+        self.store = EtcdStore.connect_waiting(cfg.metadata, cfg.reconnect_timeout, on_event=self._on_metadata)
         waited = self.store.publish(cfg.name, {
             "role": "initiator", "name": cfg.name, "generation": self.ev.generation, "pid": os.getpid(),
             "device": dev.name, "provider": dev.info.provider, "gid": dev.gid.gid, "lid": dev.lid,
@@ -170,44 +181,128 @@ class InitiatorRole:
         return waited
 
     def _address(self, old_gen: int | None, timeout: float) -> tuple[str, int]:
-        """p2p: --peer. etcd: the target's published handshake address (a new generation after a restart)."""
+        """p2p: --peer. etcd: the target's published handshake address (a new generation after a
+        restart), waiting out an etcd that does not answer until the deadline."""
         if not self.store:
+            self.target_addr = self.cfg.peer
             return self.cfg.peer
-        from rdmacheck.metadata.etcd import wait_for
+        from rdmacheck.metadata.etcd import MetadataError, wait_for
 
         name = self.cfg.target_name
-        desc, _ = wait_for(self.store, name, (lambda d: d.get("generation") != old_gen) if old_gen else (lambda d: True),
-                           timeout, f"target {name!r} to publish {'a new' if old_gen else 'its'} descriptor in etcd")
-        return parse_hostport(desc["handshake"], f"the handshake address etcd has for {name!r}")
+        what = f"target {name!r} to publish {'a new' if old_gen else 'its'} descriptor in etcd"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                desc, _ = wait_for(self.store, name, (lambda d: d.get("generation") != old_gen) if old_gen
+                                   else (lambda d: True), max(0.1, deadline - time.monotonic()), what)
+                break
+            except MetadataError as e:
+                if time.monotonic() >= deadline:
+                    raise DeadlineExceeded(f"{what} (etcd did not answer: {e})", timeout) from None
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        self.target_addr = parse_hostport(desc["handshake"], f"the handshake address etcd has for {name!r}")
+        return self.target_addr
 
-    def _hold_watch(self, generation: int) -> None:
-        """Until the target's key is deleted (lease expired) or re-published by a new generation."""
+    def _recheck(self, accept: Accept, index: int) -> tuple[Channel, Accept]:
+        """The target lived through a lapsed lease: one more verified round over the same QPs."""
+        host, port = self.target_addr
+        chan = Channel.connect(host, port, key=self.cfg.token, timeout=self.cfg.reconnect_timeout)
+        # The same handshake again (idempotent for the target, no QP touched): verify needs a session.
+        again = chan.request(Connect(qp=self.ep.local_info(), mode=self.mode), timeout=self.cfg.io_timeout)
+        if not isinstance(again, Accept) or again.qp != accept.qp:
+            chan.close()
+            raise PeerLost("the target answered the repeated handshake with another QP: it restarted")
+        self._round(chan, again, index)
+        return chan, again
+
+    def _on_metadata(self, kind: str, info: dict) -> None:
+        self.ev.emit(kind, **info)
+        if kind == "name_lost":
+            self.name_lost = info
+
+    def _hold_watch(self, generation: int) -> bool:
+        """Hold until the target goes: a new generation published, or its key gone and the target
+        no longer answering where it listened. A deleted key (a lapsed lease) under a target that
+        still answers with its generation is no loss: returns True, and the caller re-checks the
+        connection with data. With the watch broken (etcd away) the target is pinged every
+        heartbeat, so its death is still seen; the watch resumes by itself."""
         name = self.cfg.target_name
-        got = self.store.get(name)
-        if got is None:
-            raise PeerLost("etcd: the target's key is already gone")
-        if got[0].get("generation") != generation:
-            raise PeerLost("etcd: a new target generation is already published")
-        lost = threading.Event()
-        why: list[str] = []
+        got = self._metadata(lambda: self.store.get(name))
+        if got is not None and got is not _DOWN:
+            if got[0].get("generation") != generation:
+                raise PeerLost("etcd: a new target generation is already published")
+        state: dict = {"suspect": "etcd: the target's key is already gone" if got is None else None,
+                       "lost": None, "broken": got is _DOWN}
+        wake = threading.Event()
 
         def changed(kind: str, desc: dict | None) -> None:
             if kind == "delete":
-                why.append("etcd watch: target key deleted (lease expired)")
-                lost.set()
+                state["suspect"] = "etcd watch: target key deleted (lease expired)"
             elif kind == "put" and desc and desc.get("generation") != generation:
-                why.append("etcd watch: new target generation")
-                lost.set()
+                state["lost"] = "etcd watch: new target generation"
+            elif kind == "put":
+                state["suspect"] = None  # the same generation back: it lived
             elif kind == "error":
+                state["broken"] = True
                 self.ev.emit("metadata_unreachable", operation=f"watch {name}", **(desc or {}))
+            elif kind == "resumed":
+                state["broken"] = False
+                self.ev.emit("metadata_resumed", operation=f"watch {name}", **(desc or {}))
+            wake.set()
 
-        cancel = self.store.watch(name, got[1] + 1, changed)
+        start = got[1] + 1 if got not in (None, _DOWN) else 1
+        cancel = self.store.watch(name, start, changed)
         try:
-            while not lost.wait(1.0):
-                pass  # holding: idle until the target goes (or SIGTERM)
+            while True:
+                wake.wait(self.cfg.heartbeat)
+                wake.clear()
+                if self.name_lost:
+                    raise NameTakenOver(f"etcd: the name {self.cfg.name!r} was claimed by generation "
+                                        f"{self.name_lost.get('holder_generation')} while this initiator's lease "
+                                        f"had lapsed")
+                if state["lost"]:
+                    raise PeerLost(state["lost"])
+                if state["suspect"] or state["broken"]:
+                    answer = self._ping_target()
+                    why = state["suspect"] or "etcd unreachable"
+                    if answer is None:
+                        raise PeerLost(f"{why}, and the target no longer answers at {self._where()}")
+                    if answer != generation:
+                        raise PeerLost(f"{why}; the target at {self._where()} answers with a new generation")
+                    if state["suspect"]:
+                        self.ev.emit("peer_key_lapsed", peer=name, generation=generation,
+                                     detail=f"{state['suspect']}, but the target still answers with generation "
+                                            f"{generation}: it lived; re-checking the connection with data")
+                        return True
         finally:
             cancel()
-        raise PeerLost(why[0])
+
+    def _metadata(self, fn):
+        """fn() against etcd, or _DOWN when etcd does not answer (the caller copes; nothing waits forever)."""
+        from rdmacheck.metadata.etcd import MetadataError  # noqa: PLC0415
+
+        try:
+            return fn()
+        except MetadataError:
+            return _DOWN
+
+    def _ping_target(self) -> int | None:
+        """The generation the target answers a Ping with at its handshake address, or None."""
+        host, port = self.target_addr
+        try:
+            chan = Channel.connect(host, port, timeout=1.0, key=self.cfg.token)
+        except DeadlineExceeded:
+            return None
+        try:
+            pong = chan.request(Ping(), timeout=1.0)
+            return pong.generation if isinstance(pong, Pong) else None
+        except RdmacheckError:
+            return None
+        finally:
+            chan.close()
+
+    def _where(self) -> str:
+        return f"{self.target_addr[0]}:{self.target_addr[1]}"
 
     def _handshake(self, old_gen: int | None = None) -> tuple[Channel, Accept]:
         """Connect (retrying until reconnect_timeout) and exchange QP info; refusals are retried too."""

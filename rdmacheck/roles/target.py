@@ -49,7 +49,8 @@ class TargetRole:
         self.listener: CmListener | None = None
         # cm mode: token -> (endpoint awaiting its CM request, when the token expires)
         self.pending: dict[int, tuple[Endpoint, float]] = {}
-        self.cm_failure: str | None = None  # why the rdma_cm event thread stopped (fatal for the role)
+        self.stop = threading.Event()  # SIGTERM, or a failure that ends the role (stop_reason)
+        self.stop_reason: RdmacheckError | None = None
         self.store = None  # etcd metadata, when configured
         self.watching: dict[str, object] = {}  # peer name -> cancel() of its etcd watch
         self.checkpoint = checkpoint_for(cfg.inject, events)
@@ -66,7 +67,7 @@ class TargetRole:
         server = HandshakeServer(cfg.listen[0], cfg.listen[1], self,
                                  on_reject=lambda peer, why: self.ev.emit("handshake_rejected", peer=peer, reason=why),
                                  verifier=Verifier(cfg.token, self.ev.generation) if cfg.token else None)
-        stop = threading.Event()
+        stop = self.stop
         if self.mode == "cm":
             ip = cfg.cm_addr or self.dev.ipv4()
             if not ip:
@@ -91,8 +92,8 @@ class TargetRole:
                     f"{cfg.buffer_size} bytes exposed, strategy {self.strategy}")
         stop.wait()
         server.close()
-        if self.cm_failure:
-            raise CmLoopDied(self.cm_failure)
+        if self.stop_reason:
+            raise self.stop_reason
         if self.store:
             for cancel in self.watching.values():
                 cancel()  # before the client closes, or etcd3's watch thread dies with a traceback
@@ -104,11 +105,18 @@ class TargetRole:
 
     # --- etcd metadata -------------------------------------------------------------------------
 
+    def _on_metadata(self, kind: str, info: dict) -> None:
+        self.ev.emit(kind, **info)
+        if kind == "name_lost":  # a successor holds our name: serving on would split the name in two
+            self.stop_reason = NameTakenOver(f"etcd: the name {info.get('name')!r} was claimed by generation "
+                                             f"{info.get('holder_generation')} while this target's lease had lapsed")
+            self.stop.set()
+
     def _publish(self, server: HandshakeServer) -> float:
         from rdmacheck.metadata.etcd import EtcdStore
 
         cfg = self.cfg
-        self.store = EtcdStore.connect(cfg.metadata, on_event=lambda kind, info: self.ev.emit(kind, **info))
+        self.store = EtcdStore.connect_waiting(cfg.metadata, cfg.reconnect_timeout, on_event=self._on_metadata)
         desc = {"role": "target", "name": cfg.name, "generation": self.ev.generation, "pid": os.getpid(),
                 "device": self.dev.name, "provider": self.dev.info.provider, "gid": self.dev.gid.gid,
                 "lid": self.dev.lid, "port": self.dev.port, "mode": self.mode,
@@ -249,7 +257,7 @@ class TargetRole:
         try:
             self._cm_events(stop)
         except Exception as e:  # noqa: BLE001 - whatever it was, the role must not live on without it
-            self.cm_failure = f"the rdma_cm event loop stopped: {type(e).__name__}: {e}"
+            self.stop_reason = CmLoopDied(f"the rdma_cm event loop stopped: {type(e).__name__}: {e}")
             stop.set()
 
     def _cm_events(self, stop: threading.Event) -> None:
@@ -310,6 +318,10 @@ class TargetRole:
         detail = f"first mismatch at byte {mm.offset}{differ}; sha256 of the region the target holds {digest}"
         self.ev.emit("verify_failed", peer=peer, length=msg.length, mismatch_offset=mm.offset, detail=detail)
         return VerifyResult(ok=False, mismatch_offset=mm.offset, detail=detail, ms=ms)
+
+
+class NameTakenOver(RdmacheckError):
+    finding = "name-taken-over"
 
 
 class CmLoopDied(RdmacheckError):
