@@ -70,13 +70,18 @@ def test_default_matrix_verdicts_and_report_reproduces_the_table(tmp_path):
     assert json.loads((tmp_path / "tone" / "test_results.json").read_text())["status"] == "Pass"
 
 
-def test_a_flipped_expectation_fails_the_run(tmp_path):
+def run_siw_reset_cell(tmp_path, expect: str):
+    """One siw cm reset cell (restart initiator) judged by the [[expect]] rule given."""
     require_device("siw0")
-    sc = tmp_path / "flipped.toml"
-    sc.write_text('[scenario]\nname = "flipped"\n[grid]\ndevices = ["siw0"]\nmodes = ["cm"]\n'
+    sc = tmp_path / "one-cell.toml"
+    sc.write_text('[scenario]\nname = "one"\n[grid]\ndevices = ["siw0"]\nmodes = ["cm"]\n'
                   'strategies = ["reset"]\nrestart = ["initiator"]\n[run]\nrounds = 1\n'
-                  '[[expect]]\nprovider = "siw"\nstrategy = "reset"\nverdict = "PASS"\n')
-    r = rdmacheck("run", str(sc), "--json", str(tmp_path / "r.json"), "--plain", timeout=300)
+                  f'[[expect]]\nprovider = "siw"\nstrategy = "reset"\n{expect}\n')
+    return rdmacheck("run", str(sc), "--json", str(tmp_path / "r.json"), "--plain", timeout=300)
+
+
+def test_a_flipped_expectation_fails_the_run(tmp_path):
+    r = run_siw_reset_cell(tmp_path, 'verdict = "PASS"')
     assert r.returncode == 1, r.stdout + r.stderr
     assert "did not meet their expectation" in r.stdout and "≠ expected PASS" in r.stdout
 
@@ -105,11 +110,6 @@ def test_sigint_leaves_a_valid_results_file_with_the_finished_cells(tmp_path):
 def test_a_fail_with_a_finding_the_expectation_does_not_name_fails_the_run(tmp_path):
     """An expected FAIL is expected only with the findings its rule names: a harness regression
     (a deadline, a crashed role) on a cell known to fail would otherwise pass unnoticed."""
-    require_device("siw0")
-    sc = tmp_path / "other-finding.toml"
-    sc.write_text('[scenario]\nname = "other"\n[grid]\ndevices = ["siw0"]\nmodes = ["cm"]\n'
-                  'strategies = ["reset"]\nrestart = ["initiator"]\n[run]\nrounds = 1\n'
-                  '[[expect]]\nprovider = "siw"\nstrategy = "reset"\nverdict = "FAIL"\nfindings = ["write-stalled"]\n')
-    r = rdmacheck("run", str(sc), "--json", str(tmp_path / "r.json"), "--plain", timeout=300)
+    r = run_siw_reset_cell(tmp_path, 'verdict = "FAIL"\nfindings = ["write-stalled"]')
     assert r.returncode == 1, r.stdout + r.stderr
     assert "unexpected finding" in r.stdout and "reuse-refused" in r.stdout
