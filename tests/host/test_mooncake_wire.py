@@ -142,3 +142,33 @@ def test_random_messages_are_parsed_or_rejected_cleanly(obj):
             cls.from_json(obj)
         except InvalidMessage:
             pass
+
+
+def test_the_mooncake_peer_serves_a_bounded_number_of_connections_at_once(monkeypatch):
+    """Its listener used to start a thread for every connection, without limit."""
+    import socket
+    import threading
+    import time
+
+    from rdmacheck.mooncake import peer as mp
+
+    monkeypatch.setattr(mp, "MAX_CONNECTION_THREADS", 2)
+    p = object.__new__(mp.MooncakePeer)  # the listener alone: no device needed for this
+    events, release = [], threading.Event()
+    p.emit = lambda kind, **f: events.append((kind, f))
+    p.threads = threading.BoundedSemaphore(mp.MAX_CONNECTION_THREADS)
+    p._serve_conn = lambda conn, addr: (release.wait(5), conn.close())
+    p.sock = socket.create_server(("127.0.0.1", 0))
+    p.sock.listen(16)
+    threading.Thread(target=p._accept_loop, daemon=True).start()
+    held = [socket.create_connection(p.sock.getsockname(), timeout=2) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(p.sock.getsockname(), timeout=2) as extra:
+            assert extra.recv(1) == b""  # closed at once: the cap is reached
+        assert events and events[-1][0] == "handshake_rejected" and "cap 2" in events[-1][1]["reason"]
+    finally:
+        release.set()
+        for s in held:
+            s.close()
+        p.sock.close()
