@@ -25,6 +25,10 @@ class MetadataError(RdmacheckError):
     """An etcd operation failed or timed out; the message names the operation and the endpoint."""
 
 
+class NameHeld(MetadataError):
+    """The name is claimed by a live process (not an etcd failure: waiting for etcd does not help)."""
+
+
 @dataclass(frozen=True)
 class EtcdConfig:
     endpoints: list[tuple[str, int]]
@@ -149,12 +153,31 @@ class EtcdStore:
             held = self.get(name)
             who = f"generation {held[0].get('generation')}, pid {held[0].get('pid')}" if held else "another process"
             if time.monotonic() - t0 >= wait:
-                raise MetadataError(f"the name {name!r} is held by a live process ({who}) under {key}; choose "
-                                    f"another --name, or wait for its lease ({self.cfg.ttl} s) to expire", exit_code=2)
+                raise NameHeld(f"the name {name!r} is held by a live process ({who}) under {key}; choose "
+                               f"another --name, or wait for its lease ({self.cfg.ttl} s) to expire", exit_code=2)
             if not announced:
                 self.on_event("name_claim_wait", {"key": key, "holder": who})
                 announced = True
             time.sleep(0.1)
+
+    def publish_waiting(self, name: str, value: dict, claim_wait: float, etcd_wait: float) -> float:
+        """publish(), riding out an etcd that does not answer for up to `etcd_wait` seconds (said once
+        as metadata_unreachable); a name held by a live process is still an error at once."""
+        deadline = time.monotonic() + etcd_wait
+        t0, said = time.monotonic(), False
+        while True:
+            try:
+                self.publish(name, value, wait=claim_wait)
+                return time.monotonic() - t0
+            except NameHeld:
+                raise
+            except MetadataError as e:
+                if time.monotonic() >= deadline:
+                    raise MetadataError(f"{e} (waited {etcd_wait:g} s for etcd)", exit_code=2) from None
+                if not said:
+                    self.on_event("metadata_unreachable", {"operation": f"claim {name}", "error": str(e)})
+                    said = True
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def keep_alive_in_background(self) -> threading.Thread:
         """Refresh the leases every TTL/3; if etcd lost them (restart), publish again."""
@@ -227,9 +250,11 @@ class EtcdStore:
             out.append((name, desc, meta.mod_revision, ttl))
         return out
 
-    def watch(self, name: str, start_revision: int, callback: Callable[[str, dict | None], None]) -> Callable[[], None]:
+    def watch(self, name: str, start_revision: int | None,
+              callback: Callable[[str, dict | None], None]) -> Callable[[], None]:
         """Call callback("put", desc) / callback("delete", None) for changes after start_revision
-        (so none is missed between the read and the watch). Returns cancel().
+        (so none is missed between the read and the watch; None: the key's state when etcd next
+        answers is delivered first). Returns cancel().
 
         The watch outlives etcd going away: the stream breaking is reported once as
         callback("error", {...}); the watch is then set up again (backing off up to 1 s) from
@@ -242,8 +267,8 @@ class EtcdStore:
         self._call(f"watch {key}", lambda: None)  # a store that was closed fails here, at once
 
         def pump() -> None:
-            seen = {"rev": start_revision - 1, "value": _UNKNOWN}
-            backoff, broken = 0.1, False
+            seen = {"rev": (start_revision or 1) - 1, "value": _UNKNOWN}
+            backoff, broken = 0.1, start_revision is None
             while not cancelled.is_set():
                 try:
                     if broken:

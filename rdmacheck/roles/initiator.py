@@ -173,10 +173,10 @@ class InitiatorRole:
 
         cfg = self.cfg
         self.store = EtcdStore.connect_waiting(cfg.metadata, cfg.reconnect_timeout, on_event=self._on_metadata)
-        waited = self.store.publish(cfg.name, {
+        waited = self.store.publish_waiting(cfg.name, {
             "role": "initiator", "name": cfg.name, "generation": self.ev.generation, "pid": os.getpid(),
             "device": dev.name, "provider": dev.info.provider, "gid": dev.gid.gid, "lid": dev.lid,
-            "port": dev.port, "mode": self.mode, "qpn": self.ep.qp.qpn}, wait=cfg.metadata.ttl * 2 + 1)
+            "port": dev.port, "mode": self.mode, "qpn": self.ep.qp.qpn}, cfg.metadata.ttl * 2 + 1, cfg.reconnect_timeout)
         self.store.keep_alive_in_background()
         return waited
 
@@ -191,6 +191,7 @@ class InitiatorRole:
         name = self.cfg.target_name
         what = f"target {name!r} to publish {'a new' if old_gen else 'its'} descriptor in etcd"
         deadline = time.monotonic() + timeout
+        down = False
         while True:
             try:
                 desc, _ = wait_for(self.store, name, (lambda d: d.get("generation") != old_gen) if old_gen
@@ -199,7 +200,12 @@ class InitiatorRole:
             except MetadataError as e:
                 if time.monotonic() >= deadline:
                     raise DeadlineExceeded(f"{what} (etcd did not answer: {e})", timeout) from None
+                if not down:
+                    self.ev.emit("metadata_unreachable", operation=f"look up {name}", error=str(e))
+                    down = True
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if down:
+            self.ev.emit("metadata_resumed", operation=f"look up {name}")
         self.target_addr = parse_hostport(desc["handshake"], f"the handshake address etcd has for {name!r}")
         return self.target_addr
 

@@ -123,7 +123,7 @@ class TargetRole:
                 "handshake": format_hostport(*server.address),
                 "cm_addr": f"{self.listener.ip}:{self.listener.port}" if self.listener else None,
                 "buffer": {"addr": self.buf.addr, "length": self.buf.length, "rkey": self.buf.rkey}}
-        waited = self.store.publish(cfg.name, desc, wait=cfg.metadata.ttl * 2 + 1)
+        waited = self.store.publish_waiting(cfg.name, desc, cfg.metadata.ttl * 2 + 1, cfg.reconnect_timeout)
         self.store.keep_alive_in_background()
         return waited
 
@@ -132,8 +132,14 @@ class TargetRole:
         new generation means it restarted, and the QP is renewed right away."""
         if not self.store or name in self.watching:
             return
-        got = self.store.get(name)
-        start = got[1] + 1 if got else 1
+        from rdmacheck.metadata.etcd import MetadataError  # noqa: PLC0415
+
+        try:
+            got = self.store.get(name)
+            start: int | None = got[1] + 1 if got else 1
+        except MetadataError as e:  # etcd away right now: the watch catches up when it is back
+            self.ev.emit("metadata_unreachable", operation=f"get {name}", error=str(e))
+            start = None
         self.watching[name] = self.store.watch(name, start, lambda kind, desc: self._on_peer_change(name, kind, desc))
 
     def _on_peer_change(self, name: str, kind: str, desc: dict | None) -> None:
