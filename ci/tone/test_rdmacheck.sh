@@ -55,11 +55,13 @@ io = 240
 provider = "erdma"
 strategy = "reset"
 verdict = "FAIL"
+findings = ["silent-reset", "reuse-silent-loss"]
 reason = "eRDMA (iWARP): reset-only re-establishment does not carry data"
 [[expect]]
 provider = "siw"
 strategy = "reset"
 verdict = "FAIL"
+findings = ["reuse-refused"]
 reason = "iWARP: a reset QP cannot be reused"
 TOML
   local lab=(); [ "${RDMACHECK_LAB:-0}" = 1 ] && lab=(--lab)
