@@ -1,0 +1,120 @@
+"""Isolation (pure): from pair verdicts to what an operator acts on - bad hosts and bad links.
+
+A host that failed with every partner it was tested with (at least two) is a bad host; a failed
+pair whose hosts both passed with someone else is a bad link (or path); anything else is not yet
+decided, and `retests` proposes rounds that pair each undecided host with partners it has not
+met, preferring hosts known good (as ClusterKit retests bad pairs before a verdict)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rdmacheck.fleet.schedule import Pair
+from rdmacheck.words import Verdict
+
+
+@dataclass(frozen=True)
+class PairResult:
+    pair: Pair
+    verdict: Verdict
+    finding: str | None = None  # e.g. reuse-refused, deadline, host-down
+
+
+@dataclass
+class Diagnosis:
+    bad_hosts: dict[str, str] = field(default_factory=dict)  # host -> what it failed with
+    bad_links: list[PairResult] = field(default_factory=list)
+    undecided: dict[str, list[PairResult]] = field(default_factory=dict)  # host -> its failures so far
+    healthy: list[str] = field(default_factory=list)
+
+    def host_lines(self, hosts: list[str]) -> list[str]:
+        """`host | Healthy` / `host | ERROR <finding>`, the form health-check tooling parses."""
+        lines = []
+        for h in hosts:
+            if h in self.bad_hosts:
+                lines.append(f"{h} | ERROR {self.bad_hosts[h]}")
+            elif h in self.undecided:
+                worst = self.undecided[h][0]
+                lines.append(f"{h} | ERROR {worst.finding or 'pair failed'} (with {_other(worst.pair, h)}; "
+                             f"not yet isolated)")
+            else:
+                link = next((r for r in self.bad_links if h in r.pair.hosts()), None)
+                lines.append(f"{h} | Healthy" + (f" (bad link to {_other(link.pair, h)})" if link else ""))
+        return lines
+
+
+def _other(pair: Pair, host: str) -> str:
+    return pair.initiator if pair.target == host else pair.target
+
+
+def diagnose(results: list[PairResult]) -> Diagnosis:
+    by_host: dict[str, list[PairResult]] = defaultdict(list)
+    for r in results:
+        for h in r.pair.hosts():
+            by_host[h].append(r)
+    passed_with = {h: {_other(r.pair, h) for r in rs if r.verdict == Verdict.PASS} for h, rs in by_host.items()}
+    d = Diagnosis()
+    for h, rs in sorted(by_host.items()):
+        failed = [r for r in rs if r.verdict == Verdict.FAIL]
+        partners = {_other(r.pair, h) for r in rs}
+        if failed and not passed_with[h] and len(partners) >= 2:
+            d.bad_hosts[h] = _common(failed)
+    for r in results:
+        if r.verdict != Verdict.FAIL:
+            continue
+        a, b = r.pair.hosts()
+        if a in d.bad_hosts or b in d.bad_hosts:
+            continue
+        if passed_with[a] - {b} and passed_with[b] - {a}:
+            d.bad_links.append(r)
+        else:
+            for h in (a, b):
+                if not passed_with[h] - {_other(r.pair, h)}:
+                    d.undecided.setdefault(h, []).append(r)
+    d.healthy = sorted(h for h in by_host if h not in d.bad_hosts and h not in d.undecided)
+    return d
+
+
+def _common(failed: list[PairResult]) -> str:
+    """What a bad host failed with: the finding every failure shares, else the most frequent."""
+    counts: dict[str, int] = defaultdict(int)
+    for r in failed:
+        counts[r.finding or "pair failed"] += 1
+    finding = max(counts, key=counts.get)
+    return f"{finding} with every partner ({len(failed)} pairs)"
+
+
+def retests(d: Diagnosis, results: list[PairResult], hosts: list[str]) -> list[list[Pair]]:
+    """Rounds (disjoint pairs) that meet each undecided host with a partner it has not been
+    tested with, known-good hosts first; empty when there is nothing left to try."""
+    met = defaultdict(set)
+    for r in results:
+        a, b = r.pair.hosts()
+        met[a].add(b)
+        met[b].add(a)
+    order = list(dict.fromkeys([*d.healthy, *hosts]))  # known-good hosts first
+    todo = list(d.undecided)
+    rounds: list[list[Pair]] = []
+    while todo:
+        busy: set[str] = set()
+        this: list[Pair] = []
+        left = []
+        for h in todo:
+            fresh = [p for p in order if p != h and p not in met[h] and p not in d.bad_hosts]
+            if not fresh:
+                continue  # nobody left to try: it stays undecided
+            candidates = [p for p in fresh if p not in busy]
+            if h in busy or not candidates:
+                left.append(h)  # next round
+                continue
+            p = candidates[0]
+            this.append(Pair(p, h))
+            busy |= {h, p}
+            met[h].add(p)
+            met[p].add(h)
+        if not this:
+            break
+        rounds.append(this)
+        todo = left
+    return rounds
