@@ -61,7 +61,7 @@ reason = "eRDMA (iWARP): reset-only re-establishment does not carry data"
 provider = "siw"
 strategy = "reset"
 verdict = "FAIL"
-findings = ["reuse-refused"]
+findings = ["reuse-refused", "write-stalled"]
 reason = "iWARP: a reset QP cannot be reused"
 TOML
   local lab=(); [ "${RDMACHECK_LAB:-0}" = 1 ] && lab=(--lab)

@@ -6,7 +6,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, rdmacheck, require_device
-from tests.lab.test_cm_iwarp import SIW_RESET_FINDING
+from tests.lab.test_cm_iwarp import SIW_RESET_FINDINGS
 
 
 def check_restart_round(x, strategy, restart):
@@ -61,7 +61,7 @@ def test_default_matrix_verdicts_and_report_reproduces_the_table(tmp_path):
                 else:  # reuse of a reset QP on iWARP: a precise finding, in bounded time, expected
                     assert siw["verdict"] == "FAIL" and siw["met"] is True
                     assert siw["rounds"][0]["verdict"] == "PASS" and siw["rounds"][1]["verdict"] == "FAIL"
-                    assert siw["finding"] == SIW_RESET_FINDING, siw
+                    assert siw["finding"] in SIW_RESET_FINDINGS, siw
                     assert siw["duration_s"] < 120
     assert res["finished"] and not res["interrupted"] and res["rdma_core"]
     rep = rdmacheck("report", str(out))
@@ -110,6 +110,6 @@ def test_sigint_leaves_a_valid_results_file_with_the_finished_cells(tmp_path):
 def test_a_fail_with_a_finding_the_expectation_does_not_name_fails_the_run(tmp_path):
     """An expected FAIL is expected only with the findings its rule names: a harness regression
     (a deadline, a crashed role) on a cell known to fail would otherwise pass unnoticed."""
-    r = run_siw_reset_cell(tmp_path, 'verdict = "FAIL"\nfindings = ["write-stalled"]')
+    r = run_siw_reset_cell(tmp_path, 'verdict = "FAIL"\nfindings = ["silent-reset"]')  # not what siw does
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "unexpected finding" in r.stdout and "reuse-refused" in r.stdout
+    assert "unexpected finding" in r.stdout and ("reuse-refused" in r.stdout or "write-stalled" in r.stdout)
