@@ -25,6 +25,12 @@ class MetadataError(RdmacheckError):
     """An etcd operation failed or timed out; the message names the operation and the endpoint."""
 
 
+class NameTakenOver(RdmacheckError):
+    """While this role's lease had lapsed, a successor claimed its name: the role must stop."""
+
+    finding = "name-taken-over"
+
+
 class NameHeld(MetadataError):
     """The name is claimed by a live process (not an etcd failure: waiting for etcd does not help)."""
 

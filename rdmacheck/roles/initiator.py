@@ -13,7 +13,15 @@ from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, usable_mod
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected, warm_resolver
-from rdmacheck.handshake.messages import Accept, Connect, Ping, Pong, Verify, VerifyResult
+from rdmacheck.handshake.messages import (
+    Accept,
+    Connect,
+    Ping,
+    Pong,
+    Verify,
+    VerifyResult,
+)
+from rdmacheck.metadata.etcd import NameTakenOver
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
@@ -27,10 +35,6 @@ NEVER_ARRIVED = "reuse-silent-loss"  # after a reset: a completed WRITE whose da
 PROBE_BYTES = 64
 ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
 _DOWN = object()  # etcd did not answer a read
-
-
-class NameTakenOver(RdmacheckError):
-    finding = "name-taken-over"
 
 
 class PeerLost(Exception):

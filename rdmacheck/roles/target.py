@@ -26,6 +26,7 @@ from rdmacheck.handshake.messages import (
     VerifyResult,
 )
 from rdmacheck.handshake.server import HandshakeServer, Session
+from rdmacheck.metadata.etcd import NameTakenOver
 from rdmacheck.pattern import check_pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
 from rdmacheck.roles.config import RoleConfig, verbs_faults
@@ -324,10 +325,6 @@ class TargetRole:
         detail = f"first mismatch at byte {mm.offset}{differ}; sha256 of the region the target holds {digest}"
         self.ev.emit("verify_failed", peer=peer, length=msg.length, mismatch_offset=mm.offset, detail=detail)
         return VerifyResult(ok=False, mismatch_offset=mm.offset, detail=detail, ms=ms)
-
-
-class NameTakenOver(RdmacheckError):
-    finding = "name-taken-over"
 
 
 class CmLoopDied(RdmacheckError):
