@@ -27,6 +27,20 @@ FINDINGS: dict[str, str] = {
     "no-recovery-after-link-down": "after the link came back, no data was verified again",
     "name-taken-over": "while a role's etcd lease had lapsed, another process claimed its name",
     "cm-loop-died": "the target's rdma_cm event loop stopped: it could not accept connections any more",
+    # a real Mooncake engine (mooncake simopen / race / matrix)
+    "engine-answer-withheld": "in a forced simultaneous open, the engine did not answer rdmacheck's Connection "
+                              "request while its own Connection request waited for rdmacheck's answer",
+    "engine-second-endpoint": "in a simultaneous open, the engine answered with QPs other than the ones it offered "
+                              "in its own request (two endpoints for one NIC path pair)",
+    "engine-rejected": "the engine answered a Connection request with a rejection (reply_msg)",
+    "engine-write-hung": "an engine transfer call had not returned at the deadline (the engine was then killed)",
+    "engine-write-failed": "an engine transfer call returned an error",
+    "write-back-failed": "after the simultaneous open, a write to the engine failed or its data was not in the "
+                         "engine's memory",
+    "engine-never-rehandshook": "the restarted peer received no Connection request from the engine",
+    "engine-port-unavailable": "a restarted engine could not bind its pinned handshake port",
+    "engine-name-changed": "a restarted engine came back under another name although its handshake port was pinned",
+    "engine-write-failed-after-rehandshake": "the restarted peer was handshaken again, yet the engine's write failed",
     # security
     "reply-unauthenticated": "with a token, a reply whose MAC was missing, wrong or bound to another request",
 }

@@ -26,7 +26,7 @@ def require_device(name: str) -> None:
 
 @pytest.fixture
 def etcd_server(tmp_path):
-    from tests.etcd_server import EtcdServer
+    from rdmacheck.metadata.local_etcd import EtcdServer
 
     (tmp_path / "etcd").mkdir()
     server = EtcdServer(tmp_path / "etcd").start()

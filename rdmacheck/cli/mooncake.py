@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Optional
@@ -17,7 +16,16 @@ from rdmacheck.words import Role
 
 mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish, role.")
 app.add_typer(mooncake_app, name="mooncake")
-WHEEL = "mooncake-transfer-engine-non-cuda==0.3.13.post1"
+
+ENGINE = typer.Option(None, "--engine", help="A Mooncake release installed by set-up (e.g. 0.3.10; see `mooncake "
+                      "engines`) or the path of a Python that imports mooncake.engine (your own build). Default: "
+                      "this interpreter's engine, else the newest installed release.")
+
+
+def _engine(spec: Optional[str]):
+    from rdmacheck.mooncake.engines import default_engine, engine_for
+
+    return engine_for(spec) if spec else default_engine()
 
 
 def _device_ip(device: str) -> str:
@@ -77,6 +85,7 @@ def segments_cmd(
 @mooncake_app.command("reestablish")
 def reestablish_cmd(
     device: str = o.DEVICE,
+    engine: Optional[str] = ENGINE,
     host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
     engine_role: Role = typer.Option(Role.TARGET, "--engine-role", help="target: the engine serves, rdmacheck's initiator restarts | initiator: the engine's initiator restarts, rdmacheck serves."),
     restart: Role = typer.Option(Role.INITIATOR, "--restart", help="The side killed and restarted each round: initiator (the seed test) | target (what the engine does when its peer dies)."),
@@ -99,13 +108,11 @@ def reestablish_cmd(
     from rdmacheck.report.tone import write_mooncake_tone
     from rdmacheck.units import parse_size
 
-    if importlib.util.find_spec("mooncake") is None:
-        raise EnvironmentProblem(f"the Mooncake engine is not installed: pip install 'rdmacheck[mooncake]' ({WHEEL})")
-    plan = MooncakePlan(host=host or _device_ip(device), device=device, engine_role=engine_role, restart=restart, rounds=rounds,
+    o.require_devices(device)
+    plan = MooncakePlan(host=host or _device_ip(device), engine=_engine(engine), device=device, engine_role=engine_role, restart=restart, rounds=rounds,
                         engine_transfer_timeout=engine_transfer_timeout,
                         length=parse_size(length), initiator_port=initiator_port, target_port=target_port,
                         step_timeout=timeout, log_dir=log_dir)
-    o.require_devices(device)
     res = run_mooncake(plan)
     if json_path:
         write_json_atomic(json_path, res.to_dict())
@@ -150,3 +157,133 @@ def role_cmd(
                      offset=offset, rounds=rounds if role is Role.INITIATOR else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat)
     raise typer.Exit(run_mooncake_role(cfg))
+
+
+@mooncake_app.command("engines")
+def engines_cmd(
+    install: Optional[list[str]] = typer.Option(None, "--install", help="Install this release into its own venv (repeatable; pinned, cached)."),
+    json_out: bool = o.JSON_PRINT,
+) -> None:
+    """List the engine releases installed for `mooncake simopen/race/matrix` (one venv each); install more."""
+    from rdmacheck.mooncake.engines import DEFAULT_RELEASES, engines_dir, install as install_release, installed
+
+    for r in install or []:
+        e = install_release(r)
+        print(f"installed Mooncake {e.release}: {e.python}")
+    rows = [{"release": e.release, "python": str(e.python)} for e in installed()]
+    if json_out:
+        print(json.dumps(rows, indent=2))
+    elif not install:
+        for r in rows:
+            print(f"{r['release']:<14} {r['python']}")
+        print(f"{len(rows)} release(s) in {engines_dir()} (set-up installs {', '.join(DEFAULT_RELEASES)})")
+
+
+@mooncake_app.command("simopen")
+def simopen_cmd(
+    device: str = o.DEVICE,
+    engine: Optional[str] = ENGINE,
+    host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
+    endpoints: int = typer.Option(2, "--endpoints", help="rdmacheck segments the engine opens to at once, each open forced."),
+    rounds: int = typer.Option(1, "--rounds", help="Rounds, each with a fresh engine process."),
+    length: str = typer.Option("1MiB", "--length", help="Bytes the engine writes to each segment (and each writes back)."),
+    answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="Seconds the engine may take to answer rdmacheck's crossing Connection request."),
+    timeout: float = typer.Option(20.0, "--timeout", help="Seconds for the engine to start and for its write."),
+    io_timeout: float = typer.Option(5.0, "--io-timeout", help="Seconds for rdmacheck's write back to the engine."),
+    log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake-simopen"), "--log-dir", help="The engine's logs, one per round."),
+    json_path: Optional[Path] = o.JSON_FILE,
+) -> None:
+    """Force a simultaneous open on a real engine: hold its Connection request, cross it with ours, then answer."""
+    from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
+    from rdmacheck.report.engine_matrix import render_forced_open
+    from rdmacheck.report.results import write_json_atomic
+
+    o.require_devices(device)
+    plan = ForcedOpenPlan(_engine(engine), host or _device_ip(device), device, endpoints, rounds,
+                          o.size(length, "--length"), answer_timeout, timeout, io_timeout=io_timeout, log_dir=log_dir)
+    res = run_forced_open(plan)
+    if json_path:
+        write_json_atomic(json_path, res.to_dict())
+    render_forced_open(res, out_console())
+    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+
+
+@mooncake_app.command("race")
+def race_cmd(
+    device: str = o.DEVICE,
+    engine: Optional[str] = ENGINE,
+    host: Optional[str] = typer.Option(None, "--host", help="IP both engines name themselves by (default: the device's IPv4)."),
+    trials: int = typer.Option(6, "--trials", help="Trials, each with two fresh engine processes."),
+    threads: int = typer.Option(1, "--threads", help="Write calls each engine starts at the instant."),
+    length: str = typer.Option("1MiB", "--length", help="Bytes each engine writes to the other."),
+    hang_after: float = typer.Option(5.0, "--hang-after", help="Watchdog: a call not returned this many seconds after the instant is a hang."),
+    log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake-race"), "--log-dir", help="Both engines' logs, per trial."),
+    json_path: Optional[Path] = o.JSON_FILE,
+) -> None:
+    """The natural race: two real engines write to each other at one instant; how often does a release hang?"""
+    from rdmacheck.mooncake.race import RacePlan, run_race
+    from rdmacheck.report.engine_matrix import render_race
+    from rdmacheck.report.results import write_json_atomic
+
+    o.require_devices(device)
+    plan = RacePlan(_engine(engine), host or _device_ip(device), device, trials, threads, o.size(length, "--length"),
+                    hang_after, log_dir=log_dir)
+    res = run_race(plan)
+    if json_path:
+        write_json_atomic(json_path, res.to_dict())
+    render_race(res, out_console())
+    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+
+
+@mooncake_app.command("matrix")
+def matrix_cmd(
+    device: str = o.DEVICE,
+    engines: Optional[str] = typer.Option(None, "--engines", help="Comma-separated releases or engine Pythons (default: every release set-up installed)."),
+    scenarios: Optional[str] = typer.Option(None, "--scenarios", help="Comma-separated subset of restart-initiator, restart-target, simopen, race, etcd-restart."),
+    host: Optional[str] = typer.Option(None, "--host", help="IP every side names itself by (default: the device's IPv4)."),
+    rounds: int = typer.Option(2, "--rounds", help="Restart cells: restarts after the first round; simopen: rounds (fresh engines)."),
+    endpoints: int = typer.Option(2, "--endpoints", help="simopen: segments forced at once."),
+    race_trials: int = typer.Option(6, "--race-trials", help="race: trials (two fresh engines each)."),
+    race_threads: int = typer.Option(1, "--race-threads", help="race: write calls per engine at the instant."),
+    hang_after: float = typer.Option(5.0, "--hang-after", help="race: the watchdog in seconds."),
+    answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="simopen: seconds for the engine's answer."),
+    engine_transfer_timeout: int = typer.Option(5, "--engine-transfer-timeout", help="MC_TRANSFER_TIMEOUT for the engines (seconds)."),
+    etcd: Optional[str] = typer.Option(None, "--etcd", help="etcd for the etcd-restart cells, e.g. etcd://127.0.0.1:2379 (default: a throwaway local etcd)."),
+    log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake-matrix"), "--log-dir", help="Every cell's logs: DIR/<release>/<scenario>/."),
+    json_path: Optional[Path] = o.JSON_FILE,
+    junit: Optional[Path] = o.JUNIT,
+    tone: Optional[Path] = o.TONE,
+    quiet: bool = typer.Option(False, "--quiet", help="No line per finished cell, only the table."),
+) -> None:
+    """Engine releases x scenarios, judged against the shipped expectations; exit 0 when every cell is as expected."""
+    from rdmacheck.mooncake.engine_matrix import SCENARIOS, EngineMatrixPlan, run_engine_matrix
+    from rdmacheck.mooncake.engines import engine_for, installed
+    from rdmacheck.report.engine_matrix import cell_line, render_engine_matrix
+    from rdmacheck.report.junit import engine_matrix_junit_xml, write_junit
+    from rdmacheck.report.results import write_json_atomic
+    from rdmacheck.report.tone import write_engine_matrix_tone
+
+    chosen = tuple(o.csv(scenarios) or SCENARIOS)
+    bad = [s for s in chosen if s not in SCENARIOS]
+    if bad:
+        raise typer.BadParameter(f"unknown scenario {bad[0]!r} (choose from {', '.join(SCENARIOS)})", param_hint="--scenarios")
+    if etcd and "etcd-restart" not in chosen:
+        raise typer.BadParameter("--etcd applies to the etcd-restart scenario only", param_hint="--etcd")
+    o.require_devices(device)
+    picked = [engine_for(e) for e in o.csv(engines)] if engines else installed()
+    if not picked:
+        raise EnvironmentProblem("no engine release installed: rdmacheck mooncake engines --install RELEASE")
+    console = out_console()
+    plan = EngineMatrixPlan(picked, host or _device_ip(device), device, chosen, rounds, endpoints, race_trials,
+                            race_threads, answer_timeout=answer_timeout, hang_after=hang_after,
+                            engine_transfer_timeout=engine_transfer_timeout, etcd=etcd, log_dir=log_dir,
+                            on_cell=(lambda c: None) if quiet else (lambda c: console.print(cell_line(c), highlight=False)))
+    res = run_engine_matrix(plan)
+    if json_path:
+        write_json_atomic(json_path, res.to_dict())
+    if junit:
+        write_junit(engine_matrix_junit_xml(res), junit)
+    if tone:
+        write_engine_matrix_tone(res, tone)
+    render_engine_matrix(res, console)
+    raise typer.Exit(0 if res.all_met() else EXIT_FAIL)

@@ -6,6 +6,10 @@ line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "de
   {"op": "write",  "peer": NAME, "remote_addr": A, "seed": S, "length": L}  pattern -> peer
   {"op": "read",   "peer": NAME, "remote_addr": A, "seed": S, "length": L}  peer -> local, checked
   {"op": "verify", "seed": S, "offset": O, "length": L}                     check the local buffer
+  {"op": "write_many", "at": T, "targets": [{"peer", "remote_addr", "seed", "length", "threads": K}, ...]}
+      at wall-clock time T, every target's pattern written by K threads at once (slice j of target i
+      from local offset i*L); each slice prints {"event": "wrote", "target": i, "slice": j, "ok", "ms",
+      "detail"} when its call returns, so a caller sees which calls never return; then the reply.
 Both sides share this loop, so the orchestrator cannot tell them apart.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import traceback
 from typing import Protocol
@@ -23,12 +28,53 @@ from rdmacheck.pattern import check_pattern, pattern
 class Side(Protocol):
     def local_write(self, offset: int, data: bytes) -> None: ...
     def local_read(self, offset: int, length: int) -> bytes: ...
-    def transfer(self, op: str, peer: str, remote_addr: int, length: int) -> None: ...
+    def transfer(self, op: str, peer: str, remote_addr: int, length: int, local_offset: int = 0) -> None: ...
+
+
+_emit_lock = threading.Lock()
 
 
 def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    with _emit_lock:  # write_many's threads print too
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+def _slices(length: int, k: int) -> list[tuple[int, int]]:
+    step = -(-length // k)
+    return [(o, min(step, length - o)) for o in range(0, length, step)]
+
+
+def write_many(side: Side, at: float, targets: list[dict]) -> dict:
+    """Start every slice's write at `at` (threads parked on a barrier first, then the clock)."""
+    jobs = []
+    for i, t in enumerate(targets):
+        base = i * t["length"]
+        side.local_write(base, pattern(t["seed"], t["length"]))
+        jobs += [(i, j, base + off, t["peer"], t["remote_addr"] + off, n)
+                 for j, (off, n) in enumerate(_slices(t["length"], max(1, int(t.get("threads", 1)))))]
+    results: list[bool] = []
+    barrier = threading.Barrier(len(jobs))
+
+    def run(i: int, j: int, local: int, peer: str, remote: int, n: int) -> None:
+        barrier.wait()
+        time.sleep(max(0.0, at - time.time()))
+        t0 = time.perf_counter()
+        ok, detail = True, ""
+        try:
+            side.transfer("write", peer, remote, n, local_offset=local)
+        except Exception as e:  # noqa: BLE001 - reported per call
+            ok, detail = False, f"{type(e).__name__}: {e}"
+        results.append(ok)
+        emit({"event": "wrote", "target": i, "slice": j, "ok": ok, "t": time.time(),
+              "ms": round((time.perf_counter() - t0) * 1000, 3), "detail": detail})
+
+    threads = [threading.Thread(target=run, args=job, daemon=True) for job in jobs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return {"ok": all(results), "detail": f"{sum(results)} of {len(jobs)} writes returned 0"}
 
 
 def check(side: Side, seed: int, offset: int, length: int) -> tuple[bool, str]:
@@ -49,6 +95,8 @@ def handle(side: Side, cmd: dict) -> dict:
         side.local_write(0, bytes(cmd["length"]))  # so a READ that does nothing cannot pass
         side.transfer("read", cmd["peer"], cmd["remote_addr"], cmd["length"])
         ok, detail = check(side, cmd["seed"], 0, cmd["length"])
+    elif op == "write_many":
+        return {**write_many(side, float(cmd["at"]), cmd["targets"]), "ms": round((time.perf_counter() - t0) * 1000, 3)}
     elif op == "verify":
         ok, detail = check(side, cmd["seed"], cmd["offset"], cmd["length"])
     else:

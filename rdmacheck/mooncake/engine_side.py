@@ -1,5 +1,5 @@
-"""The real Mooncake Transfer Engine as a side of the test (needs the pinned wheel:
-pip install 'rdmacheck[mooncake]'). Pin its handshake port with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT
+"""The real Mooncake Transfer Engine as a side of the test, run by the engine's own Python (a venv
+per release, engines.py; or pip install 'rdmacheck[mooncake]'). Pin its handshake port with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT
 in the environment to restart it under the same name.
 
   python -m rdmacheck.mooncake.engine_side --device rxe0 --host 169.254.30.1 --length 1048576
@@ -17,14 +17,15 @@ from rdmacheck.mooncake.driver import emit, serve
 
 
 class EngineSide:
-    def __init__(self, host: str, metadata: str, device: str, length: int):
+    def __init__(self, host: str, metadata: str, device: str, length: int, name: str | None = None):
         from mooncake.engine import TransferEngine  # noqa: PLC0415 - the optional wheel
 
         t0 = time.perf_counter()
         self.engine = TransferEngine()
-        rc = self.engine.initialize(host, metadata, "rdma", device)
+        local = name or host  # P2P: the IP (the engine adds its port); etcd: any name
+        rc = self.engine.initialize(local, metadata, "rdma", device)
         if rc != 0:
-            raise SystemExit(f"engine: initialize({host!r}, {metadata!r}, 'rdma', {device!r}) returned {rc}")
+            raise SystemExit(f"engine: initialize({local!r}, {metadata!r}, 'rdma', {device!r}) returned {rc}")
         self.init_ms = (time.perf_counter() - t0) * 1000
         self.mem = mmap.mmap(-1, length)
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.mem))
@@ -34,7 +35,7 @@ class EngineSide:
             raise SystemExit(f"engine: register_memory of {length} bytes returned {rc}")
         self.rpc_port = self.engine.get_rpc_port()
         # P2P handshake names a segment '<ip>:<rpc port>'; with etcd its name is local_hostname.
-        self.name = f"{host}:{self.rpc_port}" if metadata == "P2PHANDSHAKE" else host
+        self.name = f"{host}:{self.rpc_port}" if metadata == "P2PHANDSHAKE" else local
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data
@@ -42,9 +43,9 @@ class EngineSide:
     def local_read(self, offset: int, length: int) -> bytes:
         return self.mem[offset:offset + length]
 
-    def transfer(self, op: str, peer: str, remote_addr: int, length: int) -> None:
+    def transfer(self, op: str, peer: str, remote_addr: int, length: int, local_offset: int = 0) -> None:
         call = self.engine.transfer_sync_write if op == "write" else self.engine.transfer_sync_read
-        rc = call(peer, self.addr, remote_addr, length)
+        rc = call(peer, self.addr + local_offset, remote_addr, length)
         if rc != 0:
             raise RuntimeError(f"engine transfer_sync_{op} to {peer} returned {rc}")
 
@@ -53,10 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rdmacheck.mooncake.engine_side")
     p.add_argument("--host", required=True, help="IP the engine names itself by (P2P: <ip>:<rpc port>)")
     p.add_argument("--device", default="rxe0")
-    p.add_argument("--metadata", default="P2PHANDSHAKE")
+    p.add_argument("--metadata", default="P2PHANDSHAKE", help="P2PHANDSHAKE or an etcd address")
+    p.add_argument("--name", help="etcd mode: the engine's name (local_hostname); default --host")
     p.add_argument("--length", type=int, default=1 << 20)
     a = p.parse_args(argv)
-    side = EngineSide(a.host, a.metadata, a.device, a.length)
+    if a.name and a.metadata == "P2PHANDSHAKE":
+        p.error("--name applies to the etcd metadata mode only (P2P names are <ip>:<rpc port>)")
+    side = EngineSide(a.host, a.metadata, a.device, a.length, a.name)
     emit({"event": "ready", "side": "engine", "name": side.name, "addr": side.addr, "length": side.length,
           "rpc_port": side.rpc_port, "init_ms": round(side.init_ms, 1)})
     return serve(side)

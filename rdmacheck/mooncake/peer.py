@@ -37,6 +37,20 @@ class Rejected(Exception):
 
 
 @dataclass
+class Dialect:
+    """What a peer's own messages show it speaks (never a version string: none is sent).
+    local_gid/local_lid in a Connection: 0.3.11 on; the ready_ack key: 0.3.12 on (omitted: legacy,
+    no ACK); Probe: answered from 0.3.10.post2 (older engines close the connection)."""
+    gid_in_connection: bool | None = None
+    ready_ack: bool | None = None
+    probe: bool | None = None
+
+    def saw_connection(self, obj: dict) -> None:
+        self.gid_in_connection = "local_gid" in obj
+        self.ready_ack = "ready_ack" in obj
+
+
+@dataclass
 class MooncakeEndpoint:
     peer_nic_path: str
     qps: list[QueuePair]
@@ -69,6 +83,9 @@ class MooncakePeer:
         self.segments: dict[str, SegmentDesc] = {}  # peers' descriptors, by name
         self.lock = threading.Lock()
         self.threads = threading.BoundedSemaphore(MAX_CONNECTION_THREADS)  # one per connection being served
+        self.dialects: dict[str, Dialect] = {}  # by the peer's server name
+        # Called with a Connection request instead of the normal answer (forced simultaneous open).
+        self.connection_hook: Callable[[ConnectionDesc], ConnectionDesc] | None = None
 
     @classmethod
     def open(cls, device: str, host: str, port: int, length: int, on_event: Callable[..., None],
@@ -133,7 +150,13 @@ class MooncakePeer:
                 self.segments[desc.name] = desc
             return self.descriptor().to_json()
         if kind == wire.CONNECTION:
-            return self._on_connection(ConnectionDesc.from_json(obj)).to_json()
+            req = ConnectionDesc.from_json(obj)
+            if req.local_nic_path and not req.ready_ack:
+                self.dialect(split_nic_path(req.local_nic_path)[0]).saw_connection(obj)
+            hook = self.connection_hook
+            if hook is not None and not req.ready_ack:
+                return hook(req).to_json()
+            return self._on_connection(req).to_json()
         if kind == wire.PROBE:
             return self.descriptor().to_json()
         self.emit("notify", message=obj)
@@ -175,9 +198,26 @@ class MooncakePeer:
             qp.psn = 0
         return MooncakeEndpoint(peer_nic_path, qps, [])
 
+    def dialect(self, server: str) -> Dialect:
+        return self.dialects.setdefault(server, Dialect())
+
+    def _peer_address(self, peer: ConnectionDesc) -> tuple[str, int]:
+        """The peer's GID and LID: from its Connection message (0.3.11 on), else from its descriptor
+        (what engines before 0.3.11 use), asked for if we have none."""
+        if peer.local_gid:
+            return peer.local_gid, peer.local_lid
+        server, device = split_nic_path(peer.local_nic_path)
+        for refresh in (False, True):
+            seg = self.segment(server, refresh=refresh)
+            for d in seg.devices:
+                if d.name == device:
+                    return d.gid, d.lid
+        raise InvalidMessage(f"{peer.local_nic_path}: no GID in its Connection message nor its descriptor")
+
     def _bring_up(self, ep: MooncakeEndpoint, peer: ConnectionDesc) -> None:
+        gid, lid = self._peer_address(peer)
         for qp, qpn in zip(ep.qps, peer.qp_num):
-            qp.connect(RemoteQP(qpn=qpn, psn=0, gid=peer.local_gid, lid=peer.local_lid, mtu=self.dev.active_mtu))
+            qp.connect(RemoteQP(qpn=qpn, psn=0, gid=gid, lid=lid, mtu=self.dev.active_mtu))
         ep.peer_qpns = list(peer.qp_num)
 
     # --- active side -------------------------------------------------------------------------
@@ -206,9 +246,7 @@ class MooncakePeer:
             if len(reply.qp_num) != QPS_PER_ENDPOINT:
                 raise Rejected(f"the engine answered with {len(reply.qp_num)} QPs, not {QPS_PER_ENDPOINT}")
             self._bring_up(ep, reply)
-            ack = ConnectionDesc(self.nic_path, peer_path, [q.qpn for q in ep.qps], self.gid,
-                                 self.dev.lid, ready_ack=True)
-            wire.request(host, port, wire.CONNECTION, ack.to_json(), REQUEST_TIMEOUT)
+            self.send_ready_ack(ep, reply)
         except BaseException:
             ep.destroy()
             raise
@@ -220,6 +258,16 @@ class MooncakePeer:
         self.emit("connected", peer=peer_path, qpns=[q.qpn for q in ep.qps], peer_qpns=reply.qp_num, passive=False,
                   ms=round((time.perf_counter() - t0) * 1000, 3))
         return ep
+
+    def send_ready_ack(self, ep: MooncakeEndpoint, reply: ConnectionDesc) -> None:
+        """The ACK after our QPs reached RTS, to a peer whose reply carried the ready_ack key (0.3.12 on);
+        a legacy peer would take a second Connection for a new handshake."""
+        if reply.ready_ack is None:
+            return
+        host, port = parse_hostport(split_nic_path(ep.peer_nic_path)[0], "segment name")
+        ack = ConnectionDesc(self.nic_path, ep.peer_nic_path, [q.qpn for q in ep.qps], self.gid, self.dev.lid,
+                             ready_ack=True)
+        wire.request(host, port, wire.CONNECTION, ack.to_json(), REQUEST_TIMEOUT)
 
     def _segment_holding(self, name: str, addr: int, length: int) -> SegmentDesc:
         """The peer's descriptor with a buffer at addr; a cached one without it means the peer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rdmacheck.handshake.messages import InvalidMessage
-from rdmacheck.handshake.wire import FrameError
+from rdmacheck.handshake.wire import FrameError, PeerClosed
 from rdmacheck.mooncake import wire
 from rdmacheck.mooncake.messages import SegmentDesc
 from rdmacheck.report.mooncake_result import ProbeResult
@@ -18,10 +18,14 @@ def _timed(host: str, port: int, kind: int, obj: dict, timeout: float) -> tuple[
 
 
 def probe(host: str, port: int, timeout: float = 5.0, local_devices: list[str] | None = None) -> ProbeResult:
-    """A Probe, then a Metadata request (an empty descriptor: we are nobody's segment)."""
+    """A Probe, then a Metadata request (an empty descriptor: we are nobody's segment). An engine
+    before 0.3.10.post2 has no Probe (it closes the connection): then the Metadata answer alone."""
     res = ProbeResult(f"{host}:{port}")
     try:
-        res.probe_reply, res.probe_ms = _timed(host, port, wire.PROBE, {}, timeout)
+        try:
+            res.probe_reply, res.probe_ms = _timed(host, port, wire.PROBE, {}, timeout)
+        except (PeerClosed, ConnectionResetError) as e:
+            res.probe_unanswered = f"no answer to a Probe ({e}): an engine before 0.3.10.post2 has none"
         desc, res.metadata_ms = _timed(host, port, wire.METADATA, {}, timeout)
         res.segment = SegmentDesc.from_json(desc)
     except ConnectionRefusedError:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.mooncake.engine_proc import spawn_engine
+from rdmacheck.mooncake.engines import Engine
 from rdmacheck.pattern import new_seed
 from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 
-ENGINE_MODULE = "rdmacheck.mooncake.engine_side"
+P2P = "P2PHANDSHAKE"
 RDMACHECK_MODULE = "rdmacheck.mooncake.side"
 # What the engine logs about re-establishment (glog lines), counted as findings.
 ENGINE_LOG_MARKS = {
@@ -34,8 +36,11 @@ ENGINE_LOG_MARKS = {
 @dataclass
 class MooncakePlan:
     host: str  # the IP both sides name themselves by ('<ip>:<port>', P2P handshake)
+    engine: Engine
     device: str = "rxe0"
     engine_role: str = "target"  # the engine's role; rdmacheck's peer takes the other
+    both_engines: bool = False  # the other side is an engine too (the seed test: engine against engine)
+    metadata: str = P2P  # or an etcd URL: the engine's metadata mode, where a name is local_hostname
     restart: str = "initiator"  # the side SIGKILLed and restarted under its pinned name every round
     rounds: int = 3
     length: int = 1 << 20
@@ -47,7 +52,11 @@ class MooncakePlan:
 
     def who(self, role: str) -> str:
         """'engine' or 'rdmacheck' for a role."""
-        return "engine" if (role == self.engine_role) else "rdmacheck"
+        return "engine" if (role == self.engine_role or self.both_engines) else "rdmacheck"
+
+    @property
+    def etcd(self) -> bool:
+        return self.metadata != P2P
 
 
 def _side(plan: MooncakePlan, role: str, label: str) -> RoleProcess:
@@ -55,15 +64,17 @@ def _side(plan: MooncakePlan, role: str, label: str) -> RoleProcess:
     who = plan.who(role)
     port = plan.initiator_port if role == "initiator" else plan.target_port
     args = ["--host", plan.host, "--device", plan.device, "--length", str(plan.length)]
+    log = plan.log_dir / f"{who}-{role}.log"
     if who == "engine":
-        module = ENGINE_MODULE
         env = {"MC_TRANSFER_TIMEOUT": str(plan.engine_transfer_timeout)}
+        if plan.etcd:  # the name is what we give; its RPC port is the engine's pick, published in etcd
+            return spawn_engine(plan.engine, label, plan.host, plan.device, plan.length, log, plan.metadata,
+                                {**env, "MC_TCP_BIND_ADDRESS": plan.host}, name=f"rdmacheck-{role}")
         if role == plan.restart:  # pinned only where the name must survive a restart: an engine's
             env.update(MC_MIN_RPC_PORT=str(port), MC_MAX_RPC_PORT=str(port))  # port stays in TIME_WAIT
-    else:
-        module, env = RDMACHECK_MODULE, {}
-        args += ["--port", str(port), "--io-timeout", str(plan.step_timeout)]
-    return RoleProcess(label, args, plan.log_dir / f"{who}-{role}.log", env=env, module=module)
+        return spawn_engine(plan.engine, label, plan.host, plan.device, plan.length, log, env=env)
+    args += ["--port", str(port), "--io-timeout", str(plan.step_timeout)]
+    return RoleProcess(label, args, log, module=RDMACHECK_MODULE)
 
 
 def _call(proc: RoleProcess, timeout: float, what: str, **cmd) -> dict:
@@ -129,6 +140,12 @@ def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stab
     try:
         ready = fresh.wait_for("ready", plan.step_timeout, f"the {plan.who(role)} {role} to start")
         rnd.restarted_name = ready["name"]
+        first = result.rounds[0].restarted_name if result.rounds else ready["name"]
+        if ready["name"] != first:  # measured, not assumed: some releases ignore the pinned port
+            rnd.error = f"the restarted {plan.who(role)} {role} came back as {ready['name']}, not {first}"
+            rnd.finding = ("engine-name-changed: the restarted engine is a new peer, so this is not a same-name "
+                           "restart (its handshake port was pinned with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT)")
+            return rnd
         rnd.start_s = round(time.monotonic() - t0, 3)
         if role == "initiator":
             _exchange(plan, rnd, fresh, stable, stable_ready)

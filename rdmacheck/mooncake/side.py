@@ -32,7 +32,9 @@ class RdmacheckSide:
     def local_read(self, offset: int, length: int) -> bytes:
         return self.peer.buf.read(offset, length)
 
-    def transfer(self, op: str, peer: str, remote_addr: int, length: int) -> None:
+    def transfer(self, op: str, peer: str, remote_addr: int, length: int, local_offset: int = 0) -> None:
+        if local_offset:
+            raise ValueError("rdmacheck's side writes from offset 0 only")
         self.peer.transfer(op, peer, remote_addr, length, self.io_timeout)
 
 

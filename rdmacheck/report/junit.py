@@ -15,6 +15,7 @@ from rdmacheck.findings import summary as finding_summary
 from rdmacheck.report.results import FAIL, SKIP, RunResult
 
 if TYPE_CHECKING:
+    from rdmacheck.report.engine_matrix_result import EngineMatrixResult
     from rdmacheck.report.mooncake_result import MooncakeResult
 
 
@@ -90,3 +91,21 @@ def write_junit(xml: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(xml)
 
+
+
+def engine_matrix_junit_xml(res: EngineMatrixResult) -> bytes:
+    """One testcase per release x scenario; an expected failure is skipped, a regression fails."""
+    cases = []
+    for c in res.cells:
+        case = Case(classname=f"rdmacheck.mooncake.{res.device}.{c.release}", name=c.scenario, time_s=c.duration_s,
+                    logs=c.logs)
+        findings = ", ".join(finding_summary(f) for f in c.findings)
+        if c.met and c.verdict == FAIL:
+            case.skipped = f"expected failure: {findings} ({c.expectation_reason})"
+        elif not c.met:
+            case.failure = (f"unexpected findings: {', '.join(c.unexpected_findings)}" if c.unexpected_findings
+                            else f"{c.verdict}, expected {c.expected or 'PASS'}: {findings or 'no finding'}")
+            case.failure_type = c.verdict
+            case.failure_text = "\n".join(c.evidence)
+        cases.append(case)
+    return suite_xml(cases, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), platform.node())

@@ -32,6 +32,8 @@ def render_probe(res: ProbeResult, console: Console) -> None:
         console.print(b)
     for p in res.problems:
         console.print(f"problem: {p}", highlight=False)
+    if res.probe_unanswered:
+        console.print(f"note: {res.probe_unanswered}", highlight=False)
     timing = f"probe {res.probe_ms} ms, metadata {res.metadata_ms} ms" if res.metadata_ms is not None else ""
     console.print(f"{_verdict(res.verdict)}: " + (res.error or f"{res.address} answered ({timing}); "
                   f"{len(res.problems)} problem(s)"), highlight=False)

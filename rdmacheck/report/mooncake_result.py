@@ -54,6 +54,7 @@ class ProbeResult:
     address: str
     probe_reply: dict | None = None
     probe_ms: float | None = None
+    probe_unanswered: str | None = None  # why the Probe got no reply (engines before 0.3.10.post2)
     segment: SegmentDesc | None = None
     metadata_ms: float | None = None
     problems: list[str] = field(default_factory=list)
@@ -65,7 +66,7 @@ class ProbeResult:
 
     def to_dict(self) -> dict:
         return {"address": self.address, "verdict": self.verdict, "probe_reply": self.probe_reply,
-                "probe_ms": self.probe_ms, "metadata_ms": self.metadata_ms, "problems": self.problems,
+                "probe_ms": self.probe_ms, "probe_unanswered": self.probe_unanswered, "metadata_ms": self.metadata_ms, "problems": self.problems,
                 "error": self.error, "segment": self.segment.to_json() if self.segment else None}
 
 

@@ -10,6 +10,7 @@ from rdmacheck.report.results import RunResult, write_json_atomic
 from rdmacheck.words import Verdict
 
 if TYPE_CHECKING:
+    from rdmacheck.report.engine_matrix_result import EngineMatrixResult
     from rdmacheck.report.mooncake_result import MooncakeResult
 
 
@@ -34,3 +35,7 @@ def write_mooncake_tone(res: MooncakeResult, directory: Path) -> None:
     done = {r.index: r.ok for r in res.rounds}
     write_records(directory, "rdmacheck-mooncake-reestablish", res.verdict == Verdict.PASS,
                   [(f"round-{i}", done.get(i, False)) for i in range(res.plan.rounds)])
+
+
+def write_engine_matrix_tone(res: EngineMatrixResult, directory: Path) -> None:
+    write_records(directory, "rdmacheck-mooncake-matrix", res.all_met(), [(c.cell_id, c.met) for c in res.cells])

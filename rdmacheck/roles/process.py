@@ -35,15 +35,17 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck") -> list[str]:
+def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck",
+              python: str | None = None) -> list[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    return [*prefix, sys.executable, "-m", module, *args]
+    return [*prefix, python or sys.executable, "-m", module, *args]
 
 
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
-                 netns: str | None = None, module: str = "rdmacheck", fork: bool = False):
-        """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py)."""
+                 netns: str | None = None, module: str = "rdmacheck", fork: bool = False, python: str | None = None):
+        """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py).
+        `python`: another interpreter for the module (a Mooncake engine's venv)."""
         if fork and module != "rdmacheck.roles":
             raise ValueError(f"only rdmacheck.roles can be forked, not {module}")
         blocker = fork_blocker() if fork else None
@@ -61,7 +63,7 @@ class RoleProcess:
         if fork:
             self.child = fork_role(args[0], env, netns)
         else:
-            self.child = PopenSpawn(role_argv(args, netns, module), encoding="utf-8", codec_errors="replace",
+            self.child = PopenSpawn(role_argv(args, netns, module, python), encoding="utf-8", codec_errors="replace",
                                     timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.started = time.time()
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError
-from tests.etcd_server import free_port
+from rdmacheck.metadata.local_etcd import free_port
 
 
 def cfg(server, **kw):

@@ -45,6 +45,9 @@ SAMPLES = {
     "--engine-transfer-timeout": "11", "--initiator-port": "17101", "--target-port": "17201", "--timeout": "61.5",
     "--cluster-id": "mc7", "--for": "0.01", "--force": None, "--no-siw": None, "--dir": "{tmp}/labdir",
     "--mem": "3G", "--smp": "3", "--accel": "kvm", "--rw": "{tmp}", "--verbose": None, "-v": None,
+    "--engine": "0.3.10", "--install": "0.3.11", "--answer-timeout": "6.5", "--trials": "9", "--threads": "3",
+    "--hang-after": "4.5", "--engines": "0.3.10,0.3.12", "--scenarios": "race,simopen", "--race-trials": "8",
+    "--race-threads": "2", "--etcd": "etcd://127.0.0.1:2392",
 }
 
 
@@ -93,6 +96,30 @@ def _simopen(plan, *a, **k):
 
     return SimopenResult(device=plan.device, endpoints=plan.endpoints, rounds_planned=plan.rounds, policy=plan.policy,
                          callers=plan.callers)
+
+
+def _forced(plan, *a, **k):
+    from rdmacheck.report.engine_result import ForcedOpenResult
+
+    return ForcedOpenResult(plan.engine.release, plan.device, plan.endpoints, plan.rounds, plan.answer_timeout)
+
+
+def _race(plan, *a, **k):
+    from rdmacheck.report.engine_result import RaceResult
+
+    return RaceResult(plan.engine.release, plan.device, plan.threads, plan.length, plan.hang_after, plan.trials)
+
+
+def _engine_matrix(plan, *a, **k):
+    from rdmacheck.report.engine_matrix_result import EngineMatrixResult
+
+    return EngineMatrixResult(plan.device, [e.release for e in plan.engines], list(plan.scenarios))
+
+
+def _fake_engine(spec):
+    from rdmacheck.mooncake.engines import Engine
+
+    return Engine(Path(f"/engines/{spec}/bin/python"), spec or "default")
 
 
 def _bench(self, *a, **k):
@@ -170,6 +197,11 @@ def cases() -> list[Case]:
         Case(("bench",), ("-d", "dev0", "--peer", "127.0.0.1:1"), {"rdmacheck.bench.run:Bench.run": Recorder(_bench)}),
         Case(("mooncake", "reestablish"), ("-d", "dev0", "--host", "10.0.0.1"),
              {"rdmacheck.mooncake.reestablish:run_mooncake": Recorder(_mooncake)}),
+        Case(("mooncake", "simopen"), ("-d", "dev0"), {"rdmacheck.mooncake.forced_open:run_forced_open": Recorder(_forced)}),
+        Case(("mooncake", "race"), ("-d", "dev0"), {"rdmacheck.mooncake.race:run_race": Recorder(_race)}),
+        Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
+             {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
+        Case(("mooncake", "engines"), (), {"rdmacheck.mooncake.engines:install": Recorder(_fake_engine)}),
         Case(("mooncake", "segments"), ("--metadata", "etcd://127.0.0.1:1"),
              {"rdmacheck.mooncake.segments:list_segments": Recorder([])}),
         Case(("mooncake", "probe"), ("127.0.0.1:1",), {"rdmacheck.mooncake.probe:probe": Recorder(raises=True)}),
@@ -214,6 +246,9 @@ def _patch(monkeypatch, case: Case) -> None:
     monkeypatch.setattr("rdmacheck.cli.metadata._store", _store)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")
+    monkeypatch.setattr("rdmacheck.cli.mooncake._engine", _fake_engine)
+    monkeypatch.setattr("rdmacheck.mooncake.engines.engine_for", _fake_engine)
+    monkeypatch.setattr("rdmacheck.mooncake.engines.installed", lambda: [_fake_engine("0.3.13.post1")])
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
     monkeypatch.setattr("rdmacheck.scenario.spec.load_scenario", _scenario)
 

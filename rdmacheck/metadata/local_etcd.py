@@ -1,4 +1,5 @@
-"""A real etcd (Debian's etcd-server) on free loopback ports with a temporary data dir."""
+"""A throwaway etcd (Debian's etcd-server) on free loopback ports with its own data dir: for the
+tests, and for `mooncake matrix`'s etcd cells when no --etcd is given."""
 from __future__ import annotations
 
 import shutil
@@ -7,6 +8,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+from rdmacheck.errors import EnvironmentProblem
 
 
 def free_port() -> int:
@@ -29,7 +32,7 @@ class EtcdServer:
     def start(self, timeout: float = 15.0) -> "EtcdServer":
         exe = shutil.which("etcd")
         if not exe:
-            raise RuntimeError("etcd is not installed (apt install etcd-server; scripts/setup.sh does)")
+            raise EnvironmentProblem("etcd is not installed (apt install etcd-server; scripts/setup.sh does)")
         self.proc = subprocess.Popen(
             [exe, "--name", "t", "--data-dir", str(self.data_dir),
              "--listen-client-urls", f"http://127.0.0.1:{self.port}",
@@ -47,7 +50,7 @@ class EtcdServer:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"etcd did not listen on 127.0.0.1:{self.port} within {timeout} s")
+        raise EnvironmentProblem(f"etcd did not listen on 127.0.0.1:{self.port} within {timeout} s")
 
     def pause(self, timeout: float = 5.0) -> None:
         """SIGSTOP, and wait until the kernel reports it stopped (kill() returns before that)."""

@@ -1,0 +1,157 @@
+"""`rdmacheck mooncake matrix`: engine releases x scenarios, one cell per combination, each in fresh
+engine processes, judged against the shipped expectations (expected.py).
+
+Scenarios:
+  restart-initiator  the engine is the target; rdmacheck's initiator is SIGKILLed and comes back under
+                     its name every round (P2P handshake): the engine's passive re-establishment
+  restart-target     the engine is the initiator; rdmacheck's target is killed and comes back: does
+                     the engine notice and handshake again?
+  simopen            a simultaneous open forced on the engine (forced_open.py)
+  race               two engines writing to each other at one instant (race.py)
+  etcd-restart       the seed test: engine against engine in the engine's etcd metadata mode, the
+                     initiator engine killed and restarted under its name (local_hostname)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rdmacheck.mooncake.engines import Engine
+from rdmacheck.mooncake.expected import expectation_for
+from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
+from rdmacheck.mooncake.race import RacePlan, run_race
+from rdmacheck.mooncake.reestablish import MooncakePlan, run_mooncake
+from rdmacheck.report.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.words import Verdict
+
+SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart")
+
+
+@dataclass
+class EngineMatrixPlan:
+    engines: list[Engine]
+    host: str
+    device: str = "rxe0"
+    scenarios: tuple[str, ...] = SCENARIOS
+    rounds: int = 2  # restart cells: restarts; simopen: fresh engines
+    endpoints: int = 2  # simopen: rdmacheck segments forced at once
+    race_trials: int = 6
+    race_threads: int = 1
+    length: int = 1 << 20
+    answer_timeout: float = 5.0
+    hang_after: float = 5.0
+    engine_transfer_timeout: int = 5
+    etcd: str | None = None  # an etcd URL for etcd-restart; None: a throwaway local etcd
+    log_dir: Path = Path("rdmacheck-logs/mooncake-matrix")
+    on_cell: Callable[[EngineCell], None] = field(default=lambda cell: None)
+
+
+def _finding_ids(texts: list[str | None]) -> list[str]:
+    """'engine-never-rehandshook: ...' -> 'engine-never-rehandshook', each once."""
+    out: list[str] = []
+    for t in texts:
+        if t:
+            fid = t.split(":", 1)[0].strip()
+            if fid not in out:
+                out.append(fid)
+    return out
+
+
+def _restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: str | None) -> EngineCell:
+    kw: dict = dict(engine_role="target", restart="initiator")
+    if scenario == "restart-target":
+        kw = dict(engine_role="initiator", restart="target")
+    elif scenario == "etcd-restart":
+        kw.update(both_engines=True, metadata=etcd)
+    res = run_mooncake(MooncakePlan(host=plan.host, engine=engine, device=plan.device, rounds=plan.rounds + 1,
+                                    length=plan.length, step_timeout=30.0,
+                                    engine_transfer_timeout=plan.engine_transfer_timeout, log_dir=d, **kw))
+    findings = _finding_ids([r.finding for r in res.rounds])
+    if res.verdict == Verdict.FAIL and not findings:
+        findings = ["rounds-missing"] if len(res.rounds) < res.plan.rounds or res.error else ["readback-mismatch"]
+    ok = sum(r.ok for r in res.rounds)
+    log = res.engine_log
+    evidence = [f"{ok}/{res.plan.rounds} rounds verified (round 0 before any restart)",
+                f"engine logged: re-establish x{log.get('reestablish', 0)}, retiring x{log.get('retired', 0)}, "
+                f"ready ACK x{log.get('ready_ack', 0)}"]
+    evidence += [f"round {r.index}: {r.error}" for r in res.rounds if r.error][:2]
+    evidence += res.engine_errors[:2]
+    if res.error:
+        evidence.append(res.error[:200])
+    return EngineCell(engine.release, scenario, res.verdict, findings, evidence, res.duration_s, res.to_dict())
+
+
+def _simopen(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
+    res = run_forced_open(ForcedOpenPlan(engine, plan.host, plan.device, plan.endpoints, plan.rounds, plan.length,
+                                         plan.answer_timeout, engine_transfer_timeout=plan.engine_transfer_timeout,
+                                         log_dir=d))
+    hs = [h for r in res.rounds for h in r.handshakes]
+    answered = [h.engine_answer_ms for h in hs if not h.engine_answer_error and h.engine_answer_ms is not None]
+    evidence = [f"{len(answered)}/{len(hs)} of rdmacheck's requests answered while the engine's own waited"
+                + (f" (in {min(answered):.0f}-{max(answered):.0f} ms)" if answered else
+                   f" (none within {plan.answer_timeout:g} s)"),
+                f"engine writes: {'; '.join(sorted({h.engine_write for h in hs}))}"[:200],
+                f"verified: {sum(h.data_ok for h in hs)}/{len(hs)} engine->rdmacheck, "
+                f"{sum(h.write_back_ok for h in hs)}/{len(hs)} rdmacheck->engine"]
+    evidence += sorted({line for r in res.rounds for line in r.engine_log if "listening on" not in line})[:4]
+    evidence += [f"round {r.index}: {r.error}" for r in res.rounds if r.error][:2]
+    return EngineCell(engine.release, "simopen", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict())
+
+
+def _race(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
+    res = run_race(RacePlan(engine, plan.host, plan.device, plan.race_trials, plan.race_threads, plan.length,
+                            plan.hang_after, log_dir=d))
+    evidence = [f"{res.rates()} ({plan.race_threads} write call(s) per engine, watchdog {plan.hang_after:g} s)"]
+    hung = [t for t in res.trials if t.outcome == "hang"]
+    if hung:
+        evidence.append("hung trials: every blocked call on both engines; last engine lines: "
+                        + " / ".join(sorted({s.last_log_line for s in hung[0].sides})))
+    passed = [t for t in res.trials if t.outcome == "pass"]
+    if passed:
+        evidence.append(f"passing trials: data verified on both sides ({len(passed)} trials)")
+    evidence += sorted({line for t in res.trials for line in t.engine_log if "listening on" not in line})[:3]
+    return EngineCell(engine.release, "race", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict())
+
+
+def run_cell(plan: EngineMatrixPlan, engine: Engine, scenario: str, etcd: str | None) -> EngineCell:
+    d = plan.log_dir / engine.release / scenario
+    t0 = time.monotonic()
+    if scenario == "simopen":
+        cell = _simopen(plan, engine, d)
+    elif scenario == "race":
+        cell = _race(plan, engine, d)
+    else:
+        cell = _restart(plan, engine, scenario, d, etcd)
+    cell.duration_s = round(time.monotonic() - t0, 3)
+    cell.logs = str(d)
+    cell.judge(expectation_for(engine.release, scenario))
+    return cell
+
+
+def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
+    from rdmacheck.metadata.local_etcd import EtcdServer  # noqa: PLC0415
+
+    res = EngineMatrixResult(device=plan.device, releases=[e.release for e in plan.engines],
+                             scenarios=list(plan.scenarios))
+    t0 = time.monotonic()
+    server = None
+    etcd = plan.etcd
+    try:
+        if "etcd-restart" in plan.scenarios and etcd is None:
+            server = EtcdServer(Path(tempfile.mkdtemp(prefix="rdmacheck-etcd-")) / "data").start()
+            etcd = server.url
+            res.notes.append(f"etcd-restart cells used a throwaway etcd at {etcd}")
+        for engine in plan.engines:
+            for scenario in plan.scenarios:
+                cell = run_cell(plan, engine, scenario, etcd)
+                res.cells.append(cell)
+                plan.on_cell(cell)
+    finally:
+        if server is not None:
+            server.stop()
+        res.duration_s = round(time.monotonic() - t0, 3)
+    return res

@@ -1,0 +1,135 @@
+"""Real Mooncake engines, one venv per release (pinned, installed once, cached), or a Python an
+engine developer points at (`--engine-python`: their own build).
+
+The engine side (engine_side.py) runs under the engine's Python with rdmacheck on PYTHONPATH: it
+needs only rdmacheck's standard-library modules (driver, pattern), never pyverbs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+
+DISTRIBUTION = "mooncake-transfer-engine-non-cuda"
+# What set-up installs and `mooncake matrix` runs by default: the last release before the simultaneous
+# open fix (PR #1733), the first with it, the first with the ready-ACK's successor fixes, the current one.
+DEFAULT_RELEASES = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
+DEFAULT_ENGINES_DIR = "/var/tmp/rdmacheck-engines"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the rdmacheck package
+INSTALL_TIMEOUT = 600.0
+
+
+def engines_dir() -> Path:
+    return Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A Python that can `import mooncake.engine`, and the release it reports."""
+    python: Path
+    release: str
+
+    @property
+    def label(self) -> str:
+        return self.release
+
+    def env(self) -> dict[str, str]:
+        """What the engine side's process needs on top of os.environ."""
+        path = os.environ.get("PYTHONPATH")
+        return {"PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{path}" if path else str(PROJECT_ROOT)}
+
+
+def _venv(release: str) -> Path:
+    return engines_dir() / release
+
+
+def _reported_release(python: Path) -> str:
+    """The installed engine distribution's version, asked of that Python (an own build may have none)."""
+    code = ("import importlib.metadata as m, importlib.util as u\n"
+            "assert u.find_spec('mooncake.engine'), 'no module mooncake.engine'\n"
+            "for d in ('mooncake-transfer-engine-non-cuda', 'mooncake-transfer-engine'):\n"
+            "    try: print(m.version(d)); break\n"
+            "    except m.PackageNotFoundError: pass\n"
+            "else: print('unversioned')\n")
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EnvironmentProblem(f"cannot run engine Python {python}: {e}") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise EnvironmentProblem(f"{python} cannot import mooncake.engine: {last}")
+    return out.stdout.strip()
+
+
+def engine_for(spec: str) -> Engine:
+    """A release ('0.3.10', installed by set-up) or a path to a Python with an engine."""
+    if "/" in spec:
+        python = Path(spec)
+        if not python.exists():
+            raise EnvironmentProblem(f"engine Python {spec} does not exist")
+        return Engine(python, _reported_release(python))
+    python = _venv(spec) / "bin" / "python"
+    if not (_venv(spec) / ".installed").exists():
+        raise EnvironmentProblem(f"Mooncake engine {spec} is not installed in {_venv(spec)} (install it: "
+                             f"rdmacheck mooncake engines --install {spec}; scripts/setup.sh installs "
+                             f"{', '.join(DEFAULT_RELEASES)})")
+    return Engine(python, spec)
+
+
+def default_engine() -> Engine:
+    """This interpreter's engine (the `[mooncake]` extra), else the newest release set-up installed."""
+    import importlib.util  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    if importlib.util.find_spec("mooncake") is not None:
+        return Engine(Path(sys.executable), _reported_release(Path(sys.executable)))
+    found = installed()
+    if not found:
+        raise EnvironmentProblem(f"no Mooncake engine: pip install 'rdmacheck[mooncake]', or rdmacheck mooncake engines "
+                             f"--install {DEFAULT_RELEASES[-1]} (scripts/setup.sh installs {', '.join(DEFAULT_RELEASES)})")
+    return found[-1]
+
+
+def installed() -> list[Engine]:
+    root = engines_dir()
+    if not root.is_dir():
+        return []
+    found = [Engine(d / "bin" / "python", d.name) for d in root.iterdir() if (d / ".installed").exists()]
+    return sorted(found, key=lambda e: _release_key(e.release))
+
+
+def _release_key(release: str) -> tuple:
+    parts = []
+    for p in release.replace(".post", ".-").split("."):
+        parts.append(int(p[1:]) + 0.5 if p.startswith("-") else int(p) if p.isdigit() else 0)
+    return tuple(parts)
+
+
+def install(release: str, base_python: str = "/usr/bin/python3") -> Engine:
+    """A venv with exactly that release (no dependencies: the engine module needs none); idempotent."""
+    venv = _venv(release)
+    if (venv / ".installed").exists():
+        return Engine(venv / "bin" / "python", release)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[base_python, "-m", "venv", "--clear", str(venv)],
+             [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
+              f"{DISTRIBUTION}=={release}"]]
+    for cmd in steps:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RdmacheckError(f"installing Mooncake {release}: {' '.join(cmd[:3])} took over "
+                                 f"{INSTALL_TIMEOUT:.0f} s") from None
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RdmacheckError(f"installing Mooncake {release}: {last}")
+    engine = Engine(venv / "bin" / "python", release)
+    reported = _reported_release(engine.python)
+    if reported != release:
+        raise RdmacheckError(f"the venv for Mooncake {release} reports {reported}")
+    (venv / ".installed").write_text(release + "\n")
+    return engine

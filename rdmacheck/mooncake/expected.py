@@ -1,0 +1,49 @@
+"""What each engine release is expected to do in each `mooncake matrix` scenario, from measurements
+in the Soft-RDMA lab (rxe0; see the README's "Which Mooncake releases survive what"). A FAIL rule
+names the findings it accepts; a cell with any other finding, or an unexpected PASS, is a regression.
+A release not listed (an engine someone built) has no expectation: its cells are judged PASS-or-not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rdmacheck.words import Verdict
+
+BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in RdmaEndpoint")
+KNOWN = ("0.3.10", "0.3.10.post1", "0.3.10.post2", "0.3.11", "0.3.12", "0.3.12.post1", "0.3.13", "0.3.13.post1")
+
+
+@dataclass(frozen=True)
+class EngineExpectation:
+    verdict: Verdict
+    reason: str
+    findings: tuple[str, ...] = ()
+    releases: tuple[str, ...] | None = None  # None: every known release
+    scenario: str | None = None
+
+    def matches(self, release: str, scenario: str) -> bool:
+        return (release in (self.releases or KNOWN)) and self.scenario in (None, scenario)
+
+    def specificity(self) -> int:
+        return (self.releases is not None) + (self.scenario is not None)
+
+
+RULES: tuple[EngineExpectation, ...] = (
+    EngineExpectation(Verdict.PASS, "measured: every verified round passes", scenario=None),
+    EngineExpectation(Verdict.FAIL, "measured on rxe: the engine never handshakes a restarted target again "
+                      "(rxe retries forever with the engine's retry_cnt 7; each write blocks for "
+                      "MC_TRANSFER_TIMEOUT)", ("engine-never-rehandshook",), scenario="restart-target"),
+    EngineExpectation(Verdict.FAIL, "measured: 0.3.10 leaves rdmacheck's crossing Connection request unanswered "
+                      "while its own request waits (its passive handler waits on the endpoint its active side "
+                      "holds)", ("engine-answer-withheld", "write-back-failed"), BEFORE_FIX, "simopen"),
+    EngineExpectation(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
+                      "(both first writes block)", ("engine-write-hung",), BEFORE_FIX, "race"),
+)
+
+
+def expectation_for(release: str, scenario: str) -> EngineExpectation | None:
+    best = None
+    for r in RULES:
+        if r.matches(release, scenario) and (best is None or r.specificity() >= best.specificity()):
+            best = r
+    return best

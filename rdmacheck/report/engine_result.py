@@ -1,0 +1,168 @@
+"""What a real engine did in a forced simultaneous open and in the natural engine-vs-engine race.
+
+Findings are read off what was recorded (answers, times, returns, memory checks), never guessed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from rdmacheck.words import Verdict
+
+
+@dataclass
+class HeldHandshake:
+    """One rdmacheck segment of a forced simultaneous open."""
+    segment: str
+    engine_request_at_s: float | None = None  # the engine's Connection request arrived (s after the write call)
+    engine_request_qpns: list[int] = field(default_factory=list)
+    engine_answer_ms: float | None = None  # how long the engine took to answer rdmacheck's request
+    engine_answer_qpns: list[int] = field(default_factory=list)
+    engine_answer_error: str | None = None  # no answer: the timeout or the error
+    engine_reply_msg: str = ""
+    answered_at_s: float | None = None  # rdmacheck answered the held request
+    ack: str = ""
+    our_error: str | None = None
+    engine_write: str = ""
+    engine_write_ok: bool = False
+    data_ok: bool = False
+    data: str = ""
+    write_back: str = ""
+    write_back_ok: bool = False
+
+    def findings(self) -> list[str]:
+        out = []
+        if self.engine_request_at_s is None:
+            return ["engine-write-hung" if "blocked" in self.engine_write else "engine-write-failed"]
+        if self.engine_answer_error:
+            out.append("engine-answer-withheld")
+        elif self.engine_reply_msg:
+            out.append("engine-rejected")
+        elif self.engine_answer_qpns != self.engine_request_qpns:
+            out.append("engine-second-endpoint")
+        if not self.engine_write_ok:
+            out.append("engine-write-hung" if "blocked" in self.engine_write else "engine-write-failed")
+        elif not self.data_ok:
+            out.append("data-never-arrived")
+        elif not self.write_back_ok:
+            out.append("write-back-failed")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings() and not self.our_error
+
+
+@dataclass
+class ForcedOpenRound:
+    index: int
+    engine_name: str = ""
+    handshakes: list[HeldHandshake] = field(default_factory=list)
+    engine_log: list[str] = field(default_factory=list)  # handshake-related glog lines, counted
+    engine_last_line: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and bool(self.handshakes) and all(h.ok for h in self.handshakes)
+
+
+def _verdict(ok: bool) -> Verdict:
+    return Verdict.PASS if ok else Verdict.FAIL
+
+
+@dataclass
+class ForcedOpenResult:
+    release: str
+    device: str
+    endpoints: int
+    rounds_planned: int
+    answer_timeout_s: float
+    rounds: list[ForcedOpenRound] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> Verdict:
+        return _verdict(len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds))
+
+    def findings(self) -> list[str]:
+        seen = Counter(f for r in self.rounds for h in r.handshakes for f in h.findings())
+        if any(r.error for r in self.rounds):
+            seen["deadline" if any("deadline" in (r.error or "").lower() or "timed out" in (r.error or "")
+                                   for r in self.rounds) else "role-crashed"] += 1
+        return list(seen)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict, "findings": self.findings()}
+
+
+@dataclass
+class RaceSide:
+    name: str = ""
+    returned: int = 0  # write calls that returned 0
+    failed: int = 0  # write calls that returned an error
+    blocked: int = 0  # write calls still blocked at the deadline
+    slowest_ms: float | None = None
+    verified: bool = False  # the other engine's pattern is in this engine's memory
+    verify: str = ""
+    last_log_line: str = ""
+
+
+@dataclass
+class RaceTrial:
+    index: int
+    sides: list[RaceSide] = field(default_factory=list)
+    error: str | None = None
+    engine_log: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """'pass', 'hang' (a write never returned), 'fail' (an error, or data not where it should be)."""
+        if any(s.blocked for s in self.sides):
+            return "hang"
+        if self.error or len(self.sides) != 2 or any(s.failed or not s.verified for s in self.sides):
+            return "fail"
+        return "pass"
+
+    def findings(self) -> list[str]:
+        if self.outcome == "hang":
+            return ["engine-write-hung"]
+        out = []
+        if any(s.failed for s in self.sides):
+            out.append("engine-write-failed")
+        if any(not s.failed and not s.verified for s in self.sides) and len(self.sides) == 2:
+            out.append("data-never-arrived")
+        if self.error and not out:
+            out.append("role-crashed")
+        return out
+
+
+@dataclass
+class RaceResult:
+    release: str
+    device: str
+    threads: int
+    length: int
+    hang_after_s: float
+    trials_planned: int
+    trials: list[RaceTrial] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for t in self.trials if t.outcome == outcome)
+
+    @property
+    def verdict(self) -> Verdict:
+        return _verdict(len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials))
+
+    def findings(self) -> list[str]:
+        return list(Counter(f for t in self.trials for f in t.findings()))
+
+    def rates(self) -> str:
+        n = len(self.trials)
+        return (f"{self.count('pass')}/{n} passed, {self.count('hang')}/{n} hung, {self.count('fail')}/{n} failed"
+                if n else "no trial ran")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict, "findings": self.findings(),
+                "passed": self.count("pass"), "hung": self.count("hang"), "failed": self.count("fail")}
