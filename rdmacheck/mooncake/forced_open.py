@@ -11,6 +11,7 @@ other way arrive (checked by the engine in its own memory)? The engine is killed
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -98,9 +99,11 @@ def _round(plan: ForcedOpenPlan, index: int) -> ForcedOpenRound:
 
     rnd = ForcedOpenRound(index)
     log = plan.log_dir / f"engine-round{index}.log"
+    # The engine's own call must outlast rdmacheck's hold, or its MC_TRANSFER_TIMEOUT, not the handshake,
+    # decides the round (measured: with both at 5 s, 0.3.10's writes returned -1 as the hold ended).
+    transfer_timeout = max(plan.engine_transfer_timeout, math.ceil(plan.answer_timeout) + 5)
     engine = spawn_engine(plan.engine, f"engine {plan.engine.label} (round {index})", plan.host, plan.device,
-                          plan.endpoints * plan.length, log,
-                          env={"MC_TRANSFER_TIMEOUT": str(plan.engine_transfer_timeout)})
+                          plan.endpoints * plan.length, log, env={"MC_TRANSFER_TIMEOUT": str(transfer_timeout)})
     peers: list = []
     try:
         ready = engine.wait_for("ready", plan.step_timeout, "the engine to start")

@@ -39,7 +39,7 @@ class EngineCell:
             return
         self.expected, self.expectation_reason = rule.verdict, rule.reason
         self.unexpected_findings = [f for f in self.findings if f not in rule.findings] \
-            if self.verdict == Verdict.FAIL else []
+            if self.verdict == Verdict.FAIL == rule.verdict else []
         self.met = self.verdict == rule.verdict and not self.unexpected_findings
 
     def to_dict(self) -> dict:

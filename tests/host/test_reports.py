@@ -121,12 +121,16 @@ def test_the_dead_peer_probe_waits_twice_the_transports_retry_bound():
 def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(tmp_path):
     import json
 
+    from pathlib import Path
+
+    from rdmacheck.mooncake.engines import Engine
     from rdmacheck.mooncake.reestablish import MooncakePlan
     from rdmacheck.report.junit import mooncake_junit_xml
     from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
     from rdmacheck.report.tone import write_mooncake_tone
 
-    plan = MooncakePlan(host="10.0.0.1", device="erdma_0", engine_role="target", restart="initiator", rounds=3)
+    plan = MooncakePlan(host="10.0.0.1", engine=Engine(Path("/engines/0.3.13.post1/bin/python"), "0.3.13.post1"),
+                        device="erdma_0", engine_role="target", restart="initiator", rounds=3)
     res = MooncakeResult(plan=plan, rounds=[
         MooncakeRound(index=0, ok=True, start_s=2.0, first_write_ms=150.0, target_ok=True, readback_ok=True),
         MooncakeRound(index=1, ok=False, start_s=2.1, target_verify="first mismatch at byte 0", finding="never arrived")],
