@@ -34,8 +34,9 @@ RULES: tuple[EngineExpectation, ...] = (
                       "(rxe retries forever with the engine's retry_cnt 7; each write blocks for "
                       "MC_TRANSFER_TIMEOUT)", ("engine-never-rehandshook",), scenario="restart-target"),
     EngineExpectation(Verdict.FAIL, "measured: 0.3.10 leaves rdmacheck's crossing Connection request unanswered "
-                      "while its own request waits (its passive handler waits on the endpoint its active side "
-                      "holds)", ("engine-answer-withheld", "write-back-failed"), BEFORE_FIX, "simopen"),
+                      "while its own request waits; once released, its write returns (3 of 4) or fails at "
+                      "MC_TRANSFER_TIMEOUT (1 of 4), and rdmacheck's write back over that endpoint never completes",
+                      ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), BEFORE_FIX, "simopen"),
     EngineExpectation(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
                       "(both first writes block)", ("engine-write-hung",), BEFORE_FIX, "race"),
 )
