@@ -72,6 +72,8 @@ def _trial(plan: RacePlan, index: int) -> RaceTrial:
                  "length": plan.length, "threads": plan.threads}]})
         _collect(plan, engines, marks, at, trial.sides)
         if not any(s.blocked for s in trial.sides):
+            for proc in engines:  # write_many's own answer first, so it is never taken for the check's
+                proc.wait_for("reply", plan.step_timeout, "the engine's answer to write_many")
             for k, proc in enumerate(engines):
                 mark = proc.mark()
                 proc.send({"op": "verify", "seed": seeds[1 - k], "offset": plan.length, "length": plan.length})

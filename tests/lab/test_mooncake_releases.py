@@ -61,7 +61,9 @@ def test_natural_race_on_0_3_13_post1_every_trial_passes_with_data_verified_on_b
     r, res = _run(tmp_path, "race", "--engine", NEW, "--trials", str(RACE_TRIALS))
     assert r.returncode == 0 and res["passed"] == RACE_TRIALS, r.stdout
     for t in res["trials"]:
-        assert all(s["verified"] and "match seed" in s["verify"] and s["returned"] == 1 for s in t["sides"]), t
+        for s in t["sides"]:
+            assert (s["verified"], s["returned"], s["blocked"]) == (True, 1, 0), s
+            assert "match seed" in s["verify"], s
 
 
 @pytest.mark.parametrize("release", [OLD, NEW])
