@@ -35,6 +35,28 @@ def listen_host_for(netns: str | None, host: str) -> str:
     return addrs[0]
 
 
+def spawn_role(spec: CellSpec, role: Role, addr: tuple[str, int], log_path: Path, netns: str | None = None,
+               faults: tuple[str, ...] = ()) -> tuple[RoleProcess, str | None]:
+    """A role process of the cell (a fork of this process where it can be); and why not, if not."""
+    cfg = spec.for_role(role, addr, faults)
+    blocker = fork_blocker() if spec.spawn == "fork" else None
+    proc = RoleProcess(role, [cfg.to_json()], log_path, env=spec.child_env(), netns=netns, module="rdmacheck.roles",
+                       fork=spec.spawn == "fork" and not blocker)
+    return proc, blocker
+
+
+def round_from(index: int, result: dict, ready: dict, start_ts: float | None = None) -> RoundResult:
+    """A round judged from the initiator's verified / verify_failed event; reconnect time from its
+    ready (or start_ts: when re-establishment could begin, if later)."""
+    ok = result["event"] == "verified"
+    start = max(ready["ts"], start_ts or 0.0)
+    return RoundResult(
+        index=index, verdict=PASS if ok else FAIL, finding=None if ok else result.get("finding"),
+        step=None if ok else result.get("step"), detail=None if ok else result.get("detail"),
+        reconnect_ms=round((result["ts"] - start) * 1000, 3) if ok else None,
+        write_ms=result.get("write_ms"), read_ms=result.get("read_ms"), bytes=result.get("bytes"))
+
+
 class LocalRun:
     def __init__(self, spec: CellSpec, on_step: Callable[[str], None] | None = None,
                  after_round: Callable[[int, "LocalRun"], None] | None = None):
@@ -51,14 +73,11 @@ class LocalRun:
     def _spawn(self, role: Role, faults: tuple[str, ...] = ()) -> RoleProcess:
         """Start a role process; `faults` are injected into this process only (spec.inject: into all)."""
         p = self.spec
-        cfg = p.for_role(role, (self.target_host, self.port), faults)
         netns = p.target_netns if role == Role.TARGET else None
-        blocker = fork_blocker() if p.spawn == "fork" else None
+        proc, blocker = spawn_role(p, role, (self.target_host, self.port), self.log_dir / f"{role}.log", netns, faults)
         if blocker and not self.said_exec:
             self.said_exec = True
             self.on_step(f"role processes start as fresh interpreters (slower): {blocker}")
-        proc = RoleProcess(role, [cfg.to_json()], self.log_dir / f"{role}.log", env=p.child_env(), netns=netns,
-                           module="rdmacheck.roles", fork=p.spawn == "fork" and not blocker)
         self.procs.append(proc)
         return proc
 
@@ -141,14 +160,7 @@ class LocalRun:
         return max(found, key=lambda e: e["ts"])["finding"] if found else None
 
     def _round_from(self, index: int, result: dict, ready: dict, start_ts: float | None = None) -> RoundResult:
-        """start_ts: when re-establishment could begin, if later than the restarted side's ready."""
-        ok = result["event"] == "verified"
-        start = max(ready["ts"], start_ts or 0.0)
-        return RoundResult(
-            index=index, verdict=PASS if ok else FAIL, finding=None if ok else result.get("finding"),
-            step=None if ok else result.get("step"), detail=None if ok else result.get("detail"),
-            reconnect_ms=round((result["ts"] - start) * 1000, 3) if ok else None,
-            write_ms=result.get("write_ms"), read_ms=result.get("read_ms"), bytes=result.get("bytes"))
+        return round_from(index, result, ready, start_ts)
 
     def _restart_initiator(self, r: int, target: RoleProcess, old: RoleProcess) -> tuple[RoleProcess, RoundResult]:
         p = self.spec

@@ -1,0 +1,131 @@
+"""`rdmacheck fleet agent`: one per host. Registers under a lease, follows the coordinator's rounds,
+runs its side of each assigned pair test, publishes what it saw; exits when the run ends or the
+coordinator's lease is gone. Every wait has a deadline and names what it waited for."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import rdmacheck
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.fleet import protocol as proto
+from rdmacheck.fleet.protocol import AgentInfo, PairOutcome, RoundPlan
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
+from rdmacheck.roles.process import RoleFailed
+
+
+@dataclass
+class AgentConfig:
+    host: str  # its name in the fleet
+    device: str
+    address: str  # the IPv4 its targets listen on
+    etcd: EtcdConfig
+    provider: str = "?"
+    join_timeout: float = 120.0  # for the coordinator to appear
+    poll: float = 0.5
+    log_dir: Path = Path("rdmacheck-logs/fleet")
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, say: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.say = say
+        self.store: FleetStore | None = None
+        self.done_rounds: set[int] = set()
+
+    def run(self) -> int:
+        cfg = self.cfg
+        self.store = FleetStore.connect(cfg.etcd, wait=cfg.join_timeout)
+        try:
+            info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid())
+            self.store.publish_leased(proto.agent_key(cfg.host), info.__dict__)
+            self.say(f"agent {cfg.host}: registered ({cfg.device}, {cfg.address}) in run {cfg.etcd.cluster!r}")
+            self._wait_coordinator()
+            return self._loop()
+        finally:
+            self.store.close()
+
+    def _wait_coordinator(self) -> None:
+        deadline = time.monotonic() + self.cfg.join_timeout
+        while self.store.get(proto.COORDINATOR) is None:
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"the coordinator of run {self.cfg.etcd.cluster!r} (key fleet/coordinator)",
+                                       self.cfg.join_timeout)
+            time.sleep(self.cfg.poll)
+
+    def _loop(self) -> int:
+        while True:
+            control = self.store.prefix("fleet/")
+            if "end" in control:
+                self.say(f"agent {self.cfg.host}: the run ended ({control['end'].get('reason', '')})")
+                return 0
+            if "coordinator" not in control:
+                self.say(f"agent {self.cfg.host}: the coordinator's lease is gone: exiting")
+                return 3
+            plan = RoundPlan.from_dict(control["round"]) if "round" in control else None
+            if plan is not None and plan.index not in self.done_rounds:
+                self.done_rounds.add(plan.index)
+                pair = plan.pair_of(self.cfg.host)
+                if pair is not None:
+                    self._play(plan, pair)
+                    continue
+            time.sleep(self.cfg.poll)
+
+    def _play(self, plan: RoundPlan, pair) -> None:
+        from rdmacheck.fleet.pairtest import pair_spec, run_initiator  # noqa: PLC0415
+
+        s = plan.settings
+        d = self.cfg.log_dir / f"round{plan.index}"
+        d.mkdir(parents=True, exist_ok=True)
+        spec = pair_spec(s, self.cfg.device, pair.target, pair.initiator, d)
+        if pair.target == self.cfg.host:
+            self._serve(plan, pair, spec, d)
+            return
+        ready = self._wait_key(proto.ready_key(plan.index, pair.target), s.start_timeout * 2,
+                               f"target {pair.target} of round {plan.index} to listen")
+        if ready is None or ready.get("error"):
+            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL",
+                              finding=(ready or {}).get("finding") or "target-not-ready",
+                              detail=(ready or {}).get("error") or f"target {pair.target} never said it listens",
+                              reported_by=self.cfg.host)
+        else:
+            out = run_initiator(spec, pair, plan.index, (ready["addr"][0], ready["addr"][1]), d / "initiator.log")
+        self.store.put(proto.result_key(plan.index, pair), out.to_json())
+        self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
+                 + (f" {out.finding}" if out.finding else ""))
+
+    def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
+        from rdmacheck.fleet.pairtest import start_target  # noqa: PLC0415
+
+        key = proto.ready_key(plan.index, pair.target)
+        try:
+            proc, _ = start_target(spec, (self.cfg.address, plan.port), d / "target.log")
+        except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
+            self.store.put(key, {"error": str(e)[:300], "finding": getattr(e, "finding", None) or "target-failed"})
+            return
+        try:
+            self.store.put(key, {"addr": [self.cfg.address, plan.port]})
+            budget = plan.settings.start_timeout * 2 + plan.settings.round_timeout * (plan.settings.restarts + 2)
+            self._wait_key(proto.result_key(plan.index, pair), budget,
+                           f"the result of {pair.target}<-{pair.initiator} in round {plan.index}")
+        finally:
+            proc.stop()
+
+    def _wait_key(self, name: str, timeout: float, what: str) -> dict | None:
+        """The key's value, or None at the deadline (or when the run ends or the coordinator is gone)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got = self.store.get(name)
+            except MetadataError:
+                got = None  # etcd briefly away: the deadline still holds
+            if got is not None:
+                return got
+            time.sleep(min(self.cfg.poll, 0.25))
+        self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
+        return None

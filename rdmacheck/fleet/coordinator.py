@@ -1,0 +1,146 @@
+"""`rdmacheck fleet run`: the coordinator. Waits for the agents (a deadline that names who is
+missing), computes the schedule, publishes one round at a time, collects each pair's result with a
+per-round deadline, treats an agent whose lease expired as a host down (its pairs: `host-down`,
+never a hang), retests failed pairs with other partners, and isolates bad hosts from bad links."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rdmacheck.fleet import protocol as proto
+from rdmacheck.fleet.isolation import PairResult, diagnose, retests
+from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
+from rdmacheck.fleet.schedule import Pair, Schedule
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.report.fleet_result import FleetResult, RoundStats
+from rdmacheck.words import Verdict
+
+
+@dataclass
+class FleetPlan:
+    expect: list[str] | int  # the agents' names, or how many
+    pairing: str = "all"
+    seed: int = 0
+    settings: PairSettings = field(default_factory=PairSettings)
+    join_timeout: float = 120.0
+    round_timeout: float | None = None  # default: from the pair settings
+    retest_rounds: int = 2  # extra rounds that pair undecided hosts with new partners
+    poll: float = 0.25
+
+    def round_deadline(self) -> float:
+        s = self.settings
+        return self.round_timeout or (s.start_timeout * 3 + s.round_timeout * (s.restarts + 2))
+
+
+class Coordinator:
+    def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print):
+        self.plan, self.store, self.say = plan, store, say
+        self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing)
+        self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
+        self.t0 = time.monotonic()
+
+    def run(self) -> FleetResult:
+        try:
+            for stale in (proto.ROUND, proto.READY, proto.RESULTS, proto.END):  # a previous run's (agents'
+                self.store.delete_prefix(stale)  # keys are leased, and agents may already be here)
+            self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
+            hosts = self._wait_agents()
+            if len(hosts) >= 2:
+                for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
+                    self._round(pairs)
+                self._retest(hosts)
+            self.result.diagnose()
+        finally:
+            self.result.duration_s = round(time.monotonic() - self.t0, 3)
+            try:
+                self.store.put(proto.END, {"reason": "run complete" if self.result.finished else "coordinator stopped"})
+            except Exception:  # noqa: BLE001 - etcd gone: the agents see the coordinator's lease expire instead
+                pass
+        return self.result
+
+    def _wait_agents(self) -> list[str]:
+        want = self.plan.expect
+        deadline = time.monotonic() + self.plan.join_timeout
+        while True:
+            agents = self.store.prefix(proto.AGENTS)
+            have = sorted(agents)
+            enough = (set(want) <= set(have)) if isinstance(want, list) else len(have) >= want
+            if enough or time.monotonic() >= deadline:
+                break
+            time.sleep(self.plan.poll)
+        self.result.agents = agents
+        missing = sorted(set(want) - set(have)) if isinstance(want, list) else []
+        if not enough:
+            short = missing or [f"{want - len(have)} of {want} expected"]
+            self.result.missing = short
+            self.say(f"fleet: after {self.plan.join_timeout:g} s, missing agents: {', '.join(short)}")
+        hosts = sorted(set(have) | set(missing)) if isinstance(want, list) else have
+        for h in missing:
+            self.down[h] = 0.0  # never joined: its pairs are host-down without being sent
+        self.result.hosts = hosts
+        self.say(f"fleet: {len(have)} agent(s): {', '.join(have)}")
+        return hosts
+
+    def _round(self, pairs: list[Pair], retest: bool = False) -> None:
+        index = len(self.result.rounds)
+        t0 = time.monotonic()
+        req0 = self.store.requests
+        self._check_leases()
+        live = [p for p in pairs if not (set(p) & set(self.down))]
+        outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
+        plan = RoundPlan(index, live, self.plan.settings, retest)
+        if live:
+            self.store.put(proto.ROUND, plan.to_json())
+        deadline = time.monotonic() + self.plan.round_deadline()
+        while len(outcomes) < len(pairs) and time.monotonic() < deadline:
+            got = self.store.prefix(f"{proto.RESULTS}{index}/")
+            for p in live:
+                key = f"{p.target}~{p.initiator}"
+                if p not in outcomes and key in got:
+                    outcomes[p] = PairOutcome.from_dict(got[key])
+            self._check_leases()
+            for p in live:
+                if p not in outcomes and set(p) & set(self.down):
+                    outcomes[p] = self._host_down(index, p)
+            if len(outcomes) < len(pairs):
+                time.sleep(self.plan.poll)
+        for p in live:
+            if p not in outcomes:
+                outcomes[p] = PairOutcome(index, p.target, p.initiator, "FAIL", finding="deadline",
+                                          detail=f"no result within the round's {self.plan.round_deadline():g} s")
+        wall = time.monotonic() - t0
+        slowest = max((o.duration_s for o in outcomes.values()), default=0.0)
+        self.result.rounds.append(RoundStats(index, [list(p) for p in pairs], retest, round(wall, 3),
+                                             round(max(0.0, wall - slowest), 3), self.store.requests - req0))
+        self.result.pairs.extend(outcomes[p] for p in pairs)
+        ok = sum(o.verdict == "PASS" for o in outcomes.values())
+        self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
+
+    def _check_leases(self) -> None:
+        alive = self.store.prefix(proto.AGENTS)
+        for h in self.result.hosts:
+            if h not in alive and h not in self.down:
+                self.down[h] = round(time.monotonic() - self.t0, 3)
+                self.result.host_down[h] = self.down[h]
+                self.say(f"fleet: agent {h}'s lease expired ({self.down[h]:.1f} s into the run): host down")
+
+    def _host_down(self, index: int, p: Pair) -> PairOutcome:
+        who = [h for h in p if h in self.down]
+        return PairOutcome(index, p.target, p.initiator, "FAIL", finding=proto.HOST_DOWN,
+                           detail=f"agent {', '.join(who)} is gone (lease expired or never joined)")
+
+    def _retest(self, hosts: list[str]) -> None:
+        for _ in range(self.plan.retest_rounds):
+            results = [PairResult(o.pair, Verdict(o.verdict), o.finding) for o in self.result.pairs]
+            d = diagnose(results)
+            undecided = {h: rs for h, rs in d.undecided.items() if h not in self.down}
+            if not undecided:
+                return
+            d.undecided = undecided
+            rounds = retests(d, results, [h for h in hosts if h not in self.down])
+            if not rounds:
+                return
+            self._round(rounds[0], retest=True)

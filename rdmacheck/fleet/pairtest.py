@@ -1,0 +1,66 @@
+"""One pair test across two hosts, with the existing role machinery (one cell split over two agents):
+the target agent runs the target role; the initiator agent runs the initiator, waits for its first
+write verified by the target in its own memory, SIGKILLs it and starts it again under the same name
+`restarts` times, each time until the next verified write (re-established with the cell's strategy
+on the target's side)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.fleet.protocol import PairOutcome, PairSettings
+from rdmacheck.fleet.schedule import Pair
+from rdmacheck.roles.process import RoleFailed, RoleProcess
+from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.local import round_from, spawn_role
+from rdmacheck.words import Restart, Role
+
+
+def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir: Path) -> CellSpec:
+    return CellSpec(device=device, mode=s.mode, strategy=s.strategy, restart=Restart.INITIATOR, rounds=s.restarts,
+                    buffer_size=s.buffer_size, length=s.length, start_timeout=s.start_timeout,
+                    round_timeout=s.round_timeout, reconnect_timeout=s.round_timeout, io_timeout=s.round_timeout,
+                    target_name=target, initiator_name=initiator, log_dir=log_dir)
+
+
+def start_target(spec: CellSpec, addr: tuple[str, int], log: Path) -> tuple[RoleProcess, dict]:
+    proc, _ = spawn_role(spec, Role.TARGET, addr, log)
+    try:
+        return proc, proc.wait_for("ready", spec.start_timeout, "the target to be ready")
+    except BaseException:
+        proc.stop()
+        raise
+
+
+def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path) -> PairOutcome:
+    out = PairOutcome(index, pair.target, pair.initiator, "FAIL", reported_by=pair.initiator)
+    t0 = time.monotonic()
+    proc = None
+    try:
+        for r in range(spec.rounds + 1):
+            if proc is not None:
+                proc.kill(signal.SIGKILL)
+                proc.stop()
+            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log)
+            what = "the first verified write" if r == 0 else f"the verified write after restart {r}"
+            ready = proc.wait_for("ready", spec.start_timeout, "the initiator to be ready")
+            out.mode, out.strategy = ready.get("mode"), ready.get("strategy")
+            rr = round_from(r, proc.wait_for({"verified", "verify_failed"}, spec.round_timeout, what), ready)
+            if rr.verdict != "PASS":
+                out.finding, out.step, out.detail = rr.finding or "verify-failed", rr.step, rr.detail
+                return out
+            if r:
+                out.reconnect_ms.append(rr.reconnect_ms)
+        out.verdict = "PASS"
+    except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
+        out.finding = getattr(e, "finding", None) or ("deadline" if isinstance(e, DeadlineExceeded) else "role-crashed")
+        out.step = getattr(e, "step", None) or getattr(e, "waited_for", None)
+        out.detail = str(e)[:400]
+    finally:
+        if proc is not None:
+            proc.stop()
+        out.duration_s = round(time.monotonic() - t0, 3)
+    return out

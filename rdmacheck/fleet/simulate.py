@@ -1,0 +1,84 @@
+"""Simulated agents: the real agent's etcd protocol (fleet/agent.py's loop, keys and deadlines) with
+the RDMA pair test replaced by a wait drawn from measured per-pair times. A control-plane
+simulation: it measures the coordinator and etcd, never RDMA. Used by the host tests of the
+coordinator (faults: a bad host, a bad link, an agent that dies) and benchmarks/fleet_sim.py."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from rdmacheck.fleet import protocol as proto
+from rdmacheck.fleet.agent import Agent, AgentConfig
+from rdmacheck.fleet.protocol import PairOutcome, RoundPlan
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.metadata.etcd import EtcdStore
+
+
+@dataclass
+class SimFaults:
+    bad_hosts: set[str] = field(default_factory=set)  # fail with every partner
+    bad_links: set[frozenset] = field(default_factory=set)  # these pairs fail
+    die_in_round: dict[str, int] = field(default_factory=dict)  # host -> round it dies in (lease left to expire)
+
+
+class SimAgent(Agent):
+    def __init__(self, cfg: AgentConfig, store: FleetStore, pair_seconds: list[float], faults: SimFaults,
+                 rng: random.Random):
+        super().__init__(cfg, say=lambda s: None)
+        self.shared = store
+        self.pair_seconds, self.faults, self.rng = pair_seconds, faults, rng
+        self.exit_code: int | None = None
+
+    def run(self) -> int:
+        self.store = self.shared
+        info = {"host": self.cfg.host, "device": "sim", "provider": "sim", "address": "0.0.0.0", "version": "sim",
+                "pid": 0}
+        self.store.publish_leased(proto.agent_key(self.cfg.host), info)
+        self._wait_coordinator()
+        return self._loop()
+
+    def _play(self, plan: RoundPlan, pair) -> None:
+        if self.faults.die_in_round.get(self.cfg.host) == plan.index:
+            self.store.store._stop.set()  # like SIGKILL: the keep-alive stops, the lease runs out
+            raise SystemExit(137)
+        if pair.target == self.cfg.host:
+            self.store.put(proto.ready_key(plan.index, pair.target), {"addr": ["0.0.0.0", plan.port]})
+            return  # the initiator reports; a simulated target has nothing to tear down
+        ready = self._wait_key(proto.ready_key(plan.index, pair.target), plan.settings.start_timeout,
+                               f"target {pair.target} to listen")
+        if ready is None:
+            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+                              reported_by=self.cfg.host)
+        else:
+            took = self.rng.choice(self.pair_seconds)
+            time.sleep(took)
+            bad = set(pair) & self.faults.bad_hosts or frozenset(pair) in self.faults.bad_links
+            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL" if bad else "PASS",
+                              finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
+                              duration_s=took, reported_by=self.cfg.host)
+        self.store.put(proto.result_key(plan.index, pair), out.to_json())
+
+
+def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,
+                     poll: float = 0.5, seed: int = 1) -> tuple[list[SimAgent], list[threading.Thread]]:
+    """One thread per agent over one etcd connection (each with a lease of its own)."""
+    agents, threads = [], []
+    for i, h in enumerate(hosts):
+        store = FleetStore(EtcdStore(cfg=shared.cfg, client=shared.client, endpoint=shared.endpoint))
+        cfg = AgentConfig(host=h, device="sim", address="0.0.0.0", etcd=shared.cfg, poll=poll, join_timeout=60)
+        a = SimAgent(cfg, store, pair_seconds, faults, random.Random(seed + i))
+
+        def run(a=a):
+            try:
+                a.exit_code = a.run()
+            except SystemExit as e:
+                a.exit_code = e.code
+
+        t = threading.Thread(target=run, name=f"sim-{h}", daemon=True)
+        t.start()
+        agents.append(a)
+        threads.append(t)
+    return agents, threads

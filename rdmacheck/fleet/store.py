@@ -1,0 +1,61 @@
+"""The fleet's reads and writes on etcd (over metadata/etcd.py's store: its connection, TLS, auth,
+leases and keep-alive), each counted so a benchmark can report etcd requests per round."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
+
+
+@dataclass
+class FleetStore:
+    store: EtcdStore
+    requests: int = 0
+    _leased: set[str] = field(default_factory=set)
+
+    @classmethod
+    def connect(cls, cfg: EtcdConfig, wait: float) -> "FleetStore":
+        return cls(EtcdStore.connect_waiting(cfg, wait))
+
+    def _key(self, name: str) -> str:
+        return self.store.cfg.key(name)
+
+    def put(self, name: str, value: str | dict) -> None:
+        self.requests += 1
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.store._call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
+
+    def get(self, name: str) -> dict | None:
+        self.requests += 1
+        got = self.store.get(name)
+        return got[0] if got else None
+
+    def prefix(self, name: str) -> dict[str, dict]:
+        """Every key under name (one range read), by the rest of its name."""
+        self.requests += 1
+        base = self._key(name)
+        rows = self.store._call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
+        out = {}
+        for value, meta in rows:
+            try:
+                out[meta.key.decode()[len(base):]] = json.loads(value)
+            except ValueError:
+                continue  # not ours
+        return out
+
+    def delete_prefix(self, name: str) -> None:
+        self.requests += 1
+        self.store._call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
+
+    def publish_leased(self, name: str, value: dict, claim_wait: float = 0.0) -> None:
+        """Create-if-absent under a lease the store keeps alive: gone TTL seconds after we die."""
+        self.requests += 2
+        self.store.publish(name, value, wait=claim_wait)
+        if not self._leased:
+            self.store.keep_alive_in_background()
+        self._leased.add(name)
+
+    def close(self) -> None:
+        self.store.close()

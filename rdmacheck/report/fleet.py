@@ -1,0 +1,57 @@
+"""The fleet on a terminal: a host x host matrix (up to 32 hosts; a summary beyond), then one
+`host | Healthy` / `host | ERROR <finding>` line per host, the form health-check tooling parses."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from rdmacheck.report.fleet_result import FleetResult
+
+MATRIX_MAX = 32
+
+
+def _mark(res: FleetResult, a: str, b: str) -> str:
+    if a == b:
+        return "[dim]·[/]"
+    o = res.verdict_of(a, b)
+    if o is None:
+        return "[dim]-[/]"
+    if o.verdict == "PASS":
+        return "[bold green]PASS[/]"
+    return f"[bold red]{'DOWN' if o.finding == 'host-down' else 'FAIL'}[/]"
+
+
+def render_fleet(res: FleetResult, console: Console) -> None:
+    hosts = res.hosts
+    if len(hosts) <= MATRIX_MAX:
+        t = Table(title=f"fleet {res.run} · pairing {res.pairing} · {len(hosts)} hosts · "
+                        f"{len(res.final_pairs())} pairs · {len(res.rounds)} rounds", title_justify="left")
+        t.add_column("", no_wrap=True)
+        for h in hosts:
+            t.add_column(h, no_wrap=True, justify="center")
+        for a in hosts:
+            t.add_row(a, *[_mark(res, a, b) for b in hosts])
+        console.print(t)
+    else:
+        counts = Counter(o.verdict for o in res.final_pairs())
+        console.print(f"fleet {res.run}: {len(hosts)} hosts, {sum(counts.values())} pairs: "
+                      f"{counts.get('PASS', 0)} passed, {counts.get('FAIL', 0)} failed", highlight=False)
+    for o in res.final_pairs():
+        if o.verdict != "PASS":
+            console.print(f"  {o.target} <- {o.initiator} (round {o.round}): {o.finding}"
+                          + (f" at {o.step}" if o.step else "") + (f": {o.detail[:160]}" if o.detail else ""),
+                          highlight=False, soft_wrap=True)
+    for line in res.host_lines():
+        console.print(line, highlight=False)
+    d = res.diagnosis
+    for r in d.bad_links:
+        console.print(f"bad link: {r.pair.target} <-> {r.pair.initiator} ({r.finding}; both pass with others)",
+                      highlight=False)
+    reconnect = sorted(ms for o in res.final_pairs() for ms in o.reconnect_ms)
+    timing = (f" · reconnect median {reconnect[len(reconnect) // 2]:.0f} ms, max {reconnect[-1]:.0f} ms"
+              if reconnect else "")
+    state = "healthy" if res.healthy else "NOT healthy"
+    console.print(f"fleet {res.run}: {state} · {res.duration_s:.1f} s{timing}", highlight=False)

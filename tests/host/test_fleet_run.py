@@ -1,0 +1,93 @@
+"""The fleet's coordinator and agent protocol over a real etcd, with simulated agents (the agents'
+loop and keys; the RDMA step replaced by a short wait). The real pair test runs in the lab
+(tests/lab/test_fleet.py)."""
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
+from rdmacheck.fleet.protocol import PairSettings
+from rdmacheck.fleet.simulate import SimFaults, start_sim_agents
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, parse_metadata_url
+from rdmacheck.report.fleet_result import fleet_junit_xml, prom_text, write_fleet_json, write_fleet_tone
+
+HOSTS = [f"h{i}" for i in range(1, 7)]
+TTL = 2
+
+
+def _fleet(etcd_server, faults: SimFaults, hosts=HOSTS, expect=None, join_timeout=20.0):
+    cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="t", ttl=TTL)
+    shared = EtcdStore.connect(cfg)
+    agents, threads = start_sim_agents(shared, hosts, [0.05, 0.1], faults, poll=0.1)
+    plan = FleetPlan(expect=expect if expect is not None else list(hosts), settings=PairSettings(start_timeout=3,
+                     round_timeout=3), join_timeout=join_timeout, poll=0.1)
+    coord_store = FleetStore(EtcdStore.connect(cfg))
+    lines: list[str] = []
+    res = Coordinator(plan, coord_store, say=lines.append).run()
+    for t in threads:
+        t.join(10)
+    coord_store.close()
+    return res, agents, lines
+
+
+def test_all_pairs_of_six_hosts_in_five_rounds_every_host_once_per_round(etcd_server, tmp_path):
+    res, agents, _ = _fleet(etcd_server, SimFaults())
+    assert res.healthy and len(res.rounds) == 5 and len(res.final_pairs()) == 15
+    for r in res.rounds:
+        hosts = [h for p in r.pairs for h in p]
+        assert len(hosts) == len(set(hosts)) == 6
+    assert res.host_lines() == [f"{h} | Healthy" for h in HOSTS]
+    assert all(a.exit_code == 0 for a in agents), "agents exit when the run ends"
+    write_fleet_json(res, tmp_path / "f.json")
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert doc["schema"] == "rdmacheck.fleet/1" and doc["healthy"] and len(doc["pairs"]) == 15
+    assert len(ET.fromstring(fleet_junit_xml(res)).findall("testcase")) == 15
+    write_fleet_tone(res, tmp_path / "tone")
+    assert json.loads((tmp_path / "tone" / "test_results.json").read_text())["status"] == "Pass"
+    assert prom_text(res).count("rdmacheck_fleet_pair_pass{") == 15
+
+
+def test_a_host_failing_with_everyone_is_the_bad_host_and_a_single_broken_pair_is_a_bad_link(etcd_server):
+    res, _, _ = _fleet(etcd_server, SimFaults(bad_hosts={"h3"}, bad_links={frozenset(("h1", "h6"))}))
+    d = res.diagnosis
+    assert list(d.bad_hosts) == ["h3"], d
+    assert [set(r.pair) for r in d.bad_links] == [{"h1", "h6"}], d
+    assert "h3 | ERROR deadline with every partner (5 pairs)" in res.host_lines()
+    assert "h1 | Healthy (bad link to h6)" in res.host_lines() and not res.healthy
+
+
+def test_an_agent_that_dies_is_a_host_down_within_its_lease_and_the_run_completes(etcd_server):
+    t0 = time.monotonic()
+    res, agents, lines = _fleet(etcd_server, SimFaults(die_in_round={"h4": 1}))
+    assert "h4" in res.host_down and res.host_down["h4"] <= res.rounds[1].wall_s + sum(
+        r.wall_s for r in res.rounds[:1]) + TTL + 2
+    later = [o for o in res.pairs if o.round >= 2 and "h4" in o.pair]
+    assert later and all(o.finding == "host-down" for o in later)
+    others = [o for o in res.final_pairs() if "h4" not in o.pair]
+    assert len(others) == 10 and all(o.verdict == "PASS" for o in others)
+    assert res.diagnosis.bad_hosts.get("h4", "").startswith("host-down (its agent's lease expired")
+    assert "h4 | ERROR host-down" in "\n".join(res.host_lines()) and not res.diagnosis.bad_links
+    assert time.monotonic() - t0 < 60
+
+
+def test_missing_agents_are_named_at_the_join_deadline_and_the_rest_still_run(etcd_server):
+    res, _, lines = _fleet(etcd_server, SimFaults(), hosts=HOSTS[:4], expect=HOSTS[:4] + ["h9"], join_timeout=2)
+    assert res.missing == ["h9"] and any("missing agents: h9" in line for line in lines)
+    assert all(o.finding == "host-down" for o in res.final_pairs() if "h9" in o.pair)
+    assert all(o.verdict == "PASS" for o in res.final_pairs() if "h9" not in o.pair)
+
+
+def test_agents_exit_when_the_coordinators_lease_is_gone(etcd_server):
+    cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="gone", ttl=TTL)
+    coord = FleetStore(EtcdStore.connect(cfg))
+    coord.publish_leased("fleet/coordinator", {"pid": 1})
+    agents, threads = start_sim_agents(EtcdStore.connect(cfg), ["a1", "a2"], [0.01], SimFaults(), poll=0.1)
+    time.sleep(0.5)
+    coord.store._stop.set()  # the coordinator "dies": its lease is not refreshed any more
+    for t in threads:
+        t.join(TTL + 5)
+    assert [a.exit_code for a in agents] == [3, 3]
