@@ -2,11 +2,9 @@
 loop and keys; the RDMA step replaced by a short wait). The real pair test runs in the lab
 (tests/lab/test_fleet.py)."""
 import json
-import threading
 import time
 import xml.etree.ElementTree as ET
 
-import pytest
 
 from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
 from rdmacheck.fleet.protocol import PairSettings
