@@ -5,6 +5,7 @@ from rdmacheck.cli import (  # noqa: F401
     bench,
     devices,
     doctor,
+    fleet,
     lab,
     matrix,
     metadata,

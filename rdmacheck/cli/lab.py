@@ -93,3 +93,13 @@ def lab_status(as_json: bool = o.JSON_PRINT, lab_dir: Optional[Path] = LAB_DIR_O
         for k, v in info.items():
             print(f"{k:>14}: {v}")
     raise typer.Exit(0 if info["built"] else EXIT_FAIL)
+
+
+@lab_app.command("hosts")
+def lab_hosts(count: int = typer.Argument(..., help="How many hosts (network namespaces host1..hostN).")) -> None:
+    """Inside the lab guest (root): make a fleet of N hosts, each a network namespace with soft-iWARP
+    device fsiwK on 169.254.(40+K).2, routed through the initial namespace."""
+    from rdmacheck.lab.hosts import create
+
+    for h in create(count):
+        print(f"{h.name}: {h.device} on eth0 {h.ip} (gateway {h.gateway})")

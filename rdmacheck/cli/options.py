@@ -169,6 +169,20 @@ etcd_client_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option
     _etcd_client)
 """The etcd options of a command that only reads (no lease); the command gets `etcd: EtcdConfig`."""
 
+def _etcd_required(**kw):
+    cfg = _etcd(**kw)
+    if cfg is None:
+        raise typer.BadParameter("needs etcd://HOST:PORT[,HOST:PORT...]", param_hint="--metadata")
+    return cfg
+
+
+etcd_required_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
+    ..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...] (every agent and the coordinator use the same).")),
+    ETCD_PARAMS[1], ETCD_PARAMS[2].replace(default=typer.Option(
+        "fleet", "--cluster", help="The run's name: keys are <prefix><cluster>/fleet/...; agents and coordinator "
+                                   "of one run give the same.")), *ETCD_PARAMS[3:]], _etcd_required)
+"""The etcd options of a fleet command (etcd required, leases held); the command gets `etcd: EtcdConfig`."""
+
 TUNING_PARAMS = [
     opt("qp_timeout", int, typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N).")),
     opt("retry_cnt", int, typer.Option(6, "--retry-cnt", help="QP retry count (7 = forever on rxe: avoid).")),

@@ -19,8 +19,10 @@ def free_port() -> int:
 
 
 class EtcdServer:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, listen: str = "127.0.0.1"):
+        """listen: 0.0.0.0 serves other network namespaces too (a lab fleet's hosts)."""
         self.data_dir = data_dir
+        self.listen = listen
         self.port = free_port()
         self.peer_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -35,7 +37,7 @@ class EtcdServer:
             raise EnvironmentProblem("etcd is not installed (apt install etcd-server; scripts/setup.sh does)")
         self.proc = subprocess.Popen(
             [exe, "--name", "t", "--data-dir", str(self.data_dir),
-             "--listen-client-urls", f"http://127.0.0.1:{self.port}",
+             "--listen-client-urls", f"http://{self.listen}:{self.port}",
              "--advertise-client-urls", f"http://127.0.0.1:{self.port}",
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",

@@ -48,6 +48,9 @@ SAMPLES = {
     "--engine": "0.3.10", "--install": "0.3.11", "--answer-timeout": "6.5", "--trials": "9", "--threads": "3",
     "--hang-after": "4.5", "--engines": "0.3.10,0.3.12", "--scenarios": "race,simopen", "--race-trials": "8",
     "--race-threads": "2", "--etcd": "etcd://127.0.0.1:2392",
+    "--address": "10.7.7.8", "--join-timeout": "12.5", "--hosts": "a7,b7,c7", "--expect": "7", "--pairing": "ring",
+    "--seed": "7", "--restarts": "2", "--pair-timeout": "33.5", "--retest-rounds": "1", "--launch": "slurm",
+    "--agent-device": "dev9", "--prom": "{tmp}/f.prom",
 }
 
 
@@ -120,6 +123,37 @@ def _fake_engine(spec):
     from rdmacheck.mooncake.engines import Engine
 
     return Engine(Path(f"/engines/{spec}/bin/python"), spec or "default")
+
+
+class _FakeFleetStore:
+    @classmethod
+    def connect(cls, cfg, wait):
+        RECORDERS["store"](cfg, wait)
+        return cls()
+
+    def close(self):
+        pass
+
+
+class _FakeCoordinator:
+    def __init__(self, plan, store, say=print):
+        RECORDERS["coordinator"](plan)
+        self.plan = plan
+
+    def run(self):
+        from rdmacheck.report.fleet_result import FleetResult
+
+        res = FleetResult(run="r", pairing=self.plan.pairing)
+        res.diagnose()
+        return res
+
+
+class _FakeAgent:
+    def __init__(self, cfg, say=print):
+        RECORDERS["agent"](cfg)
+
+    def run(self):
+        return 0
 
 
 def _bench(self, *a, **k):
@@ -202,6 +236,11 @@ def cases() -> list[Case]:
         Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
              {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
         Case(("mooncake", "engines"), (), {"rdmacheck.mooncake.engines:install": Recorder(_fake_engine)}),
+        Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2"),
+             {"rdmacheck.fleet.coordinator:Coordinator": _FakeCoordinator,
+              "rdmacheck.fleet.store:FleetStore": _FakeFleetStore}),
+        Case(("fleet", "agent"), ("--metadata", "etcd://127.0.0.1:1", "-d", "dev0"),
+             {"rdmacheck.fleet.agent:Agent": _FakeAgent}),
         Case(("mooncake", "segments"), ("--metadata", "etcd://127.0.0.1:1"),
              {"rdmacheck.mooncake.segments:list_segments": Recorder([])}),
         Case(("mooncake", "probe"), ("127.0.0.1:1",), {"rdmacheck.mooncake.probe:probe": Recorder(raises=True)}),
@@ -243,6 +282,9 @@ def _patch(monkeypatch, case: Case) -> None:
         else:
             monkeypatch.setattr(owner, leaf, rec)
     RECORDERS["store"] = Recorder()
+    RECORDERS["coordinator"] = Recorder()
+    RECORDERS["agent"] = Recorder()
+    monkeypatch.setattr("rdmacheck.cli.fleet._device_ipv4", lambda d: ("10.0.0.1", "rxe"))
     monkeypatch.setattr("rdmacheck.cli.metadata._store", _store)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")
@@ -284,7 +326,8 @@ def _invoke(case: Case, extra: list[str], tmp: Path, monkeypatch, capsys) -> dic
             outcome["usage"] = e.format_message()
         else:
             raise
-    outcome["calls"] = [_flat(r.calls) for r in [*case.handoffs.values(), RECORDERS["store"]]]
+    outcome["calls"] = [_flat(r.calls) for r in [*case.handoffs.values(), *RECORDERS.values()]
+                        if isinstance(r, Recorder)]
     outcome["files"] = sorted(str(p.relative_to(tmp)) for p in set(tmp.rglob("*")) - before)
     outcome["out"] = capsys.readouterr().out
     return outcome

@@ -1,0 +1,141 @@
+"""`rdmacheck fleet agent|run`: every pair of hosts of a cluster, coordinated through etcd."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rdmacheck.cli import options as o
+from rdmacheck.cli.app import app
+from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem
+from rdmacheck.report.console import err, out_console
+from rdmacheck.words import Mode, Strategy
+
+fleet_app = typer.Typer(no_args_is_help=True, help="Check every pair of hosts: one agent per host, one coordinator, etcd between them.")
+app.add_typer(fleet_app, name="fleet")
+LAUNCHERS = ("none", "slurm")
+
+
+def _device_ipv4(device: str) -> tuple[str, str]:
+    from rdmacheck.verbs.devices import list_devices
+
+    dev = list_devices(only=device)[0]
+    ip = dev.netdev_ipv4()
+    if ip is None:
+        raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
+    return ip, dev.provider
+
+
+@fleet_app.command("agent")
+@o.etcd_required_options
+def agent_cmd(
+    device: str = o.DEVICE,
+    name: Optional[str] = typer.Option(None, "--name", help="This host's name in the fleet (default: the hostname; under Slurm: SLURMD_NODENAME)."),
+    address: Optional[str] = typer.Option(None, "--address", help="IPv4 its targets listen on (default: the device's)."),
+    join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for etcd and for the coordinator."),
+    log_dir: Path = typer.Option(Path("rdmacheck-logs/fleet"), "--log-dir", help="Role logs per round: DIR/<name>/roundN/."),
+    *, etcd=None,
+) -> None:
+    """Register this host, follow the coordinator's rounds, run this host's side of each pair; exit at the end."""
+    from rdmacheck.fleet.agent import Agent, AgentConfig
+
+    o.require_devices(device)
+    ip, provider = _device_ipv4(device) if address is None else (address, "?")
+    host = name or os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    cfg = AgentConfig(host=host, device=device, address=ip, etcd=etcd, provider=provider, join_timeout=join_timeout,
+                      log_dir=log_dir / host)
+    raise typer.Exit(Agent(cfg, say=lambda s: err.print(s, highlight=False)).run())
+
+
+def _slurm_agents(device: str, etcd_args: list[str], run_log: Path) -> tuple[subprocess.Popen, int]:
+    """One agent per node of this allocation: srun --ntasks-per-node=1."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        raise EnvironmentProblem("--launch slurm runs inside a Slurm allocation (SLURM_JOB_ID is unset): "
+                                 "salloc -N 8 rdmacheck fleet run --launch slurm ...")
+    nodes = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or 0)
+    if nodes < 2:
+        raise EnvironmentProblem(f"the allocation has {nodes} node(s): a fleet needs at least 2")
+    cmd = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=0", sys.executable, "-m",
+           "rdmacheck", "fleet", "agent", "-d", device, *etcd_args]
+    run_log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(cmd, stdout=run_log.open("ab"), stderr=subprocess.STDOUT), nodes
+
+
+@fleet_app.command("run")
+@o.etcd_required_options
+def run_cmd(
+    hosts: Optional[str] = typer.Option(None, "--hosts", help="Comma-separated agent names to wait for."),
+    expect: Optional[int] = typer.Option(None, "--expect", help="Or: how many agents to wait for (any names)."),
+    pairing: str = typer.Option("all", "--pairing", help="all | ring | bisection | random:K | file:PATH (ClusterKit's <round> <a> <b> lines)."),
+    seed: int = typer.Option(0, "--seed", help="random:K: the seed."),
+    restarts: int = typer.Option(1, "--restarts", help="Per pair: times the initiator is SIGKILLed and restarted, verified after each."),
+    mode: Mode = typer.Option(Mode.AUTO, "--mode", help="Connection mode of the pair tests."),
+    strategy: Strategy = typer.Option(Strategy.AUTO, "--strategy", help="How the surviving target re-establishes."),
+    length: str = typer.Option("1MiB", "--length", help="Bytes written and verified per write."),
+    start_timeout: float = typer.Option(30.0, "--start-timeout", help="Seconds for a role to start."),
+    pair_timeout: float = typer.Option(30.0, "--pair-timeout", help="Seconds for each verified write of a pair."),
+    join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for the agents; the missing are named, their pairs host-down."),
+    retest_rounds: int = typer.Option(2, "--retest-rounds", help="Extra rounds pairing undecided hosts with new partners."),
+    launch: str = typer.Option("none", "--launch", help="none: agents are started by anything else | slurm: one per node of this allocation via srun."),
+    agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests."),
+    json_path: Optional[Path] = typer.Option(Path("results/fleet.json"), "--json", help="The results file."),
+    junit: Optional[Path] = o.JUNIT,
+    tone: Optional[Path] = o.TONE,
+    prom: Optional[Path] = typer.Option(None, "--prom", help="node_exporter textfile: per-pair verdict and reconnect time."),
+    *, etcd=None,
+) -> None:
+    """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is healthy."""
+    from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
+    from rdmacheck.fleet.protocol import PairSettings
+    from rdmacheck.fleet.store import FleetStore
+    from rdmacheck.report.fleet import render_fleet
+    from rdmacheck.report.fleet_result import fleet_junit_xml, write_fleet_json, write_fleet_tone, write_prom
+    from rdmacheck.report.junit import write_junit
+
+    if launch not in LAUNCHERS:
+        raise typer.BadParameter(f"choose from {', '.join(LAUNCHERS)}", param_hint="--launch")
+    if launch != "slurm" and agent_device:
+        raise typer.BadParameter("applies to --launch slurm only", param_hint="--agent-device")
+    if launch == "slurm" and not agent_device:
+        raise typer.BadParameter("--launch slurm needs the device each agent tests", param_hint="--agent-device")
+    if (hosts is None) == (expect is None) and launch != "slurm":
+        raise typer.BadParameter("give --hosts NAMES or --expect N (not both)", param_hint="--hosts")
+    if launch == "slurm" and (hosts or expect):
+        raise typer.BadParameter("--launch slurm waits for one agent per node of the allocation", param_hint="--hosts")
+    settings = PairSettings(mode=mode.value, strategy=strategy.value, restarts=restarts, length=o.size(length, "--length"),
+                            buffer_size=max(4 << 20, o.size(length, "--length")), start_timeout=start_timeout,
+                            round_timeout=pair_timeout)
+    srun = None
+    if launch == "slurm":
+        etcd_args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
+                     "--lease-ttl", str(etcd.ttl)]
+        srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"))
+    want = o.csv(hosts) if hosts else expect
+    plan = FleetPlan(expect=want, pairing=pairing, seed=seed, settings=settings, join_timeout=join_timeout,
+                     retest_rounds=retest_rounds)
+    store = FleetStore.connect(etcd, wait=join_timeout)
+    try:
+        res = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False)).run()
+    finally:
+        store.close()
+        if srun is not None:
+            try:
+                srun.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                srun.terminate()
+    if json_path:
+        write_fleet_json(res, json_path)
+    if junit:
+        write_junit(fleet_junit_xml(res), junit)
+    if tone:
+        write_fleet_tone(res, tone)
+    if prom:
+        write_prom(res, prom)
+    render_fleet(res, out_console())
+    raise typer.Exit(0 if res.healthy else EXIT_FAIL)

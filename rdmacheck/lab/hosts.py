@@ -1,0 +1,88 @@
+"""A fleet inside the lab guest: N network namespaces host1..hostN, each with a veth into the initial
+namespace (which routes between them: the guest kernel has no bridge module) and a soft-iWARP device
+on its end (siw works across namespaces; rxe does not). Host K is 169.254.(40+K).2, its gateway
+169.254.(40+K).1, its device fsiwK. Run as root inside the guest (`rdmacheck lab hosts N`).
+
+Faults for the tests: a host's veth set down (a bad host), a blackhole route between two hosts
+only (a bad link)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdmacheck.errors import EnvironmentProblem
+
+MAX_HOSTS = 200
+
+
+@dataclass(frozen=True)
+class LabHost:
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"host{self.index}"
+
+    @property
+    def ip(self) -> str:
+        return f"169.254.{40 + self.index}.2"
+
+    @property
+    def gateway(self) -> str:
+        return f"169.254.{40 + self.index}.1"
+
+    @property
+    def device(self) -> str:
+        return f"fsiw{self.index}"
+
+    @property
+    def outer(self) -> str:  # the veth end in the initial namespace
+        return f"fv{self.index}"
+
+    def ns(self, *cmd: str) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *cmd]
+
+
+def _sh(cmd: list[str]) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise EnvironmentProblem(f"lab hosts: `{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[:200]}")
+
+
+def hosts(n: int) -> list[LabHost]:
+    if not 2 <= n <= MAX_HOSTS:
+        raise EnvironmentProblem(f"a lab fleet has 2 to {MAX_HOSTS} hosts, not {n}")
+    return [LabHost(k) for k in range(1, n + 1)]
+
+
+def create(n: int) -> list[LabHost]:
+    """Idempotent per host: an existing namespace of that name is left as it is."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    made = []
+    for h in hosts(n):
+        if Path(f"/run/netns/{h.name}").exists():
+            made.append(h)
+            continue
+        _sh(["ip", "netns", "add", h.name])
+        _sh(["ip", "link", "add", h.outer, "type", "veth", "peer", "name", "eth0", "netns", h.name])
+        _sh(["ip", "addr", "add", f"{h.gateway}/24", "dev", h.outer])
+        _sh(["ip", "link", "set", h.outer, "up"])
+        _sh(h.ns("ip", "link", "set", "lo", "up"))
+        _sh(h.ns("ip", "addr", "add", f"{h.ip}/24", "dev", "eth0"))
+        _sh(h.ns("ip", "link", "set", "eth0", "up"))
+        _sh(h.ns("ip", "route", "add", "default", "via", h.gateway))
+        _sh(h.ns("rdma", "link", "add", h.device, "type", "siw", "netdev", "eth0"))
+        made.append(h)
+    return made
+
+
+def set_link(h: LabHost, up: bool) -> None:
+    """The host's wire: its veth in the initial namespace set down (or up again)."""
+    _sh(["ip", "link", "set", h.outer, "up" if up else "down"])
+
+
+def blackhole(a: LabHost, b: LabHost, on: bool = True) -> None:
+    """Drop what a sends to b (and b's answers never come back): one path broken, both hosts fine."""
+    _sh(a.ns("ip", "route", "add" if on else "del", "blackhole", f"{b.ip}/32"))

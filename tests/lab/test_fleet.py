@@ -1,0 +1,134 @@
+"""Fleet mode for real, in the lab: N hosts as network namespaces (rdmacheck lab hosts), an agent in
+each (soft-iWARP across namespaces, rdma_cm), the coordinator and etcd in the initial namespace.
+Every pair connects siw-to-siw between two namespaces, is verified by its target in its own memory,
+has its initiator SIGKILLed and restarted, and is verified again."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rdmacheck.lab.hosts import LabHost, blackhole, create, set_link
+from tests.conftest import IN_LAB, ROOT
+
+N = 4
+TTL = 3
+
+
+@pytest.fixture(scope="module")
+def fleet_hosts():
+    if not IN_LAB:
+        pytest.skip("needs the lab guest (root, siw): run with `rdmacheck lab run -- pytest tests/lab`")
+    return create(N)
+
+
+@pytest.fixture
+def fleet_etcd(tmp_path):
+    from rdmacheck.metadata.local_etcd import EtcdServer
+
+    (tmp_path / "etcd").mkdir()
+    server = EtcdServer(tmp_path / "etcd", listen="0.0.0.0").start()
+    yield server
+    server.stop()
+
+
+def _agents(hosts: list[LabHost], etcd, run: str, logs: Path) -> dict[str, subprocess.Popen]:
+    procs = {}
+    for h in hosts:
+        cmd = h.ns(sys.executable, "-m", "rdmacheck", "fleet", "agent", "-d", h.device, "--name", h.name,
+                   "--metadata", f"etcd://{h.gateway}:{etcd.port}", "--cluster", run, "--lease-ttl", str(TTL),
+                   "--join-timeout", "60", "--log-dir", str(logs))
+        procs[h.name] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                         stderr=(logs / f"{h.name}.agent.log").open("w"))
+    return procs
+
+
+def _coordinator(etcd, run: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--hosts",
+                             ",".join(f"host{k}" for k in range(1, N + 1)), "--metadata", etcd.url, "--cluster", run,
+                             "--lease-ttl", str(TTL), "--join-timeout", "60", "--pair-timeout", "40",
+                             "--json", str(tmp_path / "fleet.json"), "--junit", str(tmp_path / "fleet.xml"),
+                             "--prom", str(tmp_path / "fleet.prom"), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(coord, agents, timeout=400):
+    try:
+        out, errs = coord.communicate(timeout=timeout)
+    finally:
+        for p in agents.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return coord.returncode, out, errs
+
+
+def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet_hosts, fleet_etcd, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    agents = _agents(fleet_hosts, fleet_etcd, "all4", logs)
+    rc, out, errs = _finish(_coordinator(fleet_etcd, "all4", tmp_path), agents)
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    assert rc == 0 and res["healthy"], out + errs[-3000:]
+    pairs = res["pairs"]
+    assert len(pairs) == 6 and len(res["rounds"]) == 3
+    for p in pairs:
+        assert p["verdict"] == "PASS" and p["mode"] == "cm" and p["strategy"] == "recreate", p
+        assert len(p["reconnect_ms"]) == 1 and p["reconnect_ms"][0] > 0, p
+    assert res["host_lines"] == [f"host{k} | Healthy" for k in range(1, N + 1)]
+    assert "rdmacheck_fleet_pair_pass{" in (tmp_path / "fleet.prom").read_text()
+    assert all(code == 0 for code in (p.returncode for p in agents.values()))
+
+
+def test_an_agent_killed_mid_run_is_a_host_down_within_its_lease_and_the_rest_completes(fleet_hosts, fleet_etcd,
+                                                                                           tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    agents = _agents(fleet_hosts, fleet_etcd, "kill", logs)
+    coord = _coordinator(fleet_etcd, "kill", tmp_path, "--retest-rounds", "0")
+    # host3 dies once the run is under way: after the first round's results are in etcd
+    from rdmacheck.fleet.store import FleetStore
+    from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url
+
+    store = FleetStore.connect(EtcdConfig(parse_metadata_url(fleet_etcd.url), cluster="kill"), wait=10)
+    deadline = time.monotonic() + 200
+    while not store.prefix("fleet/result/0/") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    store.close()
+    killed_at = time.monotonic()
+    agents["host3"].send_signal(signal.SIGKILL)
+    rc, out, errs = _finish(coord, agents)
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    assert rc == 1 and "host3" in res["host_down"], out + errs[-2000:]
+    assert res["bad_hosts"]["host3"].startswith("host-down"), res["bad_hosts"]
+    others = [p for p in res["pairs"] if "host3" not in (p["target"], p["initiator"])]
+    assert len(others) == 3 and all(p["verdict"] == "PASS" for p in others), others
+    assert [line for line in res["host_lines"] if not line.startswith("host3")] == \
+        [f"host{k} | Healthy" for k in (1, 2, 4)]
+    assert time.monotonic() - killed_at < 400
+
+
+def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_link(fleet_hosts, fleet_etcd,
+                                                                                       tmp_path):
+    h = {x.name: x for x in fleet_hosts}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    agents = _agents(fleet_hosts, fleet_etcd, "faults", logs)
+    time.sleep(8)  # the agents register (etcd over their own wires) before the faults go in
+    set_link(h["host2"], up=False)
+    blackhole(h["host1"], h["host4"])
+    try:
+        rc, out, errs = _finish(_coordinator(fleet_etcd, "faults", tmp_path, "--pair-timeout", "15",
+                                             "--start-timeout", "20"), agents, timeout=600)
+    finally:
+        set_link(h["host2"], up=True)
+        blackhole(h["host1"], h["host4"], on=False)
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    assert rc == 1, out
+    assert list(res["bad_hosts"]) == ["host2"], (res["bad_hosts"], res["host_lines"], out)
+    assert [sorted(x) for x in res["bad_links"]] == [["host1", "host4"]], (res["bad_links"], res["host_lines"])
+    assert "host3 | Healthy" in res["host_lines"]
