@@ -38,7 +38,7 @@ class FleetPlan:
 class Coordinator:
     def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print):
         self.plan, self.store, self.say = plan, store, say
-        self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing)
+        self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
 

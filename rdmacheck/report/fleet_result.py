@@ -40,6 +40,7 @@ class FleetResult:
     pairs: list[PairOutcome] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     duration_s: float = 0.0
+    started: float = 0.0  # wall clock (time.time()) when the coordinator started; host_down counts from it
     finished: bool = False
 
     def diagnose(self) -> None:
@@ -79,7 +80,8 @@ class FleetResult:
     def to_dict(self) -> dict:
         d = self.diagnosis
         return {"schema": SCHEMA, "run": self.run, "pairing": self.pairing, "hosts": self.hosts,
-                "healthy": self.healthy, "finished": self.finished, "duration_s": self.duration_s,
+                "healthy": self.healthy, "finished": self.finished, "started": self.started,
+                "duration_s": self.duration_s,
                 "agents": self.agents, "missing": self.missing, "host_down": self.host_down,
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],

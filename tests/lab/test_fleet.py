@@ -100,11 +100,14 @@ def test_an_agent_killed_mid_run_is_a_host_down_within_its_lease_and_the_rest_co
         time.sleep(0.5)
     store.close()
     killed_at = time.monotonic()
+    killed_wall = time.time()
     agents["host3"].send_signal(signal.SIGKILL)
     rc, out, errs = _finish(coord, agents)
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert rc == 1 and "host3" in res["host_down"], out + errs[-2000:]
     assert res["bad_hosts"]["host3"].startswith("host-down"), res["bad_hosts"]
+    named_after = res["started"] + res["host_down"]["host3"] - killed_wall
+    assert 0 < named_after <= TTL + 2, f"named a host down {named_after:.1f} s after the kill (lease TTL {TTL} s)"
     others = [p for p in res["pairs"] if "host3" not in (p["target"], p["initiator"])]
     assert len(others) == 3 and all(p["verdict"] == "PASS" for p in others), others
     assert [line for line in res["host_lines"] if not line.startswith("host3")] == \
