@@ -159,6 +159,16 @@ def role_cmd(
     raise typer.Exit(run_mooncake_role(cfg))
 
 
+def _finish(res, json_path: Optional[Path], render) -> None:
+    """The results file, the table, the exit code (0 PASS, 1 FAIL) of simopen and race."""
+    from rdmacheck.report.results import write_json_atomic
+
+    if json_path:
+        write_json_atomic(json_path, res.to_dict())
+    render(res, out_console())
+    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+
+
 @mooncake_app.command("engines")
 def engines_cmd(
     install: Optional[list[str]] = typer.Option(None, "--install", help="Install this release into its own venv (repeatable; pinned, cached)."),
@@ -196,16 +206,11 @@ def simopen_cmd(
     """Force a simultaneous open on a real engine: hold its Connection request, cross it with ours, then answer."""
     from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
     from rdmacheck.report.engine_matrix import render_forced_open
-    from rdmacheck.report.results import write_json_atomic
 
     o.require_devices(device)
     plan = ForcedOpenPlan(_engine(engine), host or _device_ip(device), device, endpoints, rounds,
                           o.size(length, "--length"), answer_timeout, timeout, io_timeout=io_timeout, log_dir=log_dir)
-    res = run_forced_open(plan)
-    if json_path:
-        write_json_atomic(json_path, res.to_dict())
-    render_forced_open(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+    _finish(run_forced_open(plan), json_path, render_forced_open)
 
 
 @mooncake_app.command("race")
@@ -223,16 +228,11 @@ def race_cmd(
     """The natural race: two real engines write to each other at one instant; how often does a release hang?"""
     from rdmacheck.mooncake.race import RacePlan, run_race
     from rdmacheck.report.engine_matrix import render_race
-    from rdmacheck.report.results import write_json_atomic
 
     o.require_devices(device)
     plan = RacePlan(_engine(engine), host or _device_ip(device), device, trials, threads, o.size(length, "--length"),
                     hang_after, log_dir=log_dir)
-    res = run_race(plan)
-    if json_path:
-        write_json_atomic(json_path, res.to_dict())
-    render_race(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+    _finish(run_race(plan), json_path, render_race)
 
 
 @mooncake_app.command("matrix")

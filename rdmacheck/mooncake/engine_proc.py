@@ -55,3 +55,10 @@ def evidence(lines: list[str], limit: int = 12) -> list[str]:
         if EVIDENCE.search(line):
             counts[line[:220]] = counts.get(line[:220], 0) + 1
     return [f"{line} (x{n})" if n > 1 else line for line, n in list(counts.items())[:limit]]
+
+
+def fresh_log_dir(d: Path, pattern: str) -> None:
+    """The directory, without the logs of an earlier run (they would be read as this run's evidence)."""
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob(pattern):
+        old.unlink()

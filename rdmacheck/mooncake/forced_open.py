@@ -20,7 +20,7 @@ from pathlib import Path
 from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.mooncake import wire
-from rdmacheck.mooncake.engine_proc import evidence, log_lines, log_size, spawn_engine
+from rdmacheck.mooncake.engine_proc import evidence, fresh_log_dir, log_lines, log_size, spawn_engine
 from rdmacheck.mooncake.engines import Engine
 from rdmacheck.mooncake.messages import ConnectionDesc, split_nic_path
 from rdmacheck.pattern import check_pattern, new_seed, pattern
@@ -188,9 +188,7 @@ def _write_back(plan: ForcedOpenPlan, rnd: ForcedOpenRound, engine: RoleProcess,
 
 
 def run_forced_open(plan: ForcedOpenPlan) -> ForcedOpenResult:
-    plan.log_dir.mkdir(parents=True, exist_ok=True)
-    for old in plan.log_dir.glob("engine-round*.log"):
-        old.unlink()
+    fresh_log_dir(plan.log_dir, "engine-round*.log")
     res = ForcedOpenResult(release=plan.engine.release, device=plan.device, endpoints=plan.endpoints,
                            rounds_planned=plan.rounds, answer_timeout_s=plan.answer_timeout)
     t0 = time.monotonic()

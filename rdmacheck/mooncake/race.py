@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded
-from rdmacheck.mooncake.engine_proc import evidence, log_lines, log_size, spawn_engine
+from rdmacheck.mooncake.engine_proc import evidence, fresh_log_dir, log_lines, log_size, spawn_engine
 from rdmacheck.mooncake.engines import Engine
 from rdmacheck.pattern import new_seed
 from rdmacheck.report.engine_result import RaceResult, RaceSide, RaceTrial
@@ -94,9 +94,7 @@ def _trial(plan: RacePlan, index: int) -> RaceTrial:
 
 
 def run_race(plan: RacePlan) -> RaceResult:
-    plan.log_dir.mkdir(parents=True, exist_ok=True)
-    for old in plan.log_dir.glob("trial*.log"):
-        old.unlink()
+    fresh_log_dir(plan.log_dir, "trial*.log")
     res = RaceResult(release=plan.engine.release, device=plan.device, threads=plan.threads, length=plan.length,
                      hang_after_s=plan.hang_after, trials_planned=plan.trials)
     t0 = time.monotonic()
