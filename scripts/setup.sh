@@ -12,9 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 # rdma-core userspace + providers (rxe, siw, mlx5, erdma, ...), perftest and rdmacm-utils as
 # references, pyverbs (Debian's build matches Debian's libibverbs; PyPI's does not),
 # python3-venv, etcd (the real metadata server tests use), iproute2 (`rdma`, `ip netns`); libnuma1 and
-# libcurl4 for the Mooncake wheel of the interop tests.
+# libcurl4 for the Mooncake wheel of the interop tests; Slurm (slurmd, slurmctld, srun) and munge
+# for the fleet under real Slurm in the lab (no daemon is started here: the lab starts its own).
 PACKAGES=(rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest python3-pyverbs python3-venv
-          etcd-server etcd-client iproute2 libnuma1 libcurl4)
+          etcd-server etcd-client iproute2 libnuma1 libcurl4 slurmd slurmctld slurm-client munge)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

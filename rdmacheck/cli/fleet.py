@@ -22,20 +22,26 @@ app.add_typer(fleet_app, name="fleet")
 LAUNCHERS = ("none", "slurm")
 
 
-def _device_ipv4(device: str) -> tuple[str, str]:
+def _device_ipv4(device: str) -> tuple[str, str, str]:
+    """(device, its IPv4 here, provider); `auto`: the first device with an IPv4 in this network
+    namespace (under Slurm or in a container every host then needs the same command line)."""
     from rdmacheck.verbs.devices import list_devices
 
-    dev = list_devices(only=device)[0]
-    ip = dev.netdev_ipv4()
-    if ip is None:
-        raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
-    return ip, dev.provider
+    devs = list_devices() if device == "auto" else list_devices(only=device)
+    for dev in devs:
+        ip = dev.netdev_ipv4()
+        if ip is not None:
+            return dev.name, ip, dev.provider
+    if device == "auto":
+        raise EnvironmentProblem(f"no RDMA device with an IPv4 address in this network namespace "
+                                 f"(have: {', '.join(d.name for d in devs) or 'none'})")
+    raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
 
 
 @fleet_app.command("agent")
 @o.etcd_required_options
 def agent_cmd(
-    device: str = o.DEVICE,
+    device: str = typer.Option(..., "--device", "-d", help="RDMA device, or auto: the first with an IPv4 address in this network namespace."),
     name: Optional[str] = typer.Option(None, "--name", help="This host's name in the fleet (default: the hostname; under Slurm: SLURMD_NODENAME)."),
     address: Optional[str] = typer.Option(None, "--address", help="IPv4 its targets listen on (default: the device's)."),
     join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for etcd and for the coordinator."),
@@ -45,8 +51,15 @@ def agent_cmd(
     """Register this host, follow the coordinator's rounds, run this host's side of each pair; exit at the end."""
     from rdmacheck.fleet.agent import Agent, AgentConfig
 
-    o.require_devices(device)
-    ip, provider = _device_ipv4(device) if address is None else (address, "?")
+    if device != "auto":
+        o.require_devices(device)
+    if address is None:
+        device, ip, provider = _device_ipv4(device)
+    elif device == "auto":
+        raise typer.BadParameter("-d auto finds the device by its address here; with --address give the device",
+                                 param_hint="--address")
+    else:
+        ip, provider = address, "?"
     host = name or os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     cfg = AgentConfig(host=host, device=device, address=ip, etcd=etcd, provider=provider, join_timeout=join_timeout,
                       log_dir=log_dir / host)
@@ -83,7 +96,7 @@ def run_cmd(
     join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for the agents; the missing are named, their pairs host-down."),
     retest_rounds: int = typer.Option(2, "--retest-rounds", help="Extra rounds pairing undecided hosts with new partners."),
     launch: str = typer.Option("none", "--launch", help="none: agents are started by anything else | slurm: one per node of this allocation via srun."),
-    agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests."),
+    agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests (auto: each node's first device with an IPv4)."),
     json_path: Optional[Path] = typer.Option(Path("results/fleet.json"), "--json", help="The results file."),
     junit: Optional[Path] = o.JUNIT,
     tone: Optional[Path] = o.TONE,

@@ -96,10 +96,18 @@ def lab_status(as_json: bool = o.JSON_PRINT, lab_dir: Optional[Path] = LAB_DIR_O
 
 
 @lab_app.command("hosts")
-def lab_hosts(count: int = typer.Argument(..., help="How many hosts (network namespaces host1..hostN).")) -> None:
+def lab_hosts(count: int = typer.Argument(..., help="How many hosts (network namespaces host1..hostN)."),
+              slurm: bool = typer.Option(False, "--slurm", help="Also start real Slurm: munge, slurmctld here, one slurmd per host; prints the SLURM_CONF to export.")) -> None:
     """Inside the lab guest (root): make a fleet of N hosts, each a network namespace with soft-iWARP
     device fsiwK on 169.254.(40+K).2, routed through the initial namespace."""
     from rdmacheck.lab.hosts import create
 
-    for h in create(count):
+    made = create(count)
+    for h in made:
         print(f"{h.name}: {h.device} on eth0 {h.ip} (gateway {h.gateway})")
+    if slurm:
+        from rdmacheck.lab.slurm import LabSlurm
+
+        s = LabSlurm(made)
+        s.start()
+        print(f"slurm: {count} nodes idle; export SLURM_CONF={s.conf}")

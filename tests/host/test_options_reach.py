@@ -284,7 +284,7 @@ def _patch(monkeypatch, case: Case) -> None:
     RECORDERS["store"] = Recorder()
     RECORDERS["coordinator"] = Recorder()
     RECORDERS["agent"] = Recorder()
-    monkeypatch.setattr("rdmacheck.cli.fleet._device_ipv4", lambda d: ("10.0.0.1", "rxe"))
+    monkeypatch.setattr("rdmacheck.cli.fleet._device_ipv4", lambda d: (d, "10.0.0.1", "rxe"))
     monkeypatch.setattr("rdmacheck.cli.metadata._store", _store)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")

@@ -136,3 +136,24 @@ def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_
     assert list(res["bad_hosts"]) == ["host2"], (res["bad_hosts"], res["host_lines"], out)
     assert [sorted(x) for x in res["bad_links"]] == [["host1", "host4"]], (res["bad_links"], res["host_lines"])
     assert "host3 | Healthy" in res["host_lines"]
+
+
+def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet_hosts, fleet_etcd, tmp_path):
+    from rdmacheck.lab.slurm import LabSlurm
+
+    slurm = LabSlurm(fleet_hosts)
+    slurm.start()
+    try:
+        etcd = f"etcd://{fleet_hosts[0].gateway}:{fleet_etcd.port}"  # reachable from every namespace
+        r = subprocess.run(["salloc", "-N", str(N), sys.executable, "-m", "rdmacheck", "fleet", "run", "--launch",
+                            "slurm", "--agent-device", "auto", "--metadata", etcd, "--cluster", "slurm", "--lease-ttl",
+                            str(TTL), "--join-timeout", "90", "--json", str(tmp_path / "fleet.json")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=500, env=slurm.env())
+    finally:
+        slurm.stop()
+    assert (tmp_path / "fleet.json").exists(), r.stdout + r.stderr[-3000:]
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    assert r.returncode == 0 and res["healthy"], r.stdout + r.stderr[-3000:]
+    assert sorted(res["agents"]) == [f"host{k}" for k in range(1, N + 1)], "one agent per Slurm node, by its name"
+    assert {a["device"] for a in res["agents"].values()} == {f"fsiw{k}" for k in range(1, N + 1)}
+    assert len(res["pairs"]) == 6 and all(p["verdict"] == "PASS" for p in res["pairs"])
