@@ -22,7 +22,7 @@ else
 fi
 run_suite host .venv/bin/python -m pytest -q tests/host --junitxml=results/host.xml
 run_suite lab-vm .venv/bin/python -m pytest -q tests/vm --junitxml=results/vm.xml
-run_suite lab .venv/bin/rdmacheck lab run --timeout "${RDMACHECK_LAB_TIMEOUT:-1800}" --rw "$PWD/results" -- \
+run_suite lab .venv/bin/rdmacheck lab run --mem 3G --timeout "${RDMACHECK_LAB_TIMEOUT:-1800}" --rw "$PWD/results" -- \
   .venv/bin/python -m pytest -q tests/lab --junitxml="$PWD/results/lab.xml"
 
 [ $status -eq 0 ] && echo "test: all suites passed" || echo "test: FAILED"

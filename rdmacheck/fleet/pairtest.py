@@ -27,7 +27,7 @@ def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir
 
 
 def start_target(spec: CellSpec, addr: tuple[str, int], log: Path) -> tuple[RoleProcess, dict]:
-    proc, _ = spawn_role(spec, Role.TARGET, addr, log)
+    proc, _ = spawn_role(spec, Role.TARGET, addr, log, die_with_parent=True)
     try:
         return proc, proc.wait_for("ready", spec.start_timeout, "the target to be ready")
     except BaseException:
@@ -44,7 +44,7 @@ def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int],
             if proc is not None:
                 proc.kill(signal.SIGKILL)
                 proc.stop()
-            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log)
+            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log, die_with_parent=True)
             what = "the first verified write" if r == 0 else f"the verified write after restart {r}"
             ready = proc.wait_for("ready", spec.start_timeout, "the initiator to be ready")
             out.mode, out.strategy = ready.get("mode"), ready.get("strategy")

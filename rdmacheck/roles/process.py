@@ -35,6 +35,13 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: PR_SET_PDEATHSIG(SIGKILL)."""
+    import ctypes  # noqa: PLC0415
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck",
               python: str | None = None) -> list[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
@@ -43,9 +50,12 @@ def role_argv(args: list[str], netns: str | None = None, module: str = "rdmachec
 
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
-                 netns: str | None = None, module: str = "rdmacheck", fork: bool = False, python: str | None = None):
+                 netns: str | None = None, module: str = "rdmacheck", fork: bool = False, python: str | None = None,
+                 die_with_parent: bool = False):
         """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py).
-        `python`: another interpreter for the module (a Mooncake engine's venv)."""
+        `python`: another interpreter for the module (a Mooncake engine's venv). `die_with_parent`: the
+        kernel SIGKILLs it when this process dies (a fleet agent killed must not leave roles behind);
+        only for a process spawned from the main thread, whose exit is this process's."""
         if fork and module != "rdmacheck.roles":
             raise ValueError(f"only rdmacheck.roles can be forked, not {module}")
         blocker = fork_blocker() if fork else None
@@ -64,7 +74,8 @@ class RoleProcess:
             self.child = fork_role(args[0], env, netns)
         else:
             self.child = PopenSpawn(role_argv(args, netns, module, python), encoding="utf-8", codec_errors="replace",
-                                    timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+                                    timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                    preexec_fn=_die_with_parent if die_with_parent else None)
         self.started = time.time()
 
     @property

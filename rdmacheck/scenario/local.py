@@ -36,12 +36,12 @@ def listen_host_for(netns: str | None, host: str) -> str:
 
 
 def spawn_role(spec: CellSpec, role: Role, addr: tuple[str, int], log_path: Path, netns: str | None = None,
-               faults: tuple[str, ...] = ()) -> tuple[RoleProcess, str | None]:
+               faults: tuple[str, ...] = (), die_with_parent: bool = False) -> tuple[RoleProcess, str | None]:
     """A role process of the cell (a fork of this process where it can be); and why not, if not."""
     cfg = spec.for_role(role, addr, faults)
     blocker = fork_blocker() if spec.spawn == "fork" else None
     proc = RoleProcess(role, [cfg.to_json()], log_path, env=spec.child_env(), netns=netns, module="rdmacheck.roles",
-                       fork=spec.spawn == "fork" and not blocker)
+                       fork=spec.spawn == "fork" and not blocker, die_with_parent=die_with_parent)
     return proc, blocker
 
 

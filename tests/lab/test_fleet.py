@@ -131,6 +131,7 @@ def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_
     finally:
         set_link(h["host2"], up=True)
         blackhole(h["host1"], h["host4"], on=False)
+    assert (tmp_path / "fleet.json").exists(), f"rc {rc}: {out[-2000:]} {errs[-3000:]}"
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert rc == 1, out
     assert list(res["bad_hosts"]) == ["host2"], (res["bad_hosts"], res["host_lines"], out)

@@ -1,0 +1,47 @@
+"""A role process started with die_with_parent goes when its parent is SIGKILLed (a fleet agent
+killed mid-run must not leave target or initiator processes behind, holding ports and memory)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+PARENT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from rdmacheck.roles.process import RoleProcess
+    p = RoleProcess("child", ["-c", "import time; time.sleep(60)"], Path(sys.argv[1]), module="timeit",
+                    die_with_parent=sys.argv[2] == "1")
+    print(p.pid, flush=True)
+    time.sleep(60)
+""")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("die", [True, False])
+def test_the_child_dies_with_its_parent_only_when_asked(tmp_path, die):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "log"), "1" if die else "0"],
+                              stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                                  os.path.abspath(__file__)))))
+    child = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(5)
+    deadline = time.monotonic() + 3
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert _alive(child) is (not die)
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
