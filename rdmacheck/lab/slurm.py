@@ -84,6 +84,8 @@ PartitionName=lab Nodes={','.join(h.name for h in self.hosts)} Default=YES MaxTi
             with open("/etc/hosts", "a") as f:
                 f.write(f"{self.controller_ip} {ctld}\n")
         self.conf.write_text(self._config(ctld))
+        # No systemd in the guest: slurmd makes its cgroups itself (22.05's cgroup/v2 asks dbus otherwise).
+        (r / "cgroup.conf").write_text("CgroupPlugin=cgroup/v2\nIgnoreSystemd=yes\n")
         key = r / "munge.key"
         key.write_bytes(os.urandom(1024))
         key.chmod(0o400)
@@ -92,6 +94,7 @@ PartitionName=lab Nodes={','.join(h.name for h in self.hosts)} Default=YES MaxTi
         self._run(["slurmctld", "-c", "-f", str(self.conf)])
         for h in self.hosts:  # `ip netns exec` mounts a fresh /sys without cgroups, which slurmd needs
             self._run(h.ns("sh", "-c", f"mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; "
+                                       "mkdir -p /sys/fs/cgroup/system.slice; "
                                        f"exec slurmd -N {h.name} -f {self.conf}"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -107,7 +110,10 @@ PartitionName=lab Nodes={','.join(h.name for h in self.hosts)} Default=YES MaxTi
     def _run(self, cmd: list[str]) -> None:
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=30)
         if r.returncode != 0:
-            raise EnvironmentProblem(f"lab slurm: `{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[:300]}")
+            logs = sorted(self.root.glob("*.log"), key=lambda p: p.stat().st_mtime)
+            last = [x for x in (logs[-1].read_text(errors="replace").splitlines() if logs else []) if "error" in x]
+            raise EnvironmentProblem(f"lab slurm: `{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[:200]}"
+                                     + (f" ({logs[-1].name}: {last[-1][:200]})" if last else ""))
 
     def stop(self) -> None:
         for name in ("slurmd", "slurmctld", "munged"):
