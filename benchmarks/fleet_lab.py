@@ -3,13 +3,14 @@ each, the coordinator and etcd in the initial namespace, `--pairing all`: every 
 siw-to-siw across two namespaces, is verified, has its initiator SIGKILLed and restarted, and is
 verified again. Prints the wall time including the VM's boot, and the coordinator's own table.
 
-  .venv/bin/python benchmarks/fleet_lab.py [--hosts 8] [--mem 3G]      (on the host: boots the lab)
+  .venv/bin/python benchmarks/fleet_lab.py [--hosts 8] [--slurm] [--mem 3G]      (on the host: boots the lab)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def inside(n: int, out: Path) -> int:
+def inside(n: int, out: Path, slurm: bool) -> int:
     from rdmacheck.lab.hosts import create
+    from rdmacheck.lab.slurm import LabSlurm
     from rdmacheck.metadata.local_etcd import EtcdServer
 
     t0 = time.monotonic()
@@ -32,28 +34,44 @@ def inside(n: int, out: Path) -> int:
     t_etcd = time.monotonic() - t0
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    agents = [subprocess.Popen(h.ns(sys.executable, "-m", "rdmacheck", "fleet", "agent", "-d", h.device, "--name",
-                                    h.name, "--metadata", f"etcd://{h.gateway}:{server.port}", "--cluster", "bench",
-                                    "--log-dir", str(logs)),
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(logs / f"{h.name}.log").open("w"))
-              for h in hosts]
+    env = {**os.environ, "COLUMNS": "120"}
+    agents: list[subprocess.Popen] = []
+    lab_slurm = None
+    etcd = f"etcd://{hosts[0].gateway}:{server.port}"  # reachable from every host's namespace
+    run = [sys.executable, "-m", "rdmacheck", "fleet", "run", "--metadata", etcd, "--cluster", "bench",
+           "--json", str(out / "fleet.json")]
     try:
-        coord = subprocess.run([sys.executable, "-m", "rdmacheck", "fleet", "run", "--hosts",
-                                ",".join(h.name for h in hosts), "--metadata", server.url, "--cluster", "bench",
-                                "--json", str(out / "fleet.json")], cwd=ROOT, capture_output=True, text=True,
-                               timeout=1800, env={"COLUMNS": "120", **__import__("os").environ})
+        if slurm:
+            lab_slurm = LabSlurm(hosts)
+            lab_slurm.start()
+            env.update(lab_slurm.env())
+            run = ["salloc", "-N", str(n), *run, "--launch", "slurm", "--agent-device", "auto"]
+        else:
+            agents = [subprocess.Popen(h.ns(sys.executable, "-m", "rdmacheck", "fleet", "agent", "-d", h.device,
+                                            "--name", h.name, "--metadata", etcd, "--cluster", "bench", "--log-dir",
+                                            str(logs)),
+                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(logs / f"{h.name}.log").open("w"))
+                      for h in hosts]
+            run += ["--hosts", ",".join(h.name for h in hosts)]
+        t_start = time.monotonic() - t0
+        coord = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
     finally:
         for a in agents:
             try:
                 a.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 a.kill()
+        if lab_slurm:
+            lab_slurm.stop()
         server.stop()
     t_all = time.monotonic() - t0
     print(coord.stdout)
     res = json.loads((out / "fleet.json").read_text())
     walls = [r["wall_s"] for r in res["rounds"]]
-    print(f"inside the guest: hosts made in {t_hosts:.1f} s, etcd up at {t_etcd:.1f} s, fleet run "
+    if coord.returncode and not (out / "fleet.json").exists():
+        print(coord.stderr[-3000:])
+    print(f"inside the guest: hosts made in {t_hosts:.1f} s, etcd up at {t_etcd:.1f} s, "
+          f"{'Slurm up' if slurm else 'agents started'} at {t_start:.1f} s, fleet run "
           f"{res['duration_s']:.1f} s ({len(res['rounds'])} rounds, {min(walls):.1f}-{max(walls):.1f} s each), "
           f"{t_all:.1f} s in all")
     return coord.returncode
@@ -63,15 +81,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hosts", type=int, default=8)
     ap.add_argument("--mem", default="3G")
+    ap.add_argument("--slurm", action="store_true", help="under real Slurm: salloc, fleet run --launch slurm")
     ap.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.inside:
-        return inside(a.hosts, a.inside)
+        return inside(a.hosts, a.inside, a.slurm)
     out = Path(tempfile.mkdtemp(prefix="fleet-lab-"))
     t0 = time.monotonic()
     rc = subprocess.run([str(ROOT / ".venv/bin/rdmacheck"), "lab", "run", "--mem", a.mem, "--timeout", "1800", "--rw",
                          str(out), "--", str(ROOT / ".venv/bin/python"), str(Path(__file__).resolve()), "--hosts",
-                         str(a.hosts), "--inside", str(out)], cwd=ROOT).returncode
+                         str(a.hosts), "--inside", str(out), *(["--slurm"] if a.slurm else [])], cwd=ROOT).returncode
     print(f"{a.hosts}-host all-pairs in the lab: {time.monotonic() - t0:.1f} s wall including the VM's boot "
           f"(exit {rc}); results in {out}/fleet.json")
     return rc

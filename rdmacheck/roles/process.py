@@ -35,16 +35,13 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: PR_SET_PDEATHSIG(SIGKILL)."""
-    import ctypes  # noqa: PLC0415
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
 def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck",
-              python: str | None = None) -> list[str]:
+              python: str | None = None, die_with_parent: bool = False) -> list[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
+    # setpriv sets PR_SET_PDEATHSIG and execs: no Python code runs between fork and exec, which in a
+    # process holding grpc (an agent's etcd client) runs grpc's fork handlers (seen: SIGABRT in 3 of 56).
+    if die_with_parent:
+        prefix += ["setpriv", "--pdeathsig", "KILL", "--"]
     return [*prefix, python or sys.executable, "-m", module, *args]
 
 
@@ -73,9 +70,9 @@ class RoleProcess:
         if fork:
             self.child = fork_role(args[0], env, netns)
         else:
-            self.child = PopenSpawn(role_argv(args, netns, module, python), encoding="utf-8", codec_errors="replace",
-                                    timeout=None, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-                                    preexec_fn=_die_with_parent if die_with_parent else None)
+            self.child = PopenSpawn(role_argv(args, netns, module, python, die_with_parent), encoding="utf-8",
+                                    codec_errors="replace", timeout=None,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         self.started = time.time()
 
     @property
