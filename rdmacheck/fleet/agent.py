@@ -59,8 +59,20 @@ class Agent:
             time.sleep(self.cfg.poll)
 
     def _loop(self) -> int:
+        lost_since = None  # etcd stopped answering at (monotonic)
         while True:
-            control = self.store.prefix("fleet/")
+            try:
+                control = self.store.prefix("fleet/")
+            except MetadataError as e:  # etcd briefly away: keep the last state, up to the join deadline
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    self.say(f"agent {self.cfg.host}: etcd not answering ({e}); retrying for {self.cfg.join_timeout:g} s")
+                if time.monotonic() - lost_since > self.cfg.join_timeout:
+                    raise MetadataError(f"etcd did not answer agent {self.cfg.host} for {self.cfg.join_timeout:g} s: "
+                                        f"{e}") from None
+                time.sleep(self.cfg.poll)
+                continue
+            lost_since = None
             if "end" in control:
                 self.say(f"agent {self.cfg.host}: the run ended ({control['end'].get('reason', '')})")
                 return 0
