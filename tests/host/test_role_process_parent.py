@@ -15,6 +15,9 @@ PARENT = textwrap.dedent("""
     from rdmacheck.roles.process import RoleProcess
     p = RoleProcess("child", ["-c", "import time; time.sleep(60)"], Path(sys.argv[1]), module="timeit",
                     die_with_parent=sys.argv[2] == "1")
+    deadline = time.monotonic() + 20  # until setpriv has set the signal and exec'd python
+    while b"timeit" not in Path(f"/proc/{p.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)
     print(p.pid, flush=True)
     time.sleep(60)
 """)
