@@ -16,7 +16,10 @@ PARENT = textwrap.dedent("""
     p = RoleProcess("child", ["-c", "import time; time.sleep(60)"], Path(sys.argv[1]), module="timeit",
                     die_with_parent=sys.argv[2] == "1")
     deadline = time.monotonic() + 20  # until setpriv has set the signal and exec'd python
-    while b"timeit" not in Path(f"/proc/{p.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+    def started():  # python itself, not setpriv (nor the fork before its exec) any more
+        argv = Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\\x00")
+        return argv[0].endswith((b"python", b"python3", b"python3.11")) and b"timeit" in argv
+    while not started() and time.monotonic() < deadline:
         time.sleep(0.01)
     print(p.pid, flush=True)
     time.sleep(60)
