@@ -63,7 +63,7 @@ def inside(n: int, out: Path, slurm: bool) -> int:
                 a.kill()
         if lab_slurm:
             lab_slurm.stop()
-        server.stop()
+        server.remove()
     t_all = time.monotonic() - t0
     print(coord.stdout)
     res = json.loads((out / "fleet.json").read_text())

@@ -68,7 +68,7 @@ def run(n: int, rounds: int, times: list[float], poll: float) -> dict:
             agent_requests = sum(a.store.requests for a in agents)
             shared.close()
         finally:
-            server.stop()
+            server.remove()
         res = json.loads(out.read_text())
     rs = res["rounds"]
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)

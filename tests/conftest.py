@@ -31,4 +31,4 @@ def etcd_server(tmp_path):
     (tmp_path / "etcd").mkdir()
     server = EtcdServer(tmp_path / "etcd").start()
     yield server
-    server.stop()
+    server.remove()

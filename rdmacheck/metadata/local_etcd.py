@@ -70,7 +70,14 @@ class EtcdServer:
         self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
+        """Kill it; its data stays (start() again is a restart)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+    def remove(self) -> None:
+        """Stop it and delete its data: each etcd preallocates a 64 MB WAL, and in the lab's RAM-backed
+        /tmp a suite's worth of them is memory that later tests need."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -152,6 +152,6 @@ def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
                 plan.on_cell(cell)
     finally:
         if server is not None:
-            server.stop()
+            server.remove()
         res.duration_s = round(time.monotonic() - t0, 3)
     return res

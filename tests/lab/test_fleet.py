@@ -32,7 +32,7 @@ def fleet_etcd(tmp_path):
     (tmp_path / "etcd").mkdir()
     server = EtcdServer(tmp_path / "etcd", listen="0.0.0.0").start()
     yield server
-    server.stop()
+    server.remove()
 
 
 def _agents(hosts: list[LabHost], etcd, run: str, logs: Path) -> dict[str, subprocess.Popen]:
