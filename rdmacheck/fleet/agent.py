@@ -54,7 +54,7 @@ class Agent:
         deadline = time.monotonic() + self.cfg.join_timeout
         while self.store.get(proto.COORDINATOR) is None:
             if time.monotonic() >= deadline:
-                raise DeadlineExceeded(f"the coordinator of run {self.cfg.etcd.cluster!r} (key fleet/coordinator)",
+                raise DeadlineExceeded(f"the coordinator of run {self.cfg.etcd.cluster!r} (key {proto.COORDINATOR})",
                                        self.cfg.join_timeout)
             time.sleep(self.cfg.poll)
 
@@ -62,7 +62,7 @@ class Agent:
         lost_since = None  # etcd stopped answering at (monotonic)
         while True:
             try:
-                control = self.store.prefix("fleet/")
+                control = self.store.prefix(proto.CONTROL)
             except MetadataError as e:  # etcd briefly away: keep the last state, up to the join deadline
                 if lost_since is None:
                     lost_since = time.monotonic()

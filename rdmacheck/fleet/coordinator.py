@@ -29,6 +29,7 @@ class FleetPlan:
     round_timeout: float | None = None  # default: from the pair settings
     retest_rounds: int = 2  # extra rounds that pair undecided hosts with new partners
     poll: float = 0.25
+    lease_check: float = 1.0  # how often a round looks for expired agent leases (keys-only read)
 
     def round_deadline(self) -> float:
         s = self.settings
@@ -41,6 +42,7 @@ class Coordinator:
         self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
+        self.leases_checked = float("-inf")  # monotonic time of the last lease check
 
     def run(self) -> FleetResult:
         try:
@@ -88,7 +90,7 @@ class Coordinator:
         index = len(self.result.rounds)
         t0 = time.monotonic()
         req0 = self.store.requests
-        self._check_leases()
+        self._check_leases(force=True)
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
         plan = RoundPlan(index, live, self.plan.settings, retest)
@@ -119,8 +121,12 @@ class Coordinator:
         ok = sum(o.verdict == "PASS" for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
 
-    def _check_leases(self) -> None:
-        alive = self.store.prefix(proto.AGENTS)
+    def _check_leases(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.leases_checked < self.plan.lease_check:
+            return
+        self.leases_checked = now
+        alive = self.store.names(proto.AGENTS)
         for h in self.result.hosts:
             if h not in alive and h not in self.down:
                 self.down[h] = round(time.monotonic() - self.t0, 3)

@@ -1,11 +1,11 @@
 """The fleet's keys in etcd, all under rdmacheck/<run>/fleet/ (the run id is the EtcdConfig's cluster).
 
-  fleet/coordinator                 leased: the coordinator is alive (agents exit when it is gone)
+  fleet/ctl/coordinator             leased: the coordinator is alive (agents exit when it is gone)
   fleet/agents/<host>               leased: an agent, what it offers (device, provider, address)
-  fleet/round                       the current round: its index, pairs and pair-test settings
+  fleet/ctl/round                   the current round: its index, pairs and pair-test settings
   fleet/ready/<round>/<target>      a target of that round listens at [ip, port] (or could not start)
   fleet/result/<round>/<t>~<i>      a pair's outcome, put by its initiator
-  fleet/end                         the run is over: agents exit
+  fleet/ctl/end                     the run is over: agents exit
 
 Agents and the coordinator poll (one range read of a prefix per interval) rather than watch: a lost
 watch is a silent stall, a lost poll is the next poll. The cost per round is in the benchmark.
@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 
 from rdmacheck.fleet.schedule import Pair
 
-COORDINATOR = "fleet/coordinator"
+CONTROL = "fleet/ctl/"  # what every agent reads each poll: three small keys, whatever the fleet's size
+COORDINATOR = CONTROL + "coordinator"
 AGENTS = "fleet/agents/"
-ROUND = "fleet/round"
+ROUND = CONTROL + "round"
 READY = "fleet/ready/"
 RESULTS = "fleet/result/"
-END = "fleet/end"
+END = CONTROL + "end"
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
 
 

@@ -42,7 +42,7 @@ class SimAgent(Agent):
 
     def _play(self, plan: RoundPlan, pair) -> None:
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
-            self.store.store._stop.set()  # like SIGKILL: the keep-alive stops, the lease runs out
+            self.store.store.stop_keepalive()  # like SIGKILL: the keep-alive stops, the lease runs out
             raise SystemExit(137)
         if pair.target == self.cfg.host:
             self.store.put(proto.ready_key(plan.index, pair.target), {"addr": ["0.0.0.0", plan.port]})

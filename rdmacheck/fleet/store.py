@@ -25,7 +25,7 @@ class FleetStore:
     def put(self, name: str, value: str | dict) -> None:
         self.requests += 1
         text = value if isinstance(value, str) else json.dumps(value)
-        self.store._call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
+        self.store.call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
 
     def get(self, name: str) -> dict | None:
         self.requests += 1
@@ -36,7 +36,7 @@ class FleetStore:
         """Every key under name (one range read), by the rest of its name."""
         self.requests += 1
         base = self._key(name)
-        rows = self.store._call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
+        rows = self.store.call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
         out = {}
         for value, meta in rows:
             try:
@@ -45,9 +45,17 @@ class FleetStore:
                 continue  # not ours
         return out
 
+    def names(self, name: str) -> set[str]:
+        """The names under name, without their values (a keys-only range read: the lease check's)."""
+        self.requests += 1
+        base = self._key(name)
+        rows = self.store.call(f"range {name} (keys)",
+                               lambda: list(self.store.client.get_prefix(base, keys_only=True)))
+        return {meta.key.decode()[len(base):] for _, meta in rows}
+
     def delete_prefix(self, name: str) -> None:
         self.requests += 1
-        self.store._call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
+        self.store.call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
 
     def publish_leased(self, name: str, value: dict, claim_wait: float = 0.0) -> None:
         """Create-if-absent under a lease the store keeps alive: gone TTL seconds after we die."""

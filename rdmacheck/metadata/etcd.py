@@ -129,7 +129,8 @@ class EtcdStore:
                     said = True
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
-    def _call(self, what: str, fn):
+    def call(self, what: str, fn):
+        """fn() against etcd; any failure becomes one MetadataError naming the operation and endpoint."""
         try:
             return fn()
         except MetadataError:
@@ -148,8 +149,8 @@ class EtcdStore:
         t0 = time.monotonic()
         announced = False
         while True:
-            lease = self._call("lease grant", lambda: c.lease(self.cfg.ttl))
-            ok, _ = self._call("claim (txn)", lambda: c.transaction(
+            lease = self.call("lease grant", lambda: c.lease(self.cfg.ttl))
+            ok, _ = self.call("claim (txn)", lambda: c.transaction(
                 compare=[c.transactions.version(key) == 0],
                 success=[c.transactions.put(key, json.dumps(value), lease=lease)], failure=[]))
             if ok:
@@ -190,6 +191,11 @@ class EtcdStore:
         t = threading.Thread(target=self._keep_alive, name="etcd-keepalive", daemon=True)
         t.start()
         return t
+
+    def stop_keepalive(self) -> None:
+        """Stop refreshing our leases without revoking them: they expire TTL seconds later, as if this
+        process had been SIGKILLed (what a test of a dying peer needs)."""
+        self._stop.set()
 
     def _keep_alive(self) -> None:
         interval = max(0.2, self.cfg.ttl / 3)
@@ -233,7 +239,7 @@ class EtcdStore:
 
     def get(self, name: str) -> tuple[dict, int] | None:
         """(descriptor, mod_revision) or None."""
-        value, meta = self._call(f"get {self.cfg.key(name)}", lambda: self.client.get(self.cfg.key(name)))
+        value, meta = self.call(f"get {self.cfg.key(name)}", lambda: self.client.get(self.cfg.key(name)))
         if value is None:
             return None
         return json.loads(value), meta.mod_revision
@@ -241,7 +247,7 @@ class EtcdStore:
     def list(self) -> list[tuple[str, dict, int, int]]:
         """(name, descriptor, mod_revision, lease TTL left) for every key under the cluster dir."""
         out = []
-        for value, meta in self._call(f"list {self.cfg.dir}", lambda: list(self.client.get_prefix(self.cfg.dir))):
+        for value, meta in self.call(f"list {self.cfg.dir}", lambda: list(self.client.get_prefix(self.cfg.dir))):
             name = meta.key.decode()[len(self.cfg.dir):]
             ttl = -1
             if meta.lease_id:
@@ -270,7 +276,7 @@ class EtcdStore:
         key = self.cfg.key(name)
         cancelled = threading.Event()
         box: dict = {"cancel": None}
-        self._call(f"watch {key}", lambda: None)  # a store that was closed fails here, at once
+        self.call(f"watch {key}", lambda: None)  # a store that was closed fails here, at once
 
         def pump() -> None:
             seen = {"rev": (start_revision or 1) - 1, "value": _UNKNOWN}

@@ -6,6 +6,7 @@ import time
 import xml.etree.ElementTree as ET
 
 
+from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
 from rdmacheck.fleet.protocol import PairSettings
 from rdmacheck.fleet.simulate import SimFaults, start_sim_agents
@@ -82,10 +83,10 @@ def test_missing_agents_are_named_at_the_join_deadline_and_the_rest_still_run(et
 def test_agents_exit_when_the_coordinators_lease_is_gone(etcd_server):
     cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="gone", ttl=TTL)
     coord = FleetStore(EtcdStore.connect(cfg))
-    coord.publish_leased("fleet/coordinator", {"pid": 1})
+    coord.publish_leased(proto.COORDINATOR, {"pid": 1})
     agents, threads = start_sim_agents(EtcdStore.connect(cfg), ["a1", "a2"], [0.01], SimFaults(), poll=0.1)
     time.sleep(0.5)
-    coord.store._stop.set()  # the coordinator "dies": its lease is not refreshed any more
+    coord.store.stop_keepalive()  # the coordinator "dies": its lease is not refreshed any more
     for t in threads:
         t.join(TTL + 5)
     assert [a.exit_code for a in agents] == [3, 3]
