@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -40,43 +40,75 @@ def pair_times(path: Path | None, fallback: list[float]) -> tuple[list[float], s
     return fallback, "the lab figures built in (see README)"
 
 
-def run(n: int, rounds: int, times: list[float], poll: float) -> dict:
+def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float, seed: int) -> int:
+    """One harness process: its slice of the simulated agents as threads; prints their etcd requests."""
+    cfg = EtcdConfig(parse_metadata_url(url), cluster=cluster, ttl=60, timeout=30)
+    shared = EtcdStore.connect(cfg)
+    agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll, seed=seed)
+    for t in threads:
+        t.join(3600)
+    print(json.dumps({"requests": sum(a.store.requests for a in agents),
+                      "exits": sorted({str(a.exit_code) for a in agents})}))
+    shared.close()
+    return 0
+
+
+def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_times_arg: Path | None) -> dict:
     """The coordinator as its own process (the real `rdmacheck fleet run`), the simulated agents as
-    threads of this one: the coordinator's CPU time per round is its own cost; its round wall time
-    minus the slowest pair also carries this harness's lag (hundreds of agent threads on 2 cores)."""
+    threads of `procs` harness processes: the coordinator's CPU time per round is its own cost; its
+    round wall time minus the slowest pair also carries the harness's lag (hundreds of agent threads
+    on this machine's cores), while the time from a round's last result to the next round's
+    publication is the coordinator's alone."""
     with tempfile.TemporaryDirectory() as d:
         server = EtcdServer(Path(d) / "data").start()
         try:
-            cfg = EtcdConfig(parse_metadata_url(server.url), cluster=f"sim{n}", ttl=60, timeout=30)
-            shared = EtcdStore.connect(cfg)
+            cluster = f"sim{n}"
             hosts = [f"n{i:04d}" for i in range(n)]
             out = Path(tempfile.gettempdir()) / f"rdmacheck-fleet-sim-{n}.json"  # kept: the run in full
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             coord = subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--expect", str(n),
-                                      "--pairing", f"random:{rounds}", "--metadata", server.url, "--cluster", cfg.cluster,
+                                      "--pairing", f"random:{rounds}", "--metadata", server.url, "--cluster", cluster,
                                       "--lease-ttl", "60", "--etcd-timeout", "30", "--start-timeout", "60",
                                       "--pair-timeout", "60", "--retest-rounds", "0", "--join-timeout", "300",
                                       "--json", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-            agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll)
+            me = [sys.executable, str(Path(__file__).resolve()), "--poll", str(poll)]
+            if pair_times_arg:
+                me += ["--pair-times", str(pair_times_arg)]
+            workers = [subprocess.Popen([*me, "--worker", server.url, cluster, ",".join(hosts[k::procs]), str(k)],
+                                        cwd=ROOT, stdout=subprocess.PIPE, text=True) for k in range(procs)]
             t0 = time.monotonic()
-            coord.wait(timeout=3600)
+            cpu = _wait_cpu_seconds(coord, 3600)
             wall = time.monotonic() - t0
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            for t in threads:
-                t.join(60)
-            agent_requests = sum(a.store.requests for a in agents)
-            shared.close()
+            reports = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
         finally:
             server.remove()
         res = json.loads(out.read_text())
     rs = res["rounds"]
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    last_in = {}
+    for p in res["pairs"]:
+        last_in[p["round"]] = max(last_in.get(p["round"], 0.0), p["reported_at"])
+    coord_lag = [rs[i]["published_at"] - last_in[i - 1] for i in range(1, len(rs))]
     return {"agents": n, "rounds": len(rs), "passed": sum(p["verdict"] == "PASS" for p in res["pairs"]),
             "pairs": len(res["pairs"]), "overhead_mean_s": statistics.mean(r["overhead_s"] for r in rs),
             "overhead_max_s": max(r["overhead_s"] for r in rs), "coordinator_cpu_s": cpu,
+            "coordinator_lag_mean_s": statistics.mean(coord_lag), "coordinator_lag_max_s": max(coord_lag),
             "coordinator_requests_per_round": statistics.mean(r["etcd_requests"] for r in rs),
-            "agent_requests_per_round": agent_requests / max(1, len(rs)), "wall_s": wall}
+            "agent_requests_per_round": sum(r["requests"] for r in reports) / max(1, len(rs)), "wall_s": wall,
+            "procs": procs}
+
+
+def _wait_cpu_seconds(proc: subprocess.Popen, timeout: float) -> float:
+    """Reap proc (within timeout: then it is killed) and return its user + system CPU seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return ru.ru_utime + ru.ru_stime
+        if time.monotonic() >= deadline:
+            proc.kill()
+            raise TimeoutError(f"the coordinator did not finish within {timeout:g} s")
+        time.sleep(0.2)
 
 
 def main() -> int:
@@ -84,16 +116,24 @@ def main() -> int:
     ap.add_argument("--agents", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--poll", type=float, default=1.0)
+    ap.add_argument("--procs", type=int, default=4, help="harness processes the simulated agents are spread over")
     ap.add_argument("--pair-times", type=Path, default=None, help="a fleet results JSON from the lab")
+    ap.add_argument("--worker", nargs=4, metavar=("URL", "CLUSTER", "HOSTS", "SEED"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     times, source = pair_times(a.pair_times, [6.0])
+    if a.worker:
+        url, cluster, hosts, seed = a.worker
+        return worker(url, cluster, hosts.split(","), times, a.poll, int(seed) * 100_000)
     median = statistics.median(times)
     print(f"CONTROL-PLANE SIMULATION (no RDMA): pair times from {source}, median {median:.2f} s; poll {a.poll:g} s")
-    rows = [run(n, a.rounds, times, a.poll) for n in a.agents]
+    rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times) for n in a.agents]
     for r in rows:
         print(f"{r['agents']:>5} agents: {r['rounds']} rounds, {r['passed']}/{r['pairs']} pairs; coordinator "
-              f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round (its own cost); round wall minus the slowest "
-              f"pair mean {r['overhead_mean_s']:.2f} s, max {r['overhead_max_s']:.2f} s (incl. this harness's lag); etcd requests "
+              f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round; last result -> next round published "
+              f"mean {r['coordinator_lag_mean_s']:.2f} s, max {r['coordinator_lag_max_s']:.2f} s (the coordinator's "
+              f"own latency); round wall minus the slowest pair mean {r['overhead_mean_s']:.2f} s, max "
+              f"{r['overhead_max_s']:.2f} s (incl. the agents' polling and the harness's lag, {r['procs']} "
+              f"processes); etcd requests "
               f"per round: coordinator {r['coordinator_requests_per_round']:.0f}, agents "
               f"{r['agent_requests_per_round']:.0f}; wall {r['wall_s']:.1f} s")
     overhead = rows[-1]["overhead_mean_s"]  # the pessimistic figure: harness lag included

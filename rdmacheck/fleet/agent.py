@@ -107,7 +107,7 @@ class Agent:
                               reported_by=self.cfg.host)
         else:
             out = run_initiator(spec, pair, plan.index, (ready["addr"][0], ready["addr"][1]), d / "initiator.log")
-        self.store.put(proto.result_key(plan.index, pair), out.to_json())
+        self.store.put(proto.result_key(plan.index, pair), out.stamped())
         self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
                  + (f" {out.finding}" if out.finding else ""))
 

@@ -94,6 +94,7 @@ class Coordinator:
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
         plan = RoundPlan(index, live, self.plan.settings, retest)
+        published = time.time()
         if live:
             self.store.put(proto.ROUND, plan.to_json())
         deadline = time.monotonic() + self.plan.round_deadline()
@@ -116,7 +117,8 @@ class Coordinator:
         wall = time.monotonic() - t0
         slowest = max((o.duration_s for o in outcomes.values()), default=0.0)
         self.result.rounds.append(RoundStats(index, [list(p) for p in pairs], retest, round(wall, 3),
-                                             round(max(0.0, wall - slowest), 3), self.store.requests - req0))
+                                             round(max(0.0, wall - slowest), 3), self.store.requests - req0,
+                                             round(published, 3)))
         self.result.pairs.extend(outcomes[p] for p in pairs)
         ok = sum(o.verdict == "PASS" for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")

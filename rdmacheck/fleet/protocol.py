@@ -14,6 +14,7 @@ watch is a silent stall, a lost poll is the next poll. The cost per round is in 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 
 from rdmacheck.fleet.schedule import Pair
@@ -105,6 +106,7 @@ class PairOutcome:
     strategy: str | None = None
     duration_s: float = 0.0
     reported_by: str = ""
+    reported_at: float = 0.0  # the reporter's wall clock when it put the result
 
     @property
     def pair(self) -> Pair:
@@ -112,6 +114,11 @@ class PairOutcome:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def stamped(self) -> str:
+        """to_json() with reported_at set to now: what an agent puts."""
+        self.reported_at = round(time.time(), 3)
+        return self.to_json()
 
     @classmethod
     def from_dict(cls, d: dict) -> "PairOutcome":

@@ -59,7 +59,7 @@ class SimAgent(Agent):
             out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL" if bad else "PASS",
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host)
-        self.store.put(proto.result_key(plan.index, pair), out.to_json())
+        self.store.put(proto.result_key(plan.index, pair), out.stamped())
 
 
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,

@@ -26,6 +26,7 @@ class RoundStats:
     wall_s: float  # published -> every result in (or its deadline)
     overhead_s: float  # wall minus the slowest pair test: what the control plane cost
     etcd_requests: int  # the coordinator's
+    published_at: float = 0.0  # the coordinator's wall clock when it put the round
 
 
 @dataclass
