@@ -16,6 +16,7 @@ from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.protocol import AgentInfo, PairOutcome, RoundPlan
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
+from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed
 
 
@@ -37,10 +38,16 @@ class Agent:
         self.say = say
         self.store: FleetStore | None = None
         self.done_rounds: set[int] = set()
+        self.forkserver: ForkServer | None = None
 
     def run(self) -> int:
         cfg = self.cfg
-        self.store = FleetStore.connect(cfg.etcd, wait=cfg.join_timeout)
+        self._start_forkserver()  # before etcd's grpc client exists: the server must not inherit its threads
+        try:
+            self.store = FleetStore.connect(cfg.etcd, wait=cfg.join_timeout)
+        except BaseException:
+            self._stop_forkserver()
+            raise
         try:
             info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid())
             self.store.publish_leased(proto.agent_key(cfg.host), info.__dict__)
@@ -49,6 +56,23 @@ class Agent:
             return self._loop()
         finally:
             self.store.close()
+            self._stop_forkserver()
+
+    def _start_forkserver(self) -> None:
+        if os.environ.get("RDMACHECK_SPAWN", "fork") != "fork":
+            return  # fresh interpreters asked for
+        t0 = time.monotonic()
+        try:
+            self.forkserver = ForkServer.start(timeout=self.cfg.join_timeout)
+        except RdmacheckError as e:
+            self.say(f"agent {self.cfg.host}: no role fork server ({e}); roles start as fresh interpreters")
+            return
+        self.say(f"agent {self.cfg.host}: role fork server ready in {time.monotonic() - t0:.1f} s")
+
+    def _stop_forkserver(self) -> None:
+        if self.forkserver is not None:
+            self.forkserver.close()
+            self.forkserver = None
 
     def _wait_coordinator(self) -> None:
         deadline = time.monotonic() + self.cfg.join_timeout
@@ -106,7 +130,8 @@ class Agent:
                               detail=(ready or {}).get("error") or f"target {pair.target} never said it listens",
                               reported_by=self.cfg.host)
         else:
-            out = run_initiator(spec, pair, plan.index, (ready["addr"][0], ready["addr"][1]), d / "initiator.log")
+            out = run_initiator(spec, pair, plan.index, (ready["addr"][0], ready["addr"][1]), d / "initiator.log",
+                                self.forkserver)
         self.store.put(proto.result_key(plan.index, pair), out.stamped())
         self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
                  + (f" {out.finding}" if out.finding else ""))
@@ -116,7 +141,7 @@ class Agent:
 
         key = proto.ready_key(plan.index, pair.target)
         try:
-            proc, _ = start_target(spec, (self.cfg.address, plan.port), d / "target.log")
+            proc, _ = start_target(spec, (self.cfg.address, plan.port), d / "target.log", self.forkserver)
         except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
             self.store.put(key, {"error": str(e)[:300], "finding": getattr(e, "finding", None) or "target-failed"})
             return

@@ -2,7 +2,7 @@
 the target agent runs the target role; the initiator agent runs the initiator, waits for its first
 write verified by the target in its own memory, SIGKILLs it and starts it again under the same name
 `restarts` times, each time until the next verified write (re-established with the cell's strategy
-on the target's side)."""
+on the target's side). Roles are forked by the agent's fork server where it has one."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import round_from, spawn_role
@@ -26,8 +27,9 @@ def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir
                     target_name=target, initiator_name=initiator, log_dir=log_dir)
 
 
-def start_target(spec: CellSpec, addr: tuple[str, int], log: Path) -> tuple[RoleProcess, dict]:
-    proc, _ = spawn_role(spec, Role.TARGET, addr, log, die_with_parent=True)
+def start_target(spec: CellSpec, addr: tuple[str, int], log: Path,
+                 forkserver: ForkServer | None = None) -> tuple[RoleProcess, dict]:
+    proc, _ = spawn_role(spec, Role.TARGET, addr, log, die_with_parent=True, forkserver=forkserver)
     try:
         return proc, proc.wait_for("ready", spec.start_timeout, "the target to be ready")
     except BaseException:
@@ -35,7 +37,8 @@ def start_target(spec: CellSpec, addr: tuple[str, int], log: Path) -> tuple[Role
         raise
 
 
-def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path) -> PairOutcome:
+def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path,
+                  forkserver: ForkServer | None = None) -> PairOutcome:
     out = PairOutcome(index, pair.target, pair.initiator, "FAIL", reported_by=pair.initiator)
     t0 = time.monotonic()
     proc = None
@@ -44,7 +47,7 @@ def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int],
             if proc is not None:
                 proc.kill(signal.SIGKILL)
                 proc.stop()
-            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log, die_with_parent=True)
+            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log, die_with_parent=True, forkserver=forkserver)
             what = "the first verified write" if r == 0 else f"the verified write after restart {r}"
             ready = proc.wait_for("ready", spec.start_timeout, "the initiator to be ready")
             out.mode, out.strategy = ready.get("mode"), ready.get("strategy")

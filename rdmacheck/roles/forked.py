@@ -128,13 +128,14 @@ def fork_role(config_json: str, env: dict[str, str] | None = None, netns: str | 
     gc.freeze()  # the child never collects the runner's objects (no finalizer closes a reused fd)
     pid = os.fork()
     if pid == 0:
-        _child(w, config_json, env or {}, netns)  # never returns
+        child_main(w, config_json, env or {}, netns)  # never returns
     gc.unfreeze()
     os.close(w)
     return ForkedChild(pid, r)
 
 
-def _child(w: int, config_json: str, env: dict[str, str], netns: str | None) -> None:
+def child_main(w: int, config_json: str, env: dict[str, str], netns: str | None) -> None:
+    """In a freshly forked child: output to pipe w, run the role, exit (also forkserver.py's child)."""
     code = INTERNAL_ERROR
     try:
         os.dup2(w, 1)

@@ -16,6 +16,7 @@ from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.roles.forked import fork_blocker, fork_role
+from rdmacheck.roles.forkserver import ForkServer
 
 
 class RoleFailed(RdmacheckError):
@@ -48,12 +49,13 @@ def role_argv(args: list[str], netns: str | None = None, module: str = "rdmachec
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
                  netns: str | None = None, module: str = "rdmacheck", fork: bool = False, python: str | None = None,
-                 die_with_parent: bool = False):
+                 die_with_parent: bool = False, forkserver: ForkServer | None = None):
         """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py).
         `python`: another interpreter for the module (a Mooncake engine's venv). `die_with_parent`: the
         kernel SIGKILLs it when this process dies (a fleet agent killed must not leave roles behind);
-        only for a process spawned from the main thread, whose exit is this process's."""
-        if fork and module != "rdmacheck.roles":
+        only for a process spawned from the main thread, whose exit is this process's. `forkserver`:
+        args is [CONFIG_JSON] for rdmacheck.roles, forked by that server (it dies with its runner)."""
+        if (fork or forkserver) and module != "rdmacheck.roles":
             raise ValueError(f"only rdmacheck.roles can be forked, not {module}")
         blocker = fork_blocker() if fork else None
         if blocker:
@@ -67,7 +69,9 @@ class RoleProcess:
         self.log = open(log_path, "a", buffering=1)
         self.log.write(f"--- {label}: {' '.join(args)}\n")
         # stderr (human logs) is merged by PopenSpawn; lines that are not events go to the log file.
-        if fork:
+        if forkserver:
+            self.child = forkserver.spawn(args[0], env, netns)
+        elif fork:
             self.child = fork_role(args[0], env, netns)
         else:
             self.child = PopenSpawn(role_argv(args, netns, module, python, die_with_parent), encoding="utf-8",

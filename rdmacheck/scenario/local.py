@@ -14,6 +14,7 @@ from typing import Callable
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.roles.forked import fork_blocker
+from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.words import Mode, Restart, Role, oob_on_iwarp_reason
@@ -36,12 +37,16 @@ def listen_host_for(netns: str | None, host: str) -> str:
 
 
 def spawn_role(spec: CellSpec, role: Role, addr: tuple[str, int], log_path: Path, netns: str | None = None,
-               faults: tuple[str, ...] = (), die_with_parent: bool = False) -> tuple[RoleProcess, str | None]:
-    """A role process of the cell (a fork of this process where it can be); and why not, if not."""
+               faults: tuple[str, ...] = (), die_with_parent: bool = False,
+               forkserver: ForkServer | None = None) -> tuple[RoleProcess, str | None]:
+    """A role process of the cell (a fork of this process, or of `forkserver`, where it can be); and
+    why not, if not."""
     cfg = spec.for_role(role, addr, faults)
-    blocker = fork_blocker() if spec.spawn == "fork" else None
+    server = forkserver if spec.spawn == "fork" else None  # RDMACHECK_SPAWN=exec: fresh interpreters
+    blocker = fork_blocker() if spec.spawn == "fork" and server is None else None
     proc = RoleProcess(role, [cfg.to_json()], log_path, env=spec.child_env(), netns=netns, module="rdmacheck.roles",
-                       fork=spec.spawn == "fork" and not blocker, die_with_parent=die_with_parent)
+                       fork=spec.spawn == "fork" and server is None and blocker is None,
+                       die_with_parent=die_with_parent, forkserver=server)
     return proc, blocker
 
 

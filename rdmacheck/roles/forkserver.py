@@ -1,0 +1,202 @@
+"""A fork server for role processes: a small helper that imported the roles once and forks each role
+on request, for a runner that may not fork itself (a fleet agent holds grpc, see forked.py).
+
+In the lab guest a fresh `python -m rdmacheck.roles` costs about 2.6 s of CPU before it opens a
+device, and a fleet pair test starts three (target, initiator, restarted initiator): on 2 emulated
+vCPUs with 4 pairs at once that was most of a round. A fork of this server costs milliseconds.
+
+The runner and the server speak over a SOCK_SEQPACKET socketpair, one JSON message per packet; a
+spawn request carries the write end of the role's output pipe (SCM_RIGHTS). The server forks, the
+child runs the role exactly as forked.py's child does; the runner reads the pipe, signals the pid
+itself, and asks the server to reap it (the pid stays the role's until then: no reuse race).
+Lifetimes chain: the server dies with the runner (setpriv --pdeathsig), each role with the server
+(PR_SET_PDEATHSIG), so a SIGKILLed agent leaves no role behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from pexpect.fdpexpect import fdspawn
+
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 1 << 20  # a role configuration is a few KB
+
+
+class ForkServerError(RdmacheckError):
+    """The fork server could not start, or stopped answering."""
+
+
+class ForkServer:
+    def __init__(self, proc: subprocess.Popen, sock: socket.socket):
+        self.proc, self.sock = proc, sock
+
+    @classmethod
+    def start(cls, timeout: float = 60.0) -> "ForkServer":
+        """Start the server (dies with this process) and wait until it has imported the roles."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", sys.executable, "-m", "rdmacheck.roles.forkserver",
+                str(theirs.fileno())]
+        try:
+            proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        except OSError as e:
+            mine.close()
+            raise ForkServerError(f"cannot start the role fork server ({argv[0]}): {e}") from None
+        finally:
+            theirs.close()
+        server = cls(proc, mine)
+        try:
+            server._reply(timeout, "the role fork server to import the roles")
+        except BaseException:
+            server.close()
+            raise
+        return server
+
+    def _reply(self, timeout: float, what: str) -> dict:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(MAX_MESSAGE)
+        except socket.timeout:
+            raise DeadlineExceeded(what, timeout) from None
+        except OSError as e:
+            raise ForkServerError(f"the role fork server is gone while we waited for {what}: {e}") from None
+        if not data:
+            raise ForkServerError(f"the role fork server exited (status {self.proc.poll()}) while we waited for {what}")
+        msg = json.loads(data)
+        if "error" in msg:
+            raise ForkServerError(f"the role fork server: {msg['error']}")
+        return msg
+
+    def spawn(self, config_json: str, env: dict[str, str] | None = None, netns: str | None = None,
+              timeout: float = 10.0) -> "ServedChild":
+        """Fork a role with this configuration; its stdout and stderr arrive on the returned child."""
+        r, w = os.pipe()
+        try:
+            req = json.dumps({"op": "spawn", "config": config_json, "env": env or {}, "netns": netns}).encode()
+            try:
+                socket.send_fds(self.sock, [req], [w])
+            except OSError as e:
+                raise ForkServerError(f"the role fork server is gone: {e}") from None
+        finally:
+            os.close(w)
+        try:
+            pid = self._reply(timeout, "the role fork server to fork a role")["pid"]
+        except BaseException:
+            os.close(r)
+            raise
+        return ServedChild(self, pid, r)
+
+    def reap(self, pid: int, timeout: float) -> int:
+        """The role's exit status (the server SIGKILLs it at the deadline first)."""
+        try:
+            self.sock.sendall(json.dumps({"op": "wait", "pid": pid, "timeout": timeout}).encode())
+        except OSError as e:
+            raise ForkServerError(f"the role fork server is gone (reaping pid {pid}): {e}") from None
+        return self._reply(timeout + 10, f"the role fork server to reap pid {pid}")["status"]
+
+    def close(self) -> None:
+        """Its roles go with it (their death signal)."""
+        try:
+            self.sock.close()
+        finally:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ServedChild(fdspawn):
+    """A role forked by the server: pexpect reads its pipe; kill by pid, reaped by the server."""
+
+    def __init__(self, server: ForkServer, pid: int, fd: int):
+        super().__init__(fd, timeout=None, encoding="utf-8", codec_errors="replace", use_poll=True)
+        self.server, self.pid = server, pid
+        self.returncode: int | None = None
+
+    def kill(self, sig: int) -> None:
+        if self.returncode is None:  # until reaped the pid is this role's (a zombie at worst)
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        if self.returncode is None:
+            self.returncode = self.server.reap(self.pid, timeout)
+        if not self.closed:
+            self.close()
+        return self.returncode
+
+
+# --- the server side --------------------------------------------------------------------------
+
+def _reap(pid: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return -1  # not ours (already reaped)
+        if got == pid:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        time.sleep(0.01)
+
+
+def _fork_role(sock: socket.socket, w: int, req: dict) -> int:
+    from rdmacheck.roles.forked import child_main  # noqa: PLC0415
+
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != me:  # the server died before the signal was set
+            os._exit(1)
+        sock.close()
+        child_main(w, req["config"], req.get("env") or {}, req.get("netns"))  # never returns
+    os.close(w)
+    return pid
+
+
+def serve(fd: int) -> int:
+    from rdmacheck.roles.forked import preload  # noqa: PLC0415
+
+    sock = socket.socket(fileno=fd)
+    preload()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sock.sendall(b'{"ready": true}')
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
+        except OSError:
+            return 0
+        if not data:
+            return 0  # the runner closed its end: the roles die with us
+        req = json.loads(data)
+        try:
+            if req["op"] == "spawn":
+                if len(fds) != 1:
+                    raise ValueError("a spawn request carries exactly one descriptor (the role's output pipe)")
+                reply = {"pid": _fork_role(sock, fds[0], req)}
+            elif req["op"] == "wait":
+                reply = {"status": _reap(int(req["pid"]), float(req["timeout"]))}
+            else:
+                raise ValueError(f"unknown request {req['op']!r}")
+        except (KeyError, ValueError, OSError) as e:
+            for f in fds:
+                os.close(f)
+            reply = {"error": str(e)}
+        sock.sendall(json.dumps(reply).encode())
+
+
+if __name__ == "__main__":
+    sys.exit(serve(int(sys.argv[1])))
