@@ -48,11 +48,25 @@ class EtcdServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     time.sleep(0.3)  # listening; give it a moment to elect itself
-                    return self
             except OSError:
                 time.sleep(0.1)
+            else:
+                if self.proc.poll() is None:
+                    return self
+            if self.proc.poll() is not None:  # it listens before it opens its database, then may panic
+                raise EnvironmentProblem(f"etcd exited with status {self.proc.returncode} at start: "
+                                         f"{self._last_words()}")
         self.stop()
         raise EnvironmentProblem(f"etcd did not listen on 127.0.0.1:{self.port} within {timeout} s")
+
+    def _last_words(self) -> str:
+        """The line of etcd's log that says why it stopped (a panic's, or its last)."""
+        try:
+            lines = (self.data_dir.parent / "etcd.log").read_text(errors="replace").splitlines()
+        except OSError as e:
+            return f"(its log is unreadable: {e})"
+        said = [x for x in lines if x.startswith("panic:") or " C | " in x] or lines[-1:]
+        return said[0].strip()[:300] if said else "(its log is empty)"
 
     def pause(self, timeout: float = 5.0) -> None:
         """SIGSTOP, and wait until the kernel reports it stopped (kill() returns before that)."""

@@ -199,3 +199,15 @@ def test_a_live_role_whose_lease_lapsed_gets_its_name_back_but_never_takes_a_suc
     assert lost["holder_generation"] == 8
     a.close()
     b.close()
+
+
+def test_a_throwaway_etcd_that_dies_at_start_is_an_error_naming_its_log_not_a_server(tmp_path):
+    """etcd opens its client port before its database: a corrupt db is seen listening, then panics."""
+    from rdmacheck.errors import EnvironmentProblem
+    from rdmacheck.metadata.local_etcd import EtcdServer
+
+    snap = tmp_path / "data" / "member" / "snap"
+    snap.mkdir(parents=True)
+    (snap / "db").write_bytes(b"not a bolt database" * 8)
+    with pytest.raises(EnvironmentProblem, match=r"etcd exited with status \d+ at start: .*cannot open database"):
+        EtcdServer(tmp_path / "data").start()
