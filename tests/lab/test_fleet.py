@@ -133,7 +133,8 @@ def _descendants(pid: int) -> list[int]:
                 continue
     out, todo = [], [pid]
     while todo:
-        kids = [c for c, p in parents.items() if p == todo.pop()]
+        cur = todo.pop()
+        kids = [c for c, p in parents.items() if p == cur]
         out += kids
         todo += kids
     return out
