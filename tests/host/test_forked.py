@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from tests.host.test_forkserver import RUNNER as SERVED_PRELUDE
+
 PRELUDE = """
 from pathlib import Path
 from rdmacheck.roles.config import RoleConfig
@@ -15,31 +19,44 @@ def forked(config_json):
     return RoleProcess("target", [config_json], Path(LOG), module="rdmacheck.roles", fork=True)
 """
 
-def run_checks(tmp_path, body: str) -> None:
-    code = (PRELUDE + textwrap.dedent(body)).replace("LOG", repr(str(tmp_path / "role.log"))) + "\nprint('checked')\n"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+# A role (started by `start`) that cannot open its device: a fatal error event, then exit status 2.
+FATAL_ERROR_CHECK = """
+cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
+p = start(cfg.to_json())
+try:
+    p.wait_for("ready", 20, "the target to be ready")
+    raise SystemExit("the role cannot be ready without RDMA")
+except RoleFailed as e:
+    assert e.event.get("event") == "error" and e.event["pid"] == p.pid, (str(e), list(p.tail))
+assert p.wait_exit(10) == 2
+p.stop()
+"""
+
+
+def run_checks(tmp_path, body: str, prelude: str = PRELUDE) -> None:
+    """prelude + body in a fresh interpreter (LOG: the role log's path); it must print 'checked'."""
+    code = (prelude + textwrap.dedent(body)).replace("LOG", repr(str(tmp_path / "role.log"))) + "\nprint('checked')\n"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
     assert r.returncode == 0 and r.stdout.strip().endswith("checked"), r.stdout + r.stderr
 
-def test_a_forked_role_reports_its_fatal_error_as_an_event_and_an_exit_status(tmp_path):
-    run_checks(tmp_path, """
-        cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
-        p = forked(cfg.to_json())
-        try:
-            p.wait_for("ready", 20, "the target to be ready")
-            raise SystemExit("the role cannot be ready without RDMA")
-        except RoleFailed as e:
-            assert e.event.get("event") == "error" and e.event["pid"] == p.pid, (str(e), list(p.tail))
-        assert p.wait_exit(10) == 2
-        p.stop()
-    """)
+# `start` forks a role from this process, or has the role fork server fork it (the runner holding
+# grpc and a channel, as an agent does: tests/host/test_forkserver.py)
+STARTS = {"forked": lambda: PRELUDE + "start = forked\n", "served": lambda: SERVED_PRELUDE + "start = served\n"}
+
+
+@pytest.mark.parametrize("how", sorted(STARTS))
+def test_a_forked_role_reports_its_fatal_error_as_an_event_and_an_exit_status(tmp_path, how):
+    run_checks(tmp_path, FATAL_ERROR_CHECK, prelude=STARTS[how]())
     assert "starting target 't' on nosuch0" in (tmp_path / "role.log").read_text()  # stderr reaches the log
 
-def test_a_forked_role_with_a_bad_configuration_exits_2_and_says_why(tmp_path):
+
+@pytest.mark.parametrize("how", sorted(STARTS))
+def test_a_forked_role_with_a_bad_configuration_exits_2_and_says_why(tmp_path, how):
     run_checks(tmp_path, """
-        p = forked("{not json")
+        p = start("{not json")
         assert p.wait_exit(10) == 2
         assert any("bad role configuration" in line for line in p.tail), list(p.tail)
-    """)
+    """, prelude=STARTS[how]())
 
 def test_only_the_roles_module_and_only_without_grpc_is_forked(tmp_path):
     run_checks(tmp_path, """

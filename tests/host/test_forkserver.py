@@ -1,13 +1,13 @@
 """The role fork server on the host (no RDMA here, so a role fails at its device; the lab's fleet
-tests run every pair through it for real). The runner here has grpc loaded and a channel open,
+tests run every pair through it for real; its fatal-error and bad-configuration checks are
+tests/host/test_forked.py's, run both ways). The runner here has grpc loaded and a channel open,
 as an agent has: the server is what lets such a process still fork roles."""
 
-import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
+
 
 RUNNER = """
 import grpc, sys, time
@@ -24,35 +24,10 @@ def served(config_json, netns=None):
 """
 
 
-def run_checks(tmp_path, body: str) -> str:
-    code = (RUNNER + textwrap.dedent(body)).replace("LOG", repr(str(tmp_path / "role.log"))) + "\nprint('checked')\n"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
-    assert r.returncode == 0 and r.stdout.strip().endswith("checked"), r.stdout + r.stderr
-    return r.stdout
+def test_served_roles_in_missing_namespaces_exit_2_and_only_the_roles_module_is_served(tmp_path):
+    from tests.host.test_forked import run_checks
 
-
-def test_a_served_role_reports_its_fatal_error_as_an_event_and_its_exit_status_is_reaped(tmp_path):
     run_checks(tmp_path, """
-        cfg = RoleConfig(role="target", device="nosuch0", name="t", listen=("127.0.0.1", 0))
-        t0 = time.monotonic()
-        p = served(cfg.to_json())
-        try:
-            p.wait_for("ready", 20, "the target to be ready")
-            raise SystemExit("the role cannot be ready without RDMA")
-        except RoleFailed as e:
-            assert e.event.get("event") == "error" and e.event["pid"] == p.pid, (str(e), list(p.tail))
-        assert p.wait_exit(10) == 2
-        p.stop()
-        print(f"forked role failed and reaped in {time.monotonic() - t0:.3f} s")
-    """)
-    assert "starting target 't' on nosuch0" in (tmp_path / "role.log").read_text()  # stderr reaches the log
-
-
-def test_bad_configurations_and_missing_namespaces_exit_2_and_say_why(tmp_path):
-    run_checks(tmp_path, """
-        p = served("{not json")
-        assert p.wait_exit(10) == 2
-        assert any("bad role configuration" in line for line in p.tail), list(p.tail)
         p = served("{}", netns="nosuch-ns")
         assert p.wait_exit(10) == 2
         assert any("no network namespace 'nosuch-ns'" in line for line in p.tail), list(p.tail)
@@ -61,7 +36,7 @@ def test_bad_configurations_and_missing_namespaces_exit_2_and_say_why(tmp_path):
             raise SystemExit("served another module")
         except ValueError:
             pass
-    """)
+    """, prelude=RUNNER)
 
 
 def test_the_server_goes_when_its_runner_is_sigkilled(tmp_path):
