@@ -9,6 +9,10 @@ import errno as errno_mod
 import re
 
 FINDINGS: dict[str, str] = {
+    # fleet (a pair test across two hosts' agents)
+    "host-down": "a host's agent lease expired (or it never joined): its pairs were not run",
+    "target-not-ready": "the pair's target never said it listens (its agent is not registered, or put no ready key)",
+    "target-failed": "the pair's target role could not start (its agent's error is in the detail)",
     # re-establishment
     "reuse-refused": "the provider refused to reuse the reset QP (the reconnect of a QP that was reset failed)",
     "reuse-silent-loss": "after a QP reset, a WRITE completed with success but its data never arrived on the target",

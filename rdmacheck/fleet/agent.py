@@ -122,19 +122,44 @@ class Agent:
         if pair.target == self.cfg.host:
             self._serve(plan, pair, spec, d)
             return
-        ready = self._wait_key(proto.ready_key(plan.index, pair.target), s.start_timeout * 2,
-                               f"target {pair.target} of round {plan.index} to listen")
-        if ready is None or ready.get("error"):
-            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL",
-                              finding=(ready or {}).get("finding") or "target-not-ready",
-                              detail=(ready or {}).get("error") or f"target {pair.target} never said it listens",
-                              reported_by=self.cfg.host)
+        # Started at once, not after the target's `ready`: its address is in its registration and the
+        # round fixes the port, and the initiator's handshake retries until the target listens. The two
+        # set up their devices in parallel (in the lab ~1.5 s of each round).
+        target = self._registration(pair.target)
+        if target is None:
+            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+                              detail=f"target {pair.target}'s agent is not registered", reported_by=self.cfg.host)
         else:
-            out = run_initiator(spec, pair, plan.index, (ready["addr"][0], ready["addr"][1]), d / "initiator.log",
+            out = run_initiator(spec, pair, plan.index, (target["address"], plan.port), d / "initiator.log",
                                 self.forkserver)
+            if out.verdict != "PASS":
+                out = self._target_said(plan, pair, out)
         self.store.put(proto.result_key(plan.index, pair), out.stamped())
         self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
                  + (f" {out.finding}" if out.finding else ""))
+
+    def _registration(self, host: str) -> dict | None:
+        try:
+            return self.store.get(proto.agent_key(host))
+        except MetadataError:
+            return None
+
+    def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
+        """A failed pair whose target could not start, or never said it listens, is reported as that."""
+        try:
+            ready = self.store.get(proto.ready_key(plan.index, pair.target))
+        except MetadataError:
+            return out
+        if ready is not None and not ready.get("error"):
+            return out  # it listened: what the initiator saw stands
+        seen = f"the initiator saw {out.finding}: {out.detail}"
+        if ready is None:
+            return PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+                               detail=f"target {pair.target} never said it listens; {seen}"[:400],
+                               reported_by=self.cfg.host, duration_s=out.duration_s)
+        return PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding=ready.get("finding") or
+                           "target-failed", detail=f"{ready['error']}; {seen}"[:400], reported_by=self.cfg.host,
+                           duration_s=out.duration_s)
 
     def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
         from rdmacheck.fleet.pairtest import start_target  # noqa: PLC0415

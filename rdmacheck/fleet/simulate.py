@@ -47,9 +47,7 @@ class SimAgent(Agent):
         if pair.target == self.cfg.host:
             self.store.put(proto.ready_key(plan.index, pair.target), {"addr": ["0.0.0.0", plan.port]})
             return  # the initiator reports; a simulated target has nothing to tear down
-        ready = self._wait_key(proto.ready_key(plan.index, pair.target), plan.settings.start_timeout,
-                               f"target {pair.target} to listen")
-        if ready is None:
+        if self._registration(pair.target) is None:  # as the real agent: its address, not its `ready`
             out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
                               reported_by=self.cfg.host)
         else:
