@@ -54,7 +54,9 @@ def inside(n: int, out: Path, slurm: bool) -> int:
                       for h in hosts]
             run += ["--hosts", ",".join(h.name for h in hosts)]
         t_start = time.monotonic() - t0
+        wall_start = time.time()
         coord = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
+        t_coord_done = time.monotonic() - t0
     finally:
         for a in agents:
             try:
@@ -68,10 +70,13 @@ def inside(n: int, out: Path, slurm: bool) -> int:
     print(coord.stdout)
     res = json.loads((out / "fleet.json").read_text())
     walls = [r["wall_s"] for r in res["rounds"]]
+    t_coord_up = res["started"] - wall_start + t_start  # the coordinator's run began (same clock: the guest's)
+    t_round0 = res["rounds"][0]["published_at"] - wall_start + t_start
     if coord.returncode and not (out / "fleet.json").exists():
         print(coord.stderr[-3000:])
     print(f"inside the guest: hosts made in {t_hosts:.1f} s, etcd up at {t_etcd:.1f} s, "
-          f"{'Slurm up' if slurm else 'agents started'} at {t_start:.1f} s, fleet run "
+          f"{'Slurm up' if slurm else 'agents started'} at {t_start:.1f} s, the coordinator's run began at "
+          f"{t_coord_up:.1f} s, round 0 published at {t_round0:.1f} s, the coordinator exited at {t_coord_done:.1f} s; fleet run "
           f"{res['duration_s']:.1f} s ({len(res['rounds'])} rounds, {min(walls):.1f}-{max(walls):.1f} s each), "
           f"{t_all:.1f} s in all")
     return coord.returncode

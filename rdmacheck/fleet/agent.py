@@ -67,7 +67,8 @@ class Agent:
         except RdmacheckError as e:
             self.say(f"agent {self.cfg.host}: no role fork server ({e}); roles start as fresh interpreters")
             return
-        self.say(f"agent {self.cfg.host}: role fork server ready in {time.monotonic() - t0:.1f} s")
+        self.say(f"agent {self.cfg.host}: role fork server ({self.forkserver.how}) ready in "
+                 f"{time.monotonic() - t0:.1f} s")
 
     def _stop_forkserver(self) -> None:
         if self.forkserver is not None:

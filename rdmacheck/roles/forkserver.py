@@ -9,8 +9,10 @@ The runner and the server speak over a SOCK_SEQPACKET socketpair, one JSON messa
 spawn request carries the write end of the role's output pipe (SCM_RIGHTS). The server forks, the
 child runs the role exactly as forked.py's child does; the runner reads the pipe, signals the pid
 itself, and asks the server to reap it (the pid stays the role's until then: no reuse race).
-Lifetimes chain: the server dies with the runner (setpriv --pdeathsig), each role with the server
-(PR_SET_PDEATHSIG), so a SIGKILLed agent leaves no role behind."""
+Lifetimes chain: the server dies with the runner, each role with the server (PR_SET_PDEATHSIG; setpriv
+for a server that is a fresh interpreter), so a SIGKILLed agent leaves no role behind. The server is
+a fork of the runner when it may be (started before the runner loads grpc: an agent starts it before
+its etcd client), which saves an interpreter and most imports per agent."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import time
 from pexpect.fdpexpect import fdspawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.roles.forked import child_main, fork_blocker, preload
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 1 << 20  # a role configuration is a few KB
@@ -35,29 +38,44 @@ class ForkServerError(RdmacheckError):
 
 
 class ForkServer:
-    def __init__(self, proc: subprocess.Popen, sock: socket.socket):
-        self.proc, self.sock = proc, sock
+    def __init__(self, pid: int, sock: socket.socket, popen: subprocess.Popen | None = None):
+        self.pid, self.sock, self.popen = pid, sock, popen  # popen: a fresh interpreter's (it reaps it)
+        self.how = "exec" if popen else "fork"
+        self.status: int | None = None  # its exit status, once reaped
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> "ForkServer":
-        """Start the server (dies with this process) and wait until it has imported the roles."""
+        """Start the server (it dies with this process) and wait until it has imported the roles: a
+        fork of this process while that is safe (no grpc loaded, no verbs device open: forked.py's
+        fork_blocker), so it inherits what this process imported; else a fresh interpreter."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = ["setpriv", "--pdeathsig", "KILL", "--", sys.executable, "-m", "rdmacheck.roles.forkserver",
-                str(theirs.fileno())]
         try:
-            proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            popen = None if fork_blocker() is None else _exec_server(theirs)
+            pid = popen.pid if popen else _fork_server(mine, theirs)
         except OSError as e:
             mine.close()
-            raise ForkServerError(f"cannot start the role fork server ({argv[0]}): {e}") from None
+            raise ForkServerError(f"cannot start the role fork server: {e}") from None
         finally:
             theirs.close()
-        server = cls(proc, mine)
+        server = cls(pid, mine, popen)
         try:
             server._reply(timeout, "the role fork server to import the roles")
         except BaseException:
             server.close()
             raise
         return server
+
+    def _exited(self, block: bool = False) -> int | None:
+        if self.popen is not None:
+            return self.popen.wait() if block else self.popen.poll()
+        if self.status is None:
+            try:
+                pid, st = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid == self.pid:
+                self.status = os.waitstatus_to_exitcode(st)
+        return self.status
 
     def _reply(self, timeout: float, what: str) -> dict:
         self.sock.settimeout(timeout)
@@ -68,7 +86,7 @@ class ForkServer:
         except OSError as e:
             raise ForkServerError(f"the role fork server is gone while we waited for {what}: {e}") from None
         if not data:
-            raise ForkServerError(f"the role fork server exited (status {self.proc.poll()}) while we waited for {what}")
+            raise ForkServerError(f"the role fork server exited (status {self._exited()}) while we waited for {what}")
         msg = json.loads(data)
         if "error" in msg:
             raise ForkServerError(f"the role fork server: {msg['error']}")
@@ -101,16 +119,54 @@ class ForkServer:
             raise ForkServerError(f"the role fork server is gone (reaping pid {pid}): {e}") from None
         return self._reply(timeout + 10, f"the role fork server to reap pid {pid}")["status"]
 
-    def close(self) -> None:
+    def close(self, grace: float = 5.0) -> None:
         """Its roles go with it (their death signal)."""
-        try:
-            self.sock.close()
-        finally:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.sock.close()  # the server reads EOF and exits
+        deadline = time.monotonic() + grace
+        while self._exited() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._exited() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self._exited(block=True)
+
+
+def _exec_server(theirs: socket.socket) -> subprocess.Popen:
+    argv = ["setpriv", "--pdeathsig", "KILL", "--", sys.executable, "-m", "rdmacheck.roles.forkserver",
+            str(theirs.fileno())]
+    return subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+
+
+def _fork_server(mine: socket.socket, theirs: socket.socket) -> int:
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 70
+    try:
+        _die_with(parent)
+        mine.close()
+        fd = theirs.fileno()
+        os.closerange(3, fd)  # the runner's logs and sockets stay its own
+        os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        code = serve(fd)
+    except BaseException:  # noqa: BLE001 - printed for the runner's stderr; the runner sees EOF
+        import traceback  # noqa: PLC0415
+
+        traceback.print_exc()
+    finally:
+        os._exit(code)  # never back into the runner's stack
+
+
+def _die_with(parent: int) -> None:
+    """PR_SET_PDEATHSIG: SIGKILL when the parent goes (and at once if it went already)."""
+    import ctypes  # noqa: PLC0415
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class ServedChild(fdspawn):
@@ -151,16 +207,10 @@ def _reap(pid: int, timeout: float) -> int:
 
 
 def _fork_role(sock: socket.socket, w: int, req: dict) -> int:
-    from rdmacheck.roles.forked import child_main  # noqa: PLC0415
-
     me = os.getpid()
     pid = os.fork()
     if pid == 0:
-        import ctypes  # noqa: PLC0415
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != me:  # the server died before the signal was set
-            os._exit(1)
+        _die_with(me)
         sock.close()
         child_main(w, req["config"], req.get("env") or {}, req.get("netns"))  # never returns
     os.close(w)
@@ -168,9 +218,8 @@ def _fork_role(sock: socket.socket, w: int, req: dict) -> int:
 
 
 def serve(fd: int) -> int:
-    from rdmacheck.roles.forked import preload  # noqa: PLC0415
-
     sock = socket.socket(fileno=fd)
+    sock.settimeout(None)
     preload()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sock.sendall(b'{"ready": true}')

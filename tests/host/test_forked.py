@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.host.test_forkserver import RUNNER as SERVED_PRELUDE
+from tests.host.test_forkserver import RUNNERS as SERVED
 
 PRELUDE = """
 from pathlib import Path
@@ -41,7 +41,9 @@ def run_checks(tmp_path, body: str, prelude: str = PRELUDE) -> None:
 
 # `start` forks a role from this process, or has the role fork server fork it (the runner holding
 # grpc and a channel, as an agent does: tests/host/test_forkserver.py)
-STARTS = {"forked": lambda: PRELUDE + "start = forked\n", "served": lambda: SERVED_PRELUDE + "start = served\n"}
+STARTS = {"forked": lambda: PRELUDE + "start = forked\n",
+          "served-by-a-fork": lambda: SERVED["fork"] + "start = served\n",
+          "served-by-a-fresh-interpreter": lambda: SERVED["exec"] + "start = served\n"}
 
 
 @pytest.mark.parametrize("how", sorted(STARTS))

@@ -1,30 +1,45 @@
 """The role fork server on the host (no RDMA here, so a role fails at its device; the lab's fleet
 tests run every pair through it for real; its fatal-error and bad-configuration checks are
-tests/host/test_forked.py's, run both ways). The runner here has grpc loaded and a channel open,
-as an agent has: the server is what lets such a process still fork roles."""
+tests/host/test_forked.py's, run every way). Two runners, as an agent can be: one that started its
+server before loading grpc (the server is a fork of it), and one with grpc loaded and a channel
+open (the server is a fresh interpreter): either way the runner can still have roles forked."""
 
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 
-RUNNER = """
-import grpc, sys, time
+COMMON = """
+import sys, time
 from pathlib import Path
-channel = grpc.insecure_channel("127.0.0.1:1")  # grpc's threads are up, as in an agent
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.forked import fork_blocker
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess
-assert fork_blocker() is not None
-server = ForkServer.start(timeout=30)
 def served(config_json, netns=None):
     return RoleProcess("target", [config_json], Path(LOG), module="rdmacheck.roles", forkserver=server, netns=netns)
 """
+RUNNERS = {
+    "fork": COMMON + """
+server = ForkServer.start(timeout=30)
+assert server.how == "fork", server.how
+import grpc
+channel = grpc.insecure_channel("127.0.0.1:1")  # grpc's threads, after the server is up
+""",
+    "exec": COMMON + """
+import grpc
+channel = grpc.insecure_channel("127.0.0.1:1")  # grpc's threads are up: this process may not fork
+assert fork_blocker() is not None
+server = ForkServer.start(timeout=30)
+assert server.how == "exec", server.how
+""",
+}
 
 
-def test_served_roles_in_missing_namespaces_exit_2_and_only_the_roles_module_is_served(tmp_path):
+@pytest.mark.parametrize("how", sorted(RUNNERS))
+def test_served_roles_in_missing_namespaces_exit_2_and_only_the_roles_module_is_served(tmp_path, how):
     from tests.host.test_forked import run_checks
 
     run_checks(tmp_path, """
@@ -36,16 +51,16 @@ def test_served_roles_in_missing_namespaces_exit_2_and_only_the_roles_module_is_
             raise SystemExit("served another module")
         except ValueError:
             pass
-    """, prelude=RUNNER)
+    """, prelude=RUNNERS[how])
 
 
-def test_the_server_goes_when_its_runner_is_sigkilled(tmp_path):
-    code = (RUNNER + "print(server.proc.pid, flush=True)\ntime.sleep(60)\n").replace("LOG", repr(str(tmp_path / "l")))
+@pytest.mark.parametrize("how", sorted(RUNNERS))
+def test_the_server_goes_when_its_runner_is_sigkilled(tmp_path, how):
+    code = (RUNNERS[how] + "print(server.pid, flush=True)\ntime.sleep(60)\n").replace("LOG", repr(str(tmp_path / "l")))
     runner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         pid = int(runner.stdout.readline())
-        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-        assert b"rdmacheck.roles.forkserver" in argv, argv
+        assert _alive(pid)
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(5)
