@@ -103,10 +103,14 @@ def installed() -> list[Engine]:
 
 
 def _release_key(release: str) -> tuple:
-    parts = []
-    for p in release.replace(".post", ".-").split("."):
-        parts.append(int(p[1:]) + 0.5 if p.startswith("-") else int(p) if p.isdigit() else 0)
-    return tuple(parts)
+    """PEP 440 order (0.3.9 < 0.3.10 < 0.3.10.post1 < 0.3.11); a directory named otherwise sorts first
+    (by name), so the newest release stays the default."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        return (1, Version(release), "")
+    except InvalidVersion:
+        return (0, Version("0"), release)
 
 
 def install(release: str, base_python: str = "/usr/bin/python3") -> Engine:

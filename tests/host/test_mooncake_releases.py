@@ -178,10 +178,11 @@ def test_a_missing_release_is_an_environment_problem_naming_the_install_command(
         engines.engine_for("0.3.11")
     with pytest.raises(EnvironmentProblem, match="does not exist"):
         engines.engine_for(str(tmp_path / "nope" / "python"))
-    for r in ("0.3.13.post1", "0.3.10", "0.3.10.post1", "0.3.12"):
+    for r in ("0.3.13.post1", "0.3.10", "my-build", "0.3.9", "0.3.10.post1", "0.3.12"):
         (tmp_path / r).mkdir()
         (tmp_path / r / ".installed").write_text(r)
-    assert [e.release for e in engines.installed()] == ["0.3.10", "0.3.10.post1", "0.3.12", "0.3.13.post1"]
+    assert [e.release for e in engines.installed()] == ["my-build", "0.3.9", "0.3.10", "0.3.10.post1", "0.3.12",
+                                                        "0.3.13.post1"]
 
 
 def test_probe_of_an_engine_without_probe_falls_back_to_its_metadata_answer():
