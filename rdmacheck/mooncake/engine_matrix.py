@@ -50,17 +50,6 @@ class EngineMatrixPlan:
     on_cell: Callable[[EngineCell], None] = field(default=lambda cell: None)
 
 
-def _finding_ids(texts: list[str | None]) -> list[str]:
-    """'engine-never-rehandshook: ...' -> 'engine-never-rehandshook', each once."""
-    out: list[str] = []
-    for t in texts:
-        if t:
-            fid = t.split(":", 1)[0].strip()
-            if fid not in out:
-                out.append(fid)
-    return out
-
-
 def _restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: str | None) -> EngineCell:
     kw: dict = dict(engine_role="target", restart="initiator")
     if scenario == "restart-target":
@@ -70,7 +59,7 @@ def _restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etc
     res = run_mooncake(MooncakePlan(host=plan.host, engine=engine, device=plan.device, rounds=plan.rounds + 1,
                                     length=plan.length, step_timeout=30.0,
                                     engine_transfer_timeout=plan.engine_transfer_timeout, log_dir=d, **kw))
-    findings = _finding_ids([r.finding for r in res.rounds])
+    findings = list(dict.fromkeys(r.finding for r in res.rounds if r.finding))  # each once, in order
     if res.verdict == Verdict.FAIL and not findings:
         findings = ["rounds-missing"] if len(res.rounds) < res.plan.rounds or res.error else ["readback-mismatch"]
     ok = sum(r.ok for r in res.rounds)

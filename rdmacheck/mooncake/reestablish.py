@@ -100,7 +100,7 @@ def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target:
     if not w["ok"]:
         rnd.error = f"write: {w['detail']}"
         if plan.who("initiator") == "engine" and rnd.index > 0 and plan.restart == "target":
-            rnd.finding = _rehandshake_evidence(target, w, plan)
+            rnd.finding, rnd.finding_detail = _rehandshake_evidence(target, w, plan)
         return
     v = _call(target, plan.step_timeout, "the target's check of its memory", op="verify", seed=seed, offset=0,
               length=plan.length)
@@ -112,7 +112,7 @@ def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target:
         rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
 
 
-def _rehandshake_evidence(target: RoleProcess, write: dict, plan: MooncakePlan) -> str:
+def _rehandshake_evidence(target: RoleProcess, write: dict, plan: MooncakePlan) -> tuple[str, str]:
     """What rdmacheck's restarted target saw of the engine after it came up (its own events), never
     a guessed cause: a Connection request, or none at all."""
     target.mark()  # read everything it has said
@@ -121,9 +121,9 @@ def _rehandshake_evidence(target: RoleProcess, write: dict, plan: MooncakePlan) 
     waited = f"the engine's write failed after {write.get('ms', 0) / 1000:.1f} s " \
              f"(MC_TRANSFER_TIMEOUT {plan.engine_transfer_timeout} s)"
     if not seen:
-        return (f"engine-never-rehandshook: the restarted target received no Connection request from the engine "
+        return ("engine-never-rehandshook", f"the restarted target received no Connection request from the engine "
                 f"(its events: {', '.join(e['event'] for e in target.events) or 'none'}); {waited}")
-    return f"engine-write-failed-after-rehandshake: the restarted target saw {', '.join(seen)}; {waited}"
+    return "engine-write-failed-after-rehandshake", f"the restarted target saw {', '.join(seen)}; {waited}"
 
 
 def _brief(e: Exception) -> str:
@@ -143,8 +143,9 @@ def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stab
         first = result.rounds[0].restarted_name if result.rounds else ready["name"]
         if ready["name"] != first:  # measured, not assumed: some releases ignore the pinned port
             rnd.error = f"the restarted {plan.who(role)} {role} came back as {ready['name']}, not {first}"
-            rnd.finding = ("engine-name-changed: the restarted engine is a new peer, so this is not a same-name "
-                           "restart (its handshake port was pinned with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT)")
+            rnd.finding = "engine-name-changed"
+            rnd.finding_detail = ("the restarted engine is a new peer, so this is not a same-name restart (its "
+                                  "handshake port was pinned with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT)")
             return rnd
         rnd.start_s = round(time.monotonic() - t0, 3)
         if role == "initiator":
@@ -155,7 +156,8 @@ def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stab
         rnd.error = _brief(e)
         if plan.who(role) == "engine" and any("No valid port" in line for line in fresh.tail):
             line = next(x for x in fresh.tail if "No valid port" in x)
-            rnd.finding = f"engine-port-unavailable: the restarted engine could not bind its pinned port ({line.strip()[:160]})"
+            rnd.finding = "engine-port-unavailable"
+            rnd.finding_detail = f"the restarted engine could not bind its pinned port ({line.strip()[:160]})"
     finally:
         fresh.kill()  # SIGKILL: the peer never hears a goodbye, as after a crash
         fresh.stop(grace=5.0)

@@ -80,7 +80,7 @@ def mooncake_junit_xml(res: MooncakeResult) -> bytes:
         if r is None:
             case.failure, case.failure_type = f"not reached: {res.error or 'the run stopped'}", "not reached"
         elif not r.ok:
-            case.failure = r.finding or r.error or "verification failed"
+            case.failure = r.finding_text or r.error or "verification failed"
             case.failure_type = "verify" if r.error is None else "error"
             case.failure_text = f"target: {r.target_verify}\nread back: {r.readback}"
         cases.append(case)

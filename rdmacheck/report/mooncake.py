@@ -65,7 +65,7 @@ def render_mooncake(res: MooncakeResult, console: Console) -> None:
                   "-" if r.start_s is None else f"{r.start_s:.2f}",
                   "-" if r.first_write_ms is None else f"{r.first_write_ms:.1f}",
                   "ok" if r.target_ok else r.target_verify or "-", "ok" if r.readback_ok else r.readback or "-",
-                  r.finding or r.error or "")
+                  r.finding_text or r.error or "")
     console.print(t)
     seen = ", ".join(f"{k} {v}" for k, v in res.engine_log.items())
     console.print(f"engine log: {seen or 'none'}", highlight=False)

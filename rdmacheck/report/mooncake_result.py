@@ -24,7 +24,12 @@ class MooncakeRound:
     target_verify: str = ""  # what the check found (the seed, or the first mismatch)
     readback: str = ""
     error: str | None = None
-    finding: str | None = None  # what the engine did, when it explains a failure
+    finding: str | None = None  # the finding's identifier: what the engine did, when it explains a failure
+    finding_detail: str | None = None  # what was seen, in words
+
+    @property
+    def finding_text(self) -> str | None:
+        return f"{self.finding}: {self.finding_detail}" if self.finding and self.finding_detail else self.finding
 
 
 @dataclass

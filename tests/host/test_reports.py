@@ -133,7 +133,8 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
                         device="erdma_0", engine_role="target", restart="initiator", rounds=3)
     res = MooncakeResult(plan=plan, rounds=[
         MooncakeRound(index=0, ok=True, start_s=2.0, first_write_ms=150.0, target_ok=True, readback_ok=True),
-        MooncakeRound(index=1, ok=False, start_s=2.1, target_verify="first mismatch at byte 0", finding="never arrived")],
+        MooncakeRound(index=1, ok=False, start_s=2.1, target_verify="first mismatch at byte 0", finding="engine-never-rehandshook",
+                      finding_detail="no Connection request")],
         error="the engine exited")
     root = ET.fromstring(mooncake_junit_xml(res))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("3", "2", "0")
@@ -141,7 +142,7 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
     assert [c.get("name") for c in cases] == ["restart-initiator.round-0", "restart-initiator.round-1",
                                               "restart-initiator.round-2"]
     assert cases[0].find("failure") is None and cases[0].get("time") == "2.150"
-    assert cases[1].find("failure").get("message") == "never arrived"
+    assert cases[1].find("failure").get("message") == "engine-never-rehandshook: no Connection request"
     assert "first mismatch at byte 0" in cases[1].find("failure").text
     assert cases[2].find("failure").get("message") == "not reached: the engine exited"
     write_mooncake_tone(res, tmp_path)
