@@ -54,11 +54,11 @@ class _Forcer:
         peer, rec = self.peer, self.rec
         if self.arrived.is_set():  # only the first request is forced; later ones as usual
             peer.connection_hook = None
-            return peer._on_connection(req)
+            return peer.answer_connection(req)
         self.arrived.set()
         rec.engine_request_at_s = round(time.monotonic() - self.t0, 3)
         rec.engine_request_qpns = list(req.qp_num)
-        ep = peer._new_endpoint(req.local_nic_path)
+        ep = peer.new_endpoint(req.local_nic_path)
         ours = ConnectionDesc(peer.nic_path, req.local_nic_path, [q.qpn for q in ep.qps], peer.gid, peer.dev.lid,
                               ready_ack=False)
         host, port = parse_hostport(split_nic_path(req.local_nic_path)[0], "engine name")
@@ -74,17 +74,17 @@ class _Forcer:
             rec.engine_answer_error = f"{type(e).__name__}: {e}"
             rec.engine_answer_ms = round((time.monotonic() - t1) * 1000, 1)
         try:
-            peer._bring_up(ep, req)
+            peer.bring_up(ep, req)
         except Exception as e:  # noqa: BLE001 - the engine still gets an answer, with the reason
             ep.destroy()
             rec.our_error = f"bringing up rdmacheck's QPs: {e}"
-            return peer._reply(req, [], rec.our_error)
+            return peer.reply_to(req, [], rec.our_error)
         with peer.lock:
             peer.endpoints[req.local_nic_path] = ep
         rec.answered_at_s = round(time.monotonic() - self.t0, 3)
         if reply is not None and not reply.reply_msg:
             threading.Thread(target=self._ack, args=(ep, reply), daemon=True).start()
-        return peer._reply(req, [q.qpn for q in ep.qps])
+        return peer.reply_to(req, [q.qpn for q in ep.qps])
 
     def _ack(self, ep, reply: ConnectionDesc) -> None:
         try:

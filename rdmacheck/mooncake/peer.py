@@ -156,18 +156,23 @@ class MooncakePeer:
             hook = self.connection_hook
             if hook is not None and not req.ready_ack:
                 return hook(req).to_json()
-            return self._on_connection(req).to_json()
+            return self.answer_connection(req).to_json()
         if kind == wire.PROBE:
             return self.descriptor().to_json()
         self.emit("notify", message=obj)
         return {}
 
-    def _reply(self, req: ConnectionDesc, qpns: list[int], reply_msg: str = "") -> ConnectionDesc:
+    # The passive side's steps, public for a connection hook (forced_open.py) that answers in its own time.
+
+    def reply_to(self, req: ConnectionDesc, qpns: list[int], reply_msg: str = "") -> ConnectionDesc:
+        """Our Connection answer to req: these QPs, or none with reply_msg (a rejection)."""
         return ConnectionDesc(local_nic_path=self.nic_path, peer_nic_path=req.local_nic_path, qp_num=qpns,
                               local_gid=self.gid, local_lid=self.dev.lid, reply_msg=reply_msg,
                               ready_ack=req.ready_ack)
 
-    def _on_connection(self, req: ConnectionDesc) -> ConnectionDesc:
+    def answer_connection(self, req: ConnectionDesc) -> ConnectionDesc:
+        """The default answer: an ACK, a rejection, or a new endpoint for req's NIC path (replacing the
+        old one: the peer restarted)."""
         if req.ready_ack:
             self.emit("ready_ack", peer=req.local_nic_path)
             return ConnectionDesc("", "", [], "", ready_ack=True)
@@ -175,12 +180,12 @@ class MooncakePeer:
             why = (f"QP count mismatch in peer and local endpoints: peer {len(req.qp_num)}, local "
                    f"{QPS_PER_ENDPOINT}")
             self.emit("connection_rejected", peer=req.local_nic_path, reply_msg=why)
-            return self._reply(req, [], why)
+            return self.reply_to(req, [], why)
         t0 = time.perf_counter()
         with self.lock:
             old = self.endpoints.pop(req.local_nic_path, None)
-            ep = self._new_endpoint(req.local_nic_path)
-            self._bring_up(ep, req)
+            ep = self.new_endpoint(req.local_nic_path)
+            self.bring_up(ep, req)
             self.endpoints[req.local_nic_path] = ep
         if old is not None:  # the same NIC path handshaking again: the peer restarted
             self.emit("reestablished", peer=req.local_nic_path, old_qpns=[q.qpn for q in old.qps],
@@ -190,9 +195,10 @@ class MooncakePeer:
         else:
             self.emit("connected", peer=req.local_nic_path, qpns=[q.qpn for q in ep.qps], peer_qpns=req.qp_num,
                       passive=True, ms=round((time.perf_counter() - t0) * 1000, 3))
-        return self._reply(req, [q.qpn for q in ep.qps])
+        return self.reply_to(req, [q.qpn for q in ep.qps])
 
-    def _new_endpoint(self, peer_nic_path: str) -> MooncakeEndpoint:
+    def new_endpoint(self, peer_nic_path: str) -> MooncakeEndpoint:
+        """Fresh QPs for an endpoint to that NIC path, not connected yet."""
         qps = [QueuePair.create(self.dev, MOONCAKE_TUNING) for _ in range(QPS_PER_ENDPOINT)]
         for qp in qps:
             qp.psn = 0
@@ -214,7 +220,8 @@ class MooncakePeer:
                     return d.gid, d.lid
         raise InvalidMessage(f"{peer.local_nic_path}: no GID in its Connection message nor its descriptor")
 
-    def _bring_up(self, ep: MooncakeEndpoint, peer: ConnectionDesc) -> None:
+    def bring_up(self, ep: MooncakeEndpoint, peer: ConnectionDesc) -> None:
+        """Connect ep's QPs to the ones the peer's Connection message names."""
         gid, lid = self._peer_address(peer)
         for qp, qpn in zip(ep.qps, peer.qp_num):
             qp.connect(RemoteQP(qpn=qpn, psn=0, gid=gid, lid=lid, mtu=self.dev.active_mtu))
@@ -235,7 +242,7 @@ class MooncakePeer:
         device = seg.devices[0].name if seg.devices else self.dev.name
         peer_path = f"{name}@{device}"
         host, port = parse_hostport(name, "segment name")
-        ep = self._new_endpoint(peer_path)
+        ep = self.new_endpoint(peer_path)
         req = ConnectionDesc(local_nic_path=self.nic_path, peer_nic_path=peer_path, qp_num=[q.qpn for q in ep.qps],
                              local_gid=self.gid, local_lid=self.dev.lid, ready_ack=False)
         t0 = time.perf_counter()
@@ -245,7 +252,7 @@ class MooncakePeer:
                 raise Rejected(reply.reply_msg)
             if len(reply.qp_num) != QPS_PER_ENDPOINT:
                 raise Rejected(f"the engine answered with {len(reply.qp_num)} QPs, not {QPS_PER_ENDPOINT}")
-            self._bring_up(ep, reply)
+            self.bring_up(ep, reply)
             self.send_ready_ack(ep, reply)
         except BaseException:
             ep.destroy()
