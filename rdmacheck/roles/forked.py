@@ -56,6 +56,25 @@ def preload() -> None:
     import rdmacheck.verbs.cm  # noqa: F401, PLC0415
 
 
+# A command prefix: the kernel SIGKILLs what it execs when the process that started it dies. setpriv
+# sets PR_SET_PDEATHSIG and execs, so no Python runs between fork and exec (which in a process holding
+# grpc, an agent's etcd client, runs grpc's fork handlers: seen SIGABRT in 3 of 56).
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
+
+
+def reap_within(pid: int, timeout: float) -> int:
+    """The exit status of child pid; one still running after `timeout` is SIGKILLed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got, status = os.waitpid(pid, os.WNOHANG)
+        if got == pid:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        time.sleep(0.01)
+
+
 class ForkedChild(fdspawn):
     """A forked role: pexpect reads its merged stdout/stderr pipe; kill and wait by pid."""
 
@@ -74,15 +93,14 @@ class ForkedChild(fdspawn):
             self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
+    def _reap_within(self, timeout: float) -> int:
+        return reap_within(self.pid, timeout)
+
     def wait(self, timeout: float = 10.0) -> int:
         """The exit status; called after EOF on the pipe, so the child is exiting. One that closed its
         output but lives on past `timeout` is killed (no unbounded wait)."""
-        deadline = time.monotonic() + timeout
-        while self.returncode is None and self._reap(os.WNOHANG) is None:
-            if time.monotonic() >= deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                return self._reap(0)
-            time.sleep(0.01)
+        if self.returncode is None:
+            self.returncode = self._reap_within(timeout)
         if not self.closed:
             self.close()
         return self.returncode

@@ -22,12 +22,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-
-from pexpect.fdpexpect import fdspawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.roles.forked import child_main, fork_blocker, preload
+from rdmacheck.roles.forked import DIE_WITH_PARENT, ForkedChild, child_main, fork_blocker, preload, reap_within
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 1 << 20  # a role configuration is a few KB
@@ -65,12 +62,13 @@ class ForkServer:
             raise
         return server
 
-    def _exited(self, block: bool = False) -> int | None:
+    def _exited(self) -> int | None:
+        """Its exit status if it has exited (reaped now), else None."""
         if self.popen is not None:
-            return self.popen.wait() if block else self.popen.poll()
+            return self.popen.poll()
         if self.status is None:
             try:
-                pid, st = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                pid, st = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
                 return None
             if pid == self.pid:
@@ -122,17 +120,18 @@ class ForkServer:
     def close(self, grace: float = 5.0) -> None:
         """Its roles go with it (their death signal)."""
         self.sock.close()  # the server reads EOF and exits
-        deadline = time.monotonic() + grace
-        while self._exited() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self._exited() is None:
-            os.kill(self.pid, signal.SIGKILL)
-            self._exited(block=True)
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        elif self._exited() is None:
+            self.status = reap_within(self.pid, grace)
 
 
 def _exec_server(theirs: socket.socket) -> subprocess.Popen:
-    argv = ["setpriv", "--pdeathsig", "KILL", "--", sys.executable, "-m", "rdmacheck.roles.forkserver",
-            str(theirs.fileno())]
+    argv = [*DIE_WITH_PARENT, sys.executable, "-m", "rdmacheck.roles.forkserver", str(theirs.fileno())]
     return subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
 
 
@@ -169,41 +168,29 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-class ServedChild(fdspawn):
-    """A role forked by the server: pexpect reads its pipe; kill by pid, reaped by the server."""
+class ServedChild(ForkedChild):
+    """A role forked by the server: read as a forked child, signalled by pid, reaped by the server
+    (it is the server's child, not ours)."""
 
     def __init__(self, server: ForkServer, pid: int, fd: int):
-        super().__init__(fd, timeout=None, encoding="utf-8", codec_errors="replace", use_poll=True)
-        self.server, self.pid = server, pid
-        self.returncode: int | None = None
+        super().__init__(pid, fd)
+        self.server = server
 
     def kill(self, sig: int) -> None:
         if self.returncode is None:  # until reaped the pid is this role's (a zombie at worst)
             os.kill(self.pid, sig)
 
-    def wait(self, timeout: float = 10.0) -> int:
-        if self.returncode is None:
-            self.returncode = self.server.reap(self.pid, timeout)
-        if not self.closed:
-            self.close()
-        return self.returncode
+    def _reap_within(self, timeout: float) -> int:
+        return self.server.reap(self.pid, timeout)
 
 
 # --- the server side --------------------------------------------------------------------------
 
 def _reap(pid: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return -1  # not ours (already reaped)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        time.sleep(0.01)
+    try:
+        return reap_within(pid, timeout)
+    except ChildProcessError:
+        return -1  # not ours (already reaped)
 
 
 def _fork_role(sock: socket.socket, w: int, req: dict) -> int:

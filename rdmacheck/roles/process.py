@@ -15,7 +15,7 @@ import pexpect
 from pexpect.popen_spawn import PopenSpawn
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.roles.forked import fork_blocker, fork_role
+from rdmacheck.roles.forked import DIE_WITH_PARENT, fork_blocker, fork_role
 from rdmacheck.roles.forkserver import ForkServer
 
 
@@ -39,10 +39,8 @@ def free_port(host: str) -> int:
 def role_argv(args: list[str], netns: str | None = None, module: str = "rdmacheck",
               python: str | None = None, die_with_parent: bool = False) -> list[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    # setpriv sets PR_SET_PDEATHSIG and execs: no Python code runs between fork and exec, which in a
-    # process holding grpc (an agent's etcd client) runs grpc's fork handlers (seen: SIGABRT in 3 of 56).
     if die_with_parent:
-        prefix += ["setpriv", "--pdeathsig", "KILL", "--"]
+        prefix += DIE_WITH_PARENT
     return [*prefix, python or sys.executable, "-m", module, *args]
 
 
