@@ -57,11 +57,9 @@ def hosts(n: int) -> list[LabHost]:
     return [LabHost(k) for k in range(1, n + 1)]
 
 
-def create(n: int, rdma: bool = True, route: bool = True) -> list[LabHost]:
-    """Idempotent per host: an existing namespace of that name is left as it is. rdma: a siw device
-    on each; route: forwarding between the namespaces (host to host) in the initial namespace."""
-    if route:
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+def create(n: int) -> list[LabHost]:
+    """Idempotent per host: an existing namespace of that name is left as it is."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
     made = []
     for h in hosts(n):
         if Path(f"/run/netns/{h.name}").exists():
@@ -75,8 +73,7 @@ def create(n: int, rdma: bool = True, route: bool = True) -> list[LabHost]:
         _sh(h.ns("ip", "addr", "add", f"{h.ip}/24", "dev", "eth0"))
         _sh(h.ns("ip", "link", "set", "eth0", "up"))
         _sh(h.ns("ip", "route", "add", "default", "via", h.gateway))
-        if rdma:
-            _sh(h.ns("rdma", "link", "add", h.device, "type", "siw", "netdev", "eth0"))
+        _sh(h.ns("rdma", "link", "add", h.device, "type", "siw", "netdev", "eth0"))
         made.append(h)
     return made
 
