@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from tests.procs import alive
+
 COMMON = """
 import sys, time
 from pathlib import Path
@@ -60,20 +62,11 @@ def test_the_server_goes_when_its_runner_is_sigkilled(tmp_path, how):
     runner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         pid = int(runner.stdout.readline())
-        assert _alive(pid)
+        assert alive(pid)
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait(5)
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), "the fork server outlived its runner"
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for whoever adopted it is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert not alive(pid), "the fork server outlived its runner"

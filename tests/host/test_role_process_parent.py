@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from tests.procs import alive
+
 PARENT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
@@ -26,15 +28,6 @@ PARENT = textwrap.dedent("""
 """)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.parametrize("die", [True, False])
 def test_the_child_dies_with_its_parent_only_when_asked(tmp_path, die):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "log"), "1" if die else "0"],
@@ -44,10 +37,10 @@ def test_the_child_dies_with_its_parent_only_when_asked(tmp_path, die):
     parent.send_signal(signal.SIGKILL)
     parent.wait(5)
     deadline = time.monotonic() + 3
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        assert _alive(child) is (not die)
+        assert alive(child) is (not die)
     finally:
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)

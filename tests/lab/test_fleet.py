@@ -13,6 +13,7 @@ import pytest
 
 from rdmacheck.lab.hosts import LabHost, blackhole, create, set_link
 from tests.conftest import IN_LAB, ROOT
+from tests.procs import alive, descendants
 
 N = 4
 TTL = 3
@@ -102,15 +103,15 @@ def test_an_agent_killed_mid_run_is_a_host_down_within_its_lease_and_the_rest_co
     assert any("fleet: round 0" in x for x in seen), "".join(seen)
     # ... and while one of its roles runs (the fork server alone until the agent starts one)
     deadline = time.monotonic() + 30
-    while len(_descendants(agents["host3"].pid)) < 2 and time.monotonic() < deadline:
+    while len(descendants(agents["host3"].pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = _descendants(agents["host3"].pid)
+    left = descendants(agents["host3"].pid)
     assert len(left) >= 2, f"host3's agent had no role running within 30 s (descendants {left})"
     killed_at = time.monotonic()
     killed_wall = time.time()
     agents["host3"].send_signal(signal.SIGKILL)
     rc, out, errs = _finish(coord, agents)
-    assert not [p for p in left if _alive(p)], "the killed agent's fork server or roles outlived it"
+    assert not [p for p in left if alive(p)], "the killed agent's fork server or roles outlived it"
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert rc == 1 and "host3" in res["host_down"], out + errs[-2000:]
     assert res["bad_hosts"]["host3"].startswith("host-down"), res["bad_hosts"]
@@ -121,30 +122,6 @@ def test_an_agent_killed_mid_run_is_a_host_down_within_its_lease_and_the_rest_co
     assert [line for line in res["host_lines"] if not line.startswith("host3")] == \
         [f"host{k} | Healthy" for k in (1, 2, 4)]
     assert time.monotonic() - killed_at < 400
-
-
-def _descendants(pid: int) -> list[int]:
-    parents = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    out, todo = [], [pid]
-    while todo:
-        cur = todo.pop()
-        kids = [c for c, p in parents.items() if p == cur]
-        out += kids
-        todo += kids
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_link(fleet_hosts, fleet_etcd,
