@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.bench.measure import Remote, bandwidth_bps, latency_us
+from rdmacheck.bench.result import STEPS, BenchResult, Dist
 from rdmacheck.endpoint import Endpoint
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.client import Channel
 from rdmacheck.handshake.messages import Accept, Connect, Verify, VerifyResult
 from rdmacheck.pattern import new_seed, pattern
-from rdmacheck.report.bench_result import STEPS, BenchResult, Dist
 from rdmacheck.roles.events import new_generation
 from rdmacheck.roles.process import RoleProcess, free_port
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning

@@ -9,7 +9,7 @@ import typer
 
 from rdmacheck import __version__
 from rdmacheck.errors import EXIT_INTERNAL, RdmacheckError
-from rdmacheck.report.console import err
+from rdmacheck.output.console import err
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")

@@ -9,7 +9,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.report.console import err, out_console
+from rdmacheck.output.console import err, out_console
 from rdmacheck.words import Strategy
 
 
@@ -28,10 +28,10 @@ def bench(
     log_dir: Optional[Path] = typer.Option(None, "--log-dir", help="Where the local target's log goes."),
 ) -> None:
     """Latency (64 B WRITE/READ), pipelined bandwidth, and the cost of re-establishment per step."""
+    from rdmacheck.bench.render import render_bench
     from rdmacheck.bench.run import Bench, BenchPlan
     from rdmacheck.handshake.address import parse_hostport
-    from rdmacheck.report.bench import bench_dict, render_bench
-    from rdmacheck.report.results import write_json_atomic
+    from rdmacheck.output.files import write_json_atomic
 
     choices = {Strategy.RESET.value: (Strategy.RESET,), Strategy.RECREATE.value: (Strategy.RECREATE,),
                "both": (Strategy.RESET, Strategy.RECREATE)}
@@ -50,5 +50,5 @@ def bench(
                      size=o.size(size, "--size"), depth=depth, rounds=rounds, verify=verify, log_dir=log_dir)
     res = Bench(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False)).run()
     if json_out:
-        write_json_atomic(json_out, bench_dict(res))
+        write_json_atomic(json_out, res.to_dict())
     render_bench(res, out_console())

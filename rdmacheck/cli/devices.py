@@ -10,13 +10,13 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
-from rdmacheck.report.console import err, out_console
+from rdmacheck.output.console import err, out_console
 
 
 @app.command()
 def devices(as_json: bool = o.JSON_PRINT, device: Optional[str] = o.DEVICE_FILTER) -> None:
     """List RDMA devices: provider, node type, ports, MTU, GID table with types and IPs."""
-    from rdmacheck.report.devices import render_devices
+    from rdmacheck.doctor.render import render_devices
     from rdmacheck.verbs.devices import list_devices
 
     devs = list_devices(device)

@@ -10,7 +10,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, RdmacheckError
-from rdmacheck.report.console import err, out_console
+from rdmacheck.output.console import err, out_console
 
 
 @app.command()
@@ -23,8 +23,8 @@ def doctor(
 ) -> None:
     """Check this host's RDMA and say how to fix what is wrong. Exit 0 healthy, 1 unhealthy, 2 could not run."""
     from rdmacheck.doctor.checks import HostPaths
+    from rdmacheck.doctor.render import render_doctor
     from rdmacheck.doctor.run import healthy, run_doctor
-    from rdmacheck.report.doctor import render_doctor
 
     size = o.size(buffer_size, "--buffer-size")
     try:

@@ -13,8 +13,9 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem
-from rdmacheck.report.console import err, out_console
+from rdmacheck.cli.finish import finish
+from rdmacheck.errors import EnvironmentProblem
+from rdmacheck.output.console import err
 from rdmacheck.words import Mode, Strategy
 
 fleet_app = typer.Typer(no_args_is_help=True, help="Check every pair of hosts: one agent per host, one coordinator, etcd between them.")
@@ -106,10 +107,8 @@ def run_cmd(
     """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is healthy."""
     from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
     from rdmacheck.fleet.protocol import PairSettings
+    from rdmacheck.fleet.render import render_fleet
     from rdmacheck.fleet.store import FleetStore
-    from rdmacheck.report.fleet import render_fleet
-    from rdmacheck.report.fleet_result import fleet_junit_xml, write_fleet_json, write_fleet_tone, write_prom
-    from rdmacheck.report.junit import write_junit
 
     if launch not in LAUNCHERS:
         raise typer.BadParameter(f"choose from {', '.join(LAUNCHERS)}", param_hint="--launch")
@@ -142,13 +141,4 @@ def run_cmd(
                 srun.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 srun.terminate()
-    if json_path:
-        write_fleet_json(res, json_path)
-    if junit:
-        write_junit(fleet_junit_xml(res), junit)
-    if tone:
-        write_fleet_tone(res, tone)
-    if prom:
-        write_prom(res, prom)
-    render_fleet(res, out_console())
-    raise typer.Exit(0 if res.healthy else EXIT_FAIL)
+    finish(res, render_fleet, json_path, junit, tone, prom)

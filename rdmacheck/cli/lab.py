@@ -11,7 +11,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
-from rdmacheck.report.console import err
+from rdmacheck.output.console import err
 
 lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway VM with rxe (Soft-RoCE) and siw (soft-iWARP).")
 app.add_typer(lab_app, name="lab")

@@ -12,8 +12,12 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.errors import EXIT_FAIL, EnvironmentProblem, RdmacheckError
-from rdmacheck.report.console import err, out_console
+from rdmacheck.cli.finish import finish
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.output.console import err
+from rdmacheck.output.files import write_json_atomic
+from rdmacheck.scenario.result import run_from_dict
+from rdmacheck.scenario.table import render_matrix
 from rdmacheck.words import Mode, Restart, Strategy, values
 
 
@@ -67,24 +71,9 @@ def _apply_overrides(sc, devices, modes, strategies, restart, rounds, length, bu
     return replace(sc, base=base, **lists)
 
 
-def _finish(run, junit: Optional[Path], tone: Optional[Path], quiet: bool) -> None:
-    """Render the final table, write the other formats, exit by the expectations."""
-    from rdmacheck.report.junit import junit_xml, write_junit
-    from rdmacheck.report.matrix_table import render_matrix
-    from rdmacheck.report.tone import write_tone
-
-    if not quiet:
-        render_matrix(run, out_console())
-    if junit:
-        write_junit(junit_xml(run), junit)
-    if tone:
-        write_tone(run, tone)
-    raise typer.Exit(0 if run.all_met() else EXIT_FAIL)
-
-
 def _run_here(scenarios, json_out: Path, plain: bool, log_dir: Optional[Path], command: str):
-    from rdmacheck.report.progress import make_progress
     from rdmacheck.scenario.matrix import run_matrix
+    from rdmacheck.scenario.progress import make_progress
 
     try:
         o.require_devices()
@@ -107,8 +96,6 @@ def _run_in_lab(scenarios, json_out: Path, log_dir: Optional[Path], lab_timeout:
 
     from rdmacheck.cli.lab import lab_paths
     from rdmacheck.lab.vm import VMOptions, run_in_lab
-    from rdmacheck.report.results import run_from_dict, write_json_atomic
-
     json_out = json_out.resolve()
     json_out.parent.mkdir(parents=True, exist_ok=True)
     shared = Path(tempfile.mkdtemp(prefix="rdmacheck-lab-", dir=json_out.parent))
@@ -166,7 +153,7 @@ def _run(out: Outputs, scenarios, command: str) -> None:
         if o.given("lab_timeout"):
             raise typer.BadParameter("applies with --lab only", param_hint="--lab-timeout")
         run = _run_here(scenarios, out.json_out, out.plain, out.log_dir, command)
-    _finish(run, out.junit, out.tone, out.quiet)
+    finish(run, None if out.quiet else render_matrix, junit=out.junit, tone=out.tone)
 
 
 @app.command("run")
@@ -191,12 +178,10 @@ def report(
     """Re-render a results file (table, JUnit, T-one); exit 0 only if every cell met its expectation."""
     import json
 
-    from rdmacheck.report.results import run_from_dict
-
     try:
         run = run_from_dict(json.loads(results.read_text()))
     except FileNotFoundError:
         raise EnvironmentProblem(f"{results}: no such results file") from None
     except (ValueError, TypeError) as e:
         raise EnvironmentProblem(f"{results}: not a valid rdmacheck results file: {e}") from None
-    _finish(run, junit, tone, False)
+    finish(run, render_matrix, junit=junit, tone=tone)

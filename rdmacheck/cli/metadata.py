@@ -9,7 +9,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
-from rdmacheck.report.console import err, out_console
+from rdmacheck.output.console import err, out_console
 
 meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: list, get, watch.")
 app.add_typer(meta_app, name="metadata")

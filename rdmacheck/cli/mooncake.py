@@ -10,9 +10,10 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
+from rdmacheck.cli.finish import finish
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem
-from rdmacheck.report.console import out_console
-from rdmacheck.words import Role
+from rdmacheck.output.console import out_console
+from rdmacheck.words import Role, Verdict
 
 mooncake_app = typer.Typer(no_args_is_help=True, help="Test a Mooncake Transfer Engine deployment: probe, segments, reestablish, role.")
 app.add_typer(mooncake_app, name="mooncake")
@@ -46,7 +47,7 @@ def probe_cmd(
     """Send a Probe and a Metadata request to a running engine; print and check its segment descriptor."""
     from rdmacheck.handshake.address import parse_hostport
     from rdmacheck.mooncake.probe import probe
-    from rdmacheck.report.mooncake import render_probe
+    from rdmacheck.mooncake.render import render_probe
     from rdmacheck.verbs.devices import list_devices
 
     host, port = parse_hostport(address, "ADDRESS")
@@ -59,7 +60,7 @@ def probe_cmd(
         print(json.dumps(res.to_dict(), indent=2))
     else:
         render_probe(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_ENV if res.segment is None else EXIT_FAIL)
+    raise typer.Exit(0 if res.verdict == Verdict.PASS else EXIT_ENV if res.segment is None else EXIT_FAIL)
 
 
 @mooncake_app.command("segments")
@@ -70,8 +71,8 @@ def segments_cmd(
     *, etcd=None,
 ) -> None:
     """List mooncake/ram/* descriptors with their rpc_meta address, age, and whether the engine still answers."""
+    from rdmacheck.mooncake.render import render_segments
     from rdmacheck.mooncake.segments import list_segments
-    from rdmacheck.report.mooncake import render_segments
 
     o.refuse_given(("etcd_prefix", "cluster"), "to Mooncake's keys (mooncake/[ID/]ram/*: give --cluster-id)")
     rows = list_segments(etcd, cluster_id)
@@ -101,11 +102,9 @@ def reestablish_cmd(
     tone: Optional[Path] = typer.Option(None, "--tone", help="T-one results: DIR/test_results.json and DIR/round-N/test_results.json."),
 ) -> None:
     """The seed's scenario against a real engine: restart a side under the same name N times, verify each round."""
-    from rdmacheck.mooncake.reestablish import MooncakePlan, run_mooncake
-    from rdmacheck.report.junit import mooncake_junit_xml, write_junit
-    from rdmacheck.report.mooncake import render_mooncake
-    from rdmacheck.report.results import write_json_atomic
-    from rdmacheck.report.tone import write_mooncake_tone
+    from rdmacheck.mooncake.reestablish import run_mooncake
+    from rdmacheck.mooncake.reestablish_result import MooncakePlan
+    from rdmacheck.mooncake.render import render_mooncake
     from rdmacheck.units import parse_size
 
     o.require_devices(device)
@@ -113,15 +112,7 @@ def reestablish_cmd(
                         engine_transfer_timeout=engine_transfer_timeout,
                         length=parse_size(length), initiator_port=initiator_port, target_port=target_port,
                         step_timeout=timeout, log_dir=log_dir)
-    res = run_mooncake(plan)
-    if json_path:
-        write_json_atomic(json_path, res.to_dict())
-    if junit:
-        write_junit(mooncake_junit_xml(res), junit)
-    if tone:
-        write_mooncake_tone(res, tone)
-    render_mooncake(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+    finish(run_mooncake(plan), render_mooncake, json_path, junit, tone)
 
 
 @mooncake_app.command("role")
@@ -159,23 +150,14 @@ def role_cmd(
     raise typer.Exit(run_mooncake_role(cfg))
 
 
-def _finish(res, json_path: Optional[Path], render) -> None:
-    """The results file, the table, the exit code (0 PASS, 1 FAIL) of simopen and race."""
-    from rdmacheck.report.results import write_json_atomic
-
-    if json_path:
-        write_json_atomic(json_path, res.to_dict())
-    render(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
-
-
 @mooncake_app.command("engines")
 def engines_cmd(
     install: Optional[list[str]] = typer.Option(None, "--install", help="Install this release into its own venv (repeatable; pinned, cached)."),
     json_out: bool = o.JSON_PRINT,
 ) -> None:
     """List the engine releases installed for `mooncake simopen/race/matrix` (one venv each); install more."""
-    from rdmacheck.mooncake.engines import DEFAULT_RELEASES, engines_dir, install as install_release, installed
+    from rdmacheck.mooncake.engines import DEFAULT_RELEASES, engines_dir, installed
+    from rdmacheck.mooncake.engines import install as install_release
 
     for r in install or []:
         e = install_release(r)
@@ -205,12 +187,12 @@ def simopen_cmd(
 ) -> None:
     """Force a simultaneous open on a real engine: hold its Connection request, cross it with ours, then answer."""
     from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
-    from rdmacheck.report.engine_matrix import render_forced_open
+    from rdmacheck.mooncake.render import render_forced_open
 
     o.require_devices(device)
     plan = ForcedOpenPlan(_engine(engine), host or _device_ip(device), device, endpoints, rounds,
                           o.size(length, "--length"), answer_timeout, timeout, io_timeout=io_timeout, log_dir=log_dir)
-    _finish(run_forced_open(plan), json_path, render_forced_open)
+    finish(run_forced_open(plan), render_forced_open, json_path)
 
 
 @mooncake_app.command("race")
@@ -227,12 +209,12 @@ def race_cmd(
 ) -> None:
     """The natural race: two real engines write to each other at one instant; how often does a release hang?"""
     from rdmacheck.mooncake.race import RacePlan, run_race
-    from rdmacheck.report.engine_matrix import render_race
+    from rdmacheck.mooncake.render import render_race
 
     o.require_devices(device)
     plan = RacePlan(_engine(engine), host or _device_ip(device), device, trials, threads, o.size(length, "--length"),
                     hang_after, log_dir=log_dir)
-    _finish(run_race(plan), json_path, render_race)
+    finish(run_race(plan), render_race, json_path)
 
 
 @mooncake_app.command("matrix")
@@ -256,12 +238,13 @@ def matrix_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="No line per finished cell, only the table."),
 ) -> None:
     """Engine releases x scenarios, judged against the shipped expectations; exit 0 when every cell is as expected."""
-    from rdmacheck.mooncake.engine_matrix import SCENARIOS, EngineMatrixPlan, run_engine_matrix
+    from rdmacheck.mooncake.engine_matrix import (
+        SCENARIOS,
+        EngineMatrixPlan,
+        run_engine_matrix,
+    )
     from rdmacheck.mooncake.engines import engine_for, installed
-    from rdmacheck.report.engine_matrix import cell_line, render_engine_matrix
-    from rdmacheck.report.junit import engine_matrix_junit_xml, write_junit
-    from rdmacheck.report.results import write_json_atomic
-    from rdmacheck.report.tone import write_engine_matrix_tone
+    from rdmacheck.mooncake.render import cell_line, render_engine_matrix
 
     chosen = tuple(o.csv(scenarios) or SCENARIOS)
     bad = [s for s in chosen if s not in SCENARIOS]
@@ -278,12 +261,4 @@ def matrix_cmd(
                             race_threads, answer_timeout=answer_timeout, hang_after=hang_after,
                             engine_transfer_timeout=engine_transfer_timeout, etcd=etcd, log_dir=log_dir,
                             on_cell=(lambda c: None) if quiet else (lambda c: console.print(cell_line(c), highlight=False)))
-    res = run_engine_matrix(plan)
-    if json_path:
-        write_json_atomic(json_path, res.to_dict())
-    if junit:
-        write_junit(engine_matrix_junit_xml(res), junit)
-    if tone:
-        write_engine_matrix_tone(res, tone)
-    render_engine_matrix(res, console)
-    raise typer.Exit(0 if res.all_met() else EXIT_FAIL)
+    finish(run_engine_matrix(plan), render_engine_matrix, json_path, junit, tone)

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
     from click.core import ParameterSource
 
 from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.report.console import err
+from rdmacheck.output.console import err
 
 # --- single options ---------------------------------------------------------------------------
 DEVICE = typer.Option(..., "--device", "-d", help="RDMA device (e.g. rxe0, mlx5_0, erdma_0).")

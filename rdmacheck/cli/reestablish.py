@@ -16,7 +16,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
-from rdmacheck.report.console import err, out_console
+from rdmacheck.output.console import err, out_console
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.words import Mode, Restart, Role, Strategy
 
@@ -133,8 +133,9 @@ def local(
 ) -> None:
     """Both roles here as child processes; the --restart side is SIGKILLed and comes back every round."""
     from rdmacheck.handshake.address import parse_hostport
-    from rdmacheck.report.render import render_rounds
-    from rdmacheck.report.results import PASS, SKIP, RunResult, write_json_atomic
+    from rdmacheck.output.files import write_json_atomic
+    from rdmacheck.scenario.render import render_rounds
+    from rdmacheck.scenario.result import PASS, SKIP, RunResult
     from rdmacheck.scenario.runner import run_cell
 
     host, port = parse_hostport(listen, "--listen", allow_zero=True)

@@ -9,8 +9,9 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
-from rdmacheck.report.console import err, out_console
+from rdmacheck.cli.finish import finish, write_outputs
+from rdmacheck.errors import EXIT_ENV
+from rdmacheck.output.console import err
 
 PEER_ONLY = ("name", "listen", "peer")
 HERE_ONLY = ("json_out", "log_dir")
@@ -59,19 +60,16 @@ def simopen(
             callers=callers, concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,
             gid_index=gid_index, tuning=tuning, token=token)))
     o.refuse_given(PEER_ONLY, "without --role peer (both sides run here, on free loopback ports)")
-    from rdmacheck.report.results import write_json_atomic
-    from rdmacheck.report.simopen import render_simopen
     from rdmacheck.simopen.launch import SimopenPlan, run_simopen
+    from rdmacheck.simopen.render import render_simopen
 
     o.require_devices(device)
     plan = SimopenPlan(device=device, endpoints=endpoints, rounds=rounds, policy=passive_policy, callers=callers,
                        concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,
                        gid_index=gid_index, log_dir=log_dir, tuning=tuning, token=token)
     res = run_simopen(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False))
-    if json_out:
-        write_json_atomic(json_out, res.to_dict())
     if res.error and not res.rounds:  # nothing ran: one line, exit 2
+        write_outputs(res, json_out)
         err.print(f"error: {res.error}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_ENV)
-    render_simopen(res, out_console())
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+    finish(res, render_simopen, json_out)

@@ -10,7 +10,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
-from rdmacheck.report.console import err
+from rdmacheck.output.console import err
 from rdmacheck.words import Mode, Restart, Strategy
 
 
@@ -26,9 +26,9 @@ def soak(
     log_dir: Optional[Path] = o.LOG_DIR,
 ) -> None:
     """Restart rounds in a loop; fail if RDMA objects (rdma resource show) or the survivor's RSS grow."""
-    from rdmacheck.report.results import write_json_atomic
+    from rdmacheck.output.files import write_json_atomic
     from rdmacheck.scenario.cell import CellSpec
-    from rdmacheck.scenario.soak import run_soak
+    from rdmacheck.soak.run import run_soak
 
     if rounds < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--rounds")
@@ -44,4 +44,4 @@ def soak(
         print(f"objects after round {first.round}: {first.counts}; after round {last.round}: {last.counts}")
         print(f"survivor RSS: {first.survivor_rss_kib} KiB -> {last.survivor_rss_kib} KiB")
     print(f"{res.verdict}: {res.reason} ({res.cell.duration_s:.1f} s; logs: {res.cell.logs})")
-    raise typer.Exit(0 if res.verdict == "PASS" else EXIT_FAIL)
+    raise typer.Exit(0 if res.ok else EXIT_FAIL)

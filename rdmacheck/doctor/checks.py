@@ -12,7 +12,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.report.doctor import FAIL, PASS, SKIP, WARN, Check
+from rdmacheck.doctor.result import FAIL, PASS, SKIP, WARN, Check
 from rdmacheck.verbs.devices import DeviceInfo, PortInfo
 from rdmacheck.verbs.gid import is_zero_gid
 

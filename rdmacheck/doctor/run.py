@@ -25,10 +25,10 @@ from rdmacheck.doctor.checks import (
     userspace,
     uverbs_devices,
 )
-from rdmacheck.report.results import CellResult
-from rdmacheck.verbs.devices import DeviceInfo
 from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.result import CellResult
 from rdmacheck.scenario.runner import run_cell
+from rdmacheck.verbs.devices import DeviceInfo
 from rdmacheck.words import Strategy
 
 

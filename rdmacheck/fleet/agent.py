@@ -18,6 +18,7 @@ from rdmacheck.fleet.store import FleetStore
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed
+from rdmacheck.words import Verdict
 
 
 @dataclass
@@ -128,12 +129,12 @@ class Agent:
         # set up their devices in parallel (in the lab ~1.5 s of each round).
         target = self._registration(pair.target)
         if target is None:
-            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+            out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                               detail=f"target {pair.target}'s agent is not registered", reported_by=self.cfg.host)
         else:
             out = run_initiator(spec, pair, plan.index, (target["address"], plan.port), d / "initiator.log",
                                 self.forkserver)
-            if out.verdict != "PASS":
+            if out.verdict != Verdict.PASS:
                 out = self._target_said(plan, pair, out)
         self.store.put(proto.result_key(plan.index, pair), out.stamped())
         self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
@@ -155,10 +156,10 @@ class Agent:
             return out  # it listened: what the initiator saw stands
         seen = f"the initiator saw {out.finding}: {out.detail}"
         if ready is None:
-            return PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+            return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                                detail=f"target {pair.target} never said it listens; {seen}"[:400],
                                reported_by=self.cfg.host, duration_s=out.duration_s)
-        return PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding=ready.get("finding") or
+        return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding=ready.get("finding") or
                            "target-failed", detail=f"{ready['error']}; {seen}"[:400], reported_by=self.cfg.host,
                            duration_s=out.duration_s)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rdmacheck.fleet import protocol as proto
-from rdmacheck.fleet.isolation import PairResult, diagnose, retests
+from rdmacheck.fleet.isolation import PairResult, diagnose, isolate, retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
+from rdmacheck.fleet.result import FleetResult, RoundStats
 from rdmacheck.fleet.schedule import Pair, Schedule
 from rdmacheck.fleet.store import FleetStore
-from rdmacheck.report.fleet_result import FleetResult, RoundStats
 from rdmacheck.words import Verdict
 
 
@@ -54,7 +54,9 @@ class Coordinator:
                 for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
                     self._round(pairs)
                 self._retest(hosts)
-            self.result.diagnose()
+            r = self.result
+            r.diagnosis = isolate(r.pair_results(), r.missing, r.host_down)
+            r.finished = True
         finally:
             self.result.duration_s = round(time.monotonic() - self.t0, 3)
             try:
@@ -112,7 +114,7 @@ class Coordinator:
                 time.sleep(self.plan.poll)
         for p in live:
             if p not in outcomes:
-                outcomes[p] = PairOutcome(index, p.target, p.initiator, "FAIL", finding="deadline",
+                outcomes[p] = PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding="deadline",
                                           detail=f"no result within the round's {self.plan.round_deadline():g} s")
         wall = time.monotonic() - t0
         slowest = max((o.duration_s for o in outcomes.values()), default=0.0)
@@ -120,7 +122,7 @@ class Coordinator:
                                              round(max(0.0, wall - slowest), 3), self.store.requests - req0,
                                              round(published, 3)))
         self.result.pairs.extend(outcomes[p] for p in pairs)
-        ok = sum(o.verdict == "PASS" for o in outcomes.values())
+        ok = sum(o.verdict == Verdict.PASS for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
 
     def _check_leases(self, force: bool = False) -> None:
@@ -137,7 +139,7 @@ class Coordinator:
 
     def _host_down(self, index: int, p: Pair) -> PairOutcome:
         who = [h for h in p if h in self.down]
-        return PairOutcome(index, p.target, p.initiator, "FAIL", finding=proto.HOST_DOWN,
+        return PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding=proto.HOST_DOWN,
                            detail=f"agent {', '.join(who)} is gone (lease expired or never joined)")
 
     def _retest(self, hosts: list[str]) -> None:

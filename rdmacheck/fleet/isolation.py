@@ -76,6 +76,22 @@ def diagnose(results: list[PairResult]) -> Diagnosis:
     return d
 
 
+def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, float]) -> Diagnosis:
+    """The diagnosis of a fleet run: a host whose agent went away (or never joined) is down, whatever
+    it passed before, and its failed pairs then say nothing about links."""
+    d = diagnose(results)
+    for h in missing:
+        d.bad_hosts[h] = "host-down (its agent never joined)"
+    for h, t in host_down.items():
+        d.bad_hosts[h] = f"host-down (its agent's lease expired {t:.1f} s into the run)"
+    down = set(d.bad_hosts)
+    d.bad_links = [r for r in d.bad_links if not set(r.pair) & down]
+    d.undecided = {h: rs for h, rs in d.undecided.items() if h not in down and
+                   any(not set(r.pair) & down for r in rs)}
+    d.healthy = [h for h in d.healthy if h not in down and h not in d.undecided]
+    return d
+
+
 def _common(failed: list[PairResult]) -> str:
     """What a bad host failed with: the finding every failure shares, else the most frequent."""
     counts: dict[str, int] = defaultdict(int)

@@ -17,7 +17,7 @@ from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import round_from, spawn_role
-from rdmacheck.words import Restart, Role
+from rdmacheck.words import Restart, Role, Verdict
 
 
 def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir: Path) -> CellSpec:
@@ -39,7 +39,7 @@ def start_target(spec: CellSpec, addr: tuple[str, int], log: Path,
 
 def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path,
                   forkserver: ForkServer | None = None) -> PairOutcome:
-    out = PairOutcome(index, pair.target, pair.initiator, "FAIL", reported_by=pair.initiator)
+    out = PairOutcome(index, pair.target, pair.initiator, Verdict.FAIL, reported_by=pair.initiator)
     t0 = time.monotonic()
     proc = None
     try:
@@ -52,12 +52,12 @@ def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int],
             ready = proc.wait_for("ready", spec.start_timeout, "the initiator to be ready")
             out.mode, out.strategy = ready.get("mode"), ready.get("strategy")
             rr = round_from(r, proc.wait_for({"verified", "verify_failed"}, spec.round_timeout, what), ready)
-            if rr.verdict != "PASS":
+            if rr.verdict != Verdict.PASS:
                 out.finding, out.step, out.detail = rr.finding or "verify-failed", rr.step, rr.detail
                 return out
             if r:
                 out.reconnect_ms.append(rr.reconnect_ms)
-        out.verdict = "PASS"
+        out.verdict = Verdict.PASS
     except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
         out.finding = getattr(e, "finding", None) or ("deadline" if isinstance(e, DeadlineExceeded) else "role-crashed")
         out.step = getattr(e, "step", None) or getattr(e, "waited_for", None)

@@ -15,6 +15,7 @@ from rdmacheck.fleet.agent import Agent, AgentConfig
 from rdmacheck.fleet.protocol import PairOutcome, RoundPlan
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.metadata.etcd import EtcdStore
+from rdmacheck.words import Verdict
 
 
 @dataclass
@@ -48,13 +49,13 @@ class SimAgent(Agent):
             self.store.put(proto.ready_key(plan.index, pair.target), {"addr": ["0.0.0.0", plan.port]})
             return  # the initiator reports; a simulated target has nothing to tear down
         if self._registration(pair.target) is None:  # as the real agent: its address, not its `ready`
-            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL", finding="target-not-ready",
+            out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                               reported_by=self.cfg.host)
         else:
             took = self.rng.choice(self.pair_seconds)
             time.sleep(took)
             bad = set(pair) & self.faults.bad_hosts or frozenset(pair) in self.faults.bad_links
-            out = PairOutcome(plan.index, pair.target, pair.initiator, "FAIL" if bad else "PASS",
+            out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host)
         self.store.put(proto.result_key(plan.index, pair), out.stamped())

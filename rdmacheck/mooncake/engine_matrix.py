@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
 from rdmacheck.mooncake.engines import Engine
 from rdmacheck.mooncake.expected import expectation_for
 from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
 from rdmacheck.mooncake.race import RacePlan, run_race
-from rdmacheck.mooncake.reestablish import MooncakePlan, run_mooncake
-from rdmacheck.report.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.mooncake.reestablish import run_mooncake
+from rdmacheck.mooncake.reestablish_result import MooncakePlan
 from rdmacheck.words import Verdict
 
 SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart")

@@ -5,47 +5,27 @@ A release not listed (an engine someone built) has no expectation: its cells are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from rdmacheck.expectations import Expectation, expected_for
 from rdmacheck.words import Verdict
 
 BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in RdmaEndpoint")
 # The releases whose every cell was measured (README); others are installable but judged PASS-or-not.
 KNOWN = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
 
-
-@dataclass(frozen=True)
-class EngineExpectation:
-    verdict: Verdict
-    reason: str
-    findings: tuple[str, ...] = ()
-    releases: tuple[str, ...] | None = None  # None: every measured release
-    scenario: str | None = None
-
-    def matches(self, release: str, scenario: str) -> bool:
-        return (release in (self.releases or KNOWN)) and self.scenario in (None, scenario)
-
-    def specificity(self) -> int:
-        return (self.releases is not None) + (self.scenario is not None)
-
-
-RULES: tuple[EngineExpectation, ...] = (
-    EngineExpectation(Verdict.PASS, "measured: every verified round passes", scenario=None),
-    EngineExpectation(Verdict.FAIL, "measured on rxe: the engine never handshakes a restarted target again "
-                      "(rxe retries forever with the engine's retry_cnt 7; each write blocks for "
-                      "MC_TRANSFER_TIMEOUT)", ("engine-never-rehandshook",), scenario="restart-target"),
-    EngineExpectation(Verdict.FAIL, "measured: 0.3.10 leaves rdmacheck's crossing Connection request unanswered "
-                      "while its own request waits; once released, its write returns (3 of 4) or fails at "
-                      "MC_TRANSFER_TIMEOUT (1 of 4), and rdmacheck's write back over that endpoint never completes",
-                      ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), BEFORE_FIX, "simopen"),
-    EngineExpectation(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
-                      "(both first writes block)", ("engine-write-hung",), BEFORE_FIX, "race"),
+RULES: tuple[Expectation, ...] = (
+    Expectation.of(Verdict.PASS, "measured: every verified round passes", release=KNOWN),
+    Expectation.of(Verdict.FAIL, "measured on rxe: the engine never handshakes a restarted target again "
+                   "(rxe retries forever with the engine's retry_cnt 7; each write blocks for MC_TRANSFER_TIMEOUT)",
+                   ("engine-never-rehandshook",), release=KNOWN, scenario="restart-target"),
+    Expectation.of(Verdict.FAIL, "measured: 0.3.10 leaves rdmacheck's crossing Connection request unanswered "
+                   "while its own request waits; once released, its write returns (3 of 4) or fails at "
+                   "MC_TRANSFER_TIMEOUT (1 of 4), and rdmacheck's write back over that endpoint never completes",
+                   ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), release=BEFORE_FIX,
+                   scenario="simopen"),
+    Expectation.of(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
+                   "(both first writes block)", ("engine-write-hung",), release=BEFORE_FIX, scenario="race"),
 )
 
 
-def expectation_for(release: str, scenario: str) -> EngineExpectation | None:
-    best = None
-    for r in RULES:
-        if r.matches(release, scenario) and (best is None or r.specificity() >= best.specificity()):
-            best = r
-    return best
+def expectation_for(release: str, scenario: str) -> Expectation | None:
+    return expected_for({"release": release, "scenario": scenario}, RULES)

@@ -20,11 +20,21 @@ from pathlib import Path
 from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.mooncake import wire
-from rdmacheck.mooncake.engine_proc import evidence, fresh_log_dir, log_lines, log_size, spawn_engine
+from rdmacheck.mooncake.engine_proc import (
+    evidence,
+    fresh_log_dir,
+    log_lines,
+    log_size,
+    spawn_engine,
+)
 from rdmacheck.mooncake.engines import Engine
+from rdmacheck.mooncake.forced_open_result import (
+    ForcedOpenResult,
+    ForcedOpenRound,
+    HeldHandshake,
+)
 from rdmacheck.mooncake.messages import ConnectionDesc, split_nic_path
 from rdmacheck.pattern import check_pattern, new_seed, pattern
-from rdmacheck.report.engine_result import ForcedOpenResult, ForcedOpenRound, HeldHandshake
 from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
 
 

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from rdmacheck.handshake.messages import InvalidMessage
 from rdmacheck.handshake.wire import FrameError, PeerClosed
 from rdmacheck.mooncake import wire
 from rdmacheck.mooncake.messages import SegmentDesc
-from rdmacheck.report.mooncake_result import ProbeResult
+from rdmacheck.words import Verdict
+
+
+@dataclass
+class ProbeResult:
+    address: str
+    probe_reply: dict | None = None
+    probe_ms: float | None = None
+    probe_unanswered: str | None = None  # why the Probe got no reply (engines before 0.3.10.post2)
+    segment: SegmentDesc | None = None
+    metadata_ms: float | None = None
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return Verdict.PASS if self.segment is not None and not self.problems and not self.error else Verdict.FAIL
+
+    def to_dict(self) -> dict:
+        return {"address": self.address, "verdict": self.verdict, "probe_reply": self.probe_reply,
+                "probe_ms": self.probe_ms, "probe_unanswered": self.probe_unanswered, "metadata_ms": self.metadata_ms, "problems": self.problems,
+                "error": self.error, "segment": self.segment.to_json() if self.segment else None}
 
 
 def _timed(host: str, port: int, kind: int, obj: dict, timeout: float) -> tuple[dict, float]:

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded
-from rdmacheck.mooncake.engine_proc import evidence, fresh_log_dir, log_lines, log_size, spawn_engine
+from rdmacheck.mooncake.engine_proc import (
+    evidence,
+    fresh_log_dir,
+    log_lines,
+    log_size,
+    spawn_engine,
+)
 from rdmacheck.mooncake.engines import Engine
+from rdmacheck.mooncake.race_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.pattern import new_seed
-from rdmacheck.report.engine_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 
 

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.mooncake.engine_proc import spawn_engine
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.mooncake.reestablish_result import (
+    MooncakePlan,
+    MooncakeResult,
+    MooncakeRound,
+)
 from rdmacheck.pattern import new_seed
-from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 
-P2P = "P2PHANDSHAKE"
 RDMACHECK_MODULE = "rdmacheck.mooncake.side"
 # What the engine logs about re-establishment (glog lines), counted as findings.
 ENGINE_LOG_MARKS = {
@@ -31,32 +31,6 @@ ENGINE_LOG_MARKS = {
     "ready_ack": re.compile(r"Received RDMA ready ACK"),
     "handshake_errors": re.compile(r"^E\d{4} .*(Handshake|handshake|reply|GID|QP count)"),
 }
-
-
-@dataclass
-class MooncakePlan:
-    host: str  # the IP both sides name themselves by ('<ip>:<port>', P2P handshake)
-    engine: Engine
-    device: str = "rxe0"
-    engine_role: str = "target"  # the engine's role; rdmacheck's peer takes the other
-    both_engines: bool = False  # the other side is an engine too (the seed test: engine against engine)
-    metadata: str = P2P  # or an etcd URL: the engine's metadata mode, where a name is local_hostname
-    restart: str = "initiator"  # the side SIGKILLed and restarted under its pinned name every round
-    rounds: int = 3
-    length: int = 1 << 20
-    initiator_port: int = 17100  # handshake ports, pinned: a restarted side keeps its name
-    target_port: int = 17200
-    step_timeout: float = 60.0
-    engine_transfer_timeout: int = 10  # MC_TRANSFER_TIMEOUT (s): how long an engine's sync call may block
-    log_dir: Path = Path("rdmacheck-logs/mooncake")
-
-    def who(self, role: str) -> str:
-        """'engine' or 'rdmacheck' for a role."""
-        return "engine" if (role == self.engine_role or self.both_engines) else "rdmacheck"
-
-    @property
-    def etcd(self) -> bool:
-        return self.metadata != P2P
 
 
 def _side(plan: MooncakePlan, role: str, label: str) -> RoleProcess:

@@ -5,16 +5,30 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.wire import FrameError
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
 from rdmacheck.mooncake import wire
-from rdmacheck.report.mooncake_result import SegmentEntry
 
 PROBE_TIMEOUT = 1.0
+
+
+@dataclass
+class SegmentEntry:
+    name: str
+    devices: list[str]
+    buffers: int
+    buffer_bytes: int
+    timestamp: str
+    age_s: float | None
+    rpc: str | None  # ip:port from mooncake/rpc_meta/<name>
+    alive: str  # "alive (probe N ms)" | "stale: <why>" | "no rpc_meta"
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 def _age(stamp: str) -> float | None:

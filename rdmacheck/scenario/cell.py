@@ -6,7 +6,7 @@ in its own environment (`child_env`): nothing is copied by hand between containe
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdmacheck.metadata.etcd import EtcdConfig
@@ -101,6 +101,3 @@ class CellSpec:
         if self.metadata and self.metadata.password:
             env[PASSWORD_ENV] = self.metadata.password
         return env
-
-
-SPEC_FIELDS = tuple(f.name for f in fields(CellSpec))

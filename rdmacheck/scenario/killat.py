@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from rdmacheck.report.results import FAIL, SKIP, CellResult, RoundResult
 from rdmacheck.roles.process import RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
+from rdmacheck.scenario.result import FAIL, SKIP, CellResult, RoundResult
 from rdmacheck.words import Role
 
 # Steps the target has no hook for (it cannot tell that an initiator's WRITE is in flight).

@@ -12,9 +12,9 @@ import time
 from dataclasses import replace
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
-from rdmacheck.report.results import FAIL, PASS, CellResult
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
+from rdmacheck.scenario.result import FAIL, PASS, CellResult
 
 
 def netdev_of(device: str) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.report.results import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.roles.forked import fork_blocker
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
 from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.result import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.words import Mode, Restart, Role, oob_on_iwarp_reason
 
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.report.expectations import judge
-from rdmacheck.report.progress import Progress
-from rdmacheck.report.results import CellResult, RunResult, write_json_atomic
+from rdmacheck.output.files import write_json_atomic
 from rdmacheck.scenario.cell import CellSpec
+from rdmacheck.scenario.progress import Progress
+from rdmacheck.scenario.result import CellResult, RunResult
 from rdmacheck.scenario.runner import run_cell
 from rdmacheck.scenario.spec import Scenario
 from rdmacheck.verbs.devices import list_devices, rdma_core_version
@@ -42,7 +42,7 @@ def run_matrix(scenarios: list[Scenario], out: Path, progress: Progress, command
             progress.cell_start(i, len(plans), spec.label)
             cell = run_cell(replace(spec, log_dir=cell_log_dir(spec, log_dir)), on_step=progress.step,
                             cell=_appended(run, spec))
-            judge(cell, sc.expectations)
+            cell.judge(sc.expectations)
             write_json_atomic(out, run.to_dict())
             progress.cell_done(cell)
         run.finished = True

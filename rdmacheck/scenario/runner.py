@@ -7,12 +7,12 @@ from dataclasses import replace
 from typing import Callable
 
 from rdmacheck.errors import RdmacheckError
-from rdmacheck.report.results import CellResult
 from rdmacheck.roles.config import kill_step, link_down_seconds
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.killat import INITIATOR_ONLY, KillRun
 from rdmacheck.scenario.linkdown import LinkDownRun
 from rdmacheck.scenario.local import LocalRun
+from rdmacheck.scenario.result import CellResult
 from rdmacheck.words import Restart
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.expectations import Expectation
 from rdmacheck.findings import FINDINGS, is_known
-from rdmacheck.report.expectations import MATCH_KEYS, Expectation
 from rdmacheck.roles.config import check_fault
 from rdmacheck.scenario.cell import SIGNALS, CellSpec
 from rdmacheck.units import parse_size
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 # What a cell of a scenario does unless the file says otherwise (small: the matrix is many cells).
 SCENARIO_BASE = CellSpec(device="auto", rounds=2, buffer_size=1 << 20, length=64 << 10)
 # [run] and [timeouts] keys -> CellSpec fields
+MATCH_KEYS = ("device", "provider", "mode", "strategy", "restart")  # what an [[expect]] matches a cell on
 RUN_KEYS = {"rounds": "rounds", "buffer_size": "buffer_size", "length": "length", "restart_signal": "restart_signal",
             "restart_delay": "restart_delay", "gid_index": "gid_index", "inject": "inject"}
 TIMEOUT_KEYS = {"start": "start_timeout", "round": "round_timeout", "io": "io_timeout",
@@ -100,7 +101,7 @@ class Scenario:
             lines += ["", "[[expect]]", f"verdict = {_q(e.verdict)}", f"reason = {_q(e.reason)}"]
             if e.findings:
                 lines.append(f"findings = {_ql(e.findings)}")
-            lines += [f"{k} = {_q(getattr(e, k))}" for k in MATCH_KEYS if getattr(e, k) is not None]
+            lines += [f"{k} = {_q(e.value(k))}" for k in MATCH_KEYS if e.value(k) is not None]
         return "\n".join(lines) + "\n"
 
 
@@ -252,7 +253,7 @@ def parse_scenario(text: str, src: str) -> Scenario:
             raise r.fail("findings", "the findings this FAIL accepts (any other finding is a regression)")
         if verdict != Verdict.FAIL and findings:
             raise r.fail("findings", "no findings: only a FAIL rule names them", findings)
-        sc.expectations.append(Expectation(verdict=Verdict(verdict), reason=reason, findings=tuple(findings), **match))
+        sc.expectations.append(Expectation.of(Verdict(verdict), reason, tuple(findings), **match))
     return sc
 
 

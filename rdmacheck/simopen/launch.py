@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.report.simopen import SimopenResult, SimopenRound
 from rdmacheck.roles.config import TOKEN_ENV
 from rdmacheck.roles.process import RoleProcess, free_port
+from rdmacheck.simopen.result import SimopenResult, SimopenRound
 from rdmacheck.verbs.rc import QPTuning
 from rdmacheck.verbs.resources import resource_counts
 

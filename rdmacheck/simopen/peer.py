@@ -16,18 +16,34 @@ from dataclasses import dataclass, field
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.handshake.address import format_hostport
-from rdmacheck.handshake.client import Channel
-from rdmacheck.handshake.messages import (Barrier, BarrierState, BufferInfo, Message, Open, Opened, Ping, Pong,
-                                          QPInfo, Reject)
 from rdmacheck.handshake.auth import Verifier
+from rdmacheck.handshake.client import Channel
+from rdmacheck.handshake.messages import (
+    Barrier,
+    BarrierState,
+    BufferInfo,
+    Message,
+    Open,
+    Opened,
+    Ping,
+    Pong,
+    QPInfo,
+    Reject,
+)
 from rdmacheck.handshake.server import MAX_SESSIONS, HandshakeServer, Session
 from rdmacheck.pattern import check_pattern, pattern
 from rdmacheck.roles.events import EventLog
 from rdmacheck.simopen.fabric import VerbsFabric
-from rdmacheck.simopen.manager import CONNECTED, EndpointKey, EndpointManager, HandshakeFailed
+from rdmacheck.simopen.manager import (
+    CONNECTED,
+    EndpointKey,
+    EndpointManager,
+    HandshakeFailed,
+)
 from rdmacheck.verbs.errors import CompletionError
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.verbs.resources import listed_qps
+from rdmacheck.words import Verdict
 
 SLOT = 4096
 SHOWN = 5  # endpoints named per problem in an event (the counts are complete)
@@ -223,7 +239,7 @@ class SimopenPeer:
                      hangs=hangs_n, errors=len(errors), unconnected=unconnected, duplicates=len(duplicates),
                      crossed=len(crossed), write_failures=len(write_failures), verified=check["ok"],
                      verify_failures=len(check["bad"]), reclaimed_qps=reclaimed, qps_in_use=in_use, leaked_qps=leaked,
-                     handshakes=stats, verdict="FAIL" if failed else "PASS",
+                     handshakes=stats, verdict=Verdict.FAIL if failed else Verdict.PASS,
                      examples={k: v[:SHOWN] for k, v in (("hangs", hangs), ("errors", errors),
                                                           ("duplicates", duplicates), ("crossed", crossed),
                                                           ("write_failures", write_failures),

@@ -5,14 +5,16 @@ import json
 import time
 import xml.etree.ElementTree as ET
 
-
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
 from rdmacheck.fleet.protocol import PairSettings
+from rdmacheck.fleet.result import prom_text
 from rdmacheck.fleet.simulate import SimFaults, start_sim_agents
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, parse_metadata_url
-from rdmacheck.report.fleet_result import fleet_junit_xml, prom_text, write_fleet_json, write_fleet_tone
+from rdmacheck.output.files import write_json_atomic
+from rdmacheck.output.junit import junit_xml
+from rdmacheck.output.tone import write_tone
 
 HOSTS = [f"h{i}" for i in range(1, 7)]
 TTL = 2
@@ -41,11 +43,11 @@ def test_all_pairs_of_six_hosts_in_five_rounds_every_host_once_per_round(etcd_se
         assert len(hosts) == len(set(hosts)) == 6
     assert res.host_lines() == [f"{h} | Healthy" for h in HOSTS]
     assert all(a.exit_code == 0 for a in agents), "agents exit when the run ends"
-    write_fleet_json(res, tmp_path / "f.json")
+    write_json_atomic(tmp_path / "f.json", res.to_dict())
     doc = json.loads((tmp_path / "f.json").read_text())
     assert doc["schema"] == "rdmacheck.fleet/1" and doc["healthy"] and len(doc["pairs"]) == 15
-    assert len(ET.fromstring(fleet_junit_xml(res)).findall("testcase")) == 15
-    write_fleet_tone(res, tmp_path / "tone")
+    assert len(ET.fromstring(junit_xml(res)).findall("testcase")) == 15
+    write_tone(res, tmp_path / "tone")
     assert json.loads((tmp_path / "tone" / "test_results.json").read_text())["status"] == "Pass"
     assert prom_text(res).count("rdmacheck_fleet_pair_pass{") == 15
 

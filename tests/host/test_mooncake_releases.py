@@ -12,14 +12,15 @@ from rich.console import Console
 
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.mooncake import driver, engines
+from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
 from rdmacheck.mooncake.engine_proc import evidence, log_lines
 from rdmacheck.mooncake.expected import expectation_for
+from rdmacheck.mooncake.forced_open_result import HeldHandshake
 from rdmacheck.mooncake.messages import ConnectionDesc
 from rdmacheck.mooncake.peer import Dialect
-from rdmacheck.report.engine_matrix import render_engine_matrix
-from rdmacheck.report.engine_matrix_result import EngineCell, EngineMatrixResult
-from rdmacheck.report.engine_result import HeldHandshake, RaceSide, RaceTrial
-from rdmacheck.report.junit import engine_matrix_junit_xml
+from rdmacheck.mooncake.race_result import RaceSide, RaceTrial
+from rdmacheck.mooncake.render import render_engine_matrix
+from rdmacheck.output.junit import junit_xml
 from rdmacheck.words import Verdict
 
 GID = "00:00:00:00:00:00:00:00:00:00:ff:ff:a9:fe:1e:01"
@@ -162,7 +163,7 @@ def test_matrix_outputs_name_releases_scenarios_and_expected_failures():
                              [_cell("0.3.10", "race", Verdict.FAIL, ["engine-write-hung"]),
                               _cell("0.3.13.post1", "race", Verdict.FAIL, ["engine-write-hung"])])
     assert not res.all_met() and res.to_dict()["schema"] == "rdmacheck.mooncake-matrix/1"
-    root = ET.fromstring(engine_matrix_junit_xml(res))
+    root = ET.fromstring(junit_xml(res))
     cases = {c.get("classname"): c for c in root.findall("testcase")}
     assert cases["rdmacheck.mooncake.rxe0.0.3.10"].find("skipped") is not None
     assert "expected PASS" in cases["rdmacheck.mooncake.rxe0.0.3.13.post1"].find("failure").get("message")

@@ -21,7 +21,7 @@ import typer
 
 from rdmacheck.cli import app
 from rdmacheck.cli import reestablish as reestablish_cli
-from rdmacheck.report.results import PASS, CellResult, RoundResult, RunResult
+from rdmacheck.scenario.result import PASS, CellResult, RoundResult, RunResult
 from rdmacheck.words import Role
 
 # A valid non-default value for each option (by flag); {tmp} is a fresh path per run.
@@ -89,32 +89,32 @@ def _run(scenarios, out, *a, **k) -> RunResult:
 
 
 def _soak(spec, *a, **k):
-    from rdmacheck.report.soak import SoakResult
+    from rdmacheck.soak.result import SoakResult
 
     return SoakResult(cell=_cell(spec), verdict="PASS", reason="canned")
 
 
 def _simopen(plan, *a, **k):
-    from rdmacheck.report.simopen import SimopenResult
+    from rdmacheck.simopen.result import SimopenResult
 
     return SimopenResult(device=plan.device, endpoints=plan.endpoints, rounds_planned=plan.rounds, policy=plan.policy,
                          callers=plan.callers)
 
 
 def _forced(plan, *a, **k):
-    from rdmacheck.report.engine_result import ForcedOpenResult
+    from rdmacheck.mooncake.forced_open_result import ForcedOpenResult
 
     return ForcedOpenResult(plan.engine.release, plan.device, plan.endpoints, plan.rounds, plan.answer_timeout)
 
 
 def _race(plan, *a, **k):
-    from rdmacheck.report.engine_result import RaceResult
+    from rdmacheck.mooncake.race_result import RaceResult
 
     return RaceResult(plan.engine.release, plan.device, plan.threads, plan.length, plan.hang_after, plan.trials)
 
 
 def _engine_matrix(plan, *a, **k):
-    from rdmacheck.report.engine_matrix_result import EngineMatrixResult
+    from rdmacheck.mooncake.engine_matrix_result import EngineMatrixResult
 
     return EngineMatrixResult(plan.device, [e.release for e in plan.engines], list(plan.scenarios))
 
@@ -141,10 +141,10 @@ class _FakeCoordinator:
         self.plan = plan
 
     def run(self):
-        from rdmacheck.report.fleet_result import FleetResult
+        from rdmacheck.fleet.result import FleetResult
 
         res = FleetResult(run="r", pairing=self.plan.pairing)
-        res.diagnose()
+        res.finished = True
         return res
 
 
@@ -157,13 +157,13 @@ class _FakeAgent:
 
 
 def _bench(self, *a, **k):
-    from rdmacheck.report.bench_result import BenchResult
+    from rdmacheck.bench.result import BenchResult
 
     return BenchResult(device=self.plan.device)
 
 
 def _mooncake(plan, *a, **k):
-    from rdmacheck.report.mooncake_result import MooncakeResult
+    from rdmacheck.mooncake.reestablish_result import MooncakeResult
 
     return MooncakeResult(plan=plan)
 
@@ -223,7 +223,7 @@ def cases() -> list[Case]:
                                "rdmacheck.lab.vm:run_in_lab": Recorder(_lab_outcome)}),
         Case(("run",), ("quick",), {"rdmacheck.scenario.matrix:run_matrix": Recorder(_run),
                                     "rdmacheck.lab.vm:run_in_lab": Recorder(_lab_outcome)}),
-        Case(("soak",), ("-d", "dev0"), {"rdmacheck.scenario.soak:run_soak": Recorder(_soak)}),
+        Case(("soak",), ("-d", "dev0"), {"rdmacheck.soak.run:run_soak": Recorder(_soak)}),
         Case(("simopen",), ("-d", "dev0"), {"rdmacheck.simopen.launch:run_simopen": Recorder(_simopen)}),
         Case(("simopen",), ("-d", "dev0", "--role", "peer", "--name", "a", "--peer", "127.0.0.1:1"),
              {"rdmacheck.simopen.peer:run_peer": Recorder(0)}),
@@ -249,7 +249,7 @@ def cases() -> list[Case]:
         Case(("metadata", "watch"), ("x", "--metadata", "etcd://127.0.0.1:1", "--for", "0.01"), {}),
         Case(("doctor",), (), {"rdmacheck.doctor.run:run_doctor": Recorder([])}),
         Case(("devices",), (), {"rdmacheck.verbs.devices:list_devices": Recorder([])}),
-        Case(("report",), ("{results}",), {"rdmacheck.report.matrix_table:render_matrix": Recorder(None)}),
+        Case(("report",), ("{results}",), {"rdmacheck.scenario.table:render_matrix": Recorder(None)}),
         Case(("lab", "setup"), (), {"rdmacheck.lab.build:LabBuilder.setup": Recorder("built")}),
         Case(("lab", "run"), ("--", "true"), {"rdmacheck.lab.vm:run_in_lab": Recorder(_lab_outcome)}),
         Case(("lab", "shell"), (), {"rdmacheck.lab.vm:shell_in_lab": Recorder(0)}),

@@ -6,11 +6,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rdmacheck.report.expectations import Expectation, judge
-from rdmacheck.report.junit import junit_xml
-from rdmacheck.report.matrix_table import render_matrix
-from rdmacheck.report.results import CellResult, RunResult, run_from_dict, write_json_atomic
-from rdmacheck.report.tone import write_tone
+from rdmacheck.expectations import Expectation
+from rdmacheck.output.files import write_json_atomic
+from rdmacheck.output.junit import junit_xml
+from rdmacheck.output.tone import write_tone
+from rdmacheck.scenario.result import (
+    CellResult,
+    RunResult,
+    run_from_dict,
+)
+from rdmacheck.scenario.table import render_matrix
 from tests.conftest import rdmacheck
 
 DATA = Path(__file__).parent / "data" / "matrix-lab.json"
@@ -57,9 +62,9 @@ def test_junit_parses_and_counts():
 
 def test_junit_reports_a_regression_as_failure_with_finding_and_step():
     run = load()
-    flipped = [Expectation(verdict="PASS", provider="siw", strategy="reset")]
+    flipped = [Expectation.of("PASS", provider="siw", strategy="reset")]
     for c in run.cells:
-        judge(c, flipped)
+        c.judge(flipped)
     root = ET.fromstring(junit_xml(run))
     failures = [c.find("failure") for c in root.findall("testcase") if c.find("failure") is not None]
     assert root.get("failures") == "2" and len(failures) == 2
@@ -79,12 +84,12 @@ def test_tone_files_have_exact_keys(tmp_path):
 
 def test_expectations_most_specific_wins_and_skip_always_meets():
     cell = CellResult(device="siw0", provider="siw", mode="cm", strategy="reset", restart="target", verdict="FAIL")
-    rules = [Expectation(verdict="FAIL", provider="siw"),
-             Expectation(verdict="PASS", provider="siw", strategy="reset", restart="target")]
-    judge(cell, rules)
+    rules = [Expectation.of("FAIL", provider="siw"),
+             Expectation.of("PASS", provider="siw", strategy="reset", restart="target")]
+    cell.judge(rules)
     assert cell.expected == "PASS" and cell.met is False
     skip = replace(cell, verdict="SKIP")
-    judge(skip, rules)
+    skip.judge(rules)
     assert skip.met is True
 
 
@@ -120,14 +125,14 @@ def test_the_dead_peer_probe_waits_twice_the_transports_retry_bound():
 
 def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(tmp_path):
     import json
-
     from pathlib import Path
 
     from rdmacheck.mooncake.engines import Engine
-    from rdmacheck.mooncake.reestablish import MooncakePlan
-    from rdmacheck.report.junit import mooncake_junit_xml
-    from rdmacheck.report.mooncake_result import MooncakeResult, MooncakeRound
-    from rdmacheck.report.tone import write_mooncake_tone
+    from rdmacheck.mooncake.reestablish_result import (
+        MooncakePlan,
+        MooncakeResult,
+        MooncakeRound,
+    )
 
     plan = MooncakePlan(host="10.0.0.1", engine=Engine(Path("/engines/0.3.13.post1/bin/python"), "0.3.13.post1"),
                         device="erdma_0", engine_role="target", restart="initiator", rounds=3)
@@ -136,7 +141,7 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
         MooncakeRound(index=1, ok=False, start_s=2.1, target_verify="first mismatch at byte 0", finding="engine-never-rehandshook",
                       finding_detail="no Connection request")],
         error="the engine exited")
-    root = ET.fromstring(mooncake_junit_xml(res))
+    root = ET.fromstring(junit_xml(res))
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("3", "2", "0")
     cases = root.findall("testcase")
     assert [c.get("name") for c in cases] == ["restart-initiator.round-0", "restart-initiator.round-1",
@@ -145,13 +150,13 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
     assert cases[1].find("failure").get("message") == "engine-never-rehandshook: no Connection request"
     assert "first mismatch at byte 0" in cases[1].find("failure").text
     assert cases[2].find("failure").get("message") == "not reached: the engine exited"
-    write_mooncake_tone(res, tmp_path)
+    write_tone(res, tmp_path)
     status = {p.parent.name: json.loads(p.read_text())["status"] for p in tmp_path.rglob("test_results.json")}
     assert status == {tmp_path.name: "Fail", "round-0": "Pass", "round-1": "Fail", "round-2": "Fail"}
 
 
 def test_no_round_passes_without_verified_data_and_a_fault_row_is_not_a_pass():
-    from rdmacheck.report.results import RoundResult
+    from rdmacheck.scenario.result import RoundResult
 
     cell = CellResult(device="rxe0", provider="rxe", mode="oob", strategy="reset", restart="initiator", rounds_planned=1)
     cell.rounds = [RoundResult(index=0, verdict="SKIP", fault=True, detail="the initiator killed itself at after-rtr"),
@@ -165,13 +170,13 @@ def test_no_round_passes_without_verified_data_and_a_fault_row_is_not_a_pass():
 
 
 def test_a_fail_with_a_finding_the_rule_does_not_name_is_unexpected():
-    rules = [Expectation(verdict="FAIL", provider="siw", strategy="reset", findings=("reuse-refused", "write-stalled"))]
+    rules = [Expectation.of("FAIL", provider="siw", strategy="reset", findings=("reuse-refused", "write-stalled"))]
     known = CellResult(device="siw0", provider="siw", mode="cm", strategy="reset", restart="target", verdict="FAIL",
                        finding="reuse-refused")
-    judge(known, rules)
+    known.judge(rules)
     assert known.met is True
     regression = replace(known, finding="deadline")  # e.g. a harness deadline, a crashed role: not siw's limit
-    judge(regression, rules)
+    regression.judge(rules)
     assert regression.met is False and regression.expected == "FAIL"
     run = RunResult(command="matrix", cells=[regression], finished=True)
     assert not run.all_met()

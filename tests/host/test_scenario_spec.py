@@ -38,7 +38,7 @@ def test_valid_file_is_read():
     b = sc.base
     assert (b.rounds, b.length, b.buffer_size, b.restart_signal, b.restart_delay, b.io_timeout) == \
         (4, 128 << 10, 1 << 20, "TERM", 1.5, 12.0)
-    assert sc.expectations[0].provider == "siw" and sc.expectations[0].verdict == "FAIL"
+    assert sc.expectations[0].value("provider") == "siw" and sc.expectations[0].verdict == "FAIL"
 
 
 @pytest.mark.parametrize("text,message", [

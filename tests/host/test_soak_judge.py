@@ -1,5 +1,5 @@
-from rdmacheck.report.results import CellResult
-from rdmacheck.report.soak import Sample, SoakResult, judge_soak
+from rdmacheck.scenario.result import CellResult
+from rdmacheck.soak.result import Sample, SoakResult, judge_soak
 
 
 def res(samples, verdict="PASS"):
@@ -36,7 +36,7 @@ def test_unreadable_counts_or_rss_are_a_fail_not_a_pass():
 
 
 def test_a_simopen_run_whose_qp_counts_are_unreadable_does_not_pass():
-    from rdmacheck.report.simopen import SimopenResult, SimopenRound
+    from rdmacheck.simopen.result import SimopenResult, SimopenRound
 
     def run(leaked, before, after):
         r = SimopenResult(device="rxe0", endpoints=2, rounds_planned=1, policy="reuse", callers=2,

@@ -1,17 +1,17 @@
-"""The results model: the single source every renderer reads. Written atomically as JSON."""
+"""The results of a grid of cells (matrix, run, reestablish --local): the single source every
+renderer reads, written atomically as JSON after every cell."""
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rdmacheck.expectations import Expectation, expected_for, judge
+from rdmacheck.findings import summary as finding_summary
+from rdmacheck.output.outcome import Case
 from rdmacheck.words import Verdict
 
 if TYPE_CHECKING:
@@ -99,6 +99,33 @@ class CellResult:
         else:
             self.verdict = PASS
 
+    def coords(self) -> dict[str, str]:
+        """What an expectation matches a cell on (the strategy it used, when `auto` resolved it)."""
+        return {"device": self.device, "provider": self.provider, "mode": self.mode,
+                "strategy": self.strategy_used or self.strategy, "restart": self.restart}
+
+    def judge(self, rules: list[Expectation]) -> None:
+        """Set expected / met from the most specific matching rule (PASS when none matches)."""
+        j = judge(self.verdict, [self.finding] if self.finding else [], expected_for(self.coords(), rules))
+        self.expected, self.expectation_reason, self.met = j.expected, j.reason, j.met
+
+    def case(self) -> Case:
+        case = Case(id=self.cell_id, classname=f"rdmacheck.{self.device}.{self.mode}",
+                    name=f"{self.strategy}.restart-{self.restart}", time_s=self.duration_s, logs=self.logs)
+        if self.verdict == SKIP:
+            case.skipped = self.skip_reason or "skipped"
+        elif self.verdict == FAIL and self.met:
+            case.skipped = f"expected failure: {finding_summary(self.finding)} ({self.expectation_reason or ''})"
+        elif not self.met:
+            unexpected = " (not a finding the expectation accepts)" if self.verdict == self.expected else ""
+            case.failure = (finding_summary(self.finding) + unexpected if self.verdict == FAIL
+                            else f"expected {self.expected} but the cell passed") or "failed"
+            case.failure_type = self.step or self.verdict
+            where = f"step: {self.step}" if self.step else ""
+            case.failure_text = "\n".join(x for x in (where, *(
+                f"round {r.index}: {r.verdict} {r.finding or ''} {r.detail or ''}".rstrip() for r in self.rounds)) if x)
+        return case
+
     def reconnect_stats(self) -> dict[str, float] | None:
         xs = sorted(r.reconnect_ms for r in self.rounds if r.reconnect_ms is not None and r.verdict == PASS)
         if not xs:
@@ -121,8 +148,17 @@ class RunResult:
     devices: list[dict] = field(default_factory=list)  # name, provider, node_type of each device
     error: str | None = None  # why the run stopped early, if it did
 
+    TONE_CASE = "rdmacheck-matrix"
+
     def all_met(self) -> bool:
         return bool(self.cells) and all(c.met for c in self.cells) and not self.interrupted and not self.error
+
+    @property
+    def ok(self) -> bool:
+        return self.all_met()
+
+    def cases(self) -> list[Case]:
+        return [c.case() for c in self.cells]
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -146,18 +182,3 @@ def run_from_dict(d: dict) -> RunResult:
     d = dict(d)
     cells = [cell_from_dict(c) for c in d.pop("cells", [])]
     return RunResult(**d, cells=cells)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Temp file in the same directory + rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

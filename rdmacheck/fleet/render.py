@@ -8,7 +8,8 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.report.fleet_result import FleetResult
+from rdmacheck.fleet.result import FleetResult
+from rdmacheck.words import Verdict
 
 MATRIX_MAX = 32
 
@@ -19,9 +20,9 @@ def _mark(res: FleetResult, a: str, b: str) -> str:
     o = res.verdict_of(a, b)
     if o is None:
         return "[dim]-[/]"
-    if o.verdict == "PASS":
+    if o.verdict == Verdict.PASS:
         return "[bold green]PASS[/]"
-    return f"[bold red]{'DOWN' if o.finding == 'host-down' else 'FAIL'}[/]"
+    return f"[bold red]{'DOWN' if o.finding == 'host-down' else Verdict.FAIL}[/]"
 
 
 def render_fleet(res: FleetResult, console: Console) -> None:
@@ -38,9 +39,9 @@ def render_fleet(res: FleetResult, console: Console) -> None:
     else:
         counts = Counter(o.verdict for o in res.final_pairs())
         console.print(f"fleet {res.run}: {len(hosts)} hosts, {sum(counts.values())} pairs: "
-                      f"{counts.get('PASS', 0)} passed, {counts.get('FAIL', 0)} failed", highlight=False)
+                      f"{counts.get(Verdict.PASS, 0)} passed, {counts.get(Verdict.FAIL, 0)} failed", highlight=False)
     for o in res.final_pairs():
-        if o.verdict != "PASS":
+        if o.verdict != Verdict.PASS:
             console.print(f"  {o.target} <- {o.initiator} (round {o.round}): {o.finding}"
                           + (f" at {o.step}" if o.step else "") + (f": {o.detail[:160]}" if o.detail else ""),
                           highlight=False, soft_wrap=True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.report.results import PASS, CellResult
-from rdmacheck.words import Verdict
-
-STYLE = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.SKIP: "yellow"}
+from rdmacheck.output.style import verdict_markup
+from rdmacheck.scenario.result import PASS, CellResult
 
 
 def _ms(v: float | None) -> str:
@@ -33,7 +31,7 @@ def render_rounds(cell: CellResult, console: Console) -> None:
         qpns = ("(first connect)" if r.index == 0 else
                 f"{_qpn(r.survivor_qpn_before)} -> {_qpn(r.survivor_qpn_after)}")
         finding = "" if r.verdict == PASS else " · ".join(x for x in (r.finding, r.step, r.detail) if x)
-        t.add_row(str(r.index), f"[{STYLE[r.verdict]}]{r.verdict}[/]", _ms(r.reconnect_ms),
+        t.add_row(str(r.index), verdict_markup(r.verdict), _ms(r.reconnect_ms),
                   f"{_ms(r.detect_ms)}{via}", probe, qpns, _ms(r.renew_ms), _ms(r.write_ms), finding)
     console.print(t)
     console.print(summary_line(cell), highlight=False, soft_wrap=True)

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from rdmacheck.report.soak import Sample, SoakResult, judge_soak
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
 from rdmacheck.scenario.runner import run_cell
+from rdmacheck.soak.result import Sample, SoakResult, judge_soak
 from rdmacheck.verbs.resources import CountUnreadable, resource_counts
 from rdmacheck.words import Restart, Role
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
+from rdmacheck.expectations import Expectation, judge
+from rdmacheck.findings import summary as finding_summary
+from rdmacheck.output.outcome import Case
 from rdmacheck.words import Verdict
-
-if TYPE_CHECKING:
-    from rdmacheck.mooncake.expected import EngineExpectation
 
 SCHEMA = "rdmacheck.mooncake-matrix/1"
 
@@ -32,15 +31,26 @@ class EngineCell:
     def cell_id(self) -> str:
         return f"{self.release}.{self.scenario}"
 
-    def judge(self, rule: EngineExpectation | None) -> None:
+    def judge(self, rule: Expectation | None) -> None:
         """Met: the expected verdict, and for a FAIL only findings the rule accepts. No rule: PASS is met."""
-        if rule is None:
-            self.met = self.verdict == Verdict.PASS
-            return
-        self.expected, self.expectation_reason = rule.verdict, rule.reason
-        self.unexpected_findings = [f for f in self.findings if f not in rule.findings] \
-            if self.verdict == Verdict.FAIL == rule.verdict else []
-        self.met = self.verdict == rule.verdict and not self.unexpected_findings
+        j = judge(self.verdict, self.findings, rule)
+        self.met, self.unexpected_findings = j.met, list(j.unexpected)
+        if rule is not None:
+            self.expected, self.expectation_reason = j.expected, j.reason or ""
+
+    def case(self, device: str) -> Case:
+        """An expected failure is skipped, a regression fails."""
+        case = Case(id=self.cell_id, classname=f"rdmacheck.mooncake.{device}.{self.release}", name=self.scenario,
+                    time_s=self.duration_s, logs=self.logs)
+        findings = ", ".join(finding_summary(f) for f in self.findings)
+        if self.met and self.verdict == Verdict.FAIL:
+            case.skipped = f"expected failure: {findings} ({self.expectation_reason})"
+        elif not self.met:
+            case.failure = (f"unexpected findings: {', '.join(self.unexpected_findings)}" if self.unexpected_findings
+                            else f"{self.verdict}, expected {self.expected or Verdict.PASS}: {findings or 'no finding'}")
+            case.failure_type = self.verdict
+            case.failure_text = "\n".join(self.evidence)
+        return case
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +64,15 @@ class EngineMatrixResult:
     cells: list[EngineCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+
+    TONE_CASE = "rdmacheck-mooncake-matrix"
+
+    @property
+    def ok(self) -> bool:
+        return self.all_met()
+
+    def cases(self) -> list[Case]:
+        return [c.case(self.device) for c in self.cells]
 
     def all_met(self) -> bool:
         return bool(self.cells) and all(c.met for c in self.cells) and \

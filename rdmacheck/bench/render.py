@@ -1,17 +1,11 @@
-"""`rdmacheck bench` results: rich tables and the JSON form."""
+"""`rdmacheck bench` results as rich tables."""
 
 from __future__ import annotations
-
-from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.report.bench_result import STEPS, BenchResult
-
-
-def bench_dict(res: BenchResult) -> dict:
-    return {"schema": 1, "kind": "bench", **asdict(res)}
+from rdmacheck.bench.result import STEPS, BenchResult
 
 
 def render_bench(res: BenchResult, console: Console) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from rdmacheck.report.results import PASS, CellResult
+from rdmacheck.scenario.result import PASS, CellResult
 from rdmacheck.verbs.resources import KINDS
 from rdmacheck.words import Verdict
 
@@ -26,6 +26,10 @@ class SoakResult:
     rss_growth_kib: int | None = None
     verdict: Verdict = Verdict.FAIL
     reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.PASS
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "reason": self.reason, "leaked": self.leaked,

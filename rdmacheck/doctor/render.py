@@ -1,11 +1,28 @@
-"""Render `rdmacheck devices` as a rich table."""
+"""The doctor's and `rdmacheck devices`' tables."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
+from rdmacheck.doctor.result import FAIL, PASS, SKIP, WARN, Check, summary
 from rdmacheck.verbs.devices import DeviceInfo
+
+STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
+
+
+def render_doctor(checks: list[Check], console: Console) -> None:
+    t = Table(title="rdmacheck doctor", title_justify="left")
+    for col in ("", "check", "status", "why / fix"):
+        t.add_column(col, no_wrap=col != "why / fix")
+    last = None
+    for c in checks:
+        text = c.reason + (f"\n[dim]fix: {c.hint}[/]" if c.hint and c.status != PASS else
+                           f"\n[dim]tip: {c.hint}[/]" if c.hint else "")
+        t.add_row(c.group if c.group != last else "", c.name, f"[{STYLE[c.status]}]{c.status}[/]", text)
+        last = c.group
+    console.print(t)
+    console.print(summary(checks), highlight=False, soft_wrap=True)
 
 
 def render_devices(devices: list[DeviceInfo], console: Console) -> None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from rdmacheck.report.results import CellResult
+from rdmacheck.scenario.result import CellResult
 from rdmacheck.words import Verdict
 
 

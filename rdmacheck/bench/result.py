@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,6 @@ class BenchResult:
     reestablish_ms: dict[str, dict[str, Dist]] = field(default_factory=dict)  # strategy -> step -> dist
     verified: int | None = None  # --verify: bytes the target verified after the bandwidth writes
     notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"schema": 1, "kind": "bench", **asdict(self)}

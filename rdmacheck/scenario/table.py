@@ -6,13 +6,12 @@ from rich.console import Console
 from rich.table import Table
 
 from rdmacheck.findings import summary as finding_summary
-from rdmacheck.report.results import FAIL, PASS, SKIP, CellResult, RunResult
-
-STYLE = {PASS: "bold green", FAIL: "bold red", SKIP: "yellow"}
+from rdmacheck.output.style import verdict_markup
+from rdmacheck.scenario.result import FAIL, PASS, SKIP, CellResult, RunResult
 
 
 def _cell_text(c: CellResult, notes: dict[str, int]) -> str:
-    text = f"[{STYLE[c.verdict]}]{c.verdict}[/]"
+    text = verdict_markup(c.verdict)
     stats = c.reconnect_stats()
     if c.verdict == PASS and stats:
         text += f" {stats['median']:.0f} ms"

@@ -1,4 +1,4 @@
-"""What a real engine did in a forced simultaneous open and in the natural engine-vs-engine race.
+"""What a real engine did in a forced simultaneous open (`mooncake simopen`).
 
 Findings are read off what was recorded (answers, times, returns, memory checks), never guessed."""
 
@@ -67,10 +67,6 @@ class ForcedOpenRound:
         return not self.error and bool(self.handshakes) and all(h.ok for h in self.handshakes)
 
 
-def _verdict(ok: bool) -> Verdict:
-    return Verdict.PASS if ok else Verdict.FAIL
-
-
 @dataclass
 class ForcedOpenResult:
     release: str
@@ -83,7 +79,12 @@ class ForcedOpenResult:
 
     @property
     def verdict(self) -> Verdict:
-        return _verdict(len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds))
+        ok = len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds)
+        return Verdict.PASS if ok else Verdict.FAIL
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.PASS
 
     def findings(self) -> list[str]:
         seen = Counter(f for r in self.rounds for h in r.handshakes for f in h.findings())
@@ -96,73 +97,3 @@ class ForcedOpenResult:
         return {**asdict(self), "verdict": self.verdict, "findings": self.findings()}
 
 
-@dataclass
-class RaceSide:
-    name: str = ""
-    returned: int = 0  # write calls that returned 0
-    failed: int = 0  # write calls that returned an error
-    blocked: int = 0  # write calls still blocked at the deadline
-    slowest_ms: float | None = None
-    verified: bool = False  # the other engine's pattern is in this engine's memory
-    verify: str = ""
-    last_log_line: str = ""
-
-
-@dataclass
-class RaceTrial:
-    index: int
-    sides: list[RaceSide] = field(default_factory=list)
-    error: str | None = None
-    engine_log: list[str] = field(default_factory=list)
-
-    @property
-    def outcome(self) -> str:
-        """'pass', 'hang' (a write never returned), 'fail' (an error, or data not where it should be)."""
-        if any(s.blocked for s in self.sides):
-            return "hang"
-        if self.error or len(self.sides) != 2 or any(s.failed or not s.verified for s in self.sides):
-            return "fail"
-        return "pass"
-
-    def findings(self) -> list[str]:
-        if self.outcome == "hang":
-            return ["engine-write-hung"]
-        out = []
-        if any(s.failed for s in self.sides):
-            out.append("engine-write-failed")
-        if any(not s.failed and not s.verified for s in self.sides) and len(self.sides) == 2:
-            out.append("data-never-arrived")
-        if self.error and not out:
-            out.append("role-crashed")
-        return out
-
-
-@dataclass
-class RaceResult:
-    release: str
-    device: str
-    threads: int
-    length: int
-    hang_after_s: float
-    trials_planned: int
-    trials: list[RaceTrial] = field(default_factory=list)
-    duration_s: float = 0.0
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for t in self.trials if t.outcome == outcome)
-
-    @property
-    def verdict(self) -> Verdict:
-        return _verdict(len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials))
-
-    def findings(self) -> list[str]:
-        return list(Counter(f for t in self.trials for f in t.findings()))
-
-    def rates(self) -> str:
-        n = len(self.trials)
-        return (f"{self.count('pass')}/{n} passed, {self.count('hang')}/{n} hung, {self.count('fail')}/{n} failed"
-                if n else "no trial ran")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "verdict": self.verdict, "findings": self.findings(),
-                "passed": self.count("pass"), "hung": self.count("hang"), "failed": self.count("fail")}

@@ -1,0 +1,113 @@
+"""What a fleet run found: every pair's outcome, per-round costs, and the isolation (bad hosts, bad
+links) an operator acts on; written as one JSON file, JUnit, T-one and a node_exporter textfile."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from rdmacheck.fleet.isolation import Diagnosis, PairResult
+from rdmacheck.fleet.protocol import PairOutcome
+from rdmacheck.output.outcome import Case
+from rdmacheck.output.prom import gauge_help, labels
+from rdmacheck.words import Verdict
+
+SCHEMA = "rdmacheck.fleet/1"
+
+
+@dataclass
+class RoundStats:
+    index: int
+    pairs: list[list[str]]
+    retest: bool
+    wall_s: float  # published -> every result in (or its deadline)
+    overhead_s: float  # wall minus the slowest pair test: what the control plane cost
+    etcd_requests: int  # the coordinator's
+    published_at: float = 0.0  # the coordinator's wall clock when it put the round
+
+
+@dataclass
+class FleetResult:
+    run: str
+    pairing: str
+    hosts: list[str] = field(default_factory=list)
+    agents: dict[str, dict] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    host_down: dict[str, float] = field(default_factory=dict)  # host -> seconds into the run
+    rounds: list[RoundStats] = field(default_factory=list)
+    pairs: list[PairOutcome] = field(default_factory=list)
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)
+    duration_s: float = 0.0
+    started: float = 0.0  # wall clock (time.time()) when the coordinator started; host_down counts from it
+    finished: bool = False
+
+    def pair_results(self) -> list[PairResult]:
+        """The final outcomes, as isolation reads them."""
+        return [PairResult(o.pair, Verdict(o.verdict), o.finding) for o in self.final_pairs()]
+
+    def final_pairs(self) -> list[PairOutcome]:
+        """The last outcome of each pair (a retest replaces an earlier result of the same pair)."""
+        last: dict[frozenset, PairOutcome] = {}
+        for o in self.pairs:
+            last[frozenset(o.pair)] = o
+        return list(last.values())
+
+    TONE_CASE = "rdmacheck-fleet"
+
+    @property
+    def ok(self) -> bool:
+        return self.healthy
+
+    def cases(self) -> list[Case]:
+        """One per pair test (a retested pair twice, the retest last)."""
+        cases = []
+        for o in self.pairs:
+            case = Case(id=f"{o.target}~{o.initiator}", classname=f"rdmacheck.fleet.{self.run}.round-{o.round}",
+                        name=f"{o.target}~{o.initiator}", time_s=o.duration_s)
+            if o.verdict != Verdict.PASS:
+                case.failure, case.failure_type = o.finding or "failed", o.step or o.verdict
+                case.failure_text = o.detail or ""
+            cases.append(case)
+        return cases
+
+    @property
+    def healthy(self) -> bool:
+        d = self.diagnosis
+        return self.finished and not d.bad_hosts and not d.bad_links and not d.undecided and not self.missing
+
+    def host_lines(self) -> list[str]:
+        return self.diagnosis.host_lines(self.hosts)
+
+    def verdict_of(self, a: str, b: str) -> PairOutcome | None:
+        return next((o for o in reversed(self.pairs) if {o.target, o.initiator} == {a, b}), None)
+
+    def prom_text(self) -> str:
+        return prom_text(self)
+
+    def to_dict(self) -> dict:
+        d = self.diagnosis
+        return {"schema": SCHEMA, "run": self.run, "pairing": self.pairing, "hosts": self.hosts,
+                "healthy": self.healthy, "finished": self.finished, "started": self.started,
+                "duration_s": self.duration_s,
+                "agents": self.agents, "missing": self.missing, "host_down": self.host_down,
+                "host_lines": self.host_lines(),
+                "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
+                "undecided": sorted(d.undecided), "rounds": [asdict(r) for r in self.rounds],
+                "pairs": [asdict(o) for o in self.pairs]}
+
+
+def prom_text(res: FleetResult) -> str:
+    """node_exporter textfile: per pair its verdict (1 pass, 0 fail) and reconnect time; per host health
+    (label values escaped: a finding or host name cannot inject a series)."""
+    lines = [*gauge_help("rdmacheck_fleet_pair_pass", "1 when the pair test passed (verified after its restarts)."),
+             *gauge_help("rdmacheck_fleet_pair_reconnect_seconds", "Slowest re-establishment of the pair's restarts."),
+             *gauge_help("rdmacheck_fleet_host_healthy", "1 when the host is not a bad host nor undecided.")]
+    for o in res.final_pairs():
+        lab = labels(run=res.run, target=o.target, initiator=o.initiator, finding=o.finding or "")
+        lines.append(f"rdmacheck_fleet_pair_pass{{{lab}}} {1 if o.verdict == Verdict.PASS else 0}")
+        if o.reconnect_ms:
+            lines.append(f"rdmacheck_fleet_pair_reconnect_seconds{{{lab}}} {max(o.reconnect_ms) / 1000:.6f}")
+    d = res.diagnosis
+    for h in res.hosts:
+        ok = h not in d.bad_hosts and h not in d.undecided
+        lines.append(f"rdmacheck_fleet_host_healthy{{{labels(run=res.run, host=h)}}} {1 if ok else 0}")
+    return "\n".join(lines) + "\n"

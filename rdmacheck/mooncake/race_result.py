@@ -1,0 +1,87 @@
+"""What two real engines did writing to each other at one instant (`mooncake race`).
+
+Findings are read off what was recorded (returns, blocked calls, memory checks), never guessed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from rdmacheck.words import Verdict
+
+
+@dataclass
+class RaceSide:
+    name: str = ""
+    returned: int = 0  # write calls that returned 0
+    failed: int = 0  # write calls that returned an error
+    blocked: int = 0  # write calls still blocked at the deadline
+    slowest_ms: float | None = None
+    verified: bool = False  # the other engine's pattern is in this engine's memory
+    verify: str = ""
+    last_log_line: str = ""
+
+
+@dataclass
+class RaceTrial:
+    index: int
+    sides: list[RaceSide] = field(default_factory=list)
+    error: str | None = None
+    engine_log: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """'pass', 'hang' (a write never returned), 'fail' (an error, or data not where it should be)."""
+        if any(s.blocked for s in self.sides):
+            return "hang"
+        if self.error or len(self.sides) != 2 or any(s.failed or not s.verified for s in self.sides):
+            return "fail"
+        return "pass"
+
+    def findings(self) -> list[str]:
+        if self.outcome == "hang":
+            return ["engine-write-hung"]
+        out = []
+        if any(s.failed for s in self.sides):
+            out.append("engine-write-failed")
+        if any(not s.failed and not s.verified for s in self.sides) and len(self.sides) == 2:
+            out.append("data-never-arrived")
+        if self.error and not out:
+            out.append("role-crashed")
+        return out
+
+
+@dataclass
+class RaceResult:
+    release: str
+    device: str
+    threads: int
+    length: int
+    hang_after_s: float
+    trials_planned: int
+    trials: list[RaceTrial] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for t in self.trials if t.outcome == outcome)
+
+    @property
+    def verdict(self) -> Verdict:
+        ok = len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials)
+        return Verdict.PASS if ok else Verdict.FAIL
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.PASS
+
+    def findings(self) -> list[str]:
+        return list(Counter(f for t in self.trials for f in t.findings()))
+
+    def rates(self) -> str:
+        n = len(self.trials)
+        return (f"{self.count('pass')}/{n} passed, {self.count('hang')}/{n} hung, {self.count('fail')}/{n} failed"
+                if n else "no trial ran")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict, "findings": self.findings(),
+                "passed": self.count("pass"), "hung": self.count("hang"), "failed": self.count("fail")}

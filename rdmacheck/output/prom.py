@@ -1,0 +1,30 @@
+"""Prometheus text exposition (node_exporter's textfile collector), label values escaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from rdmacheck.output.files import write_text_atomic
+
+
+class PromOutcome(Protocol):
+    def prom_text(self) -> str: ...
+
+
+def escape_label(value: str) -> str:
+    """A label value as the exposition format requires: backslash, double quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def labels(**kv: str) -> str:
+    return ",".join(f'{k}="{escape_label(v)}"' for k, v in kv.items())
+
+
+def gauge_help(name: str, text: str) -> list[str]:
+    return [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+
+
+def write_prom(result: PromOutcome, path: Path) -> None:
+    """Atomically, as node_exporter's textfile collector requires (it may read at any moment)."""
+    write_text_atomic(path, result.prom_text())

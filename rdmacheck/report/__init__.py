@@ -1,1 +1,0 @@
-"""Results model, verdict rules and renderers (rich, JSON)."""
