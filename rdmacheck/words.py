@@ -5,10 +5,15 @@ place `auto` becomes a concrete strategy or mode for a device."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from rdmacheck.verbs.devices import DeviceInfo
+
+class DeviceInfo(Protocol):
+    """What `auto` is resolved from (verbs.devices.DeviceInfo has it)."""
+    provider: str
+
+    @property
+    def is_iwarp(self) -> bool: ...
 
 
 class Strategy(StrEnum):

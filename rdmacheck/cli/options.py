@@ -1,6 +1,6 @@
-"""Options shared between commands, each declared once, and the checks every command runs before
-it starts anything: usage first (exit 2, naming the option), then the environment (exit 2: no
-RDMA here, unknown device), and only then the test, so a FAIL always means a finding.
+"""Options that mean the same in several commands, declared here once, and the checks commands share:
+a usage error names its option and an environment problem (no RDMA here, unknown device) says what
+is missing, both exit 2, so a FAIL (exit 1) always means a finding.
 
 A group of options (etcd, QP tuning, token) is added to a command by a decorator that appends
 the group's parameters to the command's signature and hands the command one built value."""
@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
 
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.output.console import err
+from rdmacheck.words import Mode, Strategy
 
 # --- single options ---------------------------------------------------------------------------
 DEVICE = typer.Option(..., "--device", "-d", help="RDMA device (e.g. rxe0, mlx5_0, erdma_0).")
@@ -39,6 +40,10 @@ PLAIN = typer.Option(False, "--plain", help="Plain progress lines even on a term
 LAB = typer.Option(False, "--lab", help="Run inside one boot of the Soft-RDMA lab.")
 LAB_TIMEOUT = typer.Option(1800.0, "--lab-timeout", help="With --lab: seconds before the guest is killed.")
 LOG_DIR = typer.Option(None, "--log-dir", help="Keep the roles' logs here (default: a temp dir).")
+STRATEGY = typer.Option(Strategy.AUTO, "--strategy", help="How the survivor re-establishes: reset | recreate | auto "
+                        "(recreate on iWARP/eRDMA, reset elsewhere).")
+MODE = typer.Option(Mode.AUTO, "--mode", help="oob (QP info over TCP, states set by hand) | cm (rdma_cm) | auto (cm on "
+                    "iWARP).")
 
 
 def json_results(default: str) -> Any:

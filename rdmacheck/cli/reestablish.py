@@ -25,8 +25,6 @@ D = CellSpec(device="-")  # the defaults of a local cell, shown in --help
 SETTING_PARAMS = {"host": ("listen",), "port": ("listen",), "tuning": ("qp_timeout", "retry_cnt", "mtu"),
                   "metadata": tuple(p.name for p in o.ETCD_PARAMS), "token": ("token_text", "token_file")}
 HELP = {
-    "strategy": "How the survivor re-establishes: reset | recreate | auto (recreate on iWARP/eRDMA, reset elsewhere).",
-    "mode": "oob (QP info over TCP, states set by hand) | cm (rdma_cm) | auto (cm on iWARP).",
     "io_timeout": "Seconds for one WRITE/READ/verify step.",
     "reconnect_timeout": "Seconds to keep trying the target after it went away.",
     "heartbeat": "Seconds between the initiator's liveness checks while it holds a connection.",
@@ -36,8 +34,6 @@ HELP = {
     "cm_port": "The target's rdma_cm listen port (default: the handshake port + 1).",
 }
 
-STRATEGY = typer.Option(Strategy.AUTO, "--strategy", help=HELP["strategy"])
-MODE = typer.Option(Mode.AUTO, "--mode", help=HELP["mode"])
 
 local_app = typer.Typer(add_completion=False)
 role_app = typer.Typer(add_completion=False)
@@ -107,8 +103,8 @@ def local(
     target_device: Optional[str] = typer.Option(None, "--target-device", help="The target's device (default --device)."),
     target_netns: Optional[str] = typer.Option(None, "--target-netns", help="Run the target in this network namespace (two-host model)."),
     restart: Restart = typer.Option(D.restart, "--restart", help="Which side is killed and restarted every round."),
-    strategy: Strategy = STRATEGY,
-    mode: Mode = MODE,
+    strategy: Strategy = o.STRATEGY,
+    mode: Mode = o.MODE,
     rounds: int = typer.Option(D.rounds, "--rounds", help="Restart rounds (after the first connection)."),
     gid_index: Optional[int] = o.GID_INDEX,
     ib_port: Optional[int] = o.IB_PORT,
@@ -191,8 +187,8 @@ def role(
     role: Role = typer.Option(..., "--role", help="This side: target (registers memory, waits) | initiator (connects, writes, verifies)."),
     device: str = o.DEVICE,
     name: Optional[str] = typer.Option(None, "--name", help="This side's logical name (kept across restarts; default: the role)."),
-    strategy: Strategy = STRATEGY,
-    mode: Mode = MODE,
+    strategy: Strategy = o.STRATEGY,
+    mode: Mode = o.MODE,
     gid_index: Optional[int] = o.GID_INDEX,
     ib_port: Optional[int] = o.IB_PORT,
     cm_addr: Optional[str] = typer.Option(None, "--cm-addr", help=HELP["cm_addr"]),
