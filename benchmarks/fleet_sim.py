@@ -37,7 +37,7 @@ def pair_times(path: Path | None, fallback: list[float]) -> tuple[list[float], s
         got = [p["duration_s"] for p in doc["pairs"] if p["verdict"] == "PASS"]
         if got:
             return got, f"{len(got)} pair tests of {path} (lab)"
-    return fallback, "the lab figures built in (see README)"
+    return fallback, "the lab figures built in (see docs/performance.md)"
 
 
 def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float, seed: int) -> int:

@@ -1,4 +1,4 @@
-"""Benchmark (not a test): the reliability table of the README. Runs the lab tests that inject a
+"""Benchmark (not a test): the reliability table of docs/reliability.md. Runs the lab tests that inject a
 fault or send hostile input, each N times, inside one lab boot, and prints per fault: how often
 it was tried, how often it ended as the test demands, and the worst time to a verdict (the
 test's own duration, from pytest --durations).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit codes (README "Exit codes"): keep in one place so every command agrees.
+# Exit codes (README.md, "Exit codes"): keep in one place so every command agrees.
 EXIT_OK = 0
 EXIT_FAIL = 1  # a check or test ran and failed
 EXIT_ENV = 2  # usage or environment error: bad option, no RDMA support, lab not set up

@@ -1,5 +1,5 @@
 """What each engine release is expected to do in each `mooncake matrix` scenario, from measurements
-in the Soft-RDMA lab (rxe0; see the README's "Which Mooncake releases survive what"). A FAIL rule
+in the Soft-RDMA lab (rxe0; see docs/mooncake.md, "Which Mooncake releases survive what"). A FAIL rule
 names the findings it accepts; a cell with any other finding, or an unexpected PASS, is a regression.
 A release not listed (an engine someone built) has no expectation: its cells are judged PASS-or-not."""
 
@@ -9,7 +9,7 @@ from rdmacheck.expectations import Expectation, expected_for
 from rdmacheck.words import Verdict
 
 BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in RdmaEndpoint")
-# The releases whose every cell was measured (README); others are installable but judged PASS-or-not.
+# The releases whose every cell was measured (docs/mooncake.md); others are installable but judged PASS-or-not.
 KNOWN = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
 
 RULES: tuple[Expectation, ...] = (

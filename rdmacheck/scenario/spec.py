@@ -1,7 +1,7 @@
 """Scenario files (TOML): the grid of cells, how each runs, faults, and expectations.
 
 Every key is checked; an error names the file, the key and what was expected. The schema is
-documented in README.md ("Scenario files").
+documented in docs/matrix.md ("Scenario files").
 """
 
 from __future__ import annotations

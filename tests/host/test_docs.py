@@ -1,0 +1,110 @@
+"""The docs cannot drift from the CLI: the generated pages are current, every `rdmacheck ...` command
+line shown in README.md and docs/ names commands and options that exist, and the README stays a
+front door."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+import rdmacheck.cli  # noqa: F401 - registers every command
+from rdmacheck.cli.app import app
+from rdmacheck.cli.reestablish import local_app, role_app
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+GENERATED = {"cli.md"}  # made from the app itself: its lines are checked by being regenerated
+CMD = re.compile(r"^(?:\$ |.*&& )?(?:\S*/)?(rdmacheck [^#|>]*)")
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """Command lines in fenced code and in `code spans` (prose that names rdmacheck is not one)."""
+    out = []
+    for page in PAGES:
+        if page.name in GENERATED:
+            continue
+        fenced = False
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fenced = not fenced
+                continue
+            for code in [line.strip()] if fenced else re.findall(r"`([^`]+)`", line):
+                m = CMD.match(code.strip())
+                if not m:
+                    continue
+                for part in m.group(1).split(" -- "):  # `lab run -- rdmacheck ...`: the guest's too
+                    part = part.strip()
+                    if part.startswith("rdmacheck ") and not part.startswith("rdmacheck: "):
+                        out.append((f"{page.name}:{n}", part))
+    return out
+
+
+LINES = _command_lines()
+
+
+def _resolve(words: list[str]):
+    """The click command a line names, and the words left; None for a word that names no command."""
+    cmd = typer.main.get_command(app)
+    rest = list(words)
+    while rest and hasattr(cmd, "commands"):
+        word = rest[0]
+        if word.startswith("-") or not re.fullmatch(r"[a-z][a-z-]*", word):
+            break
+        if word not in cmd.commands:
+            return None, rest
+        cmd = cmd.commands[word]
+        rest.pop(0)
+    if cmd.name == "reestablish":
+        if "--local" in rest:
+            cmd = typer.main.get_command(local_app)
+            rest.remove("--local")
+        elif any(w.startswith("--role") for w in rest):
+            cmd = typer.main.get_command(role_app)
+    return cmd, rest
+
+
+def _options(cmd) -> set[str]:
+    names = {"--help"}
+    for p in cmd.params:
+        names.update(getattr(p, "opts", []))
+        names.update(getattr(p, "secondary_opts", []))
+    return names
+
+
+def test_docs_show_command_lines():
+    assert len(LINES) > 40, LINES  # the walker finds them: a regex gone wrong would pass silently
+
+
+@pytest.mark.parametrize("where,line", LINES, ids=[w for w, _ in LINES])
+def test_every_shown_command_line_parses(where, line):
+    words = line.split()[1:]
+    cmd, rest = _resolve(words)
+    assert cmd is not None, f"{where}: `{line}`: no command {rest[0]!r}"
+    flags = {m for w in rest for m in re.findall(r"(?<![\w-])(--?[a-zA-Z][a-zA-Z0-9-]*)", w.split("=")[0])}
+    unknown = sorted(f for f in flags if f not in _options(cmd))
+    assert unknown == [], f"{where}: `{line}`: {cmd.name} has no option {', '.join(unknown)}"
+
+
+def test_the_walker_catches_an_unknown_option_and_command():
+    cmd, rest = _resolve(["matrix", "--no-such"])
+    assert "--no-such" not in _options(cmd) and "--lab" in _options(cmd)
+    assert _resolve(["no-such-command"])[0] is None
+    assert "--restart" in _options(_resolve(["reestablish", "--local", "-d", "x"])[0])
+
+
+def test_generated_pages_are_current():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_readme_is_a_front_door():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250
+    links = re.findall(r"\]\((docs/[^)#]+)", "\n".join(lines))
+    assert links and all((ROOT / link).exists() for link in links), links
