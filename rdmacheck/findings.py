@@ -15,13 +15,20 @@ FINDINGS: dict[str, str] = {
     "target-failed": "the pair's target role could not start (its agent's error is in the detail)",
     # re-establishment
     "reuse-refused": "the provider refused to reuse the reset QP (the reconnect of a QP that was reset failed)",
-    "reuse-silent-loss": "after a QP reset, a WRITE completed with success but its data never arrived on the target",
+    "reuse-silent-loss": "after a QP reset, a WRITE completed with success, and after a READ on the same QP both the "
+                         "target's check of its memory and the READ back found other bytes",
     "write-stalled": "after a QP reset, the QP reconnected but its RDMA WRITE never completed",
+    "read-stalled": "after a QP reset, the QP reconnected and its RDMA WRITE completed, but the READ back never did",
     "silent-reset": "the modify to RESET returned success but a query shows the QP was not reset",
     "survivor-silent": "the survivor reported no re-establishment although data moved",
     # data
-    "data-never-arrived": "a WRITE completed with success but its data never arrived on the target",
-    "readback-mismatch": "the data read back differs from what was written",
+    "data-never-arrived": "a WRITE completed with success, and after a READ on the same QP both the target's check of "
+                          "its memory and the READ back found other bytes",
+    "write-failed": "the initiator's RDMA WRITE returned an error (a failed completion or post)",
+    "readback-mismatch": "the data read back differs from what was written (and the target's own check of its "
+                         "memory, where there was one, found the pattern)",
+    "target-check-mismatch": "the READ back (ordered behind the WRITE on the same QP) returned the pattern, but the "
+                             "target's check of its memory, made after that READ completed, found other bytes",
     "no-data-verified": "a round would have passed without any data verified",
     # the run
     "deadline": "a bounded wait ran out (the step names what was waited for)",

@@ -61,8 +61,8 @@ def _restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etc
                                     length=plan.length, step_timeout=30.0,
                                     engine_transfer_timeout=plan.engine_transfer_timeout, log_dir=d, **kw))
     findings = list(dict.fromkeys(r.finding for r in res.rounds if r.finding))  # each once, in order
-    if res.verdict == Verdict.FAIL and not findings:
-        findings = ["rounds-missing"] if len(res.rounds) < res.plan.rounds or res.error else ["readback-mismatch"]
+    if res.verdict == Verdict.FAIL and not findings:  # every failed round names its finding: rounds are missing
+        findings = ["rounds-missing"]
     ok = sum(r.ok for r in res.rounds)
     log = res.engine_log
     evidence = [f"{ok}/{res.plan.rounds} rounds verified (round 0 before any restart)",

@@ -134,6 +134,12 @@ def _round(plan: ForcedOpenPlan, index: int) -> ForcedOpenRound:
             {"peer": p.name, "remote_addr": p.buf.addr, "seed": s, "length": plan.length} for p, s in zip(peers, seeds)]})
         _engine_writes(plan, rnd, engine, mark, t0)
         for peer, seed, rec in zip(peers, seeds, rnd.handshakes):
+            if rec.engine_write_ok:  # the engine READs its write back first: only then is the data placed
+                mark = engine.mark()
+                engine.send({"op": "read", "peer": peer.name, "remote_addr": peer.buf.addr, "seed": seed,
+                             "length": plan.length})
+                v = engine.wait_for("reply", plan.step_timeout, "the engine's read-back of its write", since=mark)
+                rec.engine_readback_ok, rec.engine_readback = bool(v["ok"]), v["detail"]
             mm = check_pattern(seed, peer.buf.read(0, plan.length))
             rec.data_ok = mm is None
             rec.data = "the engine's pattern arrived" if mm is None else f"first mismatch at byte {mm.offset}"
@@ -185,16 +191,21 @@ def _write_back(plan: ForcedOpenPlan, rnd: ForcedOpenRound, engine: RoleProcess,
             continue
         seed = new_seed()
         peer.buf.write(0, pattern(seed, plan.length))
+        remote = ready["addr"] + i * plan.length
         try:
-            peer.transfer("write", rnd.engine_name, ready["addr"] + i * plan.length, plan.length, plan.io_timeout)
+            peer.transfer("write", rnd.engine_name, remote, plan.length, plan.io_timeout)
+            peer.buf.write(0, bytes(plan.length))  # so a READ that does nothing cannot pass
+            peer.transfer("read", rnd.engine_name, remote, plan.length, plan.io_timeout)  # ordered behind it
         except Exception as e:  # noqa: BLE001 - a verbs error, a timeout: all evidence
-            rec.write_back = f"rdmacheck's write failed: {type(e).__name__}: {e}"[:300]
+            rec.write_back = f"rdmacheck's write or read-back failed: {type(e).__name__}: {e}"[:300]
             continue
+        back = check_pattern(seed, peer.buf.read(0, plan.length))
         mark = engine.mark()
         engine.send({"op": "verify", "seed": seed, "offset": i * plan.length, "length": plan.length})
         v = engine.wait_for("reply", plan.step_timeout, "the engine's check of its memory", since=mark)
-        rec.write_back_ok = bool(v["ok"])
-        rec.write_back = f"engine checked its memory: {v['detail']}"
+        rec.write_back_ok = bool(v["ok"]) and back is None
+        rec.write_back = (f"read back: {'ok' if back is None else f'first mismatch at byte {back.offset}'}; "
+                          f"then the engine checked its memory: {v['detail']}")
 
 
 def run_forced_open(plan: ForcedOpenPlan) -> ForcedOpenResult:

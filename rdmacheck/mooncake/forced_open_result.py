@@ -25,8 +25,10 @@ class HeldHandshake:
     our_error: str | None = None
     engine_write: str = ""
     engine_write_ok: bool = False
+    engine_readback: str = ""  # the engine READ its write back (ordered behind it) before rdmacheck checked
+    engine_readback_ok: bool = False
     data_ok: bool = False
-    data: str = ""
+    data: str = ""  # rdmacheck's check of its own memory; empty: not checked
     write_back: str = ""
     write_back_ok: bool = False
 
@@ -42,15 +44,21 @@ class HeldHandshake:
             out.append("engine-second-endpoint")
         if not self.engine_write_ok:
             out.append("engine-write-hung" if "blocked" in self.engine_write else "engine-write-failed")
+        elif not self.data:  # never checked (the run stopped first): the round's error says why
+            pass
         elif not self.data_ok:
-            out.append("data-never-arrived")
+            out.append("target-check-mismatch" if self.engine_readback_ok else "data-never-arrived")
+        elif not self.engine_readback_ok:
+            out.append("readback-mismatch")
         elif not self.write_back_ok:
             out.append("write-back-failed")
         return out
 
     @property
     def ok(self) -> bool:
-        return not self.findings() and not self.our_error
+        """Only with evidence: the engine's write READ back, found in rdmacheck's memory, and written back."""
+        return (not self.findings() and not self.our_error and self.engine_readback_ok and self.data_ok
+                and self.write_back_ok)
 
 
 @dataclass

@@ -80,10 +80,17 @@ def _trial(plan: RacePlan, index: int) -> RaceTrial:
         if not any(s.blocked for s in trial.sides):
             for proc in engines:  # write_many's own answer first, so it is never taken for the check's
                 proc.wait_for("reply", plan.step_timeout, "the engine's answer to write_many")
+            for k, proc in enumerate(engines):  # each READs its write back (ordered behind it) before any check
+                mark = proc.mark()
+                proc.send({"op": "read", "peer": ready[1 - k]["name"], "remote_addr": ready[1 - k]["addr"] + plan.length,
+                           "seed": seeds[k], "length": plan.length})
+                v = proc.wait_for("reply", plan.step_timeout, "the engine's read-back of its write", since=mark)
+                trial.sides[k].readback_ok = bool(v["ok"])
             for k, proc in enumerate(engines):
                 mark = proc.mark()
                 proc.send({"op": "verify", "seed": seeds[1 - k], "offset": plan.length, "length": plan.length})
                 v = proc.wait_for("reply", plan.step_timeout, "the engine's check of its memory", since=mark)
+                trial.sides[k].checked = True
                 trial.sides[k].verified, trial.sides[k].verify = bool(v["ok"]), v["detail"]
     except (RoleFailed, DeadlineExceeded) as e:
         trial.error = str(e)[:400]

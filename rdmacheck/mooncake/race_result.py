@@ -17,6 +17,8 @@ class RaceSide:
     failed: int = 0  # write calls that returned an error
     blocked: int = 0  # write calls still blocked at the deadline
     slowest_ms: float | None = None
+    readback_ok: bool | None = None  # this engine READ its own write back from the other (None: not reached)
+    checked: bool = False  # this engine's check of its memory answered
     verified: bool = False  # the other engine's pattern is in this engine's memory
     verify: str = ""
     last_log_line: str = ""
@@ -34,7 +36,7 @@ class RaceTrial:
         """'pass', 'hang' (a write never returned), 'fail' (an error, or data not where it should be)."""
         if any(s.blocked for s in self.sides):
             return "hang"
-        if self.error or len(self.sides) != 2 or any(s.failed or not s.verified for s in self.sides):
+        if self.error or len(self.sides) != 2 or any(s.failed or not s.verified or not s.readback_ok for s in self.sides):
             return "fail"
         return "pass"
 
@@ -44,11 +46,16 @@ class RaceTrial:
         out = []
         if any(s.failed for s in self.sides):
             out.append("engine-write-failed")
-        if any(not s.failed and not s.verified for s in self.sides) and len(self.sides) == 2:
-            out.append("data-never-arrived")
+        if len(self.sides) == 2 and not out:
+            for k, s in enumerate(self.sides):  # s checked what the other side wrote and READ back
+                writer = self.sides[1 - k]
+                if s.checked and not s.verified:
+                    out.append("target-check-mismatch" if writer.readback_ok else "data-never-arrived")
+                elif writer.readback_ok is False:
+                    out.append("readback-mismatch")
         if self.error and not out:
-            out.append("role-crashed")
-        return out
+            out.append("deadline" if "deadline" in self.error else "role-crashed")
+        return list(dict.fromkeys(out))
 
 
 @dataclass

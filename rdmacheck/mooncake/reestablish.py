@@ -66,24 +66,30 @@ def _count_events(result: MooncakeResult, proc: RoleProcess) -> None:
 
 def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target: RoleProcess,
               tready: dict) -> None:
-    """Write a new pattern, have the target check its memory, read it back and check it."""
+    """Write a new pattern, read it back on the same connection (ordered behind the write, so the
+    data is placed once it completes), then have the target check its memory."""
     seed = new_seed()
     io = dict(peer=tready["name"], remote_addr=tready["addr"], seed=seed, length=plan.length)
     w = _call(init, plan.step_timeout + plan.engine_transfer_timeout, "the initiator's write", op="write", **io)
     rnd.first_write_ms = w.get("ms")
     if not w["ok"]:
         rnd.error = f"write: {w['detail']}"
+        rnd.finding, rnd.finding_detail = ("engine-write-failed" if plan.who("initiator") == "engine"
+                                           else "write-failed"), w["detail"]
         if plan.who("initiator") == "engine" and rnd.index > 0 and plan.restart == "target":
             rnd.finding, rnd.finding_detail = _rehandshake_evidence(target, w, plan)
         return
+    r = _call(init, plan.step_timeout, "the initiator's read-back", op="read", **io)
     v = _call(target, plan.step_timeout, "the target's check of its memory", op="verify", seed=seed, offset=0,
               length=plan.length)
-    r = _call(init, plan.step_timeout, "the initiator's read-back", op="read", **io)
     rnd.target_verify, rnd.readback = v["detail"], r["detail"]
     rnd.target_ok, rnd.readback_ok = v["ok"], r["ok"]
     rnd.ok = v["ok"] and r["ok"]
     if not rnd.ok:
         rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
+        rnd.finding = ("readback-mismatch" if v["ok"] else "target-check-mismatch" if r["ok"]
+                       else "data-never-arrived")
+        rnd.finding_detail = f"target: {v['detail']}; read back: {r['detail']}"
 
 
 def _rehandshake_evidence(target: RoleProcess, write: dict, plan: MooncakePlan) -> tuple[str, str]:
@@ -128,6 +134,7 @@ def _round(plan: MooncakePlan, result: MooncakeResult, stable: RoleProcess, stab
             _exchange(plan, rnd, stable, fresh, ready)
     except (RoleFailed, DeadlineExceeded) as e:
         rnd.error = _brief(e)
+        rnd.finding = "deadline" if isinstance(e, DeadlineExceeded) else "role-crashed"
         if plan.who(role) == "engine" and any("No valid port" in line for line in fresh.tail):
             line = next(x for x in fresh.tail if "No valid port" in x)
             rnd.finding = "engine-port-unavailable"

@@ -93,7 +93,7 @@ def _round(peer, ev: EventLog, cfg: RoleConfig, target: str, raddr: int, index: 
     if mm is None:
         ev.emit("verified", **fields)
         return True
-    ev.emit("verify_failed", **fields, step="read back", finding="read-back mismatch",
+    ev.emit("verify_failed", **fields, step="read back", finding="readback-mismatch",
             detail=f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found {mm.found:#04x}")
     return False
 

@@ -1,4 +1,4 @@
-"""The initiator: connects, writes a pattern, has the target verify it, reads it back, verifies;
+"""The initiator: connects, writes a pattern, reads it back on the same QP, has the target verify it;
 then holds the connection and, when the target dies and comes back, re-establishes."""
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.words import resolve_strategy
 
 NEVER_ARRIVED = "reuse-silent-loss"  # after a reset: a completed WRITE whose data the target never got
+READ_STALLED = "read-stalled"  # after a reset: the WRITE completed, the READ back never did
+TARGET_DISAGREES = "target-check-mismatch"  # the READ back matched, the target's own check did not
 PROBE_BYTES = 64
 ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
 _DOWN = object()  # etcd did not answer a read
@@ -360,22 +362,32 @@ class InitiatorRole:
             return chan, reply
 
     def _round(self, chan: Channel, accept: Accept, index: int) -> None:
+        """WRITE a new pattern, READ the range back on the same QP, only then ask the target to check
+        its memory, and compare the read-back. The READ is ordered behind the WRITE on the QP, so once
+        it has completed the WRITE's data is placed; a WRITE completion alone says only that the send
+        buffer may be reused (iWARP completes it once the bytes are handed to TCP), and a Verify sent
+        over the control connection could overtake the data."""
         cfg = self.cfg
         qp = self.ep.qp
         seed = new_seed()
         data = pattern(seed, cfg.length)
         self.buf.write(0, data)
         raddr = accept.buffer.addr + cfg.offset
+        step = "write"
         try:
             write_s = qp.transfer("write", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout,
                                   on_posted=lambda: self.checkpoint("mid-write"))
             self.checkpoint("after-write")
             self.ev.emit("write_done", round=index, bytes=cfg.length, write_ms=round(write_s * 1000, 3))
+            step = "read back"
+            self.buf.write(0, bytes(cfg.length))  # so a READ that does nothing cannot pass
+            read_s = qp.transfer("read", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout)
+            self.ev.emit("read_done", round=index, bytes=cfg.length, read_ms=round(read_s * 1000, 3))
+            step = "verify on target"
             res = chan.request(Verify(seed=seed, offset=cfg.offset, length=cfg.length), timeout=cfg.io_timeout)
             if not isinstance(res, VerifyResult):  # a real check: asserts vanish under python -O
                 raise RdmacheckError(f"the target answered verify with {res.KIND!r}")
-            self.buf.write(0, bytes(cfg.length))  # so a READ that does nothing cannot pass
-            read_s = qp.transfer("read", self.buf, 0, raddr, accept.buffer.rkey, cfg.length, cfg.io_timeout)
+            self.ev.emit("target_checked", round=index, ok=res.ok, target_verify_ms=res.ms)
         except CompletionError as e:
             self.ev.emit("round_error", round=index, step=e.op, wc_status=e.status, message=str(e))
             raise PeerLost(f"completion {e.status}") from None
@@ -383,10 +395,11 @@ class InitiatorRole:
             raise PeerLost(f"control connection: {e}") from None
         except DeadlineExceeded as e:
             self.failures += 1
-            # A QP reused after a reset, ours or the target's (its Accept says so), explains the stall.
+            # The step that timed out decides the finding; a QP reused after a reset, ours or the
+            # target's (its Accept says so), explains a stalled WRITE or READ.
             reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
-            finding = REUSE_STALLED if reused else "deadline"
-            self.ev.emit("verify_failed", round=index, step=e.waited_for, finding=finding, detail=str(e),
+            finding = {"write": REUSE_STALLED, "read back": READ_STALLED}.get(step) if reused else None
+            self.ev.emit("verify_failed", round=index, step=step, finding=finding or "deadline", detail=str(e),
                          target_ok=False, readback_ok=False)
             return
         got = self.buf.read(0, cfg.length)
@@ -398,14 +411,17 @@ class InitiatorRole:
             self.ev.emit("verified", **fields)
             return
         self.failures += 1
-        if not res.ok:
-            reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
-            finding, detail = NEVER_ARRIVED if reused else "data-never-arrived", res.detail
+        reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
+        back = "" if mm is None else f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found " \
+                                      f"{mm.found:#04x}"
+        if not res.ok and mm is not None:  # neither the target's memory nor the READ of it holds the data
+            finding, step, detail = NEVER_ARRIVED if reused else "data-never-arrived", "verify on target", \
+                f"target: {res.detail}; read back: {back}"
+        elif not res.ok:  # the READ (ordered behind the WRITE) saw the data: it arrived; the check disagrees
+            finding, step, detail = TARGET_DISAGREES, "verify on target", f"target: {res.detail}; read back matched"
         else:
-            finding = "readback-mismatch"
-            detail = f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found {mm.found:#04x}"
-        self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
-                     finding=finding, detail=detail)
+            finding, step, detail = "readback-mismatch", "read back", back
+        self.ev.emit("verify_failed", **fields, step=step, finding=finding, detail=detail)
 
     def _hold(self, chan: Channel, accept: Accept) -> None:
         """Until the target goes away: watch the control connection, ping it every heartbeat, and

@@ -98,11 +98,12 @@ def test_write_many_prints_the_calls_that_returned_while_another_is_still_blocke
 def test_a_forced_open_is_judged_from_what_was_recorded():
     ok = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1, 2], engine_answer_ms=12,
                        engine_answer_qpns=[1, 2], engine_write="returned 0 after 0.2 s", engine_write_ok=True,
-                       data_ok=True, write_back_ok=True)
+                       engine_readback_ok=True, data="arrived", data_ok=True, write_back_ok=True)
     assert ok.findings() == [] and ok.ok
     withheld = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1, 2], engine_answer_ms=5000,
                              engine_answer_error="TimeoutError: timed out", engine_write="returned 0 after 5.2 s",
-                             engine_write_ok=True, data_ok=True, write_back="failed")
+                             engine_write_ok=True, engine_readback_ok=True, data="arrived", data_ok=True,
+                             write_back="failed")
     assert withheld.findings() == ["engine-answer-withheld", "write-back-failed"]
     second = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1, 2], engine_answer_ms=9,
                            engine_answer_qpns=[3, 4], engine_write="blocked: had not returned", engine_write_ok=False)
@@ -112,13 +113,31 @@ def test_a_forced_open_is_judged_from_what_was_recorded():
 
 
 def test_a_race_trial_is_a_hang_when_any_call_is_still_blocked_and_passes_only_with_both_sides_verified():
-    good = RaceSide("a", returned=1, verified=True)
-    assert RaceTrial(0, [good, RaceSide("b", returned=1, verified=True)]).outcome == "pass"
+    good = RaceSide("a", returned=1, readback_ok=True, checked=True, verified=True)
+    assert RaceTrial(0, [good, RaceSide("b", returned=1, readback_ok=True, checked=True, verified=True)]).outcome == "pass"
     hang = RaceTrial(1, [RaceSide("a", blocked=1), RaceSide("b", returned=1)])
     assert hang.outcome == "hang" and hang.findings() == ["engine-write-hung"]
-    lost = RaceTrial(2, [good, RaceSide("b", returned=1, verified=False)])
+    lost = RaceTrial(2, [RaceSide("a", returned=1, readback_ok=False, checked=True, verified=True),
+                         RaceSide("b", returned=1, readback_ok=True, checked=True, verified=False)])
     assert lost.outcome == "fail" and lost.findings() == ["data-never-arrived"]
     assert RaceTrial(3, [good]).outcome == "fail"  # one side never came up: no pass
+
+
+def test_a_check_that_never_answered_or_raced_its_data_is_not_lost_data():
+    """Only a check made after the writer's READ back, which also failed, is data-never-arrived."""
+    unanswered = RaceTrial(4, [RaceSide("a", returned=1, readback_ok=True), RaceSide("b", returned=1, readback_ok=True)],
+                           error="deadline of 30 s passed while waiting for the engine's check of its memory")
+    assert unanswered.outcome == "fail" and unanswered.findings() == ["deadline"]
+    raced = RaceTrial(5, [RaceSide("a", returned=1, readback_ok=True, checked=True, verified=True),
+                          RaceSide("b", returned=1, readback_ok=True, checked=True, verified=False)])
+    assert raced.findings() == ["target-check-mismatch"]
+    late = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1], engine_answer_ms=9,
+                         engine_answer_qpns=[1], engine_write="returned 0", engine_write_ok=True,
+                         engine_readback_ok=True, data="first mismatch at byte 0", data_ok=False)
+    assert late.findings() == ["target-check-mismatch"] and not late.ok
+    unchecked = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1], engine_answer_ms=9,
+                              engine_answer_qpns=[1], engine_write="returned 0", engine_write_ok=True)
+    assert unchecked.findings() == [] and not unchecked.ok  # never checked: never a pass
 
 
 def test_engine_log_evidence_keeps_handshake_lines_counted_and_stops_at_the_given_offset(tmp_path):
