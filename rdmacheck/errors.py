@@ -29,6 +29,13 @@ class EnvironmentProblem(RdmacheckError):
     exit_code = EXIT_ENV
 
 
+class BadInput(RdmacheckError):
+    """A file, path or value the user gave cannot be used (missing, a directory, not text, malformed,
+    unwritable): one line naming it, exit 2."""
+
+    exit_code = EXIT_ENV
+
+
 class DeadlineExceeded(RdmacheckError):
     """A bounded wait ran out; the message names what was waited for."""
 

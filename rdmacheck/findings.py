@@ -34,6 +34,7 @@ FINDINGS: dict[str, str] = {
     "deadline": "a bounded wait ran out (the step names what was waited for)",
     "role-crashed": "a role process failed or exited while it was waited for",
     "rounds-missing": "fewer rounds ran than were planned",
+    "no-evidence": "the run checked nothing (zero rounds, trials or pairs, or too few samples to judge): never a PASS",
     "kill-step-not-reached": "the process to be killed at a protocol step never reached it",
     "no-recovery-after-link-down": "after the link came back, no data was verified again",
     "name-taken-over": "while a role's etcd lease had lapsed, another process claimed its name",

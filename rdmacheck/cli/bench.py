@@ -9,6 +9,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
+from rdmacheck.cli.finish import check_outputs
 from rdmacheck.output.console import err, out_console
 from rdmacheck.words import Strategy
 
@@ -33,6 +34,7 @@ def bench(
     from rdmacheck.handshake.address import parse_hostport
     from rdmacheck.output.files import write_json_atomic
 
+    check_outputs(json_out)
     choices = {Strategy.RESET.value: (Strategy.RESET,), Strategy.RECREATE.value: (Strategy.RECREATE,),
                "both": (Strategy.RESET, Strategy.RECREATE)}
     if strategy not in choices:

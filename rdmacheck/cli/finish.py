@@ -9,25 +9,42 @@ from typing import Any, NoReturn, Optional
 
 import typer
 
-from rdmacheck.errors import EXIT_FAIL
+from rdmacheck.errors import EXIT_FAIL, BadInput
 from rdmacheck.output.console import out_console
-from rdmacheck.output.files import write_json_atomic
+from rdmacheck.output.files import (
+    check_output_dir,
+    check_output_file,
+    write_json_atomic,
+)
 from rdmacheck.output.junit import write_junit
 from rdmacheck.output.outcome import Outcome
 from rdmacheck.output.prom import write_prom
 from rdmacheck.output.tone import write_tone
 
 
+def check_outputs(json_path: Optional[Path] = None, junit: Optional[Path] = None, tone: Optional[Path] = None,
+                  prom: Optional[Path] = None) -> None:
+    """Before anything runs, so a bad path never costs a run: each output can be written."""
+    for path, option in ((json_path, "--json"), (junit, "--junit"), (prom, "--prom")):
+        if path:
+            check_output_file(path, option)
+    if tone:
+        check_output_dir(tone, "--tone")
+
+
 def write_outputs(result: Outcome, json_path: Optional[Path] = None, junit: Optional[Path] = None,
                   tone: Optional[Path] = None, prom: Optional[Path] = None) -> None:
-    if json_path:
-        write_json_atomic(json_path, result.to_dict())
-    if junit:
-        write_junit(result, junit)
-    if tone:
-        write_tone(result, tone)
-    if prom:
-        write_prom(result, prom)  # type: ignore[arg-type] - only results with prom_text() offer --prom
+    """The results file first (the others are made from the same result); a path that fails now
+    (disk full, removed folder) is one line naming it."""
+    for path, option, write in ((json_path, "--json", lambda p: write_json_atomic(p, result.to_dict())),
+                                (junit, "--junit", lambda p: write_junit(result, p)),
+                                (tone, "--tone", lambda p: write_tone(result, p)),
+                                (prom, "--prom", lambda p: write_prom(result, p))):  # type: ignore[arg-type]
+        if path:
+            try:
+                write(path)
+            except OSError as e:
+                raise BadInput(f"{option} {path} could not be written: {e.strerror or e}") from None
 
 
 def finish(result: Outcome, render: Optional[Callable[[Any, Any], None]], json_path: Optional[Path] = None,

@@ -13,7 +13,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import finish
+from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.output.console import err
 from rdmacheck.words import Mode, Strategy
@@ -110,6 +110,7 @@ def run_cmd(
     from rdmacheck.fleet.render import render_fleet
     from rdmacheck.fleet.store import FleetStore
 
+    check_outputs(json_path, junit, tone, prom)
     if launch not in LAUNCHERS:
         raise typer.BadParameter(f"choose from {', '.join(LAUNCHERS)}", param_hint="--launch")
     if launch != "slurm" and agent_device:
@@ -128,6 +129,10 @@ def run_cmd(
         etcd_args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
                      "--lease-ttl", str(etcd.ttl)]
         srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"))
+    if expect is not None and expect < 2:
+        raise typer.BadParameter("a fleet needs at least 2 agents: with fewer no pair is tested", param_hint="--expect")
+    if hosts is not None and len(set(o.csv(hosts) or [])) < 2:
+        raise typer.BadParameter("name at least 2 distinct agents: with fewer no pair is tested", param_hint="--hosts")
     want = o.csv(hosts) if hosts else expect
     plan = FleetPlan(expect=want, pairing=pairing, seed=seed, settings=settings, join_timeout=join_timeout,
                      retest_rounds=retest_rounds)

@@ -12,10 +12,10 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import finish
-from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.cli.finish import check_outputs, finish
+from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
 from rdmacheck.output.console import err
-from rdmacheck.output.files import write_json_atomic
+from rdmacheck.output.files import read_json_input, write_json_atomic
 from rdmacheck.scenario.result import run_from_dict
 from rdmacheck.scenario.table import render_matrix
 from rdmacheck.words import Mode, Restart, Strategy, values
@@ -147,6 +147,7 @@ def matrix(
 
 
 def _run(out: Outputs, scenarios, command: str) -> None:
+    check_outputs(out.json_out, out.junit, out.tone)
     if out.lab:
         run = _run_in_lab(scenarios, out.json_out, out.log_dir, out.lab_timeout, command)
     else:
@@ -176,12 +177,12 @@ def report(
     tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
 ) -> None:
     """Re-render a results file (table, JUnit, T-one); exit 0 only if every cell met its expectation."""
-    import json
-
+    check_outputs(junit=junit, tone=tone)
+    data = read_json_input(results, "the results file")
     try:
-        run = run_from_dict(json.loads(results.read_text()))
-    except FileNotFoundError:
-        raise EnvironmentProblem(f"{results}: no such results file") from None
-    except (ValueError, TypeError) as e:
-        raise EnvironmentProblem(f"{results}: not a valid rdmacheck results file: {e}") from None
+        run = run_from_dict(data)
+    except (ValueError, TypeError, KeyError) as e:
+        raise BadInput(f"{results}: not a valid rdmacheck results file: {e}") from None
+    for cell in run.cells:
+        cell.rejudge()
     finish(run, render_matrix, junit=junit, tone=tone)

@@ -10,7 +10,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import finish
+from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem
 from rdmacheck.output.console import out_console
 from rdmacheck.words import Role, Verdict
@@ -90,7 +90,7 @@ def reestablish_cmd(
     host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
     engine_role: Role = typer.Option(Role.TARGET, "--engine-role", help="target: the engine serves, rdmacheck's initiator restarts | initiator: the engine's initiator restarts, rdmacheck serves."),
     restart: Role = typer.Option(Role.INITIATOR, "--restart", help="The side killed and restarted each round: initiator (the seed test) | target (what the engine does when its peer dies)."),
-    rounds: int = typer.Option(3, "--rounds", help="Rounds; each starts the restarted side afresh: write, target verify, read back."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Rounds; each starts the restarted side afresh: write, target verify, read back."),
     engine_transfer_timeout: int = typer.Option(10, "--engine-transfer-timeout", help="MC_TRANSFER_TIMEOUT for the engine: seconds a sync transfer may block."),
     length: str = typer.Option("1MiB", "--length", help="Bytes per round."),
     initiator_port: int = typer.Option(17100, "--initiator-port", help="The initiator's pinned handshake port: its name across restarts."),
@@ -107,6 +107,7 @@ def reestablish_cmd(
     from rdmacheck.mooncake.render import render_mooncake
     from rdmacheck.units import parse_size
 
+    check_outputs(json_path, junit, tone)
     o.require_devices(device)
     plan = MooncakePlan(host=host or _device_ip(device), engine=_engine(engine), device=device, engine_role=engine_role, restart=restart, rounds=rounds,
                         engine_transfer_timeout=engine_transfer_timeout,
@@ -176,8 +177,8 @@ def simopen_cmd(
     device: str = o.DEVICE,
     engine: Optional[str] = ENGINE,
     host: Optional[str] = typer.Option(None, "--host", help="IP both sides name themselves by (default: the device's IPv4)."),
-    endpoints: int = typer.Option(2, "--endpoints", help="rdmacheck segments the engine opens to at once, each open forced."),
-    rounds: int = typer.Option(1, "--rounds", help="Rounds, each with a fresh engine process."),
+    endpoints: int = typer.Option(2, "--endpoints", min=1, help="rdmacheck segments the engine opens to at once, each open forced."),
+    rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds, each with a fresh engine process."),
     length: str = typer.Option("1MiB", "--length", help="Bytes the engine writes to each segment (and each writes back)."),
     answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="Seconds the engine may take to answer rdmacheck's crossing Connection request."),
     timeout: float = typer.Option(20.0, "--timeout", help="Seconds for the engine to start and for its write."),
@@ -189,6 +190,7 @@ def simopen_cmd(
     from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
     from rdmacheck.mooncake.render import render_forced_open
 
+    check_outputs(json_path)
     o.require_devices(device)
     plan = ForcedOpenPlan(_engine(engine), host or _device_ip(device), device, endpoints, rounds,
                           o.size(length, "--length"), answer_timeout, timeout, io_timeout=io_timeout, log_dir=log_dir)
@@ -200,8 +202,8 @@ def race_cmd(
     device: str = o.DEVICE,
     engine: Optional[str] = ENGINE,
     host: Optional[str] = typer.Option(None, "--host", help="IP both engines name themselves by (default: the device's IPv4)."),
-    trials: int = typer.Option(6, "--trials", help="Trials, each with two fresh engine processes."),
-    threads: int = typer.Option(1, "--threads", help="Write calls each engine starts at the instant."),
+    trials: int = typer.Option(6, "--trials", min=1, help="Trials, each with two fresh engine processes."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Write calls each engine starts at the instant."),
     length: str = typer.Option("1MiB", "--length", help="Bytes each engine writes to the other."),
     hang_after: float = typer.Option(5.0, "--hang-after", help="Watchdog: a call not returned this many seconds after the instant is a hang."),
     log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake-race"), "--log-dir", help="Both engines' logs, per trial."),
@@ -211,6 +213,7 @@ def race_cmd(
     from rdmacheck.mooncake.race import RacePlan, run_race
     from rdmacheck.mooncake.render import render_race
 
+    check_outputs(json_path)
     o.require_devices(device)
     plan = RacePlan(_engine(engine), host or _device_ip(device), device, trials, threads, o.size(length, "--length"),
                     hang_after, log_dir=log_dir)
@@ -223,10 +226,10 @@ def matrix_cmd(
     engines: Optional[str] = typer.Option(None, "--engines", help="Comma-separated releases or engine Pythons (default: every release set-up installed)."),
     scenarios: Optional[str] = typer.Option(None, "--scenarios", help="Comma-separated subset of restart-initiator, restart-target, simopen, race, etcd-restart."),
     host: Optional[str] = typer.Option(None, "--host", help="IP every side names itself by (default: the device's IPv4)."),
-    rounds: int = typer.Option(2, "--rounds", help="Restart cells: restarts after the first round; simopen: rounds (fresh engines)."),
-    endpoints: int = typer.Option(2, "--endpoints", help="simopen: segments forced at once."),
-    race_trials: int = typer.Option(6, "--race-trials", help="race: trials (two fresh engines each)."),
-    race_threads: int = typer.Option(1, "--race-threads", help="race: write calls per engine at the instant."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Restart cells: restarts after the first round; simopen: rounds (fresh engines)."),
+    endpoints: int = typer.Option(2, "--endpoints", min=1, help="simopen: segments forced at once."),
+    race_trials: int = typer.Option(6, "--race-trials", min=1, help="race: trials (two fresh engines each)."),
+    race_threads: int = typer.Option(1, "--race-threads", min=1, help="race: write calls per engine at the instant."),
     hang_after: float = typer.Option(5.0, "--hang-after", help="race: the watchdog in seconds."),
     answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="simopen: seconds for the engine's answer."),
     engine_transfer_timeout: int = typer.Option(5, "--engine-transfer-timeout", help="MC_TRANSFER_TIMEOUT for the engines (seconds)."),
@@ -252,6 +255,7 @@ def matrix_cmd(
         raise typer.BadParameter(f"unknown scenario {bad[0]!r} (choose from {', '.join(SCENARIOS)})", param_hint="--scenarios")
     if etcd and "etcd-restart" not in chosen:
         raise typer.BadParameter("--etcd applies to the etcd-restart scenario only", param_hint="--etcd")
+    check_outputs(json_path, junit, tone)
     o.require_devices(device)
     picked = [engine_for(e) for e in o.csv(engines)] if engines else installed()
     if not picked:

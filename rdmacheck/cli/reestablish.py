@@ -15,6 +15,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
+from rdmacheck.cli.finish import check_outputs
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
 from rdmacheck.output.console import err, out_console
 from rdmacheck.scenario.cell import CellSpec
@@ -105,7 +106,7 @@ def local(
     restart: Restart = typer.Option(D.restart, "--restart", help="Which side is killed and restarted every round."),
     strategy: Strategy = o.STRATEGY,
     mode: Mode = o.MODE,
-    rounds: int = typer.Option(D.rounds, "--rounds", help="Restart rounds (after the first connection)."),
+    rounds: int = typer.Option(D.rounds, "--rounds", min=1, help="Restart rounds (after the first connection)."),
     gid_index: Optional[int] = o.GID_INDEX,
     ib_port: Optional[int] = o.IB_PORT,
     listen: str = typer.Option(f"{D.host}:{D.port}", "--listen", help="The target's handshake address HOST:PORT (port 0: a free one; with --target-netns: the namespace's IPv4)."),
@@ -134,6 +135,7 @@ def local(
     from rdmacheck.scenario.result import PASS, SKIP, RunResult
     from rdmacheck.scenario.runner import run_cell
 
+    check_outputs(json_out)
     host, port = parse_hostport(listen, "--listen", allow_zero=True)
     if cm_addr and (target_device or target_netns):
         raise typer.BadParameter("names one device's IP; with --target-device or --target-netns each role finds "

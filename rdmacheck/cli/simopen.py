@@ -9,7 +9,7 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import finish, write_outputs
+from rdmacheck.cli.finish import check_outputs, finish, write_outputs
 from rdmacheck.errors import EXIT_ENV
 from rdmacheck.output.console import err
 
@@ -24,10 +24,10 @@ def simopen(
     role: Optional[str] = typer.Option(None, "--role", help="peer: one side of a two-host run (default: both sides here)."),
     device: str = o.DEVICE,
     endpoints: int = typer.Option(64, "--endpoints", help="Endpoints each side opens to the other."),
-    rounds: int = typer.Option(5, "--rounds", help="Open / verify / tear down rounds."),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="Open / verify / tear down rounds."),
     passive_policy: str = typer.Option("reuse", "--passive-policy", help="reuse (the fix) | delete (the old bug: the passive side deletes a half-open endpoint)."),
-    callers: int = typer.Option(2, "--callers", help="Callers asking for each endpoint at once (all but one must wait)."),
-    concurrency: int = typer.Option(16, "--concurrency", help="Dialing threads per side."),
+    callers: int = typer.Option(2, "--callers", min=1, help="Callers asking for each endpoint at once (all but one must wait)."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, help="Dialing threads per side."),
     connect_timeout: float = typer.Option(30.0, "--connect-timeout", help="Per round: an endpoint not connected by then is a hang."),
     io_timeout: float = typer.Option(5.0, "--io-timeout", help="Seconds for each endpoint's verified WRITE."),
     gid_index: Optional[int] = o.GID_INDEX,
@@ -63,6 +63,7 @@ def simopen(
     from rdmacheck.simopen.launch import SimopenPlan, run_simopen
     from rdmacheck.simopen.render import render_simopen
 
+    check_outputs(json_out)
     o.require_devices(device)
     plan = SimopenPlan(device=device, endpoints=endpoints, rounds=rounds, policy=passive_policy, callers=callers,
                        concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,

@@ -9,15 +9,18 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
+from rdmacheck.cli.finish import check_outputs
 from rdmacheck.errors import EXIT_FAIL
 from rdmacheck.output.console import err
+from rdmacheck.soak.result import MIN_LATER, MIN_ROUNDS, WARMUP
 from rdmacheck.words import Mode, Restart, Strategy
 
 
 @app.command()
 def soak(
     device: str = o.DEVICE,
-    rounds: int = typer.Option(50, "--rounds", help="Restart rounds."),
+    rounds: int = typer.Option(50, "--rounds", help=f"Restart rounds (at least {MIN_ROUNDS}: {WARMUP} warm-up rounds "
+                               f"before the baseline, {MIN_LATER} samples after it)."),
     restart: Restart = typer.Option(Restart.INITIATOR, "--restart", help="The side killed and restarted every round."),
     strategy: Strategy = o.STRATEGY,
     mode: Mode = o.MODE,
@@ -30,8 +33,10 @@ def soak(
     from rdmacheck.scenario.cell import CellSpec
     from rdmacheck.soak.run import run_soak
 
-    if rounds < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--rounds")
+    if rounds < MIN_ROUNDS:
+        raise typer.BadParameter(f"must be at least {MIN_ROUNDS}: the baseline is taken after {WARMUP} warm-up rounds "
+                                 f"and a leak verdict needs {MIN_LATER} samples after it", param_hint="--rounds")
+    check_outputs(json_out)
     size = o.size(length, "--length")
     spec = CellSpec(device=device, restart=restart, strategy=strategy, mode=mode, rounds=rounds,
                     buffer_size=max(1 << 20, size), length=size, log_dir=log_dir)

@@ -71,8 +71,9 @@ class FleetResult:
 
     @property
     def healthy(self) -> bool:
-        d = self.diagnosis
-        return self.finished and not d.bad_hosts and not d.bad_links and not d.undecided and not self.missing
+        d = self.diagnosis  # zero pairs tested is no evidence of health
+        return self.finished and bool(self.final_pairs()) and not d.bad_hosts and not d.bad_links and \
+            not d.undecided and not self.missing
 
     def host_lines(self) -> list[str]:
         return self.diagnosis.host_lines(self.hosts)

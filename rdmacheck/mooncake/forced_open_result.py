@@ -87,7 +87,7 @@ class ForcedOpenResult:
 
     @property
     def verdict(self) -> Verdict:
-        ok = len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds)
+        ok = bool(self.rounds) and len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds)
         return Verdict.PASS if ok else Verdict.FAIL
 
     @property
@@ -96,6 +96,8 @@ class ForcedOpenResult:
 
     def findings(self) -> list[str]:
         seen = Counter(f for r in self.rounds for h in r.handshakes for f in h.findings())
+        if not self.rounds:
+            seen["no-evidence"] += 1
         if any(r.error for r in self.rounds):
             seen["deadline" if any("deadline" in (r.error or "").lower() or "timed out" in (r.error or "")
                                    for r in self.rounds) else "role-crashed"] += 1

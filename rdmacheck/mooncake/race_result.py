@@ -74,7 +74,7 @@ class RaceResult:
 
     @property
     def verdict(self) -> Verdict:
-        ok = len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials)
+        ok = bool(self.trials) and len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials)
         return Verdict.PASS if ok else Verdict.FAIL
 
     @property
@@ -82,7 +82,7 @@ class RaceResult:
         return self.verdict == Verdict.PASS
 
     def findings(self) -> list[str]:
-        return list(Counter(f for t in self.trials for f in t.findings()))
+        return list(Counter(f for t in self.trials for f in t.findings())) or ([] if self.trials else ["no-evidence"])
 
     def rates(self) -> str:
         n = len(self.trials)

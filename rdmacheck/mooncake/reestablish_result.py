@@ -72,7 +72,8 @@ class MooncakeResult:
 
     @property
     def verdict(self) -> str:
-        ok = not self.error and len(self.rounds) == self.plan.rounds and all(r.ok for r in self.rounds)
+        ok = not self.error and bool(self.rounds) and len(self.rounds) == self.plan.rounds and \
+            all(r.ok for r in self.rounds)
         return Verdict.PASS if ok else Verdict.FAIL
 
     @property

@@ -68,6 +68,7 @@ class CellResult:
     scenario: str | None = None
     expected: str | None = None  # the verdict the expectations ask for (PASS when none matches)
     expectation_reason: str | None = None
+    expected_findings: list[str] = field(default_factory=list)  # the findings an expected FAIL accepts
     met: bool | None = None  # verdict == expected (a SKIP always meets)
 
     @classmethod
@@ -106,7 +107,18 @@ class CellResult:
 
     def judge(self, rules: list[Expectation]) -> None:
         """Set expected / met from the most specific matching rule (PASS when none matches)."""
-        j = judge(self.verdict, [self.finding] if self.finding else [], expected_for(self.coords(), rules))
+        rule = expected_for(self.coords(), rules)
+        self.expected_findings = list(rule.findings) if rule else []
+        self._apply(judge(self.verdict, [self.finding] if self.finding else [], rule))
+
+    def rejudge(self) -> None:
+        """Judge again from what the file holds (verdict, finding, the expectation it was run with),
+        never from a stored `met`: an edited or damaged file cannot say more than its evidence."""
+        rule = None if self.expected is None else Expectation(Verdict(self.expected), self.expectation_reason or "",
+                                                              tuple(self.expected_findings))
+        self._apply(judge(self.verdict, [self.finding] if self.finding else [], rule))
+
+    def _apply(self, j) -> None:
         self.expected, self.expectation_reason, self.met = j.expected, j.reason, j.met
 
     def case(self) -> Case:
@@ -167,15 +179,36 @@ class RunResult:
         return d
 
 
+VERDICTS = tuple(v.value for v in Verdict)
+
+
+def _verdict_of(d: dict, where: str) -> None:
+    if d.get("verdict") not in VERDICTS:
+        raise ValueError(f"{where}: verdict {d.get('verdict')!r} is not one of {', '.join(VERDICTS)}")
+
+
 def cell_from_dict(d: dict) -> CellResult:
+    if not isinstance(d, dict):
+        raise ValueError(f"a cell is a JSON object, not {type(d).__name__}")
     d = dict(d)
     d.pop("reconnect_ms", None)
-    rounds = [RoundResult(**r) for r in d.pop("rounds", [])]
-    return CellResult(**d, rounds=rounds)
+    rounds = d.pop("rounds", [])
+    if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
+        raise ValueError("a cell's rounds are a list of objects")
+    for r in rounds:
+        _verdict_of(r, f"round {r.get('index')}")
+    cell = CellResult(**d, rounds=[RoundResult(**r) for r in rounds])
+    _verdict_of(d, f"cell {cell.cell_id}")
+    return cell
 
 
 def run_from_dict(d: dict) -> RunResult:
-    """Load a results file (the schema version is checked: newer files need a newer rdmacheck)."""
+    """Load a results file (the schema version is checked: newer files need a newer rdmacheck);
+    anything else than what this version writes is a ValueError or TypeError naming it."""
+    if not isinstance(d, dict):
+        raise ValueError(f"the file holds a JSON {type(d).__name__}, not an object")
+    if not isinstance(d.get("cells", []), list):
+        raise ValueError("cells is not a list")
     version = d.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema version {version!r}; this rdmacheck reads version {SCHEMA_VERSION}")

@@ -63,7 +63,7 @@ class SimopenResult:
 
     @property
     def verdict(self) -> str:
-        complete = len({r.round for r in self.rounds}) == self.rounds_planned
+        complete = bool(self.rounds) and len({r.round for r in self.rounds}) == self.rounds_planned
         ok = complete and not self.error and all(r.verdict == Verdict.PASS for r in self.rounds)
         return Verdict.PASS if ok and not self.leaked_total and not self.unknown_counts() else Verdict.FAIL
 

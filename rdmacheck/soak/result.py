@@ -37,8 +37,11 @@ class SoakResult:
                 "cell": asdict(self.cell)}
 
 
-# Warm-up rounds before the baseline: allocators and caches settle in the first rounds.
+# Warm-up rounds before the baseline: allocators and caches settle in the first rounds. A leak
+# verdict compares the baseline with at least MIN_LATER samples after it.
 WARMUP = 2
+MIN_LATER = 2
+MIN_ROUNDS = WARMUP + MIN_LATER  # restart rounds; the samples are taken after round 0 and each restart
 RSS_SLACK_KIB = 8 * 1024
 
 
@@ -46,18 +49,22 @@ def judge_soak(res: SoakResult) -> None:
     if res.cell.verdict != PASS:
         res.verdict, res.reason = Verdict.FAIL, f"a round failed: {res.cell.finding}"
         return
-    base = res.samples[min(WARMUP, len(res.samples) - 1)]
-    last = res.samples[-1]
-    # A leak check that cannot count has not passed: every sample it compares must be readable.
-    unread = next((x for x in (base, last) if x.counts is None), None)
+    # A leak check that cannot count has not passed: every sample must be readable.
+    unread = next((x for x in res.samples if x.counts is None), None)
     if unread:
         res.verdict, res.reason = Verdict.FAIL, f"RDMA object counts unreadable after round {unread.round}: {unread.error}"
         return
-    if not (base.survivor_rss_kib and last.survivor_rss_kib):
-        gone = base if not base.survivor_rss_kib else last
+    gone = next((x for x in res.samples if not x.survivor_rss_kib), None)
+    if gone:
         res.verdict, res.reason = Verdict.FAIL, (f"the survivor's RSS was unreadable after round {gone.round} "
                                                  "(/proc/PID/status): memory growth cannot be judged")
         return
+    if len(res.samples) - 1 - WARMUP < MIN_LATER:
+        res.verdict, res.reason = Verdict.FAIL, (f"no-evidence: {len(res.samples)} samples; a leak verdict needs the "
+                                                 f"baseline after {WARMUP} warm-up rounds and {MIN_LATER} samples "
+                                                 "after it")
+        return
+    base, last = res.samples[WARMUP], res.samples[-1]
     res.leaked = {k: last.counts[k] - base.counts[k] for k in KINDS if last.counts[k] > base.counts[k]}
     res.rss_growth_kib = last.survivor_rss_kib - base.survivor_rss_kib
     if res.leaked:
