@@ -27,6 +27,11 @@ def doctor(
     from rdmacheck.doctor.run import healthy, run_doctor
 
     size = o.size(buffer_size, "--buffer-size")
+    if metadata is not None:
+        from rdmacheck.metadata.etcd import parse_metadata_url
+
+        if parse_metadata_url(metadata) is None:
+            raise typer.BadParameter("checks an etcd: give etcd://HOST:PORT", param_hint="--metadata")
     try:
         checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(f"[dim]{s}[/]"),
                             metadata=metadata)

@@ -129,6 +129,11 @@ def run_cmd(
         etcd_args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
                      "--lease-ttl", str(etcd.ttl)]
         srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"))
+    from rdmacheck.fleet.schedule import check_pairing
+
+    check_pairing(pairing)
+    if o.given("seed") and not pairing.startswith("random:"):
+        raise typer.BadParameter("applies to --pairing random:K only", param_hint="--seed")
     if expect is not None and expect < 2:
         raise typer.BadParameter("a fleet needs at least 2 agents: with fewer no pair is tested", param_hint="--expect")
     if hosts is not None and len(set(o.csv(hosts) or [])) < 2:

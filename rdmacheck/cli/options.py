@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     from click.core import ParameterSource
 
 from rdmacheck.errors import EnvironmentProblem
+from rdmacheck.output.files import read_text_input
 from rdmacheck.output.console import err
 from rdmacheck.words import Mode, Strategy
 
@@ -154,6 +155,14 @@ def _etcd(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, et
         return None
     if lease_ttl < 1:
         raise typer.BadParameter("must be at least 1 second", param_hint="--lease-ttl")
+    if etcd_timeout <= 0:
+        raise typer.BadParameter("must be more than 0 seconds", param_hint="--etcd-timeout")
+    for path, option in ((etcd_ca, "--etcd-ca"), (etcd_cert, "--etcd-cert"), (etcd_key, "--etcd-key")):
+        if path:
+            read_text_input(Path(path), option)  # a TLS file that cannot be read: one line, now
+    if bool(etcd_cert) != bool(etcd_key):
+        raise typer.BadParameter("a client certificate needs its key: give --etcd-cert and --etcd-key together",
+                                 param_hint="--etcd-cert")
     return EtcdConfig(endpoints=endpoints, prefix=etcd_prefix, cluster=cluster, ttl=lease_ttl, timeout=etcd_timeout,
                       user=etcd_user, password=etcd_password, ca_cert=etcd_ca, cert_cert=etcd_cert, cert_key=etcd_key)
 
@@ -234,7 +243,7 @@ def require_devices(*names: Optional[str]) -> None:
     """Exit 2 before anything starts when this host has no RDMA, or not these devices."""
     from rdmacheck.verbs.compat import SYSFS_IB  # noqa: PLC0415
 
-    hint = "no RDMA hardware? run it in the Soft-RDMA lab: `rdmacheck lab run -- rdmacheck ...` (or --lab)"
+    hint = "no RDMA hardware? run it in the Soft-RDMA lab: `rdmacheck lab run -- rdmacheck ...`"
     present = sorted(p.name for p in SYSFS_IB.iterdir()) if SYSFS_IB.is_dir() else []
     if not present:
         raise EnvironmentProblem(f"no RDMA device on this host ({SYSFS_IB} is empty or missing)", hint=hint)

@@ -58,11 +58,11 @@ def reestablish(ctx: typer.Context) -> None:
                                          "target|initiator ...` now", param_hint="--dialect")
             args = _drop_option(args, "--dialect")  # rdmacheck: the default of this program
         _dispatch(role_app, args, "rdmacheck reestablish")
-    if args and args != ["--help"]:
-        raise typer.BadParameter("give --local (both roles here) or --role target|initiator (one side)",
-                                 param_hint="--local / --role")
-    print(_overview())
-    raise typer.Exit(0)
+    if args == ["--help"]:
+        print(_overview())
+        raise typer.Exit(0)
+    raise typer.BadParameter("give --local (both roles here) or --role target|initiator (one side); "
+                             "rdmacheck reestablish --help shows both", param_hint="--local / --role")
 
 
 def _overview() -> str:

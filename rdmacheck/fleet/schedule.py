@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from rdmacheck.errors import RdmacheckError
+from rdmacheck.errors import BadInput, RdmacheckError
+from rdmacheck.output.files import read_text_input
 
 PAIRINGS = ("all", "ring", "bisection", "random:K", "file:PATH")
 
@@ -45,9 +46,7 @@ class Schedule:
             raise ScheduleError(f"host {dup!r} is listed twice")
         if len(self.hosts) < 2:
             raise ScheduleError(f"a fleet needs at least 2 hosts, got {len(self.hosts)}")
-        kind = self.pairing.split(":", 1)[0]
-        if kind not in ("all", "ring", "bisection", "random", "file"):
-            raise ScheduleError(f"unknown pairing {self.pairing!r}; use one of {', '.join(PAIRINGS)}")
+        check_pairing(self.pairing)
 
     def rounds(self) -> Iterator[list[Pair]]:
         kind, _, arg = self.pairing.partition(":")
@@ -75,6 +74,20 @@ class Schedule:
         if kind == "random":
             return _count(arg, self.pairing)
         return sum(1 for _ in self.rounds())
+
+
+def check_pairing(pairing: str, hosts: tuple[str, ...] | None = None) -> None:
+    """The pairing's spelling, K of random:K, and a pair file's lines (hosts not yet known: their names
+    are checked when the schedule is made): before anything waits on etcd."""
+    kind, _, arg = pairing.partition(":")
+    if kind not in ("all", "ring", "bisection", "random", "file") or (kind in ("all", "ring", "bisection") and arg):
+        raise ScheduleError(f"unknown pairing {pairing!r}; use one of {', '.join(PAIRINGS)}")
+    if kind == "random":
+        _count(arg, pairing)
+    elif kind == "file":
+        if not arg:
+            raise ScheduleError("file:PATH needs the path of a pair file")
+        read_pair_file(Path(arg), hosts)
 
 
 def _count(arg: str, pairing: str) -> int:
@@ -119,13 +132,14 @@ def _random(hosts: tuple[str, ...], rounds: int, seed: int) -> Iterator[list[Pai
         yield [Pair(order[i], order[i + 1]) for i in range(0, len(order) - 1, 2)]
 
 
-def read_pair_file(path: Path, hosts: tuple[str, ...]) -> list[list[Pair]]:
-    """ClusterKit's format: `<round> <a> <b>` per line; every host known, none twice in a round."""
+def read_pair_file(path: Path, hosts: tuple[str, ...] | None) -> list[list[Pair]]:
+    """ClusterKit's format: `<round> <a> <b>` per line; every host known (None: not checked), none
+    twice in a round."""
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ScheduleError(f"{path}: {e.strerror}") from None
-    known = set(hosts)
+        text = read_text_input(path, "the pair file")
+    except BadInput as e:
+        raise ScheduleError(str(e)) from None
+    known = set(hosts) if hosts is not None else None
     by_round: dict[int, list[Pair]] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -136,7 +150,7 @@ def read_pair_file(path: Path, hosts: tuple[str, ...]) -> list[list[Pair]]:
             raise ScheduleError(f"{path}:{n}: expected '<round> <a> <b>', got {raw.strip()!r}")
         r, a, b = int(parts[0]), parts[1], parts[2]
         for h in (a, b):
-            if h not in known:
+            if known is not None and h not in known:
                 raise ScheduleError(f"{path}:{n}: host {h!r} is not in the fleet")
         if a == b:
             raise ScheduleError(f"{path}:{n}: a host cannot pair with itself ({a})")

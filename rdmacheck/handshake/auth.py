@@ -26,7 +26,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdmacheck.errors import EnvironmentProblem
+from rdmacheck.errors import BadInput
+from rdmacheck.output.files import read_text_input
 
 WINDOW_S = 30.0  # accepted clock skew / message age
 NONCE_CACHE = 100_000
@@ -37,18 +38,22 @@ class AuthError(ValueError):
 
 
 def load_token(token: str | None, token_file: Path | None) -> bytes | None:
-    """--token, --token-file, or $RDMACHECK_TOKEN (in that order); None = no authentication."""
-    if token_file:
-        try:
-            text = token_file.read_text().strip()
-        except OSError as e:
-            raise EnvironmentProblem(f"--token-file {token_file}: {e.strerror}") from None
+    """--token, --token-file, or $RDMACHECK_TOKEN; None = no authentication. Both options at once, or an
+    empty token (option or file), is refused: neither may silently turn authentication off."""
+    if token is not None and token_file is not None:
+        raise BadInput("give --token or --token-file, not both")
+    if token_file is not None:
+        text, where = read_text_input(token_file, "--token-file").strip(), f"--token-file {token_file}"
+    elif token is not None:
+        text, where = token.strip(), "--token"
     else:
-        text = token or os.environ.get("RDMACHECK_TOKEN", "")
+        text, where = os.environ.get("RDMACHECK_TOKEN", "").strip(), "$RDMACHECK_TOKEN"
+        if not text:
+            return None
     if not text:
-        return None
+        raise BadInput(f"{where} is empty: an empty token would turn authentication off")
     if len(text) < 16:
-        raise EnvironmentProblem("the handshake token must be at least 16 characters")
+        raise BadInput(f"{where}: the handshake token must be at least 16 characters")
     return text.encode()
 
 

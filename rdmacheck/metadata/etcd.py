@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 # etcd3 0.12 ships protobuf code that the C++ protobuf >= 3.21 refuses; the pure-Python one works.
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
-from rdmacheck.errors import EnvironmentProblem, RdmacheckError  # noqa: E402
+from rdmacheck.errors import BadInput, RdmacheckError  # noqa: E402
 
 
 class MetadataError(RdmacheckError):
@@ -64,14 +64,27 @@ def parse_metadata_url(url: str) -> list[tuple[str, int]] | None:
     if url == "p2p":
         return None
     if not url.startswith("etcd://"):
-        raise EnvironmentProblem(f"--metadata {url!r}: use p2p or etcd://HOST:PORT[,HOST:PORT...]")
+        raise BadInput(f"--metadata {url!r}: use p2p or etcd://HOST:PORT[,HOST:PORT...]")
     out = []
     for part in url[len("etcd://"):].rstrip("/").split(","):
         u = urlparse(f"etcd://{part}")
-        if not u.hostname or not u.port:
-            raise EnvironmentProblem(f"--metadata {url!r}: {part!r} is not HOST:PORT")
-        out.append((u.hostname, u.port))
+        try:
+            port = u.port
+        except ValueError:  # urllib's "Port out of range 0-65535", or not a number
+            port = None
+        if not u.hostname or not port:
+            raise BadInput(f"--metadata {url!r}: {part!r} is not HOST:PORT with a port 1..65535")
+        out.append((u.hostname, port))
     return out
+
+
+def decode(value: bytes) -> dict | None:
+    """A descriptor from an etcd value, or None when it is not a JSON object."""
+    try:
+        desc = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return desc if isinstance(desc, dict) else None
 
 
 @dataclass
@@ -238,11 +251,16 @@ class EtcdStore:
                                     held[0].get("generation") if held else None})
 
     def get(self, name: str) -> tuple[dict, int] | None:
-        """(descriptor, mod_revision) or None."""
-        value, meta = self.call(f"get {self.cfg.key(name)}", lambda: self.client.get(self.cfg.key(name)))
+        """(descriptor, mod_revision) or None; a value that is no JSON object is BadInput naming its key
+        (anyone with write access to etcd can put anything there)."""
+        key = self.cfg.key(name)
+        value, meta = self.call(f"get {key}", lambda: self.client.get(key))
         if value is None:
             return None
-        return json.loads(value), meta.mod_revision
+        desc = decode(value)
+        if desc is None:
+            raise BadInput(f"etcd key {key} holds {value[:60]!r}, not a JSON object (a descriptor)")
+        return desc, meta.mod_revision
 
     def list(self) -> list[tuple[str, dict, int, int]]:
         """(name, descriptor, mod_revision, lease TTL left) for every key under the cluster dir."""
@@ -255,11 +273,9 @@ class EtcdStore:
                     ttl = self.client.get_lease_info(meta.lease_id).TTL
                 except Exception:  # noqa: BLE001
                     ttl = -1
-            try:
-                desc = json.loads(value)
-            except ValueError:
-                desc = {"raw": value.decode(errors="replace")[:80]}
-            out.append((name, desc, meta.mod_revision, ttl))
+            desc = decode(value)
+            out.append((name, desc if desc is not None else {"raw": value.decode(errors="replace")[:80]},
+                        meta.mod_revision, ttl))
         return out
 
     def watch(self, name: str, start_revision: int | None,
@@ -296,10 +312,9 @@ class EtcdStore:
                             callback("delete", None)
                         else:
                             seen["value"] = ev.value
-                            try:
-                                callback("put", json.loads(ev.value))
-                            except ValueError:
-                                continue
+                            desc = decode(ev.value)
+                            if desc is not None:  # a value that is no descriptor is no event
+                                callback("put", desc)
                     if cancelled.is_set():
                         return
                     raise ConnectionError("the watch stream ended")
@@ -331,11 +346,8 @@ class EtcdStore:
         if seen["value"] is _UNKNOWN or value != seen["value"]:  # unknown: say what it is now
             if value is None:
                 callback("delete", None)
-            else:
-                try:
-                    callback("put", json.loads(value))
-                except ValueError:
-                    pass
+            elif (desc := decode(value)) is not None:
+                callback("put", desc)
         seen["value"] = value
         seen["rev"] = resp.header.revision
 

@@ -8,11 +8,12 @@ needs only rdmacheck's standard-library modules (driver, pattern), never pyverbs
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
 
 DISTRIBUTION = "mooncake-transfer-engine-non-cuda"
 # What set-up installs and `mooncake matrix` runs by default: the last release before the simultaneous
@@ -115,10 +116,24 @@ def _release_key(release: str) -> tuple:
 
 def install(release: str, base_python: str = "/usr/bin/python3") -> Engine:
     """A venv with exactly that release (no dependencies: the engine module needs none); idempotent."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        Version(release)
+    except InvalidVersion:
+        raise BadInput(f"--install {release!r} is not a release number (e.g. {DEFAULT_RELEASES[-1]})") from None
     venv = _venv(release)
     if (venv / ".installed").exists():
         return Engine(venv / "bin" / "python", release)
     venv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build(venv, release, base_python)
+    except BaseException:
+        shutil.rmtree(venv, ignore_errors=True)  # never leave a half-built venv behind
+        raise
+
+
+def _build(venv: Path, release: str, base_python: str) -> Engine:
     steps = [[base_python, "-m", "venv", "--clear", str(venv)],
              [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
               f"{DISTRIBUTION}=={release}"]]
@@ -130,7 +145,7 @@ def install(release: str, base_python: str = "/usr/bin/python3") -> Engine:
                                  f"{INSTALL_TIMEOUT:.0f} s") from None
         if out.returncode != 0:
             last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise RdmacheckError(f"installing Mooncake {release}: {last}")
+            raise EnvironmentProblem(f"installing Mooncake {release}: {last}")
     engine = Engine(venv / "bin" / "python", release)
     reported = _reported_release(engine.python)
     if reported != release:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.expectations import Expectation
 from rdmacheck.findings import FINDINGS, is_known
+from rdmacheck.output.files import read_text_input
 from rdmacheck.roles.config import check_fault
 from rdmacheck.scenario.cell import SIGNALS, CellSpec
 from rdmacheck.units import parse_size
@@ -264,7 +265,7 @@ def load_scenario(path: Path | str) -> Scenario:
         if builtin.is_file():
             return parse_scenario(builtin.read_text(), f"{p.name} (built in)")
         raise ScenarioError(f"{path}: no such scenario file (built-in ones: {', '.join(builtin_names())})")
-    return parse_scenario(p.read_text(), str(p))
+    return parse_scenario(read_text_input(p, "the scenario file"), str(p))
 
 
 def builtin_names() -> list[str]:

@@ -21,6 +21,7 @@ import typer
 
 from rdmacheck.cli import app
 from rdmacheck.cli import reestablish as reestablish_cli
+from rdmacheck.errors import RdmacheckError
 from rdmacheck.scenario.result import PASS, CellResult, RoundResult, RunResult
 from rdmacheck.words import Role
 
@@ -34,7 +35,7 @@ SAMPLES = {
     "--io-timeout": "74.5", "--heartbeat": "0.75", "--hold-probe": None, "--json": "{tmp}/out.json",
     "--log-dir": "{tmp}/logs", "--metadata": "etcd://127.0.0.1:2391", "--etcd-prefix": "pfx7/",
     "--cluster": "c7", "--lease-ttl": "9", "--etcd-timeout": "3.25", "--etcd-user": "u7",
-    "--etcd-password": "p7-secret", "--etcd-ca": "/ca7.pem", "--etcd-cert": "/cert7.pem", "--etcd-key": "/key7.pem",
+    "--etcd-password": "p7-secret", "--etcd-ca": "{tmp}/ca7.pem", "--etcd-cert": "{tmp}/cert7.pem", "--etcd-key": "{tmp}/key7.pem",
     "--qp-timeout": "17", "--retry-cnt": "4", "--mtu": "1024", "--token": "a-shared-secret-of-20",
     "--token-file": "{tmp}/token", "--role": None, "--name": "me7", "--peer": "127.0.0.8:4545",
     "--scenario": "quick", "--devices": "dev7", "--modes": "cm", "--strategies": "recreate",
@@ -306,6 +307,8 @@ def _invoke(case: Case, extra: list[str], tmp: Path, monkeypatch, capsys) -> dic
     _patch(monkeypatch, case)
     monkeypatch.chdir(tmp)  # default output paths (results/matrix.json) land here
     (tmp / "token").write_text("token-from-a-file-0123")
+    for pem in ("ca7.pem", "cert7.pem", "key7.pem"):
+        (tmp / pem).write_text("-----BEGIN CERTIFICATE-----\n")
     results = tmp / "results.json"
     results.write_text(json.dumps({"schema_version": 1, "command": "x", "cells": []}))
     args = [a.replace("{results}", str(results)) for a in case.base] + extra
@@ -321,6 +324,10 @@ def _invoke(case: Case, extra: list[str], tmp: Path, monkeypatch, capsys) -> dic
         outcome["rc"] = e.exit_code
     except Stop:
         pass
+    except RdmacheckError as e:  # a value refused with one line naming it (BadInput)
+        if e.exit_code != 2:
+            raise
+        outcome["usage"] = str(e)
     except Exception as e:  # noqa: BLE001 - a usage error (click's, vendored by typer)
         if getattr(e, "exit_code", None) == 2 and hasattr(e, "format_message"):
             outcome["usage"] = e.format_message()
