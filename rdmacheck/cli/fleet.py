@@ -67,7 +67,21 @@ def agent_cmd(
     raise typer.Exit(Agent(cfg, say=lambda s: err.print(s, highlight=False)).run())
 
 
-def _slurm_agents(device: str, etcd_args: list[str], run_log: Path) -> tuple[subprocess.Popen, int]:
+def _agent_etcd_args(etcd, join_timeout: float) -> tuple[list[str], dict[str, str]]:
+    """Every etcd setting of the coordinator, for the agents srun starts (the password in their
+    environment, never on a command line), and the join deadline."""
+    args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
+            "--lease-ttl", str(etcd.ttl), "--etcd-timeout", str(etcd.timeout), "--join-timeout", str(join_timeout)]
+    for flag, value in (("--etcd-user", etcd.user), ("--etcd-ca", etcd.ca_cert), ("--etcd-cert", etcd.cert_cert),
+                        ("--etcd-key", etcd.cert_key)):
+        if value:
+            args += [flag, str(value)]
+    env = {"RDMACHECK_ETCD_PASSWORD": etcd.password} if etcd.password else {}
+    return args, env
+
+
+def _slurm_agents(device: str, etcd_args: list[str], run_log: Path,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     """One agent per node of this allocation: srun --ntasks-per-node=1."""
     if not os.environ.get("SLURM_JOB_ID"):
         raise EnvironmentProblem("--launch slurm runs inside a Slurm allocation (SLURM_JOB_ID is unset): "
@@ -78,7 +92,8 @@ def _slurm_agents(device: str, etcd_args: list[str], run_log: Path) -> tuple[sub
     cmd = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=0", sys.executable, "-m",
            "rdmacheck", "fleet", "agent", "-d", device, *etcd_args]
     run_log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(cmd, stdout=run_log.open("ab"), stderr=subprocess.STDOUT), nodes
+    return subprocess.Popen(cmd, stdout=run_log.open("ab"), stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})}), nodes
 
 
 @fleet_app.command("run")
@@ -126,9 +141,8 @@ def run_cmd(
                             round_timeout=pair_timeout)
     srun = None
     if launch == "slurm":
-        etcd_args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
-                     "--lease-ttl", str(etcd.ttl)]
-        srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"))
+        etcd_args, env = _agent_etcd_args(etcd, join_timeout)
+        srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
     from rdmacheck.fleet.schedule import check_pairing
 
     check_pairing(pairing)

@@ -66,12 +66,15 @@ def csv(value: Optional[str]) -> Optional[list[str]]:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
-def faults(inject: Optional[list[str]], runner_faults: bool) -> list[str]:
-    """Checked fault specs; link-down is the local runner's (it takes a netdev down), not a role's."""
-    from rdmacheck.roles.config import check_fault  # noqa: PLC0415
+def faults(inject: Optional[list[str]], runner_faults: bool, role: Any = None) -> list[str]:
+    """Checked fault specs; link-down is the local runner's (it takes a netdev down), not a role's; with
+    a role, a fault only the other role acts on is refused."""
+    from rdmacheck.roles.config import check_fault, check_fault_for  # noqa: PLC0415
 
     try:
         checked = [check_fault(f) for f in inject or []]
+        for f in checked if role is not None else []:
+            check_fault_for(f, role)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--inject") from None
     if not runner_faults and any(f.startswith("link-down:") for f in checked):
@@ -236,6 +239,26 @@ def _token(token_text: Optional[str], token_file: Optional[Path]):
 
 token_options = group("token", TOKEN_PARAMS, _token)
 """Adds --token and --token-file; the command gets `token: bytes | None`."""
+
+
+def check_mode_options(mode: str, devices: Iterable[Optional[str]], tuning: Any = None) -> None:
+    """Options of one connection mode are refused in the other, never accepted and ignored: with
+    rdma_cm the GID is the one of the address it binds (--gid-index cannot apply) and iWARP has no
+    path MTU (TCP carries the data: --mtu caps it on IB/RoCE only); out of band there is no rdma_cm
+    address or port. `auto` is resolved as the roles will resolve it (cm on iWARP)."""
+    from rdmacheck.verbs.devices import is_iwarp_device  # noqa: PLC0415
+
+    iwarp = any(is_iwarp_device(d) for d in devices if d)
+    cm = mode == Mode.CM or (mode == Mode.AUTO and iwarp)
+    if not cm:
+        refuse_given(("cm_addr", "cm_port"), "out of band (--mode oob, or auto on IB/RoCE): there is no rdma_cm")
+        return
+    if given("gid_index"):
+        raise typer.BadParameter("does not apply with rdma_cm (--mode cm, or auto on iWARP): rdma_cm uses the GID "
+                                 "of the address it binds (choose it with --cm-addr)", param_hint="--gid-index")
+    if iwarp and tuning is not None and tuning.mtu is not None:
+        raise typer.BadParameter("iWARP has no path MTU (TCP carries the data); it applies to IB/RoCE devices",
+                                 param_hint="--mtu")
 
 
 # --- the environment --------------------------------------------------------------------------

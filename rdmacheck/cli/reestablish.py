@@ -136,6 +136,7 @@ def local(
     from rdmacheck.scenario.runner import run_cell
 
     check_outputs(json_out)
+    o.check_mode_options(mode, (device, target_device), tuning)
     host, port = parse_hostport(listen, "--listen", allow_zero=True)
     if cm_addr and (target_device or target_netns):
         raise typer.BadParameter("names one device's IP; with --target-device or --target-netns each role finds "
@@ -215,8 +216,12 @@ def role(
     from rdmacheck.roles.run import run_role
 
     o.refuse_given(INITIATOR_ONLY if role is Role.TARGET else TARGET_ONLY, f"to --role {role}")
+    o.check_mode_options(mode, (device,), tuning)
     if role is Role.INITIATOR and not peer and not etcd:
         raise typer.BadParameter("the initiator needs --peer HOST:PORT (or --metadata etcd://...)", param_hint="--peer")
+    if role is Role.INITIATOR and etcd and peer:
+        raise typer.BadParameter("does not apply with --metadata etcd://...: the initiator finds the target in etcd "
+                                 "(by --target-name)", param_hint="--peer")
     if role is Role.INITIATOR and not etcd and o.given("target_name"):
         raise typer.BadParameter("does not apply without --metadata etcd://... (the target is found at --peer)",
                                  param_hint="--target-name")
@@ -224,7 +229,7 @@ def role(
                      cm_addr=cm_addr, gid_index=gid_index, ib_port=ib_port,
                      listen=parse_hostport(listen, "--listen", allow_zero=True) if role is Role.TARGET else None,
                      peer=parse_hostport(peer, "--peer") if peer else None, metadata=etcd, target_name=target_name,
-                     token=token, inject=o.faults(inject, runner_faults=False),
+                     token=token, inject=o.faults(inject, runner_faults=False, role=role),
                      buffer_size=o.size(buffer_size, "--buffer-size"), length=o.size(length, "--length"),
                      offset=offset, rounds=rounds if role is Role.INITIATOR else 0,
                      reconnect_timeout=reconnect_timeout, io_timeout=io_timeout, heartbeat=heartbeat, tuning=tuning,

@@ -42,6 +42,18 @@ def check_fault(spec: str) -> str:
     return spec
 
 
+def check_fault_for(spec: str, role: Role) -> None:
+    """A fault this role never acts on is refused (else it would be accepted and ignored): the
+    initiator sends the handshake and is the only one mid-write; the target runs the rdma_cm loop."""
+    name, _, arg = spec.partition(":")
+    if role is Role.TARGET and (name in HANDSHAKE_FAULTS or (name == "kill-at" and arg == "mid-write")):
+        raise ValueError(f"{spec} is the initiator's fault (the initiator sends the handshake and writes): "
+                         "give it to --role initiator")
+    if role is Role.INITIATOR and name in CM_FAULTS:
+        raise ValueError(f"{spec} is the target's fault (the target runs the rdma_cm event loop): give it to "
+                         "--role target")
+
+
 def kill_step(inject: list[str]) -> str | None:
     return next((f.partition(":")[2] for f in inject if f.startswith("kill-at:")), None)
 

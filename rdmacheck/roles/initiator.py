@@ -122,12 +122,13 @@ class InitiatorRole:
                     renew = self.ep.renew(self.strategy)
                 time.sleep(cfg.heartbeat)
                 continue
+            mtu = {} if self.ep.dev.is_iwarp else {"path_mtu": self.ep.qp.path_mtu()}  # iWARP has none
             if renew is not None:
                 self.ev.emit("reestablished", peer=accept.qp.name, peer_qpn=accept.qp.qpn, **renew.to_dict(),
-                             connect_timings_ms=timings)
+                             connect_timings_ms=timings, **mtu)
             else:
                 self.ev.emit("connected", peer=accept.qp.name, peer_generation=accept.qp.generation,
-                             qpn=self.ep.qp.qpn, peer_qpn=accept.qp.qpn, timings_ms=timings)
+                             qpn=self.ep.qp.qpn, peer_qpn=accept.qp.qpn, timings_ms=timings, **mtu)
             target_gen = accept.qp.generation
             try:
                 self._round(chan, accept, done)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from rdmacheck.errors import DeadlineExceeded
+from rdmacheck.verbs import compat
 from rdmacheck.verbs.compat import cm as cme
 from rdmacheck.verbs.compat import ibv
 from rdmacheck.verbs.errors import VerbsError, errno_of
@@ -100,6 +101,8 @@ def modify_from_cm(qp: QueuePair, cmid, state: str) -> None:
     """Move our QP to `state` with the attributes rdma_cm computes for this connection."""
     target = {"INIT": ibv.IBV_QPS_INIT, "RTR": ibv.IBV_QPS_RTR, "RTS": ibv.IBV_QPS_RTS}[state]
     attr, mask = _step(f"rdma_init_qp_attr({state})", lambda: cmid.init_qp_attr(target), {"qpn": qp.qpn})
+    if state == "RTR" and qp.tuning.mtu:  # --mtu caps the path MTU rdma_cm chose (IB/RoCE; refused on iWARP)
+        attr.path_mtu = min(attr.path_mtu, compat.mtu_enum(qp.tuning.mtu))
     if state == "RTS":
         attr.retry_cnt = qp.tuning.retry_cnt
         attr.timeout = qp.tuning.timeout

@@ -262,6 +262,14 @@ class QueuePair:
         self.to_rts()
         reached("after-rts")
 
+    def path_mtu(self) -> int | None:
+        """The path MTU the QP was brought up with (bytes), as the provider reports it; None if it will not say."""
+        try:
+            attr, _ = self.qp.query(ibv.IBV_QP_PATH_MTU)
+            return 128 << int(attr.path_mtu)
+        except Exception:  # noqa: BLE001 - evidence only, never a failure
+            return None
+
     def state(self) -> str:
         attr, _ = self.qp.query(ibv.IBV_QP_STATE)
         return compat.qp_state_name(attr.qp_state)
