@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 from rdmacheck.handshake import wire
 from rdmacheck.handshake.auth import AuthError, Verifier
-from rdmacheck.handshake.messages import InvalidMessage, Message, Reject, parse
+from rdmacheck.handshake.messages import InvalidMessage, Message, Ping, Reject, parse
 
 IDLE_TIMEOUT = 60.0  # a live initiator pings far more often than this
 FIRST_FRAME_TIMEOUT = 5.0  # a new connection's first (authenticated) frame: an initiator sends it at once
@@ -183,7 +183,9 @@ class HandshakeServer:
                     reason = str(e)
                     self._reject(conn, peer, reason, request=raw)
                     return
-                if slot is not None:
+                if slot is not None and (self.verifier is not None or raw.get("type") != Ping.KIND):
+                    # Trust (a slot no newcomer may take) is earned by an authenticated frame, or without
+                    # a token by what only an initiator sends: a Ping alone costs nothing to send.
                     slot.trusted = True
                 wire.send_frame(conn, self._sealed(reply.envelope(), raw), time.monotonic() + 5.0)
                 getattr(self.handler, "on_replied", lambda s, m: None)(session, reply)

@@ -30,6 +30,7 @@ MOONCAKE_TUNING = QPTuning(timeout=14, retry_cnt=7, rnr_retry=7, min_rnr_timer=1
                            remote_atomic=True)
 REQUEST_TIMEOUT = 5.0
 MAX_CONNECTION_THREADS = 64  # each connection carries one message: more at once is a flood
+MAX_PEERS = 64  # endpoints (QPs), descriptors and dialects kept per peer: a flood of names cannot grow them
 
 
 class Rejected(Exception):
@@ -145,9 +146,13 @@ class MooncakePeer:
 
     def handle(self, kind: int, obj: dict) -> dict:
         if kind == wire.METADATA:
-            if obj:  # the asker sends its own descriptor
+            if obj:  # the asker sends its own descriptor: kept, the oldest dropped past MAX_PEERS
                 desc = SegmentDesc.from_json(obj)
-                self.segments[desc.name] = desc
+                with self.lock:
+                    self.segments.pop(desc.name, None)
+                    self.segments[desc.name] = desc
+                    while len(self.segments) > MAX_PEERS:
+                        self.segments.pop(next(iter(self.segments)))
             return self.descriptor().to_json()
         if kind == wire.CONNECTION:
             req = ConnectionDesc.from_json(obj)
@@ -183,6 +188,10 @@ class MooncakePeer:
             return self.reply_to(req, [], why)
         t0 = time.perf_counter()
         with self.lock:
+            if req.local_nic_path not in self.endpoints and len(self.endpoints) >= MAX_PEERS:
+                why = f"too many peers: this segment keeps endpoints to at most {MAX_PEERS} NIC paths"
+                self.emit("connection_rejected", peer=req.local_nic_path, reply_msg=why)
+                return self.reply_to(req, [], why)
             old = self.endpoints.pop(req.local_nic_path, None)
             ep = self.new_endpoint(req.local_nic_path)
             self.bring_up(ep, req)
@@ -205,7 +214,12 @@ class MooncakePeer:
         return MooncakeEndpoint(peer_nic_path, qps, [])
 
     def dialect(self, server: str) -> Dialect:
-        return self.dialects.setdefault(server, Dialect())
+        """What a peer's requests showed of its release; bounded like the descriptors (the oldest go)."""
+        with self.lock:
+            d = self.dialects.setdefault(server, Dialect())
+            while len(self.dialects) > MAX_PEERS:
+                self.dialects.pop(next(iter(self.dialects)))
+            return d
 
     def _peer_address(self, peer: ConnectionDesc) -> tuple[str, int]:
         """The peer's GID and LID: from its Connection message (0.3.11 on), else from its descriptor

@@ -36,6 +36,8 @@ from rdmacheck.verbs.compat import cm as cme
 from rdmacheck.verbs.rc import Buffer, Device
 from rdmacheck.words import resolve_strategy
 
+MAX_PEERS = 64  # peer names (one QP each) a target keeps: a flood of names cannot make it create more
+
 
 class TargetRole:
     def __init__(self, cfg: RoleConfig, events: EventLog):
@@ -131,8 +133,12 @@ class TargetRole:
     def _watch_peer(self, name: str, generation: int) -> None:
         """Watch a peer's key from the revision read now: its DELETE (lease expired) or a PUT with a
         new generation means it restarted, and the QP is renewed right away."""
-        if not self.store or name in self.watching:
+        if not self.store:
             return
+        with self.lock:
+            if name in self.watching:
+                return
+            self.watching[name] = lambda: None  # taken: a concurrent handshake of the same peer skips
         from rdmacheck.metadata.etcd import MetadataError  # noqa: PLC0415
 
         try:
@@ -140,6 +146,9 @@ class TargetRole:
             start: int | None = got[1] + 1 if got else 1
         except MetadataError as e:  # etcd away right now: the watch catches up when it is back
             self.ev.emit("metadata_unreachable", operation=f"get {name}", error=str(e))
+            start = None
+        except RdmacheckError as e:  # the peer's key holds no descriptor (forged or damaged): watch anyway
+            self.ev.emit("metadata_invalid", operation=f"get {name}", error=str(e))
             start = None
         self.watching[name] = self.store.watch(name, start, lambda kind, desc: self._on_peer_change(name, kind, desc))
 
@@ -176,7 +185,11 @@ class TargetRole:
         if isinstance(msg, Connect):
             self.checkpoint("before-handshake")
             with self.lock:
-                return self._connect(session, msg.qp, msg.mode)
+                reply = self._connect(session, msg.qp, msg.mode)
+            watch = session.state.pop("watch", None)
+            if watch:  # an etcd read: never under the lock every handshake and watch callback takes
+                self._watch_peer(*watch)
+            return reply
         if isinstance(msg, Verify):
             self.checkpoint("after-write")
             return self._verify(session, msg)
@@ -216,6 +229,11 @@ class TargetRole:
         """A new peer gets a QP; the same handshake again is idempotent; the same name with another
         generation or QP is a restarted peer: renew the QP with the strategy, then bring it up."""
         assert self.dev is not None
+        if session.state.get("peer", peer.name) != peer.name:
+            return Reject(reason=f"one handshake connection connects one peer: this one is {session.state['peer']!r}")
+        if peer.name not in self.peers and len(self.peers) >= MAX_PEERS:
+            return Reject(reason=f"too many peers: this target keeps QPs for at most {MAX_PEERS} peer names",
+                          transient=True)
         session.state["peer"] = peer.name
         if mode != self.mode:
             return Reject(reason=f"mode mismatch: this target connects with {self.mode}, the initiator asked {mode}")
@@ -230,7 +248,7 @@ class TargetRole:
                 if timings is not None:
                     self.ev.emit("connected", peer=peer.name, peer_generation=peer.generation, qpn=ep.qp.qpn,
                                  peer_qpn=peer.qpn, timings_ms=timings)
-                self._watch_peer(peer.name, peer.generation)
+                session.state["watch"] = (peer.name, peer.generation)
                 return self._accept(ep, False)
             if ep.peer is None and ep.pending_renew is not None:
                 return self._take_pending(ep, peer, self._bring_up(ep, peer))

@@ -185,9 +185,9 @@ def test_a_connection_that_sends_no_first_frame_in_time_is_closed():
 
 
 def test_when_every_slot_is_trusted_a_newcomer_gets_a_transient_reject():
-    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=2)
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=2, verifier=Verifier(KEY))
     srv.serve_in_background()
-    held = [Channel.connect(*srv.address, timeout=2) for _ in range(2)]
+    held = [Channel.connect(*srv.address, timeout=2, key=KEY) for _ in range(2)]
     try:
         for ch in held:
             assert ch.request(Ping()) == Pong(generation=42)  # both trusted now
@@ -200,9 +200,9 @@ def test_when_every_slot_is_trusted_a_newcomer_gets_a_transient_reject():
 
 
 def test_one_source_cannot_take_every_slot():
-    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=8, max_per_source=2)
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler(), max_sessions=8, max_per_source=2, verifier=Verifier(KEY))
     srv.serve_in_background()
-    held = [Channel.connect(*srv.address, timeout=2) for _ in range(2)]
+    held = [Channel.connect(*srv.address, timeout=2, key=KEY) for _ in range(2)]
     try:
         for ch in held:
             ch.request(Ping())
@@ -210,7 +210,7 @@ def test_one_source_cannot_take_every_slot():
         assert reply["type"] == "reject" and reply["transient"] and "from 127.0.0.1" in reply["reason"], reply
         other = socket.create_connection(srv.address, timeout=2, source_address=("127.0.0.2", 0))
         with other:  # another address still gets in
-            other.sendall(wire.encode(Ping().envelope()))
+            other.sendall(wire.encode(sign(KEY, Ping().envelope())))
             assert wire.read_frame(other, time.monotonic() + 2)["type"] == "pong"
     finally:
         for ch in held:
@@ -227,3 +227,31 @@ def test_the_default_caps_do_not_lock_out_an_initiator_behind_a_full_house_of_id
     finally:
         for s in idle:
             s.close()
+
+
+def test_pings_alone_never_make_a_slot_trusted():
+    """Unauthenticated Pings from 4 addresses x 16 used to take all 64 slots for good; without a token
+    only what an initiator sends (a Connect) earns a slot, and with one only an authenticated frame."""
+    from rdmacheck.handshake.server import MAX_SESSIONS
+
+    srv = HandshakeServer("127.0.0.1", 0, EchoHandler())
+    srv.serve_in_background()
+    held = []
+    try:
+        for i in range(MAX_SESSIONS):
+            s = socket.create_connection(srv.address, timeout=3, source_address=(f"127.0.0.{2 + i % 4}", 0))
+            held.append(s)
+            s.sendall(wire.encode(Ping().envelope()))
+            assert wire.read_frame(s, time.monotonic() + 3)["type"] == "pong"
+        _still_serving(srv)  # a newcomer takes a pinging session's slot
+    finally:
+        for s in held:
+            s.close()
+        srv.close()
+    signed = HandshakeServer("127.0.0.1", 0, EchoHandler(), verifier=Verifier(KEY))
+    signed.serve_in_background()
+    try:
+        reply = _send(signed, wire.encode(Ping().envelope()))  # unauthenticated: refused, not trusted
+        assert reply["type"] == "reject"
+    finally:
+        signed.close()
