@@ -122,7 +122,7 @@ class InitiatorRole:
                     renew = self.ep.renew(self.strategy)
                 time.sleep(cfg.heartbeat)
                 continue
-            mtu = {} if self.ep.dev.is_iwarp else {"path_mtu": self.ep.qp.path_mtu()}  # iWARP has none
+            mtu = {} if self.ep.dev.is_iwarp else {"path_mtu": self.ep.qp.queried_path_mtu()}  # iWARP has none
             if renew is not None:
                 self.ev.emit("reestablished", peer=accept.qp.name, peer_qpn=accept.qp.qpn, **renew.to_dict(),
                              connect_timings_ms=timings, **mtu)

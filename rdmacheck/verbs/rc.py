@@ -262,7 +262,7 @@ class QueuePair:
         self.to_rts()
         reached("after-rts")
 
-    def path_mtu(self) -> int | None:
+    def queried_path_mtu(self) -> int | None:
         """The path MTU the QP was brought up with (bytes), as the provider reports it; None if it will not say."""
         try:
             attr, _ = self.qp.query(ibv.IBV_QP_PATH_MTU)
