@@ -54,6 +54,9 @@ def _probe(device: str, strategy: Strategy, rounds: int) -> CellResult:
                              log_dir=Path(tempfile.mkdtemp(prefix=f"rdmacheck-doctor-{device}-"))))
 
 
+DEEP_IN_NETNS_S = 600.0  # a deep check in another namespace: its own self-test and reset probe
+
+
 def _netns_holding(device: str) -> str | None:
     """The network namespace whose sysfs shows a netdev under this RDMA device (siw over a veth whose
     end was moved there), or None."""
@@ -63,8 +66,11 @@ def _netns_holding(device: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     for ns in names:
-        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "devices", "-d", device,
-                            "--json"], capture_output=True, text=True, timeout=60)
+        try:
+            r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "devices", "-d",
+                                device, "--json"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue  # that namespace's doctor did not answer in time: not the one that holds it
         try:
             if r.returncode == 0 and any(p["netdev"] for d in json.loads(r.stdout)["devices"] for p in d["ports"]):
                 return ns
@@ -75,8 +81,12 @@ def _netns_holding(device: str) -> str | None:
 
 def _deep_in_netns(device: str, ns: str) -> list[Check]:
     """The device's deep checks, run by a doctor inside the namespace where its netdev lives."""
-    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "doctor", "--deep", "-d", device,
-                        "--json"], capture_output=True, text=True, timeout=600)
+    try:
+        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "rdmacheck", "doctor", "--deep", "-d",
+                            device, "--json"], capture_output=True, text=True, timeout=DEEP_IN_NETNS_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [Check(device, "self-test", FAIL, f"the doctor in network namespace {ns} did not report within "
+                      f"{DEEP_IN_NETNS_S:.0f} s ({type(e).__name__})")]
     try:
         found = [Check(**c) for c in json.loads(r.stdout)["checks"]
                  if c["group"] == device and c["name"] in ("self-test", "reset probe")]

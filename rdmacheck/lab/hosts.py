@@ -57,8 +57,20 @@ def hosts(n: int) -> list[LabHost]:
     return [LabHost(k) for k in range(1, n + 1)]
 
 
+def in_lab_guest(cmdline: Path = Path("/proc/cmdline")) -> bool:
+    """The lab's VM boots its kernel with rdmacheck.lab=... (vm.py): nothing else does."""
+    try:
+        return "rdmacheck.lab=" in cmdline.read_text()
+    except OSError:
+        return False
+
+
 def create(n: int) -> list[LabHost]:
-    """Idempotent per host: an existing namespace of that name is left as it is."""
+    """Idempotent per host: an existing namespace of that name is left as it is. Only inside the lab
+    guest: on a real machine it would turn on IP forwarding and add namespaces and routes."""
+    if not in_lab_guest():
+        raise EnvironmentProblem("lab hosts turns on IP forwarding and makes network namespaces: it runs inside "
+                                 "the lab guest only", hint="rdmacheck lab run -- rdmacheck lab hosts N")
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
     made = []
     for h in hosts(n):

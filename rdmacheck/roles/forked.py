@@ -62,16 +62,24 @@ def preload() -> None:
 DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 
-def reap_within(pid: int, timeout: float) -> int:
-    """The exit status of child pid; one still running after `timeout` is SIGKILLed first."""
+KILL_GRACE_S = 5.0  # after SIGKILL: a process in uninterruptible sleep (a stuck driver call) may not die
+
+
+def reap_within(pid: int, timeout: float, kill_grace: float = KILL_GRACE_S) -> int | None:
+    """The exit status of child pid; one still running after `timeout` is SIGKILLed, and one that has
+    not died `kill_grace` seconds after that (uninterruptible sleep) is left a zombie: None, never a
+    wait without end."""
     deadline = time.monotonic() + timeout
+    killed = False
     while True:
         got, status = os.waitpid(pid, os.WNOHANG)
         if got == pid:
             return os.waitstatus_to_exitcode(status)
         if time.monotonic() >= deadline:
+            if killed:
+                return None
             os.kill(pid, signal.SIGKILL)
-            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            killed, deadline = True, time.monotonic() + kill_grace
         time.sleep(0.01)
 
 
@@ -93,10 +101,10 @@ class ForkedChild(fdspawn):
             self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
-    def _reap_within(self, timeout: float) -> int:
+    def _reap_within(self, timeout: float) -> int | None:
         return reap_within(self.pid, timeout)
 
-    def wait(self, timeout: float = 10.0) -> int:
+    def wait(self, timeout: float = 10.0) -> int | None:
         """The exit status; called after EOF on the pipe, so the child is exiting. One that closed its
         output but lives on past `timeout` is killed (no unbounded wait)."""
         if self.returncode is None:

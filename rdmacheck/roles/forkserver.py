@@ -22,9 +22,18 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
-from rdmacheck.roles.forked import DIE_WITH_PARENT, ForkedChild, child_main, fork_blocker, preload, reap_within
+from rdmacheck.roles.forked import (
+    DIE_WITH_PARENT,
+    KILL_GRACE_S,
+    ForkedChild,
+    child_main,
+    fork_blocker,
+    preload,
+    reap_within,
+)
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 1 << 20  # a role configuration is a few KB
@@ -39,6 +48,7 @@ class ForkServer:
         self.pid, self.sock, self.popen = pid, sock, popen  # popen: a fresh interpreter's (it reaps it)
         self.how = "exec" if popen else "fork"
         self.status: int | None = None  # its exit status, once reaped
+        self.next_id = 0  # requests are numbered from 1; 0 is its "ready"
 
     @classmethod
     def start(cls, timeout: float = 60.0) -> "ForkServer":
@@ -56,7 +66,7 @@ class ForkServer:
             theirs.close()
         server = cls(pid, mine, popen)
         try:
-            server._reply(timeout, "the role fork server to import the roles")
+            server._reply(0, timeout, "the role fork server to import the roles")
         except BaseException:
             server.close()
             raise
@@ -75,47 +85,65 @@ class ForkServer:
                 self.status = os.waitstatus_to_exitcode(st)
         return self.status
 
-    def _reply(self, timeout: float, what: str) -> dict:
-        self.sock.settimeout(timeout)
+    def _request(self, req: dict, fds: list[int] | None = None) -> int:
+        """Send one request, numbered: its reply names the number, so a reply that comes after its
+        request's deadline passed is never taken for the next request's."""
+        self.next_id += 1
+        data = json.dumps({**req, "id": self.next_id}).encode()
         try:
-            data = self.sock.recv(MAX_MESSAGE)
-        except socket.timeout:
-            raise DeadlineExceeded(what, timeout) from None
+            if fds:
+                socket.send_fds(self.sock, [data], fds)
+            else:
+                self.sock.sendall(data)
         except OSError as e:
-            raise ForkServerError(f"the role fork server is gone while we waited for {what}: {e}") from None
-        if not data:
-            raise ForkServerError(f"the role fork server exited (status {self._exited()}) while we waited for {what}")
-        msg = json.loads(data)
-        if "error" in msg:
-            raise ForkServerError(f"the role fork server: {msg['error']}")
-        return msg
+            raise ForkServerError(f"the role fork server is gone ({req['op']}): {e}") from None
+        return self.next_id
+
+    def _reply(self, rid: int, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(what, timeout)
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(MAX_MESSAGE)
+            except socket.timeout:
+                raise DeadlineExceeded(what, timeout) from None
+            except OSError as e:
+                raise ForkServerError(f"the role fork server is gone while we waited for {what}: {e}") from None
+            if not data:
+                raise ForkServerError(f"the role fork server exited (status {self._exited()}) while we waited for "
+                                      f"{what}")
+            try:
+                msg = json.loads(data)
+            except ValueError:
+                raise ForkServerError(f"the role fork server answered {data[:60]!r} while we waited for {what}") from None
+            if not isinstance(msg, dict) or msg.get("id") != rid:
+                continue  # the late answer to an earlier request whose deadline had passed
+            if "error" in msg:
+                raise ForkServerError(f"the role fork server: {msg['error']}")
+            return msg
 
     def spawn(self, config_json: str, env: dict[str, str] | None = None, netns: str | None = None,
               timeout: float = 10.0) -> "ServedChild":
         """Fork a role with this configuration; its stdout and stderr arrive on the returned child."""
         r, w = os.pipe()
         try:
-            req = json.dumps({"op": "spawn", "config": config_json, "env": env or {}, "netns": netns}).encode()
-            try:
-                socket.send_fds(self.sock, [req], [w])
-            except OSError as e:
-                raise ForkServerError(f"the role fork server is gone: {e}") from None
+            rid = self._request({"op": "spawn", "config": config_json, "env": env or {}, "netns": netns}, [w])
         finally:
             os.close(w)
         try:
-            pid = self._reply(timeout, "the role fork server to fork a role")["pid"]
+            pid = self._reply(rid, timeout, "the role fork server to fork a role")["pid"]
         except BaseException:
             os.close(r)
             raise
         return ServedChild(self, pid, r)
 
-    def reap(self, pid: int, timeout: float) -> int:
-        """The role's exit status (the server SIGKILLs it at the deadline first)."""
-        try:
-            self.sock.sendall(json.dumps({"op": "wait", "pid": pid, "timeout": timeout}).encode())
-        except OSError as e:
-            raise ForkServerError(f"the role fork server is gone (reaping pid {pid}): {e}") from None
-        return self._reply(timeout + 10, f"the role fork server to reap pid {pid}")["status"]
+    def reap(self, pid: int, timeout: float) -> int | None:
+        """The role's exit status (the server SIGKILLs it at the deadline first; None: it would not die)."""
+        rid = self._request({"op": "wait", "pid": pid, "timeout": timeout})
+        return self._reply(rid, timeout + KILL_GRACE_S + 5, f"the role fork server to reap pid {pid}")["status"]
 
     def close(self, grace: float = 5.0) -> None:
         """Its roles go with it (their death signal)."""
@@ -180,13 +208,13 @@ class ServedChild(ForkedChild):
         if self.returncode is None:  # until reaped the pid is this role's (a zombie at worst)
             os.kill(self.pid, sig)
 
-    def _reap_within(self, timeout: float) -> int:
+    def _reap_within(self, timeout: float) -> int | None:
         return self.server.reap(self.pid, timeout)
 
 
 # --- the server side --------------------------------------------------------------------------
 
-def _reap(pid: int, timeout: float) -> int:
+def _reap(pid: int, timeout: float) -> int | None:
     try:
         return reap_within(pid, timeout)
     except ChildProcessError:
@@ -209,7 +237,7 @@ def serve(fd: int) -> int:
     sock.settimeout(None)
     preload()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    sock.sendall(b'{"ready": true}')
+    sock.sendall(b'{"ready": true, "id": 0}')
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 1)
@@ -231,7 +259,7 @@ def serve(fd: int) -> int:
             for f in fds:
                 os.close(f)
             reply = {"error": str(e)}
-        sock.sendall(json.dumps(reply).encode())
+        sock.sendall(json.dumps({**reply, "id": req.get("id")}).encode())  # which request it answers
 
 
 if __name__ == "__main__":

@@ -110,8 +110,11 @@ class RoleProcess:
         self._drain()
         return len(self.events)
 
-    def _drain(self) -> None:
-        while self.exit_status is None:
+    def _drain(self, limit_s: float = 2.0) -> None:
+        """Read what the process has already written; bounded, since a process that never stops
+        writing would keep it busy for ever (the rest is read by the next wait)."""
+        end = time.monotonic() + limit_s
+        while self.exit_status is None and time.monotonic() < end:
             n = len(self.events) + len(self.tail)
             self._read_line(0.001)
             if len(self.events) + len(self.tail) == n:
