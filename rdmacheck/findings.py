@@ -58,6 +58,27 @@ FINDINGS: dict[str, str] = {
 }
 
 
+def data_check_finding(target_ok: bool | None, readback_ok: bool, after_reset: bool = False) -> str | None:
+    """What a round's data check saw, once the READ back (ordered behind the WRITE on its QP) has
+    completed and then the target checked its memory (None: no target check, e.g. an engine's role):
+    lost data only when both found other bytes; a target check that alone failed is a disagreement."""
+    if target_ok is False and not readback_ok:
+        return "reuse-silent-loss" if after_reset else "data-never-arrived"
+    if target_ok is False:
+        return "target-check-mismatch"
+    if not readback_ok:
+        return "readback-mismatch"
+    return None
+
+
+def deadline_finding(step: str, after_reset: bool = False) -> str:
+    """The step that timed out decides: after a QP reset a stalled WRITE or READ is the reset's
+    finding; anything else (and any step without a reset) is a deadline naming the step."""
+    if after_reset and step in ("write", "read back"):
+        return "write-stalled" if step == "write" else "read-stalled"
+    return "deadline"
+
+
 def verbs_failure(step: str, errno: int | None) -> str:
     """The identifier of a failed verbs or rdma_cm call: its step and errno name, e.g.
     `modify-qp-to-rtr-failed-einval` (these are open-ended, one per step and errno)."""

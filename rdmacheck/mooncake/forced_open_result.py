@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from rdmacheck.findings import data_check_finding
 from rdmacheck.words import Verdict
 
 
@@ -46,10 +47,8 @@ class HeldHandshake:
             out.append("engine-write-hung" if "blocked" in self.engine_write else "engine-write-failed")
         elif not self.data:  # never checked (the run stopped first): the round's error says why
             pass
-        elif not self.data_ok:
-            out.append("target-check-mismatch" if self.engine_readback_ok else "data-never-arrived")
-        elif not self.engine_readback_ok:
-            out.append("readback-mismatch")
+        elif found := data_check_finding(self.data_ok, self.engine_readback_ok):
+            out.append(found)
         elif not self.write_back_ok:
             out.append("write-back-failed")
         return out

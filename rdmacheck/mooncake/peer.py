@@ -19,8 +19,14 @@ from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.messages import InvalidMessage
 from rdmacheck.handshake.wire import FrameError
 from rdmacheck.mooncake import wire
-from rdmacheck.mooncake.messages import (BufferDesc, ConnectionDesc, DeviceDesc, SegmentDesc, now_stamp,
-                                         split_nic_path)
+from rdmacheck.mooncake.messages import (
+    BufferDesc,
+    ConnectionDesc,
+    DeviceDesc,
+    SegmentDesc,
+    now_stamp,
+    split_nic_path,
+)
 from rdmacheck.verbs.gid import byte_gid
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning, QueuePair, RemoteQP
 

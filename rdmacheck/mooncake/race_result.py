@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from rdmacheck.findings import data_check_finding
 from rdmacheck.words import Verdict
 
 
@@ -49,10 +50,9 @@ class RaceTrial:
         if len(self.sides) == 2 and not out:
             for k, s in enumerate(self.sides):  # s checked what the other side wrote and READ back
                 writer = self.sides[1 - k]
-                if s.checked and not s.verified:
-                    out.append("target-check-mismatch" if writer.readback_ok else "data-never-arrived")
-                elif writer.readback_ok is False:
-                    out.append("readback-mismatch")
+                found = data_check_finding(s.verified if s.checked else None, writer.readback_ok is not False)
+                if found:
+                    out.append(found)
         if self.error and not out:
             out.append("deadline" if "deadline" in self.error else "role-crashed")
         return list(dict.fromkeys(out))

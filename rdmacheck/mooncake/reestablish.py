@@ -14,6 +14,7 @@ import re
 import time
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.findings import data_check_finding
 from rdmacheck.mooncake.engine_proc import spawn_engine
 from rdmacheck.mooncake.reestablish_result import (
     MooncakePlan,
@@ -87,8 +88,7 @@ def _exchange(plan: MooncakePlan, rnd: MooncakeRound, init: RoleProcess, target:
     rnd.ok = v["ok"] and r["ok"]
     if not rnd.ok:
         rnd.error = "target verify failed" if not v["ok"] else "read-back failed"
-        rnd.finding = ("readback-mismatch" if v["ok"] else "target-check-mismatch" if r["ok"]
-                       else "data-never-arrived")
+        rnd.finding = data_check_finding(bool(v["ok"]), bool(r["ok"]))
         rnd.finding_detail = f"target: {v['detail']}; read back: {r['detail']}"
 
 

@@ -9,8 +9,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from rdmacheck.endpoint import REUSE_STALLED, Endpoint, ReuseRefused, usable_mode
+from rdmacheck.endpoint import Endpoint, ReuseRefused, usable_mode
 from rdmacheck.errors import DeadlineExceeded, EnvironmentProblem, RdmacheckError
+from rdmacheck.findings import data_check_finding, deadline_finding
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.handshake.client import Channel, ChannelLost, PeerRejected, warm_resolver
 from rdmacheck.handshake.messages import (
@@ -31,9 +32,6 @@ from rdmacheck.verbs.errors import CompletionError, VerbsError
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.words import resolve_strategy
 
-NEVER_ARRIVED = "reuse-silent-loss"  # after a reset: a completed WRITE whose data the target never got
-READ_STALLED = "read-stalled"  # after a reset: the WRITE completed, the READ back never did
-TARGET_DISAGREES = "target-check-mismatch"  # the READ back matched, the target's own check did not
 PROBE_BYTES = 64
 ETCD_CONNECT_TRY = 1.0  # seconds on one address read from etcd before reading it again
 _DOWN = object()  # etcd did not answer a read
@@ -399,8 +397,7 @@ class InitiatorRole:
             # The step that timed out decides the finding; a QP reused after a reset, ours or the
             # target's (its Accept says so), explains a stalled WRITE or READ.
             reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
-            finding = {"write": REUSE_STALLED, "read back": READ_STALLED}.get(step) if reused else None
-            self.ev.emit("verify_failed", round=index, step=step, finding=finding or "deadline", detail=str(e),
+            self.ev.emit("verify_failed", round=index, step=step, finding=deadline_finding(step, reused), detail=str(e),
                          target_ok=False, readback_ok=False)
             return
         got = self.buf.read(0, cfg.length)
@@ -413,16 +410,11 @@ class InitiatorRole:
             return
         self.failures += 1
         reused = self.ep.last_renew == "reset" or (accept.reestablished and accept.strategy == "reset")
-        back = "" if mm is None else f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, found " \
-                                      f"{mm.found:#04x}"
-        if not res.ok and mm is not None:  # neither the target's memory nor the READ of it holds the data
-            finding, step, detail = NEVER_ARRIVED if reused else "data-never-arrived", "verify on target", \
-                f"target: {res.detail}; read back: {back}"
-        elif not res.ok:  # the READ (ordered behind the WRITE) saw the data: it arrived; the check disagrees
-            finding, step, detail = TARGET_DISAGREES, "verify on target", f"target: {res.detail}; read back matched"
-        else:
-            finding, step, detail = "readback-mismatch", "read back", back
-        self.ev.emit("verify_failed", **fields, step=step, finding=finding, detail=detail)
+        back = "matched" if mm is None else f"first mismatch at byte {mm.offset}: expected {mm.expected:#04x}, " \
+                                            f"found {mm.found:#04x}"
+        self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
+                     finding=data_check_finding(res.ok, mm is None, reused),
+                     detail=f"target: {res.detail or 'ok'}; read back: {back}")
 
     def _hold(self, chan: Channel, accept: Accept) -> None:
         """Until the target goes away: watch the control connection, ping it every heartbeat, and
