@@ -13,8 +13,8 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import check_outputs, finish
-from rdmacheck.errors import EnvironmentProblem
+from rdmacheck.cli.finish import check_outputs, finish, write_outputs
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.output.console import err
 from rdmacheck.words import Mode, Strategy
 
@@ -41,13 +41,14 @@ def _device_ipv4(device: str) -> tuple[str, str, str]:
 
 @fleet_app.command("agent")
 @o.etcd_required_options
+@o.token_options
 def agent_cmd(
     device: str = typer.Option(..., "--device", "-d", help="RDMA device, or auto: the first with an IPv4 address in this network namespace."),
     name: Optional[str] = typer.Option(None, "--name", help="This host's name in the fleet (default: the hostname; under Slurm: SLURMD_NODENAME)."),
     address: Optional[str] = typer.Option(None, "--address", help="IPv4 its targets listen on (default: the device's)."),
     join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for etcd and for the coordinator."),
     log_dir: Path = typer.Option(Path("rdmacheck-logs/fleet"), "--log-dir", help="Role logs per round: DIR/<name>/roundN/."),
-    *, etcd=None,
+    *, etcd=None, token=None,
 ) -> None:
     """Register this host, follow the coordinator's rounds, run this host's side of each pair; exit at the end."""
     from rdmacheck.fleet.agent import Agent, AgentConfig
@@ -63,7 +64,7 @@ def agent_cmd(
         ip, provider = address, "?"
     host = name or os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     cfg = AgentConfig(host=host, device=device, address=ip, etcd=etcd, provider=provider, join_timeout=join_timeout,
-                      log_dir=log_dir / host)
+                      log_dir=log_dir / host, token=token)
     raise typer.Exit(Agent(cfg, say=lambda s: err.print(s, highlight=False)).run())
 
 
@@ -156,8 +157,19 @@ def run_cmd(
     plan = FleetPlan(expect=want, pairing=pairing, seed=seed, settings=settings, join_timeout=join_timeout,
                      retest_rounds=retest_rounds)
     store = FleetStore.connect(etcd, wait=join_timeout)
+    coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),
+                              on_round=lambda r: write_outputs(r, json_path, junit, tone, prom))
     try:
-        res = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False)).run()
+        res = coordinator.run()
+    except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
+        write_outputs(coordinator.result, json_path, junit, tone, prom)
+        err.print(f"interrupted: the {len(coordinator.result.rounds)} finished round(s) are in {json_path}",
+                  highlight=False)
+        raise typer.Exit(130)
+    except RdmacheckError as e:  # etcd away past the store's patience, or another run's claim
+        write_outputs(coordinator.result, json_path, junit, tone, prom)
+        raise RdmacheckError(f"{e} (the {len(coordinator.result.rounds)} finished round(s) are in {json_path})",
+                             hint=e.hint, exit_code=e.exit_code) from None
     finally:
         store.close()
         if srun is not None:

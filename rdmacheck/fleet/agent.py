@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +31,7 @@ class AgentConfig:
     join_timeout: float = 120.0  # for the coordinator to appear
     poll: float = 0.5
     log_dir: Path = Path("rdmacheck-logs/fleet")
+    token: bytes | None = field(default=None, repr=False)  # the pair tests' handshake secret (every host's)
 
 
 class Agent:
@@ -105,7 +106,7 @@ class Agent:
             if "coordinator" not in control:
                 self.say(f"agent {self.cfg.host}: the coordinator's lease is gone: exiting")
                 return 3
-            plan = RoundPlan.from_dict(control["round"]) if "round" in control else None
+            plan = self._round_of(control.get("round"))
             if plan is not None and plan.index not in self.done_rounds:
                 self.done_rounds.add(plan.index)
                 pair = plan.pair_of(self.cfg.host)
@@ -114,13 +115,34 @@ class Agent:
                     continue
             time.sleep(self.cfg.poll)
 
+    def _round_of(self, value) -> RoundPlan | None:
+        """The round the coordinator published, or None (none yet, or unreadable: said once)."""
+        if value is None:
+            return None
+        try:
+            return RoundPlan.from_dict(value)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if value != getattr(self, "_bad_round", None):
+                self._bad_round = value
+                self.say(f"agent {self.cfg.host}: ignored an unreadable round ({type(e).__name__}: {e})")
+            return None
+
     def _play(self, plan: RoundPlan, pair) -> None:
         from rdmacheck.fleet.pairtest import pair_spec, run_initiator  # noqa: PLC0415
 
         s = plan.settings
+        problems = s.problems()
+        if problems:  # refused with a result saying why, never acted on (nor a crash)
+            self.say(f"agent {self.cfg.host}: refused round {plan.index}: {'; '.join(problems)}")
+            if pair.initiator == self.cfg.host:
+                out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="round-refused",
+                                  detail="; ".join(problems)[:400], reported_by=self.cfg.host,
+                                  plane=proto.CONTROL_PLANE)
+                self.store.put(proto.result_key(plan.index, pair), out.stamped())
+            return
         d = self.cfg.log_dir / f"round{plan.index}"
         d.mkdir(parents=True, exist_ok=True)
-        spec = pair_spec(s, self.cfg.device, pair.target, pair.initiator, d)
+        spec = pair_spec(s, self.cfg.device, pair.target, pair.initiator, d, self.cfg.token)
         if pair.target == self.cfg.host:
             self._serve(plan, pair, spec, d)
             return
@@ -130,7 +152,8 @@ class Agent:
         target = self._registration(pair.target)
         if target is None:
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
-                              detail=f"target {pair.target}'s agent is not registered", reported_by=self.cfg.host)
+                              detail=f"target {pair.target}'s agent is not registered", reported_by=self.cfg.host,
+                              plane=proto.CONTROL_PLANE)
         else:
             out = run_initiator(spec, pair, plan.index, (target["address"], plan.port), d / "initiator.log",
                                 self.forkserver)
@@ -141,27 +164,23 @@ class Agent:
                  + (f" {out.finding}" if out.finding else ""))
 
     def _registration(self, host: str) -> dict | None:
-        try:
-            return self.store.get(proto.agent_key(host))
-        except MetadataError:
-            return None
+        """Its agent's registration; a MetadataError (etcd away past the store's patience) goes up,
+        never taken for "not registered"."""
+        return self.store.get(proto.agent_key(host))
 
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
         """A failed pair whose target could not start, or never said it listens, is reported as that."""
-        try:
-            ready = self.store.get(proto.ready_key(plan.index, pair.target))
-        except MetadataError:
-            return out
+        ready = self.store.get(proto.ready_key(plan.index, pair.target))
         if ready is not None and not ready.get("error"):
-            return out  # it listened: what the initiator saw stands
+            return out  # it listened: what the initiator saw is data-plane evidence
         seen = f"the initiator saw {out.finding}: {out.detail}"
         if ready is None:
             return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                                detail=f"target {pair.target} never said it listens; {seen}"[:400],
-                               reported_by=self.cfg.host, duration_s=out.duration_s)
-        return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding=ready.get("finding") or
-                           "target-failed", detail=f"{ready['error']}; {seen}"[:400], reported_by=self.cfg.host,
-                           duration_s=out.duration_s)
+                               reported_by=self.cfg.host, duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
+        return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding=str(ready.get("finding") or
+                           "target-failed"), detail=f"{ready.get('error')}; {seen}"[:400], reported_by=self.cfg.host,
+                           duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
 
     def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
         from rdmacheck.fleet.pairtest import start_target  # noqa: PLC0415
@@ -175,21 +194,32 @@ class Agent:
         try:
             self.store.put(key, {"addr": [self.cfg.address, plan.port]})
             budget = plan.settings.start_timeout * 2 + plan.settings.round_timeout * (plan.settings.restarts + 2)
-            self._wait_key(proto.result_key(plan.index, pair), budget,
-                           f"the result of {pair.target}<-{pair.initiator} in round {plan.index}")
+            self._wait_pair(plan, pair, budget)
         finally:
             proc.stop()
 
-    def _wait_key(self, name: str, timeout: float, what: str) -> dict | None:
-        """The key's value, or None at the deadline (or when the run ends or the coordinator is gone)."""
+    def _wait_pair(self, plan: RoundPlan, pair, timeout: float) -> str:
+        """Serve until the pair is over: its result is in, or it can no longer complete (the coordinator
+        published another round or ended the run or is gone, or the partner's lease lapsed); this agent
+        is then free for the next round at once. Returns why it stopped."""
         deadline = time.monotonic() + timeout
+        what = f"the result of {pair.target}<-{pair.initiator} in round {plan.index}"
         while time.monotonic() < deadline:
             try:
-                got = self.store.get(name)
+                if self.store.get(proto.result_key(plan.index, pair)) is not None:
+                    return "result"
+                control = self.store.prefix(proto.CONTROL)
+                partner = self.store.get(proto.agent_key(pair.initiator))
             except MetadataError:
-                got = None  # etcd briefly away: the deadline still holds
-            if got is not None:
-                return got
+                time.sleep(self.cfg.poll)  # etcd away past the store's patience: the deadline still holds
+                continue
+            current = control.get("round")
+            why = ("the run ended" if "end" in control else "the coordinator is gone" if "coordinator" not in control
+                   else "the coordinator moved on" if not isinstance(current, dict) or current.get("index") != plan.index
+                   else f"{pair.initiator}'s agent is gone" if partner is None else None)
+            if why:
+                self.say(f"agent {self.cfg.host}: stopped waiting for {what}: {why}")
+                return why
             time.sleep(min(self.cfg.poll, 0.25))
         self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
-        return None
+        return "deadline"

@@ -37,8 +37,10 @@ class FleetPlan:
 
 
 class Coordinator:
-    def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print):
-        self.plan, self.store, self.say = plan, store, say
+    def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print,
+                 on_round: Callable[[FleetResult], None] = lambda result: None):
+        self.plan, self.store, self.say, self.on_round = plan, store, say, on_round
+        self.ignored: set[str] = set()  # result keys already warned about
         self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
@@ -46,9 +48,11 @@ class Coordinator:
 
     def run(self) -> FleetResult:
         try:
-            for stale in (proto.ROUND, proto.READY, proto.RESULTS, proto.END):  # a previous run's (agents'
-                self.store.delete_prefix(stale)  # keys are leased, and agents may already be here)
+            # Claim the run first (create-if-absent: a live coordinator of the same run keeps it), and
+            # only then clear a previous run's keys (agents' are leased, and agents may be here already).
             self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
+            for stale in (proto.ROUND, proto.READY, proto.RESULTS, proto.END):
+                self.store.delete_prefix(stale)
             hosts = self._wait_agents()
             if len(hosts) >= 2:
                 for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
@@ -102,10 +106,18 @@ class Coordinator:
         deadline = time.monotonic() + self.plan.round_deadline()
         while len(outcomes) < len(pairs) and time.monotonic() < deadline:
             got = self.store.prefix(f"{proto.RESULTS}{index}/")
-            for p in live:
-                key = f"{p.target}~{p.initiator}"
-                if p not in outcomes and key in got:
-                    outcomes[p] = PairOutcome.from_dict(got[key])
+            for key, value in got.items():
+                p = next((q for q in live if key == f"{q.target}~{q.initiator}"), None)
+                if p is None:
+                    self._ignore(f"{index}/{key}", "no pair of this round has that key")
+                    continue
+                if p in outcomes:
+                    continue
+                out, why = proto.accept_result(index, p, value)
+                if out is None:
+                    self._ignore(f"{index}/{key}", why)
+                else:
+                    outcomes[p] = out
             self._check_leases()
             for p in live:
                 if p not in outcomes and set(p) & set(self.down):
@@ -115,6 +127,7 @@ class Coordinator:
         for p in live:
             if p not in outcomes:
                 outcomes[p] = PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding="deadline",
+                                          plane=proto.CONTROL_PLANE,
                                           detail=f"no result within the round's {self.plan.round_deadline():g} s")
         wall = time.monotonic() - t0
         slowest = max((o.duration_s for o in outcomes.values()), default=0.0)
@@ -124,6 +137,13 @@ class Coordinator:
         self.result.pairs.extend(outcomes[p] for p in pairs)
         ok = sum(o.verdict == Verdict.PASS for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
+        self.on_round(self.result)  # written as it comes: a run cut short later keeps this round
+
+    def _ignore(self, key: str, why: str) -> None:
+        """A value under the results that is not a result of this round's pairs: one warning, ignored."""
+        if key not in self.ignored:
+            self.ignored.add(key)
+            self.say(f"fleet: warning: ignored {proto.RESULTS}{key}: {why}")
 
     def _check_leases(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -140,11 +160,11 @@ class Coordinator:
     def _host_down(self, index: int, p: Pair) -> PairOutcome:
         who = [h for h in p if h in self.down]
         return PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding=proto.HOST_DOWN,
-                           detail=f"agent {', '.join(who)} is gone (lease expired or never joined)")
+                           plane=proto.CONTROL_PLANE, detail=f"agent {', '.join(who)} is gone (lease expired or never joined)")
 
     def _retest(self, hosts: list[str]) -> None:
         for _ in range(self.plan.retest_rounds):
-            results = [PairResult(o.pair, Verdict(o.verdict), o.finding) for o in self.result.pairs]
+            results = [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane) for o in self.result.pairs]
             d = diagnose(results)
             undecided = {h: rs for h, rs in d.undecided.items() if h not in self.down}
             if not undecided:

@@ -1,9 +1,13 @@
 """Isolation (pure): from pair verdicts to what an operator acts on - bad hosts and bad links.
 
-A host that failed with every partner it was tested with (at least two) is a bad host; a failed
-pair whose hosts both passed with someone else is a bad link (or path); anything else is not yet
-decided, and `retests` proposes rounds that pair each undecided host with partners it has not
-met, preferring hosts known good (as ClusterKit retests bad pairs before a verdict)."""
+Only data-plane evidence (the target listened; what the QP and the data did) implicates a host or a
+link: a host that failed on the data plane with every partner it was tested with (at least two) is a
+bad host; a data-plane failure between two hosts that both passed with someone else is a bad link
+(or path). A control-plane failure (a partner that never listened, a late or dead agent, no result
+at all) implicates nobody: its hosts are undecided until they pass with someone, and the pair itself
+is reported untested. Anything else is not yet decided, and `retests` proposes rounds that pair each
+undecided host with partners it has not met, preferring hosts known good (as ClusterKit retests bad
+pairs before a verdict). A host whose agent went away is down, and charged alone (`isolate`)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,11 @@ class PairResult:
     pair: Pair
     verdict: Verdict
     finding: str | None = None  # e.g. reuse-refused, deadline, host-down
+    plane: str = "data"  # data | control (fleet/protocol.py)
+
+    @property
+    def data_failure(self) -> bool:
+        return self.verdict == Verdict.FAIL and self.plane == "data"
 
 
 @dataclass
@@ -27,6 +36,7 @@ class Diagnosis:
     bad_links: list[PairResult] = field(default_factory=list)
     undecided: dict[str, list[PairResult]] = field(default_factory=dict)  # host -> its failures so far
     healthy: list[str] = field(default_factory=list)
+    untested: list[PairResult] = field(default_factory=list)  # control-plane failures of hosts that pass elsewhere
 
     def host_lines(self, hosts: list[str]) -> list[str]:
         """`host | Healthy` / `host | ERROR <finding>`, the form health-check tooling parses."""
@@ -56,8 +66,8 @@ def diagnose(results: list[PairResult]) -> Diagnosis:
     passed_with = {h: {_other(r.pair, h) for r in rs if r.verdict == Verdict.PASS} for h, rs in by_host.items()}
     d = Diagnosis()
     for h, rs in sorted(by_host.items()):
-        failed = [r for r in rs if r.verdict == Verdict.FAIL]
-        partners = {_other(r.pair, h) for r in rs}
+        failed = [r for r in rs if r.data_failure]
+        partners = {_other(r.pair, h) for r in rs if r.verdict == Verdict.PASS or r.data_failure}
         if failed and not passed_with[h] and len(partners) >= 2:
             d.bad_hosts[h] = _common(failed)
     for r in results:
@@ -66,8 +76,9 @@ def diagnose(results: list[PairResult]) -> Diagnosis:
         a, b = r.pair.hosts()
         if a in d.bad_hosts or b in d.bad_hosts:
             continue
-        if passed_with[a] - {b} and passed_with[b] - {a}:
-            d.bad_links.append(r)
+        both_pass_elsewhere = passed_with[a] - {b} and passed_with[b] - {a}
+        if both_pass_elsewhere:
+            (d.bad_links if r.data_failure else d.untested).append(r)
         else:
             for h in (a, b):
                 if not passed_with[h] - {_other(r.pair, h)}:
@@ -82,10 +93,11 @@ def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, 
     d = diagnose(results)
     for h in missing:
         d.bad_hosts[h] = "host-down (its agent never joined)"
-    for h, t in host_down.items():
-        d.bad_hosts[h] = f"host-down (its agent's lease expired {t:.1f} s into the run)"
+    for h, t in host_down.items():  # not re-admitted if its agent comes back: a run trusts a host once
+        d.bad_hosts[h] = f"host-down (its agent's lease expired {t:.1f} s into the run; down for the rest of it)"
     down = set(d.bad_hosts)
     d.bad_links = [r for r in d.bad_links if not set(r.pair) & down]
+    d.untested = [r for r in d.untested if not set(r.pair) & down]
     d.undecided = {h: rs for h, rs in d.undecided.items() if h not in down and
                    any(not set(r.pair) & down for r in rs)}
     d.healthy = [h for h in d.healthy if h not in down and h not in d.undecided]

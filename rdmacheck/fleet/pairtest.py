@@ -20,11 +20,12 @@ from rdmacheck.scenario.local import round_from, spawn_role
 from rdmacheck.words import Restart, Role, Verdict
 
 
-def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir: Path) -> CellSpec:
+def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir: Path,
+              token: bytes | None = None) -> CellSpec:
     return CellSpec(device=device, mode=s.mode, strategy=s.strategy, restart=Restart.INITIATOR, rounds=s.restarts,
                     buffer_size=s.buffer_size, length=s.length, start_timeout=s.start_timeout,
                     round_timeout=s.round_timeout, reconnect_timeout=s.round_timeout, io_timeout=s.round_timeout,
-                    target_name=target, initiator_name=initiator, log_dir=log_dir)
+                    target_name=target, initiator_name=initiator, log_dir=log_dir, token=token)
 
 
 def start_target(spec: CellSpec, addr: tuple[str, int], log: Path,

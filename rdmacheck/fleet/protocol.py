@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.words import Mode, Strategy, Verdict, values
 
 CONTROL = "fleet/ctl/"  # what every agent reads each poll: three small keys, whatever the fleet's size
 COORDINATOR = CONTROL + "coordinator"
@@ -27,6 +28,7 @@ READY = "fleet/ready/"
 RESULTS = "fleet/result/"
 END = CONTROL + "end"
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
+DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
 
 
 def agent_key(host: str) -> str:
@@ -64,6 +66,21 @@ class PairSettings:
     round_timeout: float = 30.0
     port: int = 18515  # targets listen here (cm mode: +1 too)
 
+    def problems(self) -> list[str]:
+        """What an agent refuses to act on (anyone who can write the round key could put anything)."""
+        bounds = {"restarts": (0, 100), "length": (1, 1 << 30), "buffer_size": (1, 4 << 30),
+                  "start_timeout": (0.1, 3600), "round_timeout": (0.1, 3600), "port": (1024, 64000)}
+        out = [f"mode {self.mode!r} is not one of {', '.join(values(Mode))}"] if self.mode not in values(Mode) else []
+        if self.strategy not in values(Strategy):
+            out.append(f"strategy {self.strategy!r} is not one of {', '.join(values(Strategy))}")
+        for name, (lo, hi) in bounds.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                out.append(f"{name} {v!r} is not in {lo}..{hi}")
+        if not out and self.length > self.buffer_size:
+            out.append(f"length {self.length} exceeds buffer_size {self.buffer_size}")
+        return out
+
 
 @dataclass
 class RoundPlan:
@@ -78,8 +95,11 @@ class RoundPlan:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RoundPlan":
-        return cls(int(d["index"]), [Pair(*p) for p in d["pairs"]], PairSettings(**d["settings"]),
-                   bool(d.get("retest")))
+        """ValueError (or TypeError, KeyError) for a round an agent cannot read."""
+        names = {f.name for f in fields(PairSettings)}
+        settings = {k: v for k, v in d["settings"].items() if k in names}
+        pairs = [Pair(str(p[0]), str(p[1])) for p in d["pairs"] if isinstance(p, list) and len(p) == 2]
+        return cls(int(d["index"]), pairs, PairSettings(**settings), bool(d.get("retest")))
 
     @property
     def port(self) -> int:
@@ -107,6 +127,7 @@ class PairOutcome:
     duration_s: float = 0.0
     reported_by: str = ""
     reported_at: float = 0.0  # the reporter's wall clock when it put the result
+    plane: str = DATA_PLANE  # data: the target listened, what the QP and the data did decides; control: no contact
 
     @property
     def pair(self) -> Pair:
@@ -123,3 +144,25 @@ class PairOutcome:
     @classmethod
     def from_dict(cls, d: dict) -> "PairOutcome":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | None, str]:
+    """A result read from etcd, taken only if it is the one its key says (this round, this pair, put
+    by one of its two hosts) with a known verdict; else (None, why) - never a crash."""
+    if not isinstance(value, dict):
+        return None, f"not a JSON object: {str(value)[:60]!r}"
+    try:
+        out = PairOutcome.from_dict(value)
+    except (TypeError, ValueError) as e:
+        return None, f"unreadable: {e}"
+    if (out.round, out.target, out.initiator) != (index, pair.target, pair.initiator):
+        return None, (f"its value names round {out.round!r} {out.target!r}<-{out.initiator!r}, not its key's "
+                      f"round {index} {pair.target}<-{pair.initiator}")
+    if out.reported_by not in pair:
+        return None, f"put by {out.reported_by!r}, who is not one of the pair's two hosts"
+    if out.verdict not in (Verdict.PASS, Verdict.FAIL):
+        return None, f"verdict {out.verdict!r} is not PASS or FAIL"
+    if out.plane not in (DATA_PLANE, CONTROL_PLANE) or not isinstance(out.reconnect_ms, list):
+        return None, "malformed fields"
+    out.verdict = Verdict(out.verdict)
+    return out, ""

@@ -51,6 +51,9 @@ def render_fleet(res: FleetResult, console: Console) -> None:
     for r in d.bad_links:
         console.print(f"bad link: {r.pair.target} <-> {r.pair.initiator} ({r.finding}; both pass with others)",
                       highlight=False)
+    for r in d.untested:
+        console.print(f"untested: {r.pair.target} <-> {r.pair.initiator} ({r.finding}: control plane only, no "
+                      "data-plane evidence; both pass with others)", highlight=False)
     reconnect = sorted(ms for o in res.final_pairs() for ms in o.reconnect_ms)
     timing = (f" · reconnect median {reconnect[len(reconnect) // 2]:.0f} ms, max {reconnect[-1]:.0f} ms"
               if reconnect else "")

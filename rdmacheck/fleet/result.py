@@ -42,7 +42,7 @@ class FleetResult:
 
     def pair_results(self) -> list[PairResult]:
         """The final outcomes, as isolation reads them."""
-        return [PairResult(o.pair, Verdict(o.verdict), o.finding) for o in self.final_pairs()]
+        return [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane) for o in self.final_pairs()]
 
     def final_pairs(self) -> list[PairOutcome]:
         """The last outcome of each pair (a retest replaces an earlier result of the same pair)."""
@@ -73,7 +73,7 @@ class FleetResult:
     def healthy(self) -> bool:
         d = self.diagnosis  # zero pairs tested is no evidence of health
         return self.finished and bool(self.final_pairs()) and not d.bad_hosts and not d.bad_links and \
-            not d.undecided and not self.missing
+            not d.undecided and not d.untested and not self.missing
 
     def host_lines(self) -> list[str]:
         return self.diagnosis.host_lines(self.hosts)
@@ -92,7 +92,8 @@ class FleetResult:
                 "agents": self.agents, "missing": self.missing, "host_down": self.host_down,
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
-                "undecided": sorted(d.undecided), "rounds": [asdict(r) for r in self.rounds],
+                "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested],
+                "rounds": [asdict(r) for r in self.rounds],
                 "pairs": [asdict(o) for o in self.pairs]}
 
 

@@ -1,42 +1,59 @@
 """The fleet's reads and writes on etcd (over metadata/etcd.py's store: its connection, TLS, auth,
-leases and keep-alive), each counted so a benchmark can report etcd requests per round."""
+leases and keep-alive), each counted so a benchmark can report etcd requests per round. Every call
+rides out an etcd outage of up to `patience` seconds (retried with back-off), so one blip loses
+nothing; a longer outage is one MetadataError naming the operation."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
-from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError, decode
+
+PATIENCE_S = 30.0
 
 
 @dataclass
 class FleetStore:
     store: EtcdStore
     requests: int = 0
+    patience: float = PATIENCE_S
     _leased: set[str] = field(default_factory=set)
 
     @classmethod
-    def connect(cls, cfg: EtcdConfig, wait: float) -> "FleetStore":
-        return cls(EtcdStore.connect_waiting(cfg, wait))
+    def connect(cls, cfg: EtcdConfig, wait: float, patience: float = PATIENCE_S) -> "FleetStore":
+        return cls(EtcdStore.connect_waiting(cfg, wait), patience=patience)
 
     def _key(self, name: str) -> str:
         return self.store.cfg.key(name)
 
+    def _call(self, what: str, fn):
+        deadline = time.monotonic() + self.patience
+        delay = 0.1
+        while True:
+            self.requests += 1
+            try:
+                return self.store.call(what, fn)
+            except MetadataError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+
     def put(self, name: str, value: str | dict) -> None:
-        self.requests += 1
         text = value if isinstance(value, str) else json.dumps(value)
-        self.store.call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
+        self._call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
 
     def get(self, name: str) -> dict | None:
-        self.requests += 1
-        got = self.store.get(name)
-        return got[0] if got else None
+        """The value under name if it is a JSON object (anything else is nobody's: None)."""
+        value, _ = self._call(f"get {name}", lambda: self.store.client.get(self._key(name)))
+        return decode(value) if value is not None else None
 
     def prefix(self, name: str) -> dict[str, dict]:
         """Every key under name (one range read), by the rest of its name."""
-        self.requests += 1
         base = self._key(name)
-        rows = self.store.call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
+        rows = self._call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
         out = {}
         for value, meta in rows:
             try:
@@ -47,15 +64,12 @@ class FleetStore:
 
     def names(self, name: str) -> set[str]:
         """The names under name, without their values (a keys-only range read: the lease check's)."""
-        self.requests += 1
         base = self._key(name)
-        rows = self.store.call(f"range {name} (keys)",
-                               lambda: list(self.store.client.get_prefix(base, keys_only=True)))
+        rows = self._call(f"range {name} (keys)", lambda: list(self.store.client.get_prefix(base, keys_only=True)))
         return {meta.key.decode()[len(base):] for _, meta in rows}
 
     def delete_prefix(self, name: str) -> None:
-        self.requests += 1
-        self.store.call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
+        self._call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
 
     def publish_leased(self, name: str, value: dict, claim_wait: float = 0.0) -> None:
         """Create-if-absent under a lease the store keeps alive: gone TTL seconds after we die."""

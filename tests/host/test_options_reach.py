@@ -137,7 +137,7 @@ class _FakeFleetStore:
 
 
 class _FakeCoordinator:
-    def __init__(self, plan, store, say=print):
+    def __init__(self, plan, store, say=print, on_round=lambda result: None):
         RECORDERS["coordinator"](plan)
         self.plan = plan
 
