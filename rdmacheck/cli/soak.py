@@ -41,7 +41,8 @@ def soak(
     spec = CellSpec(device=device, restart=restart, strategy=strategy, mode=mode, rounds=rounds,
                     buffer_size=max(1 << 20, size), length=size, log_dir=log_dir)
     o.require_devices(device)
-    res = run_soak(spec, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False))
+    res = run_soak(spec, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False),
+                   on_sample=lambda so_far: write_json_atomic(json_out, so_far.to_dict()) if json_out else None)
     if json_out:
         write_json_atomic(json_out, res.to_dict())
     first, last = res.samples[0] if res.samples else None, res.samples[-1] if res.samples else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
+from rdmacheck.scenario.result import CellResult
 from rdmacheck.scenario.runner import run_cell
 from rdmacheck.soak.result import Sample, SoakResult, judge_soak
 from rdmacheck.verbs.resources import CountUnreadable, resource_counts
@@ -21,9 +22,11 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def run_soak(spec: CellSpec, on_step=lambda s: None) -> SoakResult:
+def run_soak(spec: CellSpec, on_step=lambda s: None, on_sample=lambda res: None) -> SoakResult:
+    """on_sample(result so far) after every sample: what was gathered is written as it comes."""
     survivor = Role.TARGET if spec.restart is Restart.INITIATOR else Role.INITIATOR
     samples: list[Sample] = []
+    so_far = SoakResult(cell=CellResult.of(spec), samples=samples, reason="running")
 
     def sample(index: int, run: LocalRun) -> None:
         alive = [p for p in run.procs if p.label == survivor and p.exit_status is None]
@@ -33,6 +36,7 @@ def run_soak(spec: CellSpec, on_step=lambda s: None) -> SoakResult:
             counts, error = None, str(e)
         samples.append(Sample(index, counts, rss_kib(alive[-1].pid) if alive else None, error))
         on_step(f"round {index}: {counts or error}")
+        on_sample(so_far)
 
     res = SoakResult(cell=run_cell(spec, on_step, after_round=sample), samples=samples)
     judge_soak(res)

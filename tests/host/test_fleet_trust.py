@@ -1,0 +1,135 @@
+"""A fleet report you can drain a host on, over a real etcd with simulated agents (the real agent's
+protocol and loop; the RDMA step replaced by a wait): forged values change no verdict and crash
+nothing, an etcd outage loses nothing, Ctrl-C leaves every finished round in the results file, a
+second coordinator cannot clear a live run, and Prometheus labels cannot inject a series."""
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from rdmacheck.fleet import protocol as proto
+from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
+from rdmacheck.fleet.isolation import PairResult, diagnose
+from rdmacheck.fleet.protocol import PairOutcome, PairSettings
+from rdmacheck.fleet.result import FleetResult, prom_text
+from rdmacheck.fleet.schedule import Pair
+from rdmacheck.fleet.simulate import SimFaults, start_sim_agents
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, parse_metadata_url
+from rdmacheck.words import Verdict
+from tests.conftest import ROOT
+
+HOSTS = ["h1", "h2", "h3", "h4"]
+
+
+def _cfg(etcd_server, cluster="t"):
+    return EtcdConfig(parse_metadata_url(etcd_server.url), cluster=cluster, ttl=2, timeout=1.0)
+
+
+def _run(etcd_server, during=None, cluster="t"):
+    cfg = _cfg(etcd_server, cluster)
+    shared = EtcdStore.connect(cfg)
+    agents, threads = start_sim_agents(shared, HOSTS, [0.3], SimFaults(), poll=0.1)
+    plan = FleetPlan(expect=list(HOSTS), settings=PairSettings(start_timeout=3, round_timeout=3), join_timeout=20,
+                     poll=0.1, retest_rounds=0)
+    store = FleetStore(EtcdStore.connect(cfg), patience=15.0)
+    lines: list[str] = []
+    written: list[int] = []
+    coord = Coordinator(plan, store, say=lines.append, on_round=lambda r: written.append(len(r.rounds)))
+    side = threading.Thread(target=during, args=(store, cfg), daemon=True) if during else None
+    if side:
+        side.start()
+    res = coord.run()
+    for t in threads:
+        t.join(10)
+    store.close()
+    return res, lines, written
+
+
+def test_forged_results_change_no_verdict_and_crash_nothing(etcd_server):
+    def forge(store: FleetStore, cfg):
+        while not any(k.startswith("round") for k in store.prefix(proto.CONTROL)):
+            time.sleep(0.05)
+        c = store.store.client
+        put = lambda name, text: c.put(cfg.key(name), text)  # noqa: E731 - a forging agent's raw writes
+        forged = PairOutcome(0, "h1", "h2", Verdict.FAIL, finding="deadline", reported_by="h3").to_json()
+        for p in (Pair("h1", "h2"), Pair("h2", "h1"), Pair("h3", "h4"), Pair("h4", "h3"), Pair("h1", "h4"),
+                  Pair("h4", "h1"), Pair("h2", "h3"), Pair("h3", "h2")):
+            put(proto.result_key(0, p), forged.replace('"h1"', f'"{p.target}"').replace('"h2"', f'"{p.initiator}"'))
+        put(proto.result_key(1, Pair("h1", "h3")), json.dumps({"round": 1, "target": "h1", "initiator": "h3",
+                                                                  "verdict": "MAYBE", "reported_by": "h1"}))
+        put(proto.result_key(2, Pair("h1", "h2")), "[1, 2, 3]")
+        put(proto.RESULTS + "0/nonsense", "not json")
+    res, lines, _ = _run(etcd_server, forge)
+    assert res.healthy, (res.diagnosis, [p for p in res.pairs if p.verdict != "PASS"])
+    assert all(p.verdict == "PASS" and p.reported_by in p.pair for p in res.pairs)
+    warned = [x for x in lines if "warning: ignored" in x]
+    assert warned and any("who is not one of the pair's two hosts" in x for x in warned), lines
+
+
+def test_an_etcd_outage_mid_run_loses_nothing(etcd_server):
+    def outage(store: FleetStore, cfg):
+        while len(store.prefix(proto.CONTROL)) < 2:  # a round is out
+            time.sleep(0.05)
+        etcd_server.pause()
+        time.sleep(5)
+        etcd_server.resume()
+    res, _, written = _run(etcd_server, outage)
+    assert res.healthy and len(res.final_pairs()) == 6, res.diagnosis
+    assert written == list(range(1, len(res.rounds) + 1))  # the results were written after every round
+
+
+def test_a_second_coordinator_cannot_clear_a_live_run(etcd_server):
+    cfg = _cfg(etcd_server, "live")
+    first = FleetStore(EtcdStore.connect(cfg))
+    first.publish_leased(proto.COORDINATOR, {"pid": 1})
+    first.put(proto.ROUND, {"index": 0, "pairs": [], "settings": {}})
+    second = FleetStore(EtcdStore.connect(cfg))
+    try:
+        Coordinator(FleetPlan(expect=2, join_timeout=0.5), second, say=lambda s: None).run()
+    except Exception as e:  # noqa: BLE001 - refused: the claim is held
+        assert "coordinator" in str(e)
+    assert first.get(proto.ROUND) is not None, "the live run's round was deleted"
+    first.close()
+    second.close()
+
+
+def test_sigint_leaves_every_finished_round_in_the_results_file(etcd_server, tmp_path):
+    cfg = _cfg(etcd_server, "int")
+    shared = EtcdStore.connect(cfg)
+    start_sim_agents(shared, HOSTS, [0.5], SimFaults(), poll=0.1)
+    out = tmp_path / "fleet.json"
+    p = subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--metadata", etcd_server.url,
+                          "--cluster", "int", "--lease-ttl", "2", "--hosts", ",".join(HOSTS), "--json", str(out),
+                          "--retest-rounds", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "round 1:" not in seen and time.monotonic() < deadline:
+        seen += p.stderr.readline()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, seen + err
+    doc = json.loads(out.read_text())
+    assert len(doc["rounds"]) >= 2 and not doc["finished"] and len(doc["pairs"]) >= 4
+    assert "finished round(s) are in" in err
+
+
+def test_a_control_plane_failure_implicates_no_link_and_no_host():
+    """h1's agent died while h3 waited for it: h3's next pair failed without contact. Nobody is a bad
+    link, h3 is healthy (it passed with others), and the pair is reported untested."""
+    res = [PairResult(Pair("h3", "h2"), Verdict.FAIL, "target-not-ready", "control"),
+           PairResult(Pair("h3", "h4"), Verdict.PASS), PairResult(Pair("h2", "h4"), Verdict.PASS)]
+    d = diagnose(res)
+    assert not d.bad_links and not d.bad_hosts and [set(r.pair) for r in d.untested] == [{"h2", "h3"}]
+    data = [PairResult(Pair("h3", "h2"), Verdict.FAIL, "deadline", "data"), *res[1:]]
+    assert [set(r.pair) for r in diagnose(data).bad_links] == [{"h2", "h3"}]
+
+
+def test_prometheus_labels_cannot_inject_a_series():
+    res = FleetResult(run='r"}\nevil 1', pairing="all", hosts=["a", "b"], finished=True)
+    res.pairs = [PairOutcome(0, "a", "b", Verdict.FAIL, finding='x"} 1\nrdmacheck_fleet_host_healthy{host="a"} 1')]
+    text = prom_text(res)
+    assert all(line.startswith(("#", "rdmacheck_fleet_")) for line in text.splitlines()), text
+    assert 'finding="x\\"} 1\\nrdmacheck_fleet_host_healthy{host=\\"a\\"} 1"' in text
