@@ -11,6 +11,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
+from rdmacheck.lab.vm import VMOptions
 from rdmacheck.output.console import err
 
 lab_app = typer.Typer(no_args_is_help=True, help="The Soft-RDMA lab: a throwaway VM with rxe (Soft-RoCE) and siw (soft-iWARP).")
@@ -36,24 +37,24 @@ def lab_setup(force: bool = typer.Option(False, "--force", help="Rebuild even if
     err.print(LabBuilder(lab_paths(lab_dir), console=err, build_siw=not no_siw).setup(force=force))
 
 
-def _vm(mem: str, smp: int, accel: str, rw: Optional[List[Path]], lab_dir: Optional[Path]) -> dict:
-    return {"mem": mem, "smp": smp, "accel": accel, "rw": list(rw or []), "lab_dir": lab_dir}
+def _vm(mem: str, smp: int, accel: str, cpu: str, rw: Optional[List[Path]], lab_dir: Optional[Path]) -> dict:
+    return {"mem": mem, "smp": smp, "accel": accel, "cpu": cpu, "rw": list(rw or []), "lab_dir": lab_dir}
 
 
 vm_options = o.group("vm", [
     o.opt("mem", str, typer.Option("2G", "--mem", help="Guest memory.")),
     o.opt("smp", int, typer.Option(2, "--smp", help="Guest CPUs.")),
     o.opt("accel", str, typer.Option("tcg", "--accel", help="tcg (default, works everywhere) or kvm (real VT-x/AMD-V hosts).")),
+    o.opt("cpu", str, typer.Option(VMOptions.cpu, "--cpu", help="QEMU CPU model (max: every instruction set extension TCG "
+                                   "emulates, which current numpy/NIXL wheels need).")),
     o.opt("rw", Optional[List[Path]], typer.Option(None, "--rw", help="Host directory shared writable at the same path (repeatable).")),
     o.opt("lab_dir", Optional[Path], LAB_DIR_OPT)], _vm)
-"""The guest's shape (--mem, --smp, --accel, --rw, --dir) for `lab run` and `lab shell`."""
+"""The guest's shape (--mem, --smp, --accel, --cpu, --rw, --dir) for `lab run` and `lab shell`."""
 
 
 def _boot(vm: dict, timeout: float, verbose: bool):
-    from rdmacheck.lab.vm import VMOptions
-
     return lab_paths(vm["lab_dir"]), VMOptions(timeout=timeout, mem=vm["mem"], smp=vm["smp"], accel=vm["accel"],
-                                               rw=vm["rw"], verbose=verbose)
+                                               cpu=vm["cpu"], rw=vm["rw"], verbose=verbose)
 
 
 @lab_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -30,6 +30,7 @@ class VMOptions:
     mem: str = "2G"
     smp: int = 2
     accel: str = "tcg"  # never KVM by default: nested KVM on some hosts hangs a stock kernel
+    cpu: str = "qemu64"  # QEMU's own default model; `max` has SSE4.2/AVX2, which current wheels need
     rw: list[Path] = field(default_factory=list)
     verbose: bool = False
 
@@ -74,7 +75,7 @@ def qemu_command(paths: LabPaths, opts: VMOptions, mode: str) -> list[str]:
     rw_specs = [f"rw{i}:{p}" for i, p in enumerate(opts.rw)]
     append = (f"console=ttyS0 quiet loglevel=1 panic=-1 mitigations=off "
               f"rdmacheck.lab={paths.root} rdmacheck.mode={mode} rdmacheck.rw={','.join(rw_specs)}")
-    cmd = [qemu, "-accel", opts.accel, "-m", opts.mem, "-smp", str(opts.smp),
+    cmd = [qemu, "-accel", opts.accel, "-cpu", opts.cpu, "-m", opts.mem, "-smp", str(opts.smp),
            "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nic", "none",
            "-kernel", str(paths.vmlinuz), "-initrd", str(paths.initramfs), "-append", append,
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",

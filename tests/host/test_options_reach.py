@@ -45,7 +45,7 @@ SAMPLES = {
     "--verify": None, "--deep": None, "--host": "10.7.7.7", "--engine-role": "initiator",
     "--engine-transfer-timeout": "11", "--initiator-port": "17101", "--target-port": "17201", "--timeout": "61.5",
     "--cluster-id": "mc7", "--for": "0.01", "--force": None, "--no-siw": None, "--dir": "{tmp}/labdir",
-    "--mem": "3G", "--smp": "3", "--accel": "kvm", "--rw": "{tmp}", "--verbose": None, "-v": None,
+    "--mem": "3G", "--smp": "3", "--accel": "kvm", "--cpu": "max", "--rw": "{tmp}", "--verbose": None, "-v": None,
     "--engine": "0.3.10", "--install": "0.3.11", "--answer-timeout": "6.5", "--trials": "9", "--threads": "3",
     "--hang-after": "4.5", "--engines": "0.3.10,0.3.12", "--scenarios": "race,simopen", "--race-trials": "8",
     "--race-threads": "2", "--etcd": "etcd://127.0.0.1:2392",
