@@ -111,7 +111,11 @@ class Agent:
                 self.done_rounds.add(plan.index)
                 pair = plan.pair_of(self.cfg.host)
                 if pair is not None:
-                    self._play(plan, pair)
+                    try:
+                        self._play(plan, pair)
+                    except MetadataError as e:  # etcd away past the store's patience: this pair is lost
+                        self.say(f"agent {self.cfg.host}: round {plan.index}: etcd did not answer ({e}); the "
+                                 "coordinator will see no result for this pair (control plane)")
                     continue
             time.sleep(self.cfg.poll)
 
