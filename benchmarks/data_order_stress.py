@@ -54,6 +54,7 @@ def role_events(log_dir: Path, role: str) -> list[dict]:
 
 def run(rounds: int, length: str, load: int, out: Path) -> dict:
     """One restart cell on siw1 -> siw2 (target in namespace hostb), both vCPUs kept busy."""
+    out.mkdir(parents=True, exist_ok=True)
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
     t0 = time.monotonic()
     try:
@@ -82,14 +83,22 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=200, help="restart rounds (each verified after its reconnect)")
     ap.add_argument("--length", default="1MiB")
     ap.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy processes beside the roles")
+    ap.add_argument("--cells", type=int, default=1, help="cells of ROUNDS rounds each, one after another "
+                    "(a cell stops at its first failed round)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     out = a.out or Path(tempfile.mkdtemp(prefix="rdmacheck-order-"))
-    res = run(a.rounds, a.length, a.load, out)
-    print(f"siw1 -> siw2 (namespaces), {res['rounds']} rounds of {a.length}, {a.load} busy processes: "
-          f"{res['verified']} verified, findings {res['findings'] or 'none'}, target checks "
-          f"{res['target_checks']}, of them before their READ: {res['checks_before_read']}, {res['seconds']} s",
-          file=sys.stderr)
+    cells = [run(a.rounds, a.length, a.load, out / f"cell{i}") for i in range(a.cells)]
+    total = {k: sum(c[k] for c in cells) for k in ("rounds", "verified", "false_data_never_arrived",
+                                                  "checks_before_read", "target_checks", "seconds")}
+    findings = Counter()
+    for c in cells:
+        findings.update(c["findings"])
+    res = {**total, "length": a.length, "load": a.load, "findings": dict(findings), "cells": cells}
+    print(f"siw1 -> siw2 (namespaces), {total['rounds']} rounds of {a.length} in {a.cells} cell(s), {a.load} busy "
+          f"processes: {total['verified']} verified, findings {dict(findings) or 'none'}, target checks "
+          f"{total['target_checks']}, of them before their READ: {total['checks_before_read']}, "
+          f"{total['seconds']:.0f} s", file=sys.stderr)
     print(json.dumps(res))
     return 0
 
