@@ -133,3 +133,15 @@ def test_prometheus_labels_cannot_inject_a_series():
     text = prom_text(res)
     assert all(line.startswith(("#", "rdmacheck_fleet_")) for line in text.splitlines()), text
     assert 'finding="x\\"} 1\\nrdmacheck_fleet_host_healthy{host=\\"a\\"} 1"' in text
+
+
+def test_the_agents_token_reaches_both_roles_of_a_pair_test(tmp_path):
+    """fleet agent --token-file: both roles get the secret (in their environment, never argv)."""
+    from rdmacheck.fleet.pairtest import pair_spec
+    from rdmacheck.words import Role
+
+    spec = pair_spec(PairSettings(), "siw0", "h1", "h2", tmp_path, b"a-shared-secret-of-20")
+    for role in (Role.TARGET, Role.INITIATOR):
+        assert spec.for_role(role, ("10.0.0.1", 1)).token == b"a-shared-secret-of-20"
+    assert spec.child_env()["RDMACHECK_TOKEN"] == "a-shared-secret-of-20"
+    assert pair_spec(PairSettings(), "siw0", "h1", "h2", tmp_path).child_env() == {}
