@@ -142,7 +142,7 @@ class Agent:
                 out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="round-refused",
                                   detail="; ".join(problems)[:400], reported_by=self.cfg.host,
                                   plane=proto.CONTROL_PLANE)
-                self.store.put(proto.result_key(plan.index, pair), out.stamped())
+                self._report(plan, pair, out)
             return
         d = self.cfg.log_dir / f"round{plan.index}"
         d.mkdir(parents=True, exist_ok=True)
@@ -163,9 +163,14 @@ class Agent:
                                 self.forkserver)
             if out.verdict != Verdict.PASS:
                 out = self._target_said(plan, pair, out)
-        self.store.put(proto.result_key(plan.index, pair), out.stamped())
+        self._report(plan, pair, out)
         self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator}: {out.verdict}"
                  + (f" {out.finding}" if out.finding else ""))
+
+    def _report(self, plan: RoundPlan, pair, out: PairOutcome) -> None:
+        """The pair's outcome under this (initiating) host's own key, with the run's nonce."""
+        out.run = plan.run
+        self.store.put(proto.result_key(pair), out.stamped())
 
     def _registration(self, host: str) -> dict | None:
         """Its agent's registration; a MetadataError (etcd away past the store's patience) goes up,
@@ -174,7 +179,9 @@ class Agent:
 
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
         """A failed pair whose target could not start, or never said it listens, is reported as that."""
-        ready = self.store.get(proto.ready_key(plan.index, pair.target))
+        ready = self.store.get(proto.ready_key(pair.target))
+        if not proto.current(ready, plan.run, plan.index):
+            ready = None  # a ready of another round or run says nothing of this one
         if ready is not None and not ready.get("error"):
             return out  # it listened: what the initiator saw is data-plane evidence
         seen = f"the initiator saw {out.finding}: {out.detail}"
@@ -189,14 +196,16 @@ class Agent:
     def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
         from rdmacheck.fleet.pairtest import start_target  # noqa: PLC0415
 
-        key = proto.ready_key(plan.index, pair.target)
+        key = proto.ready_key(pair.target)
+        stamp = {"run": plan.run, "round": plan.index}
         try:
             proc, _ = start_target(spec, (self.cfg.address, plan.port), d / "target.log", self.forkserver)
         except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
-            self.store.put(key, {"error": str(e)[:300], "finding": getattr(e, "finding", None) or "target-failed"})
+            self.store.put(key, {**stamp, "error": str(e)[:300],
+                                 "finding": getattr(e, "finding", None) or "target-failed"})
             return
         try:
-            self.store.put(key, {"addr": [self.cfg.address, plan.port]})
+            self.store.put(key, {**stamp, "addr": [self.cfg.address, plan.port]})
             budget = plan.settings.start_timeout * 2 + plan.settings.round_timeout * (plan.settings.restarts + 2)
             self._wait_pair(plan, pair, budget)
         finally:
@@ -210,7 +219,7 @@ class Agent:
         what = f"the result of {pair.target}<-{pair.initiator} in round {plan.index}"
         while time.monotonic() < deadline:
             try:
-                if self.store.get(proto.result_key(plan.index, pair)) is not None:
+                if proto.current(self.store.get(proto.result_key(pair)), plan.run, plan.index):
                     return "result"
                 control = self.store.prefix(proto.CONTROL)
                 partner = self.store.get(proto.agent_key(pair.initiator))

@@ -6,6 +6,7 @@ never a hang), retests failed pairs with other partners, and isolates bad hosts 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -40,18 +41,20 @@ class Coordinator:
     def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print,
                  on_round: Callable[[FleetResult], None] = lambda result: None):
         self.plan, self.store, self.say, self.on_round = plan, store, say, on_round
-        self.ignored: set[str] = set()  # result keys already warned about
+        self.ignored: set[tuple[str, int]] = set()  # (result key, round) already warned about
         self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
         self.leases_checked = float("-inf")  # monotonic time of the last lease check
+        self.nonce = secrets.token_hex(8)  # this run's: agents put it back with every ready and result value
 
     def run(self) -> FleetResult:
         try:
             # Claim the run first (create-if-absent: a live coordinator of the same run keeps it), and
-            # only then clear a previous run's keys (agents' are leased, and agents may be here already).
+            # only then clear a previous run's control keys; the hosts' keys of an earlier run carry
+            # its nonce, never this one's, so they are never taken for this run's.
             self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
-            for stale in (proto.ROUND, proto.READY, proto.RESULTS, proto.END):
+            for stale in (proto.ROUND, proto.END):
                 self.store.delete_prefix(stale)
             hosts = self._wait_agents()
             if len(hosts) >= 2:
@@ -73,7 +76,8 @@ class Coordinator:
         want = self.plan.expect
         deadline = time.monotonic() + self.plan.join_timeout
         while True:
-            agents = self.store.prefix(proto.AGENTS)
+            agents = {h: keys["agent"] for h, keys in proto.host_keys(self.store.prefix(proto.HOSTS)).items()
+                      if "agent" in keys}
             have = sorted(agents)
             enough = (set(want) <= set(have)) if isinstance(want, list) else len(have) >= want
             if enough or time.monotonic() >= deadline:
@@ -99,23 +103,20 @@ class Coordinator:
         self._check_leases(force=True)
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
-        plan = RoundPlan(index, live, self.plan.settings, retest)
+        plan = RoundPlan(index, live, self.plan.settings, retest, run=self.nonce)
         published = time.time()
         if live:
             self.store.put(proto.ROUND, plan.to_json())
         deadline = time.monotonic() + self.plan.round_deadline()
         while len(outcomes) < len(pairs) and time.monotonic() < deadline:
-            got = self.store.prefix(f"{proto.RESULTS}{index}/")
-            for key, value in got.items():
-                p = next((q for q in live if key == f"{q.target}~{q.initiator}"), None)
-                if p is None:
-                    self._ignore(f"{index}/{key}", "no pair of this round has that key")
-                    continue
-                if p in outcomes:
+            by_host = proto.host_keys(self.store.prefix(proto.HOSTS))
+            for p in live:  # a pair's result is under its initiator's key, of this run and round
+                value = by_host.get(p.initiator, {}).get("result")
+                if p in outcomes or not proto.current(value, self.nonce, index):
                     continue
                 out, why = proto.accept_result(index, p, value)
                 if out is None:
-                    self._ignore(f"{index}/{key}", why)
+                    self._ignore(proto.result_key(p), index, why)
                 else:
                     outcomes[p] = out
             self._check_leases()
@@ -139,18 +140,18 @@ class Coordinator:
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
         self.on_round(self.result)  # written as it comes: a run cut short later keeps this round
 
-    def _ignore(self, key: str, why: str) -> None:
-        """A value under the results that is not a result of this round's pairs: one warning, ignored."""
-        if key not in self.ignored:
-            self.ignored.add(key)
-            self.say(f"fleet: warning: ignored {proto.RESULTS}{key}: {why}")
+    def _ignore(self, key: str, index: int, why: str) -> None:
+        """A value of this round under a result key that is not the pair's result: one warning, ignored."""
+        if (key, index) not in self.ignored:
+            self.ignored.add((key, index))
+            self.say(f"fleet: warning: ignored {key} (round {index}): {why}")
 
     def _check_leases(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.leases_checked < self.plan.lease_check:
             return
         self.leases_checked = now
-        alive = self.store.names(proto.AGENTS)
+        alive = {name.partition("/")[0] for name in self.store.names(proto.HOSTS) if name.endswith("/agent")}
         for h in self.result.hosts:
             if h not in alive and h not in self.down:
                 self.down[h] = round(time.monotonic() - self.t0, 3)

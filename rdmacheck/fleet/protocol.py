@@ -1,11 +1,16 @@
 """The fleet's keys in etcd, all under rdmacheck/<run>/fleet/ (the run id is the EtcdConfig's cluster).
 
-  fleet/ctl/coordinator             leased: the coordinator is alive (agents exit when it is gone)
-  fleet/agents/<host>               leased: an agent, what it offers (device, provider, address)
-  fleet/ctl/round                   the current round: its index, pairs and pair-test settings
-  fleet/ready/<round>/<target>      a target of that round listens at [ip, port] (or could not start)
-  fleet/result/<round>/<t>~<i>      a pair's outcome, put by its initiator
-  fleet/ctl/end                     the run is over: agents exit
+  fleet/ctl/coordinator       leased: the coordinator is alive (agents exit when it is gone)
+  fleet/ctl/round             the current round: the coordinator's run nonce, index, pairs, settings
+  fleet/ctl/end               the run is over: agents exit
+  fleet/host/<host>/agent     leased: an agent, what it offers (device, provider, address)
+  fleet/host/<host>/ready     its target of the current round listens at [ip, port] (or could not start)
+  fleet/host/<host>/result    the outcome of the pair it initiated last (run nonce and round inside)
+
+The coordinator alone writes under fleet/ctl/ and each host only under fleet/host/<host>/, so etcd's
+own role-based access control can enforce who writes what (docs/fleet.md, ci/etcd/fleet-rbac.sh).
+Values carry the run nonce and the round: a previous run's or round's value is never taken for this
+one's, and the whole fleet is at most three keys per host, whatever the number of rounds.
 
 Agents and the coordinator poll (one range read of a prefix per interval) rather than watch: a lost
 watch is a silent stall, a lost poll is the next poll. The cost per round is in the benchmark.
@@ -22,25 +27,39 @@ from rdmacheck.words import Mode, Strategy, Verdict, values
 
 CONTROL = "fleet/ctl/"  # what every agent reads each poll: three small keys, whatever the fleet's size
 COORDINATOR = CONTROL + "coordinator"
-AGENTS = "fleet/agents/"
 ROUND = CONTROL + "round"
-READY = "fleet/ready/"
-RESULTS = "fleet/result/"
 END = CONTROL + "end"
+HOSTS = "fleet/host/"  # fleet/host/<host>/{agent,ready,result}: each host's own
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
 DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
 
 
 def agent_key(host: str) -> str:
-    return f"{AGENTS}{host}"
+    return f"{HOSTS}{host}/agent"
 
 
-def ready_key(index: int, target: str) -> str:
-    return f"{READY}{index}/{target}"
+def ready_key(target: str) -> str:
+    return f"{HOSTS}{target}/ready"
 
 
-def result_key(index: int, pair: Pair) -> str:
-    return f"{RESULTS}{index}/{pair.target}~{pair.initiator}"
+def result_key(pair: Pair) -> str:
+    """Where a pair's outcome goes: under its initiator, who reports it."""
+    return f"{HOSTS}{pair.initiator}/result"
+
+
+def host_keys(rows: dict[str, object]) -> dict[str, dict[str, object]]:
+    """A range read of HOSTS as host -> {"agent"|"ready"|"result": value}; other keys are nobody's."""
+    out: dict[str, dict[str, object]] = {}
+    for rest, value in rows.items():
+        host, _, kind = rest.partition("/")
+        if host and kind in ("agent", "ready", "result"):
+            out.setdefault(host, {})[kind] = value
+    return out
+
+
+def current(value: object, run: str, index: int) -> bool:
+    """Whether a ready or result value is of this run (its nonce) and this round."""
+    return isinstance(value, dict) and value.get("run") == run and value.get("round") == index
 
 
 @dataclass(frozen=True)
@@ -88,10 +107,11 @@ class RoundPlan:
     pairs: list[Pair]
     settings: PairSettings
     retest: bool = False
+    run: str = ""  # the coordinator's nonce: what agents put back with their ready and result values
 
     def to_json(self) -> str:
         return json.dumps({"index": self.index, "pairs": [list(p) for p in self.pairs],
-                           "settings": asdict(self.settings), "retest": self.retest})
+                           "settings": asdict(self.settings), "retest": self.retest, "run": self.run})
 
     @classmethod
     def from_dict(cls, d: dict) -> "RoundPlan":
@@ -99,7 +119,7 @@ class RoundPlan:
         names = {f.name for f in fields(PairSettings)}
         settings = {k: v for k, v in d["settings"].items() if k in names}
         pairs = [Pair(str(p[0]), str(p[1])) for p in d["pairs"] if isinstance(p, list) and len(p) == 2]
-        return cls(int(d["index"]), pairs, PairSettings(**settings), bool(d.get("retest")))
+        return cls(int(d["index"]), pairs, PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")))
 
     @property
     def port(self) -> int:
@@ -128,6 +148,7 @@ class PairOutcome:
     reported_by: str = ""
     reported_at: float = 0.0  # the reporter's wall clock when it put the result
     plane: str = DATA_PLANE  # data: the target listened, what the QP and the data did decides; control: no contact
+    run: str = ""  # the round's run nonce
 
     @property
     def pair(self) -> Pair:
@@ -147,8 +168,9 @@ class PairOutcome:
 
 
 def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | None, str]:
-    """A result read from etcd, taken only if it is the one its key says (this round, this pair, put
-    by one of its two hosts) with a known verdict; else (None, why) - never a crash."""
+    """A result read from the pair's initiator's key (of this run and round: see `current`), taken
+    only if it is the one its key says (this pair, put by that initiator) with a known verdict; else
+    (None, why) - never a crash."""
     if not isinstance(value, dict):
         return None, f"not a JSON object: {str(value)[:60]!r}"
     try:
@@ -160,6 +182,8 @@ def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | 
                       f"round {index} {pair.target}<-{pair.initiator}")
     if out.reported_by not in pair:
         return None, f"put by {out.reported_by!r}, who is not one of the pair's two hosts"
+    if out.reported_by != pair.initiator:
+        return None, f"put by {out.reported_by!r} under the key of {pair.initiator!r}, the pair's initiator"
     if out.verdict not in (Verdict.PASS, Verdict.FAIL):
         return None, f"verdict {out.verdict!r} is not PASS or FAIL"
     if out.plane not in (DATA_PLANE, CONTROL_PLANE) or not isinstance(out.reconnect_ms, list):

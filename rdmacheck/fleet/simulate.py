@@ -46,7 +46,8 @@ class SimAgent(Agent):
             self.store.store.stop_keepalive()  # like SIGKILL: the keep-alive stops, the lease runs out
             raise SystemExit(137)
         if pair.target == self.cfg.host:
-            self.store.put(proto.ready_key(plan.index, pair.target), {"addr": ["0.0.0.0", plan.port]})
+            self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
+                                                          "addr": ["0.0.0.0", plan.port]})
             return  # the initiator reports; a simulated target has nothing to tear down
         if self._registration(pair.target) is None:  # as the real agent: its address, not its `ready`
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
@@ -58,7 +59,7 @@ class SimAgent(Agent):
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host)
-        self.store.put(proto.result_key(plan.index, pair), out.stamped())
+        self._report(plan, pair, out)
 
 
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,

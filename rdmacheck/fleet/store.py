@@ -35,9 +35,9 @@ class FleetStore:
             self.requests += 1
             try:
                 return self.store.call(what, fn)
-            except MetadataError:
-                if time.monotonic() + delay > deadline:
-                    raise
+            except MetadataError as e:
+                if "permission denied" in str(e).lower() or time.monotonic() + delay > deadline:
+                    raise  # a refusal by etcd's access control is an answer, not an outage
                 time.sleep(delay)
                 delay = min(1.0, delay * 2)
 

@@ -19,10 +19,12 @@ def free_port() -> int:
 
 
 class EtcdServer:
-    def __init__(self, data_dir: Path, listen: str = "127.0.0.1"):
-        """listen: 0.0.0.0 serves other network namespaces too (a lab fleet's hosts)."""
+    def __init__(self, data_dir: Path, listen: str = "127.0.0.1", tls: tuple[Path, Path] | None = None):
+        """listen: 0.0.0.0 serves other network namespaces too (a lab fleet's hosts). tls: (certificate,
+        key) to serve clients over TLS (etcd sends user/password tokens only over TLS)."""
         self.data_dir = data_dir
         self.listen = listen
+        self.tls = tls
         self.port = free_port()
         self.peer_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -35,10 +37,12 @@ class EtcdServer:
         exe = shutil.which("etcd")
         if not exe:
             raise EnvironmentProblem("etcd is not installed (apt install etcd-server; scripts/setup.sh does)")
+        scheme = "https" if self.tls else "http"
+        tls = ["--cert-file", str(self.tls[0]), "--key-file", str(self.tls[1])] if self.tls else []
         self.proc = subprocess.Popen(
-            [exe, "--name", "t", "--data-dir", str(self.data_dir),
-             "--listen-client-urls", f"http://{self.listen}:{self.port}",
-             "--advertise-client-urls", f"http://127.0.0.1:{self.port}",
+            [exe, "--name", "t", "--data-dir", str(self.data_dir), *tls,
+             "--listen-client-urls", f"{scheme}://{self.listen}:{self.port}",
+             "--advertise-client-urls", f"{scheme}://127.0.0.1:{self.port}",
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-cluster", f"t=http://127.0.0.1:{self.peer_port}"],
