@@ -12,8 +12,9 @@ own role-based access control can enforce who writes what (docs/fleet.md, ci/etc
 Values carry the run nonce and the round: a previous run's or round's value is never taken for this
 one's, and the whole fleet is at most three keys per host, whatever the number of rounds.
 
-Agents and the coordinator poll (one range read of a prefix per interval) rather than watch: a lost
-watch is a silent stall, a lost poll is the next poll. The cost per round is in the benchmark.
+Agents and the coordinator poll (one range read of a prefix per interval: the agents the three control
+keys, the coordinator the hosts' keys) rather than watch: a lost watch is a silent stall, a lost poll
+is the next poll. The cost per round is in the benchmark.
 """
 
 from __future__ import annotations
