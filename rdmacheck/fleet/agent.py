@@ -41,6 +41,7 @@ class Agent:
         self.store: FleetStore | None = None
         self.done_rounds: set[int] = set()
         self.forkserver: ForkServer | None = None
+        self.bad_round: object = None  # the last unreadable round value, said once
 
     def run(self) -> int:
         cfg = self.cfg
@@ -126,8 +127,8 @@ class Agent:
         try:
             return RoundPlan.from_dict(value)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            if value != getattr(self, "_bad_round", None):
-                self._bad_round = value
+            if value != self.bad_round:
+                self.bad_round = value
                 self.say(f"agent {self.cfg.host}: ignored an unreadable round ({type(e).__name__}: {e})")
             return None
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from rdmacheck.expectations import Expectation, expected_for, judge
+from rdmacheck.expectations import Expectation, Judgement, expected_for, judge
 from rdmacheck.findings import summary as finding_summary
 from rdmacheck.output.outcome import Case
 from rdmacheck.words import Verdict
@@ -118,7 +118,7 @@ class CellResult:
                                                               tuple(self.expected_findings))
         self._apply(judge(self.verdict, [self.finding] if self.finding else [], rule))
 
-    def _apply(self, j) -> None:
+    def _apply(self, j: Judgement) -> None:
         self.expected, self.expectation_reason, self.met = j.expected, j.reason, j.met
 
     def case(self) -> Case:
