@@ -52,6 +52,9 @@ FINDINGS: dict[str, str] = {
                          "engine's memory",
     "engine-never-rehandshook": "the restarted peer received no Connection request from the engine",
     "engine-port-unavailable": "a restarted engine could not bind its pinned handshake port",
+    "engine-peer-add-failed": "an engine refused to add or remove its peer (NIXL: add_remote_agent or "
+                              "remove_remote_agent raised)",
+    "engine-restart-failed": "a restarted engine exited or had not said it was ready by the deadline",
     "engine-name-changed": "a restarted engine came back under another name although its handshake port was pinned",
     "engine-write-failed-after-rehandshake": "the restarted peer was handshaken again, yet the engine's write failed",
     # security

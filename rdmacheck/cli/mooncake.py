@@ -24,7 +24,7 @@ ENGINE = typer.Option(None, "--engine", help="A Mooncake release installed by se
 
 
 def _engine(spec: Optional[str]):
-    from rdmacheck.mooncake.engines import default_engine, engine_for
+    from rdmacheck.engines.mooncake import default_engine, engine_for
 
     return engine_for(spec) if spec else default_engine()
 
@@ -157,8 +157,8 @@ def engines_cmd(
     json_out: bool = o.JSON_PRINT,
 ) -> None:
     """List the engine releases installed for `mooncake simopen/race/matrix` (one venv each); install more."""
-    from rdmacheck.mooncake.engines import DEFAULT_RELEASES, engines_dir, installed
-    from rdmacheck.mooncake.engines import install as install_release
+    from rdmacheck.engines.mooncake import DEFAULT_RELEASES, engines_dir, installed
+    from rdmacheck.engines.mooncake import install as install_release
 
     for r in install or []:
         e = install_release(r)
@@ -246,7 +246,7 @@ def matrix_cmd(
         EngineMatrixPlan,
         run_engine_matrix,
     )
-    from rdmacheck.mooncake.engines import engine_for, installed
+    from rdmacheck.engines.mooncake import engine_for, installed
     from rdmacheck.mooncake.render import cell_line, render_engine_matrix
 
     chosen = tuple(o.csv(scenarios) or SCENARIOS)

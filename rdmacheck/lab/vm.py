@@ -30,7 +30,7 @@ class VMOptions:
     mem: str = "2G"
     smp: int = 2
     accel: str = "tcg"  # never KVM by default: nested KVM on some hosts hangs a stock kernel
-    cpu: str = "qemu64"  # QEMU's own default model; `max` has SSE4.2/AVX2, which current wheels need
+    cpu: str = "max"  # QEMU's own default (qemu64) lacks SSE4.2/AVX2: current numpy/NIXL wheels die there
     rw: list[Path] = field(default_factory=list)
     verbose: bool = False
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.mooncake.expected import expectation_for
 from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
 from rdmacheck.mooncake.race import RacePlan, run_race

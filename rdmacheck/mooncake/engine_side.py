@@ -13,7 +13,7 @@ import mmap
 import sys
 import time
 
-from rdmacheck.mooncake.driver import emit, serve
+from rdmacheck.engines.driver import emit, serve
 
 
 class EngineSide:
@@ -36,6 +36,10 @@ class EngineSide:
         self.rpc_port = self.engine.get_rpc_port()
         # P2P handshake names a segment '<ip>:<rpc port>'; with etcd its name is local_hostname.
         self.name = f"{host}:{self.rpc_port}" if metadata == "P2PHANDSHAKE" else local
+
+    def add_peer(self, cmd: dict) -> str:
+        """Nothing to add: Mooncake finds a peer's segment by name (P2P: its handshake) at the first transfer."""
+        return "Mooncake learns a peer by name at the first transfer"
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data

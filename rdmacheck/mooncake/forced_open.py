@@ -20,14 +20,14 @@ from pathlib import Path
 from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.mooncake import wire
-from rdmacheck.mooncake.engine_proc import (
+from rdmacheck.engines.process import (
     evidence,
     fresh_log_dir,
     log_lines,
     log_size,
     spawn_engine,
 )
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.mooncake.forced_open_result import (
     ForcedOpenResult,
     ForcedOpenRound,

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded
-from rdmacheck.mooncake.engine_proc import (
+from rdmacheck.engines.process import (
     evidence,
     fresh_log_dir,
     log_lines,
     log_size,
     spawn_engine,
 )
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.mooncake.race_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.pattern import new_seed
 from rdmacheck.roles.process import RoleFailed, RoleProcess
@@ -64,9 +64,16 @@ def _trial(plan: RacePlan, index: int) -> RaceTrial:
     trial = RaceTrial(index)
     logs = [plan.log_dir / f"trial{index}-engine{k}.log" for k in "ab"]
     engines = [spawn_engine(plan.engine, f"engine {k} {plan.engine.label} (trial {index})", plan.host, plan.device,
-                            2 * plan.length, log) for k, log in zip("ab", logs)]
+                            2 * plan.length, log, name=f"rdmacheck-race-{k}")
+               for k, log in zip("ab", logs)]
     try:
         ready = [p.wait_for("ready", plan.step_timeout, "the engine to start") for p in engines]
+        for k, proc in enumerate(engines):  # an engine that learns a peer from its metadata (NIXL) learns it now
+            mark = proc.mark()
+            proc.send({"op": "add_peer", "metadata": ready[1 - k].get("metadata", ""), "peer": ready[1 - k]["name"]})
+            r = proc.wait_for("reply", plan.step_timeout, "the engine adding its peer", since=mark)
+            if not r["ok"]:
+                raise RoleFailed(f"engine {'ab'[k]} could not add its peer: {r['detail']}")
         trial.sides = [RaceSide(name=r["name"]) for r in ready]
         seeds = [new_seed(), new_seed()]
         at = time.time() + plan.lead

@@ -15,7 +15,7 @@ import time
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.findings import data_check_finding
-from rdmacheck.mooncake.engine_proc import spawn_engine
+from rdmacheck.engines.process import spawn_engine
 from rdmacheck.mooncake.reestablish_result import (
     MooncakePlan,
     MooncakeResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.output.outcome import Case
 from rdmacheck.words import Verdict
 

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-from rdmacheck.mooncake.driver import emit, serve
+from rdmacheck.engines.driver import emit, serve
 
 
 def _event(kind: str, **fields) -> None:

@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
     {"handshake", "metadata", "lab"},
     {"endpoint"},
     {"roles"},
+    {"engines"},  # real transfer engines as processes: install, spawn, the line protocol, engine-neutral scenarios
     {"scenario", "simopen", "bench", "mooncake"},  # features
     {"soak", "fleet", "doctor"},  # features built on the scenario runner
     {"cli"},

@@ -11,9 +11,10 @@ import pytest
 from rich.console import Console
 
 from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.mooncake import driver, engines
+from rdmacheck.engines import driver
+from rdmacheck.engines import mooncake as engines
 from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
-from rdmacheck.mooncake.engine_proc import evidence, log_lines
+from rdmacheck.engines.process import evidence, log_lines
 from rdmacheck.mooncake.expected import expectation_for
 from rdmacheck.mooncake.forced_open_result import HeldHandshake
 from rdmacheck.mooncake.messages import ConnectionDesc

@@ -121,7 +121,7 @@ def _engine_matrix(plan, *a, **k):
 
 
 def _fake_engine(spec):
-    from rdmacheck.mooncake.engines import Engine
+    from rdmacheck.engines.mooncake import Engine
 
     return Engine(Path(f"/engines/{spec}/bin/python"), spec or "default")
 
@@ -236,7 +236,7 @@ def cases() -> list[Case]:
         Case(("mooncake", "race"), ("-d", "dev0"), {"rdmacheck.mooncake.race:run_race": Recorder(_race)}),
         Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
              {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
-        Case(("mooncake", "engines"), (), {"rdmacheck.mooncake.engines:install": Recorder(_fake_engine)}),
+        Case(("mooncake", "engines"), (), {"rdmacheck.engines.mooncake:install": Recorder(_fake_engine)}),
         Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2"),
              {"rdmacheck.fleet.coordinator:Coordinator": _FakeCoordinator,
               "rdmacheck.fleet.store:FleetStore": _FakeFleetStore}),
@@ -290,8 +290,8 @@ def _patch(monkeypatch, case: Case) -> None:
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")
     monkeypatch.setattr("rdmacheck.cli.mooncake._engine", _fake_engine)
-    monkeypatch.setattr("rdmacheck.mooncake.engines.engine_for", _fake_engine)
-    monkeypatch.setattr("rdmacheck.mooncake.engines.installed", lambda: [_fake_engine("0.3.13.post1")])
+    monkeypatch.setattr("rdmacheck.engines.mooncake.engine_for", _fake_engine)
+    monkeypatch.setattr("rdmacheck.engines.mooncake.installed", lambda: [_fake_engine("0.3.13.post1")])
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: object())
     monkeypatch.setattr("rdmacheck.scenario.spec.load_scenario", _scenario)
 

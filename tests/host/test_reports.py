@@ -127,7 +127,7 @@ def test_mooncake_junit_and_tone_fail_a_bad_round_and_every_round_never_reached(
     import json
     from pathlib import Path
 
-    from rdmacheck.mooncake.engines import Engine
+    from rdmacheck.engines.mooncake import Engine
     from rdmacheck.mooncake.reestablish_result import (
         MooncakePlan,
         MooncakeResult,

@@ -10,6 +10,8 @@ line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "de
       at wall-clock time T, every target's pattern written by K threads at once (slice j of target i
       from local offset i*L); each slice prints {"event": "wrote", "target": i, "slice": j, "ok", "ms",
       "detail"} when its call returns, so a caller sees which calls never return; then the reply.
+  {"op": "add_peer", "metadata": M} / {"op": "remove_peer", "peer": NAME} / {"op": "post", ...write's fields}
+      / {"op": "settle"}: for an engine that has them (PEER_OPS); others answer ok=false naming the op.
 Both sides share this loop, so the orchestrator cannot tell them apart.
 """
 
@@ -23,6 +25,10 @@ import traceback
 from typing import Protocol
 
 from rdmacheck.pattern import check_pattern, pattern
+
+# Engine-specific steps a side offers if it has them (NIXL: a peer is known only once its metadata is added;
+# `post` starts a WRITE without waiting, `settle` waits for what was posted).
+PEER_OPS = ("add_peer", "remove_peer", "post", "settle")
 
 
 class Side(Protocol):
@@ -99,6 +105,11 @@ def handle(side: Side, cmd: dict) -> dict:
         return {**write_many(side, float(cmd["at"]), cmd["targets"]), "ms": round((time.perf_counter() - t0) * 1000, 3)}
     elif op == "verify":
         ok, detail = check(side, cmd["seed"], cmd["offset"], cmd["length"])
+    elif op in PEER_OPS:
+        act = getattr(side, op, None)
+        if act is None:
+            return {"ok": False, "detail": f"this engine has no {op!r}"}
+        detail = act(cmd)
     else:
         return {"ok": False, "detail": f"unknown op {op!r}"}
     return {"ok": ok, "ms": round((time.perf_counter() - t0) * 1000, 3), "detail": detail}

@@ -7,41 +7,24 @@ needs only rdmacheck's standard-library modules (driver, pattern), never pyverbs
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
+from rdmacheck.engines.engine import (
+    Engine,
+    build_once,
+    check_release,
+    engines_dir,
+    marker_of,
+    release_key,
+    run_step,
+)
+from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 
 DISTRIBUTION = "mooncake-transfer-engine-non-cuda"
 # What set-up installs and `mooncake matrix` runs by default: the last release before the simultaneous
 # open fix (PR #1733), the first with it, the first with the ready-ACK's successor fixes, the current one.
 DEFAULT_RELEASES = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
-DEFAULT_ENGINES_DIR = "/var/tmp/rdmacheck-engines"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the rdmacheck package
-INSTALL_TIMEOUT = 600.0
-
-
-def engines_dir() -> Path:
-    return Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
-
-
-@dataclass(frozen=True)
-class Engine:
-    """A Python that can `import mooncake.engine`, and the release it reports."""
-    python: Path
-    release: str
-
-    @property
-    def label(self) -> str:
-        return self.release
-
-    def env(self) -> dict[str, str]:
-        """What the engine side's process needs on top of os.environ."""
-        path = os.environ.get("PYTHONPATH")
-        return {"PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{path}" if path else str(PROJECT_ROOT)}
 
 
 def _venv(release: str) -> Path:
@@ -99,56 +82,25 @@ def installed() -> list[Engine]:
     root = engines_dir()
     if not root.is_dir():
         return []
-    found = [Engine(d / "bin" / "python", d.name) for d in root.iterdir() if (d / ".installed").exists()]
-    return sorted(found, key=lambda e: _release_key(e.release))
+    # A Mooncake venv is marked with its bare release (other kinds with `kind==release`).
+    found = [Engine(d / "bin" / "python", d.name) for d in root.iterdir() if marker_of(d) == d.name]
+    return sorted(found, key=lambda e: release_key(e.release))
 
 
-def _release_key(release: str) -> tuple:
-    """PEP 440 order (0.3.9 < 0.3.10 < 0.3.10.post1 < 0.3.11); a directory named otherwise sorts first
-    (by name), so the newest release stays the default."""
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
-    try:
-        return (1, Version(release), "")
-    except InvalidVersion:
-        return (0, Version("0"), release)
-
-
-def install(release: str, base_python: str = "/usr/bin/python3") -> Engine:
-    """A venv with exactly that release (no dependencies: the engine module needs none); idempotent."""
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
-    try:
-        Version(release)
-    except InvalidVersion:
-        raise BadInput(f"--install {release!r} is not a release number (e.g. {DEFAULT_RELEASES[-1]})") from None
+def install(release: str, base_python: str = "/usr/bin/python3", say=print) -> Engine:
+    """A venv with exactly that release (no dependencies: the engine module needs none); idempotent.
+    Nothing to `say`: the wheel needs no change."""
+    check_release("Mooncake", release, DEFAULT_RELEASES[-1])
     venv = _venv(release)
-    if (venv / ".installed").exists():
-        return Engine(venv / "bin" / "python", release)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return _build(venv, release, base_python)
-    except BaseException:
-        shutil.rmtree(venv, ignore_errors=True)  # never leave a half-built venv behind
-        raise
+    build_once(venv, release, lambda: _build(venv, release, base_python))
+    return Engine(venv / "bin" / "python", release)
 
 
-def _build(venv: Path, release: str, base_python: str) -> Engine:
-    steps = [[base_python, "-m", "venv", "--clear", str(venv)],
-             [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
-              f"{DISTRIBUTION}=={release}"]]
-    for cmd in steps:
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise RdmacheckError(f"installing Mooncake {release}: {' '.join(cmd[:3])} took over "
-                                 f"{INSTALL_TIMEOUT:.0f} s") from None
-        if out.returncode != 0:
-            last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise EnvironmentProblem(f"installing Mooncake {release}: {last}")
-    engine = Engine(venv / "bin" / "python", release)
-    reported = _reported_release(engine.python)
+def _build(venv: Path, release: str, base_python: str) -> None:
+    what = f"installing Mooncake {release}"
+    run_step(what, [base_python, "-m", "venv", "--clear", str(venv)])
+    run_step(what, [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    f"{DISTRIBUTION}=={release}"])
+    reported = _reported_release(venv / "bin" / "python")
     if reported != release:
         raise RdmacheckError(f"the venv for Mooncake {release} reports {reported}")
-    (venv / ".installed").write_text(release + "\n")
-    return engine

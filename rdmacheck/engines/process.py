@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rdmacheck.mooncake.engines import Engine
+from rdmacheck.engines.catalog import adapter
+from rdmacheck.engines.engine import Engine
 from rdmacheck.roles.process import RoleProcess
 
-ENGINE_MODULE = "rdmacheck.mooncake.engine_side"
 # glog lines worth quoting as evidence of what the engine did with a handshake.
 EVIDENCE = re.compile(r"(same peer QP|re-establish|retiring endpoint|ready ack|reject|another thread is already|"
                       r"mismatch|handshake|failed to modify qp|socket (write|read) failed|process failed|"
@@ -18,11 +18,13 @@ GLOG = re.compile(r"^[IWEF]\d{4} ")
 
 def spawn_engine(engine: Engine, label: str, host: str, device: str, length: int, log_path: Path,
                  metadata: str = "P2PHANDSHAKE", env: dict[str, str] | None = None,
-                 name: str | None = None) -> RoleProcess:
-    args = ["--host", host, "--device", device, "--length", str(length), "--metadata", metadata]
-    if name:
-        args += ["--name", name]
-    return RoleProcess(label, args, log_path, env={**engine.env(), **(env or {})}, module=ENGINE_MODULE,
+                 name: str | None = None, transfer_timeout: float | None = None) -> RoleProcess:
+    """One engine side under the engine's own Python (its kind's arguments; `name`: an etcd-mode Mooncake
+    engine's or a NIXL agent's name; `transfer_timeout`: the engine's own limit on one transfer)."""
+    a = adapter(engine)
+    args = a.side_args(host, device, length, name, metadata)
+    own = a.side_env(transfer_timeout) if transfer_timeout is not None else {}
+    return RoleProcess(label, args, log_path, env={**engine.env(), **own, **(env or {})}, module=engine.module,
                        python=str(engine.python))
 
 

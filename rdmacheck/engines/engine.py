@@ -1,0 +1,100 @@
+"""An installed engine (a Python that runs one engine's side) and what every adapter's install shares:
+one venv per kind and release under engines_dir(), built in steps with deadlines, never left half-built."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
+
+DEFAULT_ENGINES_DIR = "/var/tmp/rdmacheck-engines"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the rdmacheck package
+INSTALL_TIMEOUT = 600.0
+MARKER = ".installed"
+
+
+def engines_dir() -> Path:
+    return Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A Python that runs one engine's side (`module`), and the release it reports."""
+    python: Path
+    release: str
+    kind: str = "mooncake"
+    module: str = "rdmacheck.mooncake.engine_side"
+
+    @property
+    def label(self) -> str:
+        """Mooncake's releases keep their bare number (the `mooncake` commands' outputs); others say their kind."""
+        return self.release if self.kind == "mooncake" else f"{self.kind} {self.release}"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}=={self.release}"
+
+    def env(self) -> dict[str, str]:
+        """What the engine side's process needs on top of os.environ."""
+        path = os.environ.get("PYTHONPATH")
+        return {"PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{path}" if path else str(PROJECT_ROOT)}
+
+
+def release_key(release: str) -> tuple:
+    """PEP 440 order (0.3.9 < 0.3.10 < 0.3.10.post1 < 0.3.11); a name otherwise sorts first (by name)."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        return (1, Version(release), "")
+    except InvalidVersion:
+        return (0, Version("0"), release)
+
+
+def check_release(kind: str, release: str, example: str) -> None:
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        Version(release)
+    except InvalidVersion:
+        raise BadInput(f"{kind} release {release!r} is not a release number (e.g. {example})") from None
+
+
+def run_step(what: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
+    """One install step under INSTALL_TIMEOUT; its last error line if it fails."""
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
+                             env={**os.environ, **env} if env else None)
+    except subprocess.TimeoutExpired:
+        raise RdmacheckError(f"{what}: {' '.join(cmd[:3])} took over {INSTALL_TIMEOUT:.0f} s") from None
+    except OSError as e:
+        raise EnvironmentProblem(f"{what}: {e}") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise EnvironmentProblem(f"{what}: {last}")
+    return out.stdout
+
+
+def build_once(venv: Path, marker: str, build: Callable[[], None]) -> bool:
+    """Run `build` unless the venv is marked built; a failed build leaves nothing behind. True if built now."""
+    if (venv / MARKER).exists():
+        return False
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        build()
+    except BaseException:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise
+    (venv / MARKER).write_text(marker + "\n")
+    return True
+
+
+def marker_of(venv: Path) -> str | None:
+    try:
+        return (venv / MARKER).read_text().strip()
+    except OSError:
+        return None

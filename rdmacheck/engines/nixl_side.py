@@ -1,0 +1,152 @@
+"""NVIDIA NIXL (UCX underneath) as a side of an engine test, run by the release's own Python (a venv per
+release: catalog.py). It speaks the same JSON-line protocol as Mooncake's engine side (engines/driver.py)
+plus `add_peer` / `remove_peer`: NIXL learns a peer only from its metadata blob, which the orchestrator
+carries from one side's `ready` line to the other.
+
+  python -m rdmacheck.engines.nixl_side --name a --device rxe0 --length 1048576
+
+UCX is pinned to the device under test (UCX_NET_DEVICES=<device>:1) and to RDMA transports
+(UCX_TLS=rc_verbs,ud_verbs,self unless the caller set UCX_TLS): two agents on one host would otherwise
+move the data over shared memory and prove nothing about RDMA. UCX_PROTO_INFO=y makes UCX log the
+transport each transfer used, which the orchestrator quotes as evidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import mmap
+import os
+import sys
+import time
+
+from rdmacheck.engines.driver import emit, serve
+
+POLL_S = 0.0005
+
+
+class NixlSide:
+    def __init__(self, api, name: str, length: int, transfer_timeout: float):
+        t0 = time.perf_counter()
+        self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=["UCX"]))
+        if "UCX" not in self.agent.backends:
+            raise SystemExit(f"nixl: the UCX backend did not start (plugins: {self.agent.get_plugin_list()})")
+        self.mem = mmap.mmap(-1, length)
+        self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.mem))
+        self.length = length
+        self.agent.register_memory([(self.addr, length, 0, "")], "DRAM")
+        self.init_ms = (time.perf_counter() - t0) * 1000
+        self.name = name
+        self.transfer_timeout = transfer_timeout
+        self.peers: set[str] = set()
+        self.pending: list = []  # transfers posted by `post` and not yet waited for
+
+    def metadata(self) -> str:
+        return base64.b64encode(self.agent.get_agent_metadata()).decode()
+
+    def add_peer(self, cmd: dict) -> str:
+        name = self.agent.add_remote_agent(base64.b64decode(cmd["metadata"]))
+        name = name.decode() if isinstance(name, bytes) else name
+        self.peers.add(name)
+        return f"added remote agent {name}"
+
+    def remove_peer(self, cmd: dict) -> str:
+        self.agent.remove_remote_agent(cmd["peer"])
+        self.peers.discard(cmd["peer"])
+        return f"removed remote agent {cmd['peer']}"
+
+    def local_write(self, offset: int, data: bytes) -> None:
+        self.mem[offset:offset + len(data)] = data
+
+    def local_read(self, offset: int, length: int) -> bytes:
+        return self.mem[offset:offset + length]
+
+    def _post(self, op: str, peer: str, remote_addr: int, length: int, local_offset: int):
+        local = self.agent.get_xfer_descs([(self.addr + local_offset, length, 0)], "DRAM")
+        remote = self.agent.get_xfer_descs([(remote_addr, length, 0)], "DRAM")
+        handle = self.agent.initialize_xfer("WRITE" if op == "write" else "READ", local, remote, peer, b"rdmacheck")
+        state = self.agent.transfer(handle)
+        if state == "ERR":
+            self.agent.release_xfer_handle(handle)
+            raise RuntimeError(f"nixl {op} to {peer}: transfer() returned ERR")
+        return handle
+
+    def _wait(self, handle, what: str) -> None:
+        """Poll the transfer until DONE or ERR; still in progress at the deadline is a hang, reported."""
+        deadline = time.monotonic() + self.transfer_timeout
+        try:
+            while True:
+                state = self.agent.check_xfer_state(handle)
+                if state == "DONE":
+                    return
+                if state == "ERR":
+                    raise RuntimeError(f"nixl {what}: check_xfer_state returned ERR")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nixl {what}: still in progress after {self.transfer_timeout:g} s")
+                time.sleep(POLL_S)
+        finally:
+            try:
+                self.agent.release_xfer_handle(handle)
+            except Exception:  # noqa: BLE001 - a handle of a dead endpoint may refuse release; the state decided
+                pass
+
+    def transfer(self, op: str, peer: str, remote_addr: int, length: int, local_offset: int = 0) -> None:
+        self._wait(self._post(op, peer, remote_addr, length, local_offset), f"{op} to {peer}")
+
+    def post(self, cmd: dict) -> str:
+        """Start a WRITE and return at once (for remove-and-re-add with a transfer in flight)."""
+        from rdmacheck.pattern import pattern  # noqa: PLC0415
+
+        self.local_write(0, pattern(cmd["seed"], cmd["length"]))
+        self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0), cmd["peer"]))
+        return "posted"
+
+    def settle(self, cmd: dict) -> str:
+        """Wait for every posted transfer; the first that fails is the answer."""
+        pending, self.pending = self.pending, []
+        errors = []
+        for handle, peer in pending:
+            try:
+                self._wait(handle, f"posted write to {peer}")
+            except (RuntimeError, TimeoutError) as e:
+                errors.append(str(e))
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        return f"{len(pending)} posted transfer(s) done"
+
+
+def _load_api(device: str):
+    """The release's NIXL API, imported with fd 1 and sys.stdout pointing at stderr (UCX prints its protocol
+    tables to fd 1 and NIXL's logger to sys.stdout, which carry this side's JSON lines); the JSON lines
+    then go out on a private copy of the original stdout."""
+    os.environ.setdefault("UCX_NET_DEVICES", f"{device}:1")
+    os.environ.setdefault("UCX_TLS", "rc_verbs,ud_verbs,self")
+    os.environ.setdefault("UCX_PROTO_INFO", "y")
+    sys.stdout.flush()
+    private = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    import nixl_cu12._api as api  # noqa: PLC0415 - the release's own wheel (0.7 exports nothing at the top)
+
+    sys.stdout = os.fdopen(private, "w", buffering=1)
+    return api
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rdmacheck.engines.nixl_side")
+    p.add_argument("--name", required=True, help="the agent's name (a restarted agent comes back under it)")
+    p.add_argument("--device", default="rxe0")
+    p.add_argument("--length", type=int, default=1 << 20)
+    p.add_argument("--transfer-timeout", type=float,
+                   default=float(os.environ.get("RDMACHECK_NIXL_TRANSFER_TIMEOUT", "30")),
+                   help="a transfer still in progress this long is reported as hung")
+    a = p.parse_args(argv)
+    side = NixlSide(_load_api(a.device), a.name, a.length, a.transfer_timeout)
+    emit({"event": "ready", "side": "nixl", "name": side.name, "addr": side.addr, "length": side.length,
+          "metadata": side.metadata(), "init_ms": round(side.init_ms, 1)})
+    return serve(side)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Engine against engine, for any adapter: two engine processes of one release, data checked in each
+engine's own memory after every step, every wait under a deadline (a call still blocked then is a hang,
+a finding; the engines are killed, never waited out).
+
+  restart-initiator / restart-target  that side is SIGKILLed after every round and comes back under its
+      name; the survivor is told again (NIXL: remove_remote_agent + add_remote_agent with the new metadata,
+      what an application does for a restarted peer; Mooncake: nothing, it finds a peer by name). Each round
+      both engines write to each other.
+  remove-readd / remove-readd-inflight  the initiator removes the target's agent and adds it again at once
+      (with a WRITE posted and not yet completed, for -inflight), then writes again (NIXL only).
+
+Each transfer: the writer WRITEs a new pattern into the receiver, READs it back (ordered behind the WRITE
+on the same connection), then the receiver checks its own memory.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdmacheck.engines.catalog import adapter
+from rdmacheck.engines.engine import Engine
+from rdmacheck.engines.pair_result import PairResult, PairRound, Transfer
+from rdmacheck.engines.process import evidence, fresh_log_dir, log_lines, spawn_engine
+from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.findings import data_check_finding
+from rdmacheck.pattern import new_seed
+from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
+
+PAIR_SCENARIOS = ("restart-initiator", "restart-target", "remove-readd", "remove-readd-inflight")
+READD = ("remove-readd", "remove-readd-inflight")
+
+
+@dataclass
+class PairPlan:
+    engine: Engine
+    scenario: str
+    host: str
+    device: str = "rxe0"
+    rounds: int = 2  # rounds after the first (restarts, or remove+add)
+    length: int = 1 << 20
+    transfer_timeout: float = 5.0  # the engine's own limit on one transfer
+    step_timeout: float = 30.0  # an engine's start, a check of its memory
+    log_dir: Path = Path("rdmacheck-logs/engines")
+
+
+class _Hung(Exception):
+    """A transfer had not completed when its deadline passed."""
+
+
+class _Engines:
+    """The two engine processes of a pair, by role, and what each said when it came up."""
+
+    def __init__(self, plan: PairPlan):
+        self.plan = plan
+        self.a = adapter(plan.engine)
+        self.proc: dict[str, RoleProcess] = {}
+        self.ready: dict[str, dict] = {}
+        self.starts: dict[str, int] = {"initiator": 0, "target": 0}
+        # Mooncake names a P2P engine <ip>:<handshake port>: pinned, so a restarted engine keeps its name.
+        self.env = {role: ({"MC_MIN_RPC_PORT": str(p), "MC_MAX_RPC_PORT": str(p)} if plan.engine.kind == "mooncake"
+                           else {}) for role, p in (("initiator", free_port(plan.host)), ("target", free_port(plan.host)))}
+
+    def log(self, role: str) -> Path:
+        return self.plan.log_dir / f"{role}-{self.starts[role]}.log"
+
+    def start(self, role: str) -> dict:
+        p = self.plan
+        self.proc[role] = spawn_engine(p.engine, f"{p.engine.label} {role}", p.host, p.device, 2 * p.length,
+                                       self.log(role), env=self.env[role], name=f"rdmacheck-{role}",
+                                       transfer_timeout=p.transfer_timeout)
+        try:
+            self.ready[role] = self.proc[role].wait_for("ready", p.step_timeout, f"the {role} engine to start")
+        except (RoleFailed, DeadlineExceeded) as e:
+            raise _Failed("engine-restart-failed" if self.starts[role] else "role-crashed", str(e)[:300]) from None
+        return self.ready[role]
+
+    def call(self, role: str, timeout: float, what: str, **cmd) -> dict:
+        proc = self.proc[role]
+        mark = proc.mark()
+        proc.send(cmd)
+        try:
+            return proc.wait_for("reply", timeout, what, since=mark)
+        except DeadlineExceeded:
+            raise _Hung(f"{what}: no answer from the {role} engine within {timeout:g} s") from None
+
+    def introduce(self, role: str, other: str) -> None:
+        """`role` learns `other` (NIXL: its metadata; Mooncake: nothing to learn, by name)."""
+        r = self.call(role, self.plan.step_timeout, f"the {role} adding its peer", op="add_peer",
+                      metadata=self.ready[other].get("metadata", ""), peer=self.ready[other]["name"])
+        if not r["ok"]:
+            raise _Failed("engine-peer-add-failed", f"{role}: {r['detail']}")
+
+    def forget(self, role: str, other: str) -> None:
+        r = self.call(role, self.plan.step_timeout, f"the {role} removing its peer", op="remove_peer",
+                      peer=self.ready[other]["name"])
+        if not r["ok"]:
+            raise _Failed("engine-peer-add-failed", f"{role} removing {other}: {r['detail']}")
+
+    def kill(self, role: str) -> None:
+        proc = self.proc.pop(role, None)
+        if proc is not None:
+            proc.kill()  # SIGKILL: the peer never hears a goodbye, as after a crash
+            proc.stop(grace=5.0)
+
+    def close(self) -> None:
+        for role in list(self.proc):
+            self.kill(role)
+
+
+class _Failed(Exception):
+    def __init__(self, finding: str, detail: str):
+        super().__init__(detail)
+        self.finding = finding
+
+
+def _transfer(e: _Engines, writer: str, receiver: str) -> Transfer:
+    """WRITE a new pattern into the receiver's second half, READ it back, then the receiver checks it."""
+    p = e.plan
+    t = Transfer(writer)
+    io = dict(peer=e.ready[receiver]["name"], remote_addr=e.ready[receiver]["addr"] + p.length, seed=new_seed(),
+              length=p.length)
+    limit = p.transfer_timeout + p.step_timeout
+    w = e.call(writer, limit, f"the {writer}'s write", op="write", **io)
+    t.write_ms = w.get("ms")
+    if not w["ok"]:
+        t.detail = f"write: {w['detail']}"
+        raise _Failed("engine-write-hung" if "still in progress" in w["detail"] else "engine-write-failed", t.detail)
+    r = e.call(writer, limit, f"the {writer}'s read-back", op="read", **io)
+    t.readback_ok = bool(r["ok"])
+    v = e.call(receiver, p.step_timeout, f"the {receiver}'s check of its memory", op="verify", seed=io["seed"],
+               offset=p.length, length=p.length)
+    t.receiver_ok = bool(v["ok"])
+    t.detail = f"receiver: {v['detail']}; read back: {r['detail']}"
+    if not r["ok"] and not r["detail"].startswith("first mismatch"):  # the READ itself failed: no data check
+        raise _Failed("engine-write-hung" if "still in progress" in r["detail"] else "engine-write-failed",
+                      f"read back: {r['detail']}")
+    return t
+
+
+def _round(e: _Engines, res: PairResult, index: int, action: str, before) -> PairRound:
+    rnd = PairRound(index, action)
+    res.rounds.append(rnd)
+    t0 = time.monotonic()
+    try:
+        before(rnd)
+        rnd.action_ms = round((time.monotonic() - t0) * 1000, 1)
+        pairs = [("initiator", "target")] if action.startswith("remove") else [("initiator", "target"),
+                                                                             ("target", "initiator")]
+        for writer, receiver in pairs:
+            t = _transfer(e, writer, receiver)
+            rnd.transfers.append(t)
+            found = data_check_finding(t.receiver_ok, bool(t.readback_ok))
+            if found:
+                rnd.finding, rnd.error = found, f"{writer} -> {receiver}: {t.detail}"
+                return rnd
+        rnd.ok = True
+    except _Failed as x:
+        rnd.finding, rnd.error = x.finding, str(x)
+    except _Hung as x:
+        rnd.finding, rnd.error = "engine-write-hung", str(x)
+    except RoleFailed as x:
+        rnd.finding, rnd.error = "role-crashed", str(x)[:300]
+    return rnd
+
+
+def _restart(e: _Engines, side: str):
+    other = "target" if side == "initiator" else "initiator"
+
+    def before(rnd: PairRound) -> None:
+        e.kill(side)
+        e.starts[side] += 1
+        old = e.ready[side]["name"]
+        e.start(side)
+        if e.ready[side]["name"] != old:
+            raise _Failed("engine-name-changed", f"the restarted {side} came back as {e.ready[side]['name']}, not {old}")
+        if "remove_peer" in e.a.peer_ops:  # the survivor drops the dead agent and learns the new one
+            e.forget(other, side)
+        e.introduce(other, side)
+        e.introduce(side, other)
+    return before
+
+
+def _readd(e: _Engines, inflight: bool):
+    def before(rnd: PairRound) -> None:
+        p = e.plan
+        if inflight:
+            r = e.call("initiator", p.step_timeout, "the initiator posting a write", op="post",
+                       peer=e.ready["target"]["name"], remote_addr=e.ready["target"]["addr"] + p.length,
+                       seed=new_seed(), length=p.length)
+            if not r["ok"]:
+                raise _Failed("engine-write-failed", f"post: {r['detail']}")
+        e.forget("initiator", "target")
+        e.introduce("initiator", "target")
+        if inflight:
+            s = e.call("initiator", p.transfer_timeout + p.step_timeout, "the posted write to end", op="settle")
+            rnd.inflight = "completed" if s["ok"] else s["detail"][:200]
+            if not s["ok"] and "still in progress" in s["detail"]:
+                raise _Failed("engine-write-hung", f"the write posted before the remove: {s['detail']}")
+    return before
+
+
+def run_pair(plan: PairPlan) -> PairResult:
+    if plan.scenario not in PAIR_SCENARIOS:
+        raise RdmacheckError(f"unknown engine scenario {plan.scenario!r} (one of {', '.join(PAIR_SCENARIOS)})")
+    fresh_log_dir(plan.log_dir, "*.log")
+    res = PairResult(plan.scenario, plan.engine.label, plan.device, plan.rounds + 1)
+    e = _Engines(plan)
+    t0 = time.monotonic()
+    try:
+        if plan.scenario in READD and "remove_peer" not in e.a.peer_ops:
+            raise RdmacheckError(f"{plan.scenario} needs an engine that can remove a peer; {plan.engine.kind} cannot")
+
+        def first(rnd: PairRound) -> None:
+            e.start("target")
+            e.start("initiator")
+            e.introduce("initiator", "target")
+            e.introduce("target", "initiator")
+
+        _round(e, res, 0, "start", first)
+        if res.rounds[0].ok:
+            for i in range(1, plan.rounds + 1):
+                if plan.scenario in READD:
+                    _round(e, res, i, "remove+add", _readd(e, plan.scenario.endswith("inflight")))
+                else:
+                    side = plan.scenario.split("-", 1)[1]
+                    _round(e, res, i, f"restart {side}", _restart(e, side))
+    finally:
+        e.close()
+        res.engine_log = engine_evidence(plan.engine, sorted(plan.log_dir.glob("*.log")))
+        res.duration_s = round(time.monotonic() - t0, 3)
+    return res
+
+
+def engine_evidence(engine: Engine, logs: list[Path], limit: int = 8) -> list[str]:
+    """The engines' own lines that explain a result, each distinct line once with a count."""
+    if engine.kind == "mooncake":
+        return evidence([x for log in logs for x in log_lines(log)], limit)
+    return nixl_evidence(logs, limit)
+
+
+NIXL_KEEP = re.compile(r"UCX\s+(ERROR|WARN)|NIXL\s+(ERROR|WARNING)")
+UCX_TRANSPORT = re.compile(r"\b((?:rc|ud|dc)_(?:verbs|mlx5)/[\w.:-]+)")
+
+
+def nixl_evidence(logs: list[Path], limit: int = 8) -> list[str]:
+    """UCX's and NIXL's errors and warnings, and the transports UCX chose (from UCX_PROTO_INFO's tables)."""
+    counts: dict[str, int] = {}
+    transports: set[str] = set()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            transports.update(UCX_TRANSPORT.findall(line))
+            if NIXL_KEEP.search(line):
+                msg = re.sub(r"^\[[\d.]+\] \[[^]]+\]\s*|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", line.strip())
+                msg = re.sub(r"\s+", " ", msg)[:200]
+                counts[msg] = counts.get(msg, 0) + 1
+    head = [f"UCX chose {', '.join(sorted(transports))}"] if transports else []
+    return head + [f"{m} (x{n})" if n > 1 else m for m, n in list(counts.items())[:limit]]

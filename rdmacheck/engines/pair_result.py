@@ -1,0 +1,62 @@
+"""What an engine-against-engine scenario saw: rounds of transfers, each checked in the receiving engine's memory."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from rdmacheck.words import Verdict
+
+
+@dataclass
+class Transfer:
+    """One direction of one round: the writer writes, reads it back (ordered behind the write), the
+    receiver checks its own memory."""
+    writer: str  # "initiator" / "target"
+    write_ms: float | None = None
+    readback_ok: bool | None = None
+    receiver_ok: bool | None = None
+    detail: str = ""
+
+
+@dataclass
+class PairRound:
+    index: int
+    action: str  # what happened before the transfers: "start", "restart initiator", "remove+add", ...
+    ok: bool = False
+    finding: str | None = None
+    error: str = ""
+    action_ms: float | None = None  # the restart's start or the remove+add, in ms
+    inflight: str = ""  # remove-and-re-add with a transfer in flight: how the posted transfer ended
+    transfers: list[Transfer] = field(default_factory=list)
+
+
+@dataclass
+class PairResult:
+    scenario: str
+    engine: str  # the engine's label (`nixl 1.5.1`, `0.3.13.post1`)
+    device: str
+    rounds_planned: int
+    rounds: list[PairRound] = field(default_factory=list)
+    error: str = ""
+    engine_log: list[str] = field(default_factory=list)  # the engines' own lines that explain a result
+    duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> Verdict:
+        complete = len(self.rounds) == self.rounds_planned and not self.error
+        return Verdict.PASS if complete and all(r.ok for r in self.rounds) else Verdict.FAIL
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == Verdict.PASS
+
+    def findings(self) -> list[str]:
+        """Each round's finding once, in order; a FAIL with none is missing rounds (or no evidence at all)."""
+        found = list(Counter(r.finding for r in self.rounds if r.finding))
+        if self.verdict == Verdict.FAIL and not found:
+            found = ["rounds-missing"] if self.rounds else ["no-evidence"]
+        return found
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "verdict": self.verdict, "findings": self.findings()}
