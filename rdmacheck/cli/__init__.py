@@ -6,6 +6,7 @@ from rdmacheck.cli import (  # noqa: F401
     bench,
     devices,
     doctor,
+    engines,
     fleet,
     lab,
     matrix,

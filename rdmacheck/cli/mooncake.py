@@ -11,7 +11,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
-from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, EnvironmentProblem
+from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
 from rdmacheck.output.console import out_console
 from rdmacheck.words import Role, Verdict
 
@@ -30,12 +30,9 @@ def _engine(spec: Optional[str]):
 
 
 def _device_ip(device: str) -> str:
-    from rdmacheck.verbs.devices import list_devices
+    from rdmacheck.cli.engines import device_ip
 
-    ip = list_devices(only=device)[0].netdev_ipv4()
-    if ip is None:
-        raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --host")
-    return ip
+    return device_ip(device)
 
 
 @mooncake_app.command("probe")
@@ -156,10 +153,15 @@ def engines_cmd(
     install: Optional[list[str]] = typer.Option(None, "--install", help="Install this release into its own venv (repeatable; pinned, cached)."),
     json_out: bool = o.JSON_PRINT,
 ) -> None:
-    """List the engine releases installed for `mooncake simopen/race/matrix` (one venv each); install more."""
+    """List the engine releases installed for `mooncake simopen/race/matrix` (one venv each); install more.
+    (Mooncake's rows of `rdmacheck engines list` / `engines install`.)"""
     from rdmacheck.engines.mooncake import DEFAULT_RELEASES, engines_dir, installed
     from rdmacheck.engines.mooncake import install as install_release
 
+    from rdmacheck.engines.engine import check_release
+
+    for r in install or []:
+        check_release("--install", r, DEFAULT_RELEASES[-1])
     for r in install or []:
         e = install_release(r)
         print(f"installed Mooncake {e.release}: {e.python}")
@@ -240,29 +242,13 @@ def matrix_cmd(
     tone: Optional[Path] = o.TONE,
     quiet: bool = typer.Option(False, "--quiet", help="No line per finished cell, only the table."),
 ) -> None:
-    """Engine releases x scenarios, judged against the shipped expectations; exit 0 when every cell is as expected."""
-    from rdmacheck.mooncake.engine_matrix import (
-        SCENARIOS,
-        EngineMatrixPlan,
-        run_engine_matrix,
-    )
+    """Engine releases x scenarios, judged against the shipped expectations; exit 0 when every cell is as expected.
+    (`rdmacheck engines matrix` with Mooncake's releases and scenarios only.)"""
+    from rdmacheck.cli.engines import run_matrix
     from rdmacheck.engines.mooncake import engine_for, installed
-    from rdmacheck.mooncake.render import cell_line, render_engine_matrix
+    from rdmacheck.mooncake.engine_matrix import MOONCAKE_SCENARIOS
 
-    chosen = tuple(o.csv(scenarios) or SCENARIOS)
-    bad = [s for s in chosen if s not in SCENARIOS]
-    if bad:
-        raise typer.BadParameter(f"unknown scenario {bad[0]!r} (choose from {', '.join(SCENARIOS)})", param_hint="--scenarios")
-    if etcd and "etcd-restart" not in chosen:
-        raise typer.BadParameter("--etcd applies to the etcd-restart scenario only", param_hint="--etcd")
-    check_outputs(json_path, junit, tone)
-    o.require_devices(device)
     picked = [engine_for(e) for e in o.csv(engines)] if engines else installed()
-    if not picked:
-        raise EnvironmentProblem("no engine release installed: rdmacheck mooncake engines --install RELEASE")
-    console = out_console()
-    plan = EngineMatrixPlan(picked, host or _device_ip(device), device, chosen, rounds, endpoints, race_trials,
-                            race_threads, answer_timeout=answer_timeout, hang_after=hang_after,
-                            engine_transfer_timeout=engine_transfer_timeout, etcd=etcd, log_dir=log_dir,
-                            on_cell=(lambda c: None) if quiet else (lambda c: console.print(cell_line(c), highlight=False)))
-    finish(run_engine_matrix(plan), render_engine_matrix, json_path, junit, tone)
+    run_matrix(picked, MOONCAKE_SCENARIOS, device, scenarios, host, json_path, junit, tone, quiet, etcd, rounds=rounds,
+               endpoints=endpoints, race_trials=race_trials, race_threads=race_threads, answer_timeout=answer_timeout,
+               hang_after=hang_after, engine_transfer_timeout=engine_transfer_timeout, log_dir=log_dir)

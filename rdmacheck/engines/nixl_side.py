@@ -20,6 +20,7 @@ import mmap
 import os
 import sys
 import time
+from pathlib import Path
 
 from rdmacheck.engines.driver import emit, serve
 
@@ -116,6 +117,18 @@ class NixlSide:
         return f"{len(pending)} posted transfer(s) done"
 
 
+def _plugin_dir() -> str | None:
+    """Where the wheel keeps its backend plugins. 0.7's nixl_cu12 looks under another package's name and
+    finds none ("Skipping backend registration UCX due to the missing plugin"); later releases find theirs."""
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("nixl_cu12")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    d = Path(list(spec.submodule_search_locations)[0]).parent / ".nixl_cu12.mesonpy.libs" / "plugins"
+    return str(d) if d.is_dir() else None
+
+
 def _load_api(device: str):
     """The release's NIXL API, imported with fd 1 and sys.stdout pointing at stderr (UCX prints its protocol
     tables to fd 1 and NIXL's logger to sys.stdout, which carry this side's JSON lines); the JSON lines
@@ -123,6 +136,9 @@ def _load_api(device: str):
     os.environ.setdefault("UCX_NET_DEVICES", f"{device}:1")
     os.environ.setdefault("UCX_TLS", "rc_verbs,ud_verbs,self")
     os.environ.setdefault("UCX_PROTO_INFO", "y")
+    plugins = _plugin_dir()
+    if plugins:
+        os.environ.setdefault("NIXL_PLUGIN_DIR", plugins)
     sys.stdout.flush()
     private = os.dup(1)
     os.dup2(2, 1)

@@ -27,10 +27,11 @@ from rdmacheck.engines.process import evidence, fresh_log_dir, log_lines, spawn_
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.findings import data_check_finding
 from rdmacheck.pattern import new_seed
-from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
+from rdmacheck.roles.process import RoleFailed, RoleProcess
 
 PAIR_SCENARIOS = ("restart-initiator", "restart-target", "remove-readd", "remove-readd-inflight")
 READD = ("remove-readd", "remove-readd-inflight")
+MOONCAKE_PORTS = (17300, 17400)  # pinned handshake ports of a Mooncake pair (mooncake reestablish: 17100/17200)
 
 
 @dataclass
@@ -59,9 +60,10 @@ class _Engines:
         self.proc: dict[str, RoleProcess] = {}
         self.ready: dict[str, dict] = {}
         self.starts: dict[str, int] = {"initiator": 0, "target": 0}
-        # Mooncake names a P2P engine <ip>:<handshake port>: pinned, so a restarted engine keeps its name.
+        # Mooncake names a P2P engine <ip>:<handshake port>: pinned, so a restarted engine keeps its name (a port
+        # from the kernel's ephemeral range was not kept, measured: the engine picked its own each start).
         self.env = {role: ({"MC_MIN_RPC_PORT": str(p), "MC_MAX_RPC_PORT": str(p)} if plan.engine.kind == "mooncake"
-                           else {}) for role, p in (("initiator", free_port(plan.host)), ("target", free_port(plan.host)))}
+                           else {}) for role, p in (("initiator", MOONCAKE_PORTS[0]), ("target", MOONCAKE_PORTS[1]))}
 
     def log(self, role: str) -> Path:
         return self.plan.log_dir / f"{role}-{self.starts[role]}.log"

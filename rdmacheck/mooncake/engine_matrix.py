@@ -1,5 +1,6 @@
-"""`rdmacheck mooncake matrix`: engine releases x scenarios, one cell per combination, each in fresh
-engine processes, judged against the shipped expectations (expected.py).
+"""`rdmacheck engines matrix` (and `mooncake matrix`, its Mooncake rows): engines x releases x scenarios,
+one cell per combination that applies (BY_KIND), each in fresh engine processes, judged against the shipped
+expectations (expected.py).
 
 Scenarios:
   restart-initiator  the engine is the target; rdmacheck's initiator is SIGKILLed and comes back under
@@ -10,6 +11,8 @@ Scenarios:
   race               two engines writing to each other at one instant (race.py)
   etcd-restart       the seed test: engine against engine in the engine's etcd metadata mode, the
                      initiator engine killed and restarted under its name (local_hostname)
+NIXL (engine against engine, engines/pair.py): restart-initiator, restart-target, race, remove-readd
+(remove the peer's agent and add it again at once) and remove-readd-inflight (with a WRITE in flight).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
 from rdmacheck.engines.mooncake import Engine
+from rdmacheck.engines.pair import PairPlan, engine_evidence, run_pair
+from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
 from rdmacheck.mooncake.expected import expectation_for
 from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
 from rdmacheck.mooncake.race import RacePlan, run_race
@@ -29,7 +33,13 @@ from rdmacheck.mooncake.reestablish import run_mooncake
 from rdmacheck.mooncake.reestablish_result import MooncakePlan
 from rdmacheck.words import Verdict
 
-SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart")
+SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart", "remove-readd",
+             "remove-readd-inflight")
+# What applies to each engine. NIXL's restart cells are engine against engine (engines/pair.py): the survivor
+# removes the dead agent and adds the new one; Mooncake's are against rdmacheck's Mooncake-dialect peer.
+BY_KIND = {"mooncake": ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart"),
+           "nixl": ("restart-initiator", "restart-target", "race", "remove-readd", "remove-readd-inflight")}
+MOONCAKE_SCENARIOS = BY_KIND["mooncake"]  # `mooncake matrix`
 
 
 @dataclass
@@ -72,7 +82,27 @@ def _restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etc
     evidence += res.engine_errors[:2]
     if res.error:
         evidence.append(res.error[:200])
-    return EngineCell(engine.release, scenario, res.verdict, findings, evidence, res.duration_s, res.to_dict())
+    return EngineCell(engine.label, scenario, res.verdict, findings, evidence, res.duration_s, res.to_dict())
+
+
+def _pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path) -> EngineCell:
+    res = run_pair(PairPlan(engine, scenario, plan.host, plan.device, plan.rounds, plan.length,
+                            float(plan.engine_transfer_timeout), log_dir=d))
+    ok = sum(r.ok for r in res.rounds)
+    evidence = [f"{ok}/{res.rounds_planned} rounds verified in both engines' memory (round 0 before any "
+                f"{'restart' if scenario.startswith('restart') else 'remove+add'})"]
+    acts = [r.action_ms for r in res.rounds[1:] if r.action_ms is not None]
+    if acts:
+        evidence.append(f"{res.rounds[-1].action}: {min(acts):.0f}-{max(acts):.0f} ms before the next transfer")
+    inflight = sorted({r.inflight for r in res.rounds if r.inflight})
+    if inflight:
+        evidence.append(f"the write in flight at the remove: {'; '.join(inflight)}")
+    evidence += [f"round {r.index}: {r.error[:200]}" for r in res.rounds if r.error][:2]
+    evidence += res.engine_log[:4]
+    if res.error:
+        evidence.append(res.error[:200])
+    return EngineCell(engine.label, scenario, res.verdict, res.findings(), evidence, res.duration_s, res.to_dict(),
+                      engine=engine.kind)
 
 
 def _simopen(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
@@ -89,7 +119,7 @@ def _simopen(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
                 f"{sum(h.write_back_ok for h in hs)}/{len(hs)} rdmacheck->engine"]
     evidence += sorted({line for r in res.rounds for line in r.engine_log if "listening on" not in line})[:4]
     evidence += [f"round {r.index}: {r.error}" for r in res.rounds if r.error][:2]
-    return EngineCell(engine.release, "simopen", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict())
+    return EngineCell(engine.label, "simopen", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict())
 
 
 def _race(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
@@ -104,13 +134,18 @@ def _race(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
     if passed:
         evidence.append(f"passing trials: data verified on both sides ({len(passed)} trials)")
     evidence += sorted({line for t in res.trials for line in t.engine_log if "listening on" not in line})[:3]
-    return EngineCell(engine.release, "race", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict())
+    if engine.kind != "mooncake":  # NIXL's own lines (UCX's transport, errors); Mooncake's are in the trials
+        evidence += engine_evidence(engine, sorted(d.glob("*.log")))[:3]
+    return EngineCell(engine.label, "race", res.verdict, res.findings(), evidence, res.duration_s, res.to_dict(),
+                      engine=engine.kind)
 
 
 def run_cell(plan: EngineMatrixPlan, engine: Engine, scenario: str, etcd: str | None) -> EngineCell:
-    d = plan.log_dir / engine.release / scenario
+    d = plan.log_dir / engine.label.replace(" ", "-") / scenario
     t0 = time.monotonic()
-    if scenario == "simopen":
+    if engine.kind != "mooncake" and scenario != "race":
+        cell = _pair(plan, engine, scenario, d)
+    elif scenario == "simopen":
         cell = _simopen(plan, engine, d)
     elif scenario == "race":
         cell = _race(plan, engine, d)
@@ -118,15 +153,20 @@ def run_cell(plan: EngineMatrixPlan, engine: Engine, scenario: str, etcd: str | 
         cell = _restart(plan, engine, scenario, d, etcd)
     cell.duration_s = round(time.monotonic() - t0, 3)
     cell.logs = str(d)
-    cell.judge(expectation_for(engine.release, scenario))
+    cell.judge(expectation_for(engine.kind, engine.release, scenario))
     return cell
 
 
 def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
     from rdmacheck.metadata.local_etcd import EtcdServer  # noqa: PLC0415
 
-    res = EngineMatrixResult(device=plan.device, releases=[e.release for e in plan.engines],
-                             scenarios=list(plan.scenarios))
+    res = EngineMatrixResult(device=plan.device, releases=[e.label for e in plan.engines],
+                             scenarios=list(plan.scenarios),
+                             planned=sum(s in BY_KIND[e.kind] for e in plan.engines for s in plan.scenarios))
+    for e in plan.engines:
+        skipped = [s for s in plan.scenarios if s not in BY_KIND[e.kind]]
+        if skipped:
+            res.notes.append(f"{e.label}: {', '.join(skipped)} do not apply (not run)")
     t0 = time.monotonic()
     server = None
     etcd = plan.etcd
@@ -136,7 +176,7 @@ def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
             etcd = server.url
             res.notes.append(f"etcd-restart cells used a throwaway etcd at {etcd}")
         for engine in plan.engines:
-            for scenario in plan.scenarios:
+            for scenario in [s for s in plan.scenarios if s in BY_KIND[engine.kind]]:
                 cell = run_cell(plan, engine, scenario, etcd)
                 res.cells.append(cell)
                 plan.on_cell(cell)

@@ -26,10 +26,11 @@ class EngineCell:
     expectation_reason: str = ""
     met: bool = True
     unexpected_findings: list[str] = field(default_factory=list)
+    engine: str = "mooncake"  # the kind; `release` is the row's label (Mooncake: the bare number)
 
     @property
     def cell_id(self) -> str:
-        return f"{self.release}.{self.scenario}"
+        return f"{self.release.replace(' ', '-')}.{self.scenario}"
 
     def judge(self, rule: Expectation | None) -> None:
         """Met: the expected verdict, and for a FAIL only findings the rule accepts. No rule: PASS is met."""
@@ -40,7 +41,7 @@ class EngineCell:
 
     def case(self, device: str) -> Case:
         """An expected failure is skipped, a regression fails."""
-        case = Case(id=self.cell_id, classname=f"rdmacheck.mooncake.{device}.{self.release}", name=self.scenario,
+        case = Case(id=self.cell_id, classname=f"rdmacheck.{self.engine}.{device}.{self.release.split()[-1]}", name=self.scenario,
                     time_s=self.duration_s, logs=self.logs)
         findings = ", ".join(finding_summary(f) for f in self.findings)
         if self.met and self.verdict == Verdict.FAIL:
@@ -64,6 +65,7 @@ class EngineMatrixResult:
     cells: list[EngineCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    planned: int | None = None  # the cells that apply (None: every release x scenario)
 
     TONE_CASE = "rdmacheck-mooncake-matrix"
 
@@ -75,13 +77,13 @@ class EngineMatrixResult:
         return [c.case(self.device) for c in self.cells]
 
     def all_met(self) -> bool:
-        return bool(self.cells) and all(c.met for c in self.cells) and \
-            len(self.cells) == len(self.releases) * len(self.scenarios)
+        planned = len(self.releases) * len(self.scenarios) if self.planned is None else self.planned
+        return bool(self.cells) and all(c.met for c in self.cells) and len(self.cells) == planned
 
     def cell(self, release: str, scenario: str) -> EngineCell | None:
         return next((c for c in self.cells if c.release == release and c.scenario == scenario), None)
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "device": self.device, "releases": self.releases, "scenarios": self.scenarios,
-                "all_met": self.all_met(), "duration_s": self.duration_s, "notes": self.notes,
+                "all_met": self.all_met(), "planned": self.planned, "duration_s": self.duration_s, "notes": self.notes,
                 "cells": [c.to_dict() for c in self.cells]}

@@ -13,19 +13,19 @@ BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in
 KNOWN = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
 
 RULES: tuple[Expectation, ...] = (
-    Expectation.of(Verdict.PASS, "measured: every verified round passes", release=KNOWN),
+    Expectation.of(Verdict.PASS, "measured: every verified round passes", engine="mooncake", release=KNOWN),
     Expectation.of(Verdict.FAIL, "measured on rxe: the engine never handshakes a restarted target again "
                    "(rxe retries forever with the engine's retry_cnt 7; each write blocks for MC_TRANSFER_TIMEOUT)",
-                   ("engine-never-rehandshook",), release=KNOWN, scenario="restart-target"),
+                   ("engine-never-rehandshook",), engine="mooncake", release=KNOWN, scenario="restart-target"),
     Expectation.of(Verdict.FAIL, "measured: 0.3.10 leaves rdmacheck's crossing Connection request unanswered "
                    "while its own request waits; once released, its write returns (3 of 4) or fails at "
                    "MC_TRANSFER_TIMEOUT (1 of 4), and rdmacheck's write back over that endpoint never completes",
-                   ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), release=BEFORE_FIX,
+                   ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), engine="mooncake", release=BEFORE_FIX,
                    scenario="simopen"),
     Expectation.of(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
-                   "(both first writes block)", ("engine-write-hung",), release=BEFORE_FIX, scenario="race"),
+                   "(both first writes block)", ("engine-write-hung",), engine="mooncake", release=BEFORE_FIX, scenario="race"),
 )
 
 
-def expectation_for(release: str, scenario: str) -> Expectation | None:
-    return expected_for({"release": release, "scenario": scenario}, RULES)
+def expectation_for(engine: str, release: str, scenario: str) -> Expectation | None:
+    return expected_for({"engine": engine, "release": release, "scenario": scenario}, RULES)

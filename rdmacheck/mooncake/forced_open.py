@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.errors import DeadlineExceeded
-from rdmacheck.handshake.address import parse_hostport
-from rdmacheck.mooncake import wire
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.engines.process import (
     evidence,
     fresh_log_dir,
@@ -27,7 +25,9 @@ from rdmacheck.engines.process import (
     log_size,
     spawn_engine,
 )
-from rdmacheck.engines.mooncake import Engine
+from rdmacheck.errors import DeadlineExceeded
+from rdmacheck.handshake.address import parse_hostport
+from rdmacheck.mooncake import wire
 from rdmacheck.mooncake.forced_open_result import (
     ForcedOpenResult,
     ForcedOpenRound,

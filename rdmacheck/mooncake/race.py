@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.errors import DeadlineExceeded
+from rdmacheck.engines.mooncake import Engine
 from rdmacheck.engines.process import (
     evidence,
     fresh_log_dir,
@@ -20,7 +20,7 @@ from rdmacheck.engines.process import (
     log_size,
     spawn_engine,
 )
-from rdmacheck.engines.mooncake import Engine
+from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.mooncake.race_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.pattern import new_seed
 from rdmacheck.roles.process import RoleFailed, RoleProcess

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import time
 
+from rdmacheck.engines.process import spawn_engine
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.findings import data_check_finding
-from rdmacheck.engines.process import spawn_engine
 from rdmacheck.mooncake.reestablish_result import (
     MooncakePlan,
     MooncakeResult,

@@ -89,7 +89,7 @@ def test_an_engine_restart_cell_never_invents_a_readback_mismatch():
     from rdmacheck.mooncake import engine_matrix
     from rdmacheck.mooncake.reestablish_result import MooncakePlan, MooncakeResult
 
-    res = MooncakeResult(MooncakePlan(host="h", engine=type("E", (), {"release": "r"})(), rounds=3),
+    res = MooncakeResult(MooncakePlan(host="h", engine=type("E", (), {"release": "r", "label": "r", "kind": "mooncake"})(), rounds=3),
                          error="the engine target exited")
     orig = engine_matrix.run_mooncake
     engine_matrix.run_mooncake = lambda plan: res

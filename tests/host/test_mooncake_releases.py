@@ -157,15 +157,15 @@ def test_engine_log_evidence_keeps_handshake_lines_counted_and_stops_at_the_give
 
 
 def test_expectations_are_per_release_and_scenario():
-    assert expectation_for("0.3.10", "simopen").verdict == Verdict.FAIL
-    assert expectation_for("0.3.10.post1", "simopen").verdict == Verdict.PASS
-    assert expectation_for("0.3.13.post1", "restart-target").findings == ("engine-never-rehandshook",)
-    assert expectation_for("9.9.9-mine", "race") is None  # an own build: judged PASS-or-not
+    assert expectation_for("mooncake", "0.3.10", "simopen").verdict == Verdict.FAIL
+    assert expectation_for("mooncake", "0.3.10.post1", "simopen").verdict == Verdict.PASS
+    assert expectation_for("mooncake", "0.3.13.post1", "restart-target").findings == ("engine-never-rehandshook",)
+    assert expectation_for("mooncake", "9.9.9-mine", "race") is None  # an own build: judged PASS-or-not
 
 
 def _cell(release, scenario, verdict, findings):
     c = EngineCell(release, scenario, verdict, findings, ["seen"], 1.0, {})
-    c.judge(expectation_for(release, scenario))
+    c.judge(expectation_for("mooncake", release, scenario))
     return c
 
 

@@ -236,6 +236,9 @@ def cases() -> list[Case]:
         Case(("mooncake", "race"), ("-d", "dev0"), {"rdmacheck.mooncake.race:run_race": Recorder(_race)}),
         Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
              {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
+        Case(("engines", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
+             {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
+        Case(("engines", "install"), ("nixl==1.5.1",), {"rdmacheck.engines.catalog:install": Recorder(_fake_engine)}),
         Case(("mooncake", "engines"), (), {"rdmacheck.engines.mooncake:install": Recorder(_fake_engine)}),
         Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2"),
              {"rdmacheck.fleet.coordinator:Coordinator": _FakeCoordinator,
@@ -289,6 +292,10 @@ def _patch(monkeypatch, case: Case) -> None:
     monkeypatch.setattr("rdmacheck.cli.metadata._store", _store)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")
+    monkeypatch.setattr("rdmacheck.cli.engines.device_ip", lambda d: "10.0.0.1")
+    monkeypatch.setattr("rdmacheck.verbs.devices.is_iwarp_device", lambda d: False)
+    monkeypatch.setattr("rdmacheck.engines.catalog.engine_for", _fake_engine)
+    monkeypatch.setattr("rdmacheck.engines.catalog.installed", lambda: [_fake_engine("0.3.13.post1")])
     monkeypatch.setattr("rdmacheck.cli.mooncake._engine", _fake_engine)
     monkeypatch.setattr("rdmacheck.engines.mooncake.engine_for", _fake_engine)
     monkeypatch.setattr("rdmacheck.engines.mooncake.installed", lambda: [_fake_engine("0.3.13.post1")])
