@@ -32,7 +32,7 @@ class NixlSide:
         t0 = time.perf_counter()
         self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=["UCX"]))
         if "UCX" not in self.agent.backends:
-            raise SystemExit(f"nixl: the UCX backend did not start (plugins: {self.agent.get_plugin_list()})")
+            raise SystemExit(f"nixl: the UCX backend did not start (plugins: {self.agent.get_plugin_list()}){_why_no_ucx()}")
         self.mem = mmap.mmap(-1, length)
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.mem))
         self.length = length
@@ -127,6 +127,20 @@ def _plugin_dir() -> str | None:
         return None
     d = Path(list(spec.submodule_search_locations)[0]).parent / ".nixl_cu12.mesonpy.libs" / "plugins"
     return str(d) if d.is_dir() else None
+
+
+def _why_no_ucx() -> str:
+    """The loader's own words for a UCX plugin that would not load (0.7.1's needs libcuda.so.1)."""
+    import ctypes  # noqa: PLC0415
+
+    d = os.environ.get("NIXL_PLUGIN_DIR")
+    if not d or not (Path(d) / "libplugin_UCX.so").exists():
+        return ""
+    try:
+        ctypes.CDLL(str(Path(d) / "libplugin_UCX.so"))
+    except OSError as e:
+        return f": libplugin_UCX.so: {e}"
+    return ""
 
 
 def _load_api(device: str):

@@ -1,4 +1,4 @@
-"""What each engine release is expected to do in each `mooncake matrix` scenario, from measurements
+"""What each engine release is expected to do in each `engines matrix` / `mooncake matrix` scenario, from measurements
 in the Soft-RDMA lab (rxe0; see docs/mooncake.md, "Which Mooncake releases survive what"). A FAIL rule
 names the findings it accepts; a cell with any other finding, or an unexpected PASS, is a regression.
 A release not listed (an engine someone built) has no expectation: its cells are judged PASS-or-not."""
@@ -11,6 +11,7 @@ from rdmacheck.words import Verdict
 BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in RdmaEndpoint")
 # The releases whose every cell was measured (docs/mooncake.md); others are installable but judged PASS-or-not.
 KNOWN = ("0.3.10", "0.3.10.post1", "0.3.12.post1", "0.3.13.post1")
+NIXL_KNOWN = ("1.5.1",)
 
 RULES: tuple[Expectation, ...] = (
     Expectation.of(Verdict.PASS, "measured: every verified round passes", engine="mooncake", release=KNOWN),
@@ -22,6 +23,11 @@ RULES: tuple[Expectation, ...] = (
                    "MC_TRANSFER_TIMEOUT (1 of 4), and rdmacheck's write back over that endpoint never completes",
                    ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), engine="mooncake", release=BEFORE_FIX,
                    scenario="simopen"),
+    # NIXL 1.5.1 on rxe0 (UCX rc_verbs), engine against engine, in the lab (docs/engines.md): restart-initiator,
+    # restart-target, remove-readd and remove-readd-inflight 3 of 3 rounds verified in both agents' memory
+    # (one run each, plus 3 rounds each in the lab tests' runs); race 3 of 3 trials verified on both sides.
+    Expectation.of(Verdict.PASS, "measured (NIXL 1.5.1, rxe0): every round / trial verified in both agents' memory "
+                   "(3 of 3 per scenario)", engine="nixl", release=NIXL_KNOWN),
     Expectation.of(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
                    "(both first writes block)", ("engine-write-hung",), engine="mooncake", release=BEFORE_FIX, scenario="race"),
 )

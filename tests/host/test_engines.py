@@ -1,0 +1,96 @@
+"""The engine-neutral layer's pure logic: specs, the NIXL evidence, pair verdicts, the matrix's plan and its
+refusals. The engines themselves run in the lab (tests/lab/test_engines.py)."""
+from pathlib import Path
+
+import pytest
+
+from rdmacheck.engines import catalog
+from rdmacheck.engines.engine import Engine, build_once, marker_of
+from rdmacheck.engines.pair import nixl_evidence
+from rdmacheck.engines.pair_result import PairResult, PairRound
+from rdmacheck.errors import BadInput
+from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.words import Verdict
+
+
+def test_specs_name_a_kind_and_a_release():
+    assert catalog.parse("nixl==1.5.1") == ("nixl", "1.5.1")
+    assert catalog.parse("0.3.13.post1") == ("mooncake", "0.3.13.post1")  # as `mooncake matrix` always took them
+    for bad in ("foo==1.0", "nixl==", "ucx==1.2"):
+        with pytest.raises(BadInput):
+            catalog.parse(bad)
+
+
+def test_a_failed_build_leaves_nothing_and_kinds_do_not_mix(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDMACHECK_ENGINES_DIR", str(tmp_path))
+
+    def broken():
+        (tmp_path / "nixl-9.9").mkdir()
+        raise RuntimeError("pip failed")
+
+    with pytest.raises(RuntimeError):
+        build_once(tmp_path / "nixl-9.9", "nixl==9.9", broken)
+    assert not (tmp_path / "nixl-9.9").exists()
+    assert build_once(tmp_path / "nixl-1.5.1", "nixl==1.5.1", lambda: (tmp_path / "nixl-1.5.1").mkdir())
+    assert build_once(tmp_path / "0.3.13", "0.3.13", lambda: (tmp_path / "0.3.13").mkdir())
+    assert marker_of(tmp_path / "nixl-1.5.1") == "nixl==1.5.1"
+    assert [(e.kind, e.release) for e in catalog.installed()] == [("mooncake", "0.3.13"), ("nixl", "1.5.1")]
+
+
+def test_nixl_evidence_quotes_the_transport_and_the_errors(tmp_path):
+    log = tmp_path / "initiator-0.log"
+    log.write_text("[1796429087.138167] [rdmalab:176  :0]   |  81..477 | copy-in     | rc_verbs/rxe0:1   |\n"
+                   "[1796429088.1] [rdmalab:176  :0]  ucp_worker.c:1 UCX  ERROR   Connection reset by remote peer\n"
+                   "[1796429088.2] [rdmalab:176  :0]  ucp_worker.c:1 UCX  ERROR   Connection reset by remote peer\n"
+                   "2026-12-05 00:13:19 NIXL INFO    _api.py:405 Backend UCX was instantiated\n")
+    assert nixl_evidence([log]) == ["UCX chose rc_verbs/rxe0:1",
+                                    "ucp_worker.c:1 UCX ERROR Connection reset by remote peer (x2)"]
+
+
+def test_a_pair_passes_only_with_every_planned_round_verified():
+    res = PairResult("restart-initiator", "nixl 1.5.1", "rxe0", rounds_planned=3)
+    assert res.verdict == Verdict.FAIL and res.findings() == ["no-evidence"]
+    res.rounds = [PairRound(0, "start", ok=True), PairRound(1, "restart initiator", ok=True)]
+    assert res.verdict == Verdict.FAIL and res.findings() == ["rounds-missing"]
+    res.rounds.append(PairRound(2, "restart initiator", ok=False, finding="engine-peer-add-failed"))
+    assert res.findings() == ["engine-peer-add-failed"]
+    res.rounds[-1] = PairRound(2, "restart initiator", ok=True)
+    assert res.verdict == Verdict.PASS
+
+
+def test_the_matrix_counts_only_the_cells_that_apply():
+    res = EngineMatrixResult("rxe0", ["0.3.13.post1", "nixl 1.5.1"], ["simopen", "remove-readd"], planned=2)
+    res.cells = [EngineCell("0.3.13.post1", "simopen", Verdict.PASS, [], [], 1.0, {}),
+                 EngineCell("nixl 1.5.1", "remove-readd", Verdict.PASS, [], [], 1.0, {}, engine="nixl")]
+    assert res.all_met()
+    res.cells.pop()
+    assert not res.all_met()
+    cases = EngineMatrixResult("rxe0", ["nixl 1.5.1"], ["race"], planned=1,
+                               cells=[EngineCell("nixl 1.5.1", "race", Verdict.PASS, [], [], 1.0, {}, engine="nixl")]).cases()
+    assert cases[0].id == "nixl-1.5.1.race" and cases[0].classname == "rdmacheck.nixl.rxe0.1.5.1"
+
+
+def _nixl(spec):
+    return Engine(Path("/engines/nixl-1.5.1/bin/python"), "1.5.1", "nixl", "rdmacheck.engines.nixl_side")
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--engines", "nixl==1.5.1", "-d", "siw0"], "--device"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "simopen,etcd-restart"], "--scenarios"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "race", "--etcd", "etcd://127.0.0.1:2379"], "--etcd"),
+])
+def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, capsys):
+    import sys
+
+    from rdmacheck.cli.app import main
+
+    monkeypatch.setattr("rdmacheck.engines.catalog.engine_for", _nixl)
+    monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
+    monkeypatch.setattr("rdmacheck.verbs.devices.is_iwarp_device", lambda d: d.startswith("siw"))
+    monkeypatch.setattr("rdmacheck.mooncake.engine_matrix.run_engine_matrix",
+                        lambda plan: pytest.fail("ran although an option did not apply"))
+    monkeypatch.setattr(sys, "argv", ["rdmacheck", "engines", "matrix", *args])
+    with pytest.raises(SystemExit) as ex:
+        main()
+    err = capsys.readouterr().err
+    assert ex.value.code == 2 and named in err, err
