@@ -13,9 +13,10 @@ export DEBIAN_FRONTEND=noninteractive
 # references, pyverbs (Debian's build matches Debian's libibverbs; PyPI's does not),
 # python3-venv, etcd (the real metadata server tests use), iproute2 (`rdma`, `ip netns`); libnuma1 and
 # libcurl4 for the Mooncake wheel of the interop tests; Slurm (slurmd, slurmctld, srun) and munge
-# for the fleet under real Slurm in the lab (no daemon is started here: the lab starts its own).
+# for the fleet under real Slurm in the lab (no daemon is started here: the lab starts its own); Chromium
+# (headless) for the test that renders the fleet's HTML page in a real browser.
 PACKAGES=(rdma-core ibverbs-providers ibverbs-utils rdmacm-utils perftest python3-pyverbs python3-venv
-          etcd-server etcd-client iproute2 libnuma1 libcurl4 slurmd slurmctld slurm-client munge)
+          etcd-server etcd-client iproute2 libnuma1 libcurl4 slurmd slurmctld slurm-client munge chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

@@ -15,6 +15,7 @@ from rdmacheck.output.files import (
     check_output_dir,
     check_output_file,
     write_json_atomic,
+    write_text_atomic,
 )
 from rdmacheck.output.junit import write_junit
 from rdmacheck.output.outcome import Outcome
@@ -23,9 +24,9 @@ from rdmacheck.output.tone import write_tone
 
 
 def check_outputs(json_path: Optional[Path] = None, junit: Optional[Path] = None, tone: Optional[Path] = None,
-                  prom: Optional[Path] = None) -> None:
+                  prom: Optional[Path] = None, html: Optional[Path] = None) -> None:
     """Before anything runs, so a bad path never costs a run: each output can be written."""
-    for path, option in ((json_path, "--json"), (junit, "--junit"), (prom, "--prom")):
+    for path, option in ((json_path, "--json"), (junit, "--junit"), (prom, "--prom"), (html, "--html")):
         if path:
             check_output_file(path, option)
     if tone:
@@ -33,13 +34,14 @@ def check_outputs(json_path: Optional[Path] = None, junit: Optional[Path] = None
 
 
 def write_outputs(result: Outcome, json_path: Optional[Path] = None, junit: Optional[Path] = None,
-                  tone: Optional[Path] = None, prom: Optional[Path] = None) -> None:
+                  tone: Optional[Path] = None, prom: Optional[Path] = None, html: Optional[Path] = None) -> None:
     """The results file first (the others are made from the same result); a path that fails now
     (disk full, removed folder) is one line naming it."""
     for path, option, write in ((json_path, "--json", lambda p: write_json_atomic(p, result.to_dict())),
                                 (junit, "--junit", lambda p: write_junit(result, p)),
                                 (tone, "--tone", lambda p: write_tone(result, p)),
-                                (prom, "--prom", lambda p: write_prom(result, p))):  # type: ignore[arg-type]
+                                (prom, "--prom", lambda p: write_prom(result, p)),  # type: ignore[arg-type]
+                                (html, "--html", lambda p: write_text_atomic(p, result.html_text()))):  # type: ignore
         if path:
             try:
                 write(path)
@@ -48,9 +50,10 @@ def write_outputs(result: Outcome, json_path: Optional[Path] = None, junit: Opti
 
 
 def finish(result: Outcome, render: Optional[Callable[[Any, Any], None]], json_path: Optional[Path] = None,
-           junit: Optional[Path] = None, tone: Optional[Path] = None, prom: Optional[Path] = None) -> NoReturn:
+           junit: Optional[Path] = None, tone: Optional[Path] = None, prom: Optional[Path] = None,
+           html: Optional[Path] = None) -> NoReturn:
     """Write what was asked, render (None: quiet), exit by the result."""
-    write_outputs(result, json_path, junit, tone, prom)
+    write_outputs(result, json_path, junit, tone, prom, html)
     if render is not None:
         render(result, out_console())
     raise typer.Exit(0 if result.ok else EXIT_FAIL)

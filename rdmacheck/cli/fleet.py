@@ -118,6 +118,7 @@ def run_cmd(
     junit: Optional[Path] = o.JUNIT,
     tone: Optional[Path] = o.TONE,
     prom: Optional[Path] = typer.Option(None, "--prom", help="node_exporter textfile: per-pair verdict and reconnect time."),
+    html: Optional[Path] = typer.Option(None, "--html", help="One self-contained HTML page: the host x host heatmap, bad hosts and links first, a search box."),
     *, etcd=None,
 ) -> None:
     """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is healthy."""
@@ -126,7 +127,7 @@ def run_cmd(
     from rdmacheck.fleet.render import render_fleet
     from rdmacheck.fleet.store import FleetStore
 
-    check_outputs(json_path, junit, tone, prom)
+    check_outputs(json_path, junit, tone, prom, html)
     if launch not in LAUNCHERS:
         raise typer.BadParameter(f"choose from {', '.join(LAUNCHERS)}", param_hint="--launch")
     if launch != "slurm" and agent_device:
@@ -158,16 +159,16 @@ def run_cmd(
                      retest_rounds=retest_rounds)
     store = FleetStore.connect(etcd, wait=join_timeout)
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),
-                              on_round=lambda r: write_outputs(r, json_path, junit, tone, prom))
+                              on_round=lambda r: write_outputs(r, json_path, junit, tone, prom, html))
     try:
         res = coordinator.run()
     except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
-        write_outputs(coordinator.result, json_path, junit, tone, prom)
+        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
         err.print(f"interrupted: the {len(coordinator.result.rounds)} finished round(s) are in {json_path}",
                   highlight=False)
         raise typer.Exit(130)
     except RdmacheckError as e:  # etcd away past the store's patience, or another run's claim
-        write_outputs(coordinator.result, json_path, junit, tone, prom)
+        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
         raise RdmacheckError(f"{e} (the {len(coordinator.result.rounds)} finished round(s) are in {json_path})",
                              hint=e.hint, exit_code=e.exit_code) from None
     finally:
@@ -177,4 +178,4 @@ def run_cmd(
                 srun.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 srun.terminate()
-    finish(res, render_fleet, json_path, junit, tone, prom)
+    finish(res, render_fleet, json_path, junit, tone, prom, html)

@@ -13,9 +13,9 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
-from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
+from rdmacheck.errors import EXIT_FAIL, BadInput, EnvironmentProblem, RdmacheckError
 from rdmacheck.output.console import err
-from rdmacheck.output.files import read_json_input, write_json_atomic
+from rdmacheck.output.files import read_json_input, write_json_atomic, write_text_atomic
 from rdmacheck.scenario.result import run_from_dict
 from rdmacheck.scenario.table import render_matrix
 from rdmacheck.words import Mode, Restart, Strategy, values
@@ -172,13 +172,19 @@ def run_scenarios(
 
 @app.command()
 def report(
-    results: Path = typer.Argument(..., help="A results file written by matrix, run or reestablish --local."),
+    results: Path = typer.Argument(..., help="A results file written by matrix, run or reestablish --local (or fleet run: then --html)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
     tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
+    html: Optional[Path] = typer.Option(None, "--html", help="A fleet results file: write its self-contained HTML page here."),
 ) -> None:
-    """Re-render a results file (table, JUnit, T-one); exit 0 only if every cell met its expectation."""
-    check_outputs(junit=junit, tone=tone)
+    """Re-render a results file (table, JUnit, T-one; a fleet's: its HTML page); exit 0 only if every cell met its
+    expectation (a fleet: if it was healthy)."""
+    check_outputs(junit=junit, tone=tone, html=html)
     data = read_json_input(results, "the results file")
+    if isinstance(data, dict) and data.get("schema") == "rdmacheck.fleet/1":
+        _fleet_report(results, data, junit, tone, html)
+    if html:
+        raise typer.BadParameter("applies to fleet results (rdmacheck.fleet/1) only", param_hint="--html")
     try:
         run = run_from_dict(data)
     except (ValueError, TypeError, KeyError) as e:
@@ -186,3 +192,27 @@ def report(
     for cell in run.cells:
         cell.rejudge()
     finish(run, render_matrix, junit=junit, tone=tone)
+
+
+def _fleet_report(results: Path, data: dict, junit: Optional[Path], tone: Optional[Path], html: Optional[Path]) -> None:
+    """A fleet's results: its page (JUnit and T-one are written by `fleet run` itself), its host lines, exit by health."""
+    from rdmacheck.fleet.page import render_html
+
+    for given, option in ((junit, "--junit"), (tone, "--tone")):
+        if given:
+            raise typer.BadParameter("applies to matrix results; `fleet run` writes a fleet's", param_hint=option)
+    if not html:
+        raise typer.BadParameter("a fleet results file is re-rendered as its HTML page: give --html FILE",
+                                 param_hint="--html")
+    try:
+        page = render_html(data)
+        lines = [str(x) for x in data.get("host_lines") or []]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise BadInput(f"{results}: not a valid fleet results file: {type(e).__name__}: {e}") from None
+    try:
+        write_text_atomic(html, page)
+    except OSError as e:
+        raise BadInput(f"--html {html} could not be written: {e.strerror or e}") from None
+    for line in lines:
+        print(line)
+    raise typer.Exit(0 if data.get("healthy") is True else EXIT_FAIL)

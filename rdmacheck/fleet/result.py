@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from rdmacheck.fleet.isolation import Diagnosis, PairResult
+from rdmacheck.fleet.page import render_html
 from rdmacheck.fleet.protocol import PairOutcome
 from rdmacheck.output.outcome import Case
 from rdmacheck.output.prom import gauge_help, labels
@@ -83,6 +84,9 @@ class FleetResult:
 
     def prom_text(self) -> str:
         return prom_text(self)
+
+    def html_text(self) -> str:
+        return render_html(self.to_dict())
 
     def to_dict(self) -> dict:
         d = self.diagnosis

@@ -51,7 +51,7 @@ SAMPLES = {
     "--race-threads": "2", "--etcd": "etcd://127.0.0.1:2392",
     "--address": "10.7.7.8", "--join-timeout": "12.5", "--hosts": "a7,b7,c7", "--expect": "7", "--pairing": "ring",
     "--seed": "7", "--restarts": "2", "--pair-timeout": "33.5", "--retest-rounds": "1", "--launch": "slurm",
-    "--agent-device": "dev9", "--prom": "{tmp}/f.prom",
+    "--agent-device": "dev9", "--prom": "{tmp}/f.prom", "--html": "{tmp}/f.html",
 }
 
 

@@ -1,0 +1,151 @@
+"""The fleet as one self-contained HTML page (no network fetch: the data, style and script are inline), for
+a person looking at 1,000 hosts: what to act on first (bad hosts, bad links, hosts not yet isolated, pairs
+never tested, hosts that never joined), a host x host heatmap drawn on a canvas (a million cells stay
+light), the finding of a cell on hover, and a search box for a host (also `#host=NAME` in the address).
+
+It is written from the results' JSON (`rdmacheck.fleet/1`), so `fleet run --html` and `rdmacheck report
+FLEET.json --html` give the same page."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from rdmacheck.words import Verdict
+
+# Cell codes in the page's data: what the heatmap colours mean.
+PASS, FAIL, DOWN, UNTESTED = 1, 2, 3, 4
+LEGEND = ((PASS, "#2e9d4c", "PASS: verified after its restarts"),
+          (FAIL, "#d7301f", "FAIL (data plane)"),
+          (DOWN, "#6a3d9a", "host down"),
+          (UNTESTED, "#f29e2e", "not tested: control plane only"),
+          (0, "#e8e8e8", "not paired"))
+
+
+def _order(data: dict) -> list[str]:
+    """Bad hosts first, then hosts not yet isolated, then hosts on a bad link or untested pair, then the rest."""
+    bad = set(data.get("bad_hosts") or {})
+    undecided = set(data.get("undecided") or [])
+    linked = {h for pair in (data.get("bad_links") or []) + (data.get("untested") or []) for h in pair}
+    rank = {h: 0 if h in bad else 1 if h in undecided else 2 if h in linked else 3 for h in data.get("hosts", [])}
+    return sorted(rank, key=lambda h: (rank[h], h))
+
+
+def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
+    """[target, initiator, code, finding index, round] per final pair; the findings' table."""
+    last: dict[frozenset, dict] = {}
+    for p in data.get("pairs", []):
+        last[frozenset((p["target"], p["initiator"]))] = p
+    findings: list[str] = []
+    seen: dict[str, int] = {}
+    cells = []
+    for p in last.values():
+        if p["target"] not in index or p["initiator"] not in index:
+            continue
+        f = p.get("finding") or ""
+        if f not in seen:
+            seen[f] = len(findings)
+            findings.append(f)
+        code = PASS if p["verdict"] == Verdict.PASS else DOWN if f == "host-down" else \
+            UNTESTED if p.get("plane") == "control" else FAIL
+        cells.append([index[p["target"]], index[p["initiator"]], code, seen[f], p.get("round", 0)])
+    return cells, findings
+
+
+def _list(title: str, rows: list[str], cls: str) -> str:
+    if not rows:
+        return ""
+    items = "".join(f"<li>{html.escape(r)}</li>" for r in rows[:200])
+    more = f"<li>... and {len(rows) - 200} more</li>" if len(rows) > 200 else ""
+    return f'<section class="{cls}"><h2>{html.escape(title)} ({len(rows)})</h2><ul>{items}{more}</ul></section>'
+
+
+def render_html(data: dict) -> str:
+    hosts = _order(data)
+    index = {h: i for i, h in enumerate(hosts)}
+    cells, findings = _cells(data, index)
+    bad_hosts = data.get("bad_hosts") or {}
+    act = "".join([
+        _list("Bad hosts", [f"{h}: {f}" for h, f in sorted(bad_hosts.items())], "bad"),
+        _list("Bad links", [f"{a} <-> {b}" for a, b in data.get("bad_links") or []], "bad"),
+        _list("Not yet isolated", sorted(data.get("undecided") or []), "warn"),
+        _list("Pairs never tested (control plane only)", [f"{a} <-> {b}" for a, b in data.get("untested") or []], "warn"),
+        _list("Never joined", sorted(data.get("missing") or []), "warn"),
+    ]) or '<section class="ok"><h2>Nothing to act on</h2></section>'
+    state = "healthy" if data.get("healthy") else "NOT healthy"
+    n_pairs = len(cells)
+    failed = sum(1 for c in cells if c[2] != PASS)
+    head = (f"fleet {data.get('run', '?')} · pairing {data.get('pairing', '?')} · {len(hosts)} hosts · {n_pairs} "
+            f"pairs, {failed} not passing · {len(data.get('rounds') or [])} rounds · {data.get('duration_s', 0):.1f} s "
+            f"· {state}")
+    payload = {"hosts": hosts, "cells": cells, "findings": findings,
+               "lines": {line.split(" | ", 1)[0]: line for line in data.get("host_lines") or []},
+               "colors": {str(code): colour for code, colour, _ in LEGEND}}
+    legend = "".join(f'<span><i style="background:{c}"></i>{html.escape(t)}</span>' for _, c, t in LEGEND)
+    # </ in the JSON would end the script element early: escaped, as a host name could carry it.
+    blob = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
+    return PAGE.replace("%TITLE%", html.escape(head)).replace("%ACT%", act).replace("%LEGEND%", legend) \
+        .replace("%STATE%", "ok" if data.get("healthy") else "bad").replace("%DATA%", blob)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>%TITLE%</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:16px;color:#222}
+h1{font-size:18px} h1.ok{color:#1b7a36} h1.bad{color:#b3261e} h2{font-size:15px;margin:8px 0 4px}
+section{border-left:4px solid #999;padding:2px 10px;margin:8px 0} section.bad{border-color:#d7301f}
+section.warn{border-color:#f29e2e} section.ok{border-color:#2e9d4c} ul{margin:2px 0;columns:3}
+#legend span{margin-right:14px} #legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px}
+#wrap{position:relative;display:inline-block;border:1px solid #ccc} canvas{image-rendering:pixelated;display:block}
+#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:3px 6px;border-radius:3px;font-size:12px;display:none;white-space:nowrap}
+#hostlist{max-height:300px;overflow:auto;font-family:monospace;font-size:12px} #hostlist div.err{color:#b3261e}
+input{font-size:14px;padding:3px 6px;width:260px}
+</style></head><body>
+<h1 class="%STATE%" id="title">%TITLE%</h1>
+%ACT%
+<p><label>Find a host: <input id="search" type="search" placeholder="host name"></label> <span id="found"></span></p>
+<p id="legend">%LEGEND%</p>
+<div id="wrap"><canvas id="map"></canvas><div id="tip"></div></div>
+<p>Rows: target, columns: initiator (both directions drawn); bad hosts first. Hover a cell for its finding.</p>
+<h2>Hosts</h2><div id="hostlist"></div>
+<script id="data" type="application/json">%DATA%</script>
+<script>
+(function(){
+const D=JSON.parse(document.getElementById('data').textContent);
+const n=D.hosts.length, grid=new Uint8Array(n*n), fin=new Int32Array(n*n).fill(-1), rnd=new Int32Array(n*n);
+for(const [t,i,c,f,r] of D.cells){for(const k of [t*n+i,i*n+t]){grid[k]=c;fin[k]=f;rnd[k]=r;}}
+const px=Math.max(1,Math.min(12,Math.floor(900/Math.max(n,1))));
+const cv=document.getElementById('map'); cv.width=cv.height=n*px; const g=cv.getContext('2d');
+let mark=-1;
+function draw(){
+  // Sparse pairings (ring, random:K) at 1,000 hosts leave one cell in hundreds: every tested pair is drawn
+  // at least 3 px, and the ones not passing on top at 5 px, so a failure is never lost to the scale.
+  g.fillStyle=D.colors['0'];g.fillRect(0,0,n*px,n*px);
+  const dot=Math.max(px,3), big=Math.max(px,5);
+  for(const pass of [true,false]){for(const [t,i,c] of D.cells){if((c===1)!==pass)continue;
+    const s=pass?dot:big;g.fillStyle=D.colors[String(c)];
+    for(const [r,q] of [[t,i],[i,t]]){g.fillRect(q*px+px/2-s/2,r*px+px/2-s/2,s,s);}}}
+  if(mark>=0){g.fillStyle='rgba(40,80,220,0.35)';g.fillRect(0,mark*px,n*px,px);g.fillRect(mark*px,0,px,n*px);}
+}
+const tip=document.getElementById('tip');
+cv.addEventListener('mousemove',e=>{const b=cv.getBoundingClientRect();const c=Math.floor((e.clientX-b.left)/px),r=Math.floor((e.clientY-b.top)/px);
+  if(r<0||c<0||r>=n||c>=n||r===c){tip.style.display='none';return;}
+  const k=r*n+c, v=grid[k], names=['not paired','PASS','FAIL','host down','not tested'];
+  tip.textContent=D.hosts[r]+' <-> '+D.hosts[c]+': '+names[v]+(fin[k]>=0&&D.findings[fin[k]]?' '+D.findings[fin[k]]:'')+(v?' (round '+rnd[k]+')':'');
+  tip.style.left=(e.clientX-b.left+12)+'px';tip.style.top=(e.clientY-b.top+12)+'px';tip.style.display='block';});
+cv.addEventListener('mouseleave',()=>{tip.style.display='none';});
+const list=document.getElementById('hostlist'), found=document.getElementById('found'), box=document.getElementById('search');
+function showList(q){
+  list.textContent='';let shown=0;
+  for(const h of D.hosts){if(q&&!h.toLowerCase().includes(q))continue;const line=D.lines[h]||h;
+    const d=document.createElement('div');d.textContent=line;d.className=line.includes('| ERROR')?'err':'';d.dataset.host=h;list.appendChild(d);shown++;}
+  found.textContent=q?shown+' host(s) match':'';
+  const exact=D.hosts.findIndex(h=>h.toLowerCase()===q);mark=exact;draw();
+}
+box.addEventListener('input',()=>showList(box.value.trim().toLowerCase()));
+const m=location.hash.match(/host=([^&]+)/); if(m){box.value=decodeURIComponent(m[1]);}
+showList(box.value.trim().toLowerCase());
+document.body.dataset.rendered=String(D.cells.length);
+})();
+</script></body></html>
+"""
