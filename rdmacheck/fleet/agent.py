@@ -5,6 +5,7 @@ coordinator's lease is gone. Every wait has a deadline and names what it waited 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.protocol import AgentInfo, PairOutcome, RoundPlan
 from rdmacheck.fleet.store import FleetStore
+from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed
@@ -29,7 +31,8 @@ class AgentConfig:
     etcd: EtcdConfig
     provider: str = "?"
     join_timeout: float = 120.0  # for the coordinator to appear
-    poll: float = 0.5
+    poll: float = 0.5  # between retries while etcd is away
+    safety: float = 10.0  # a re-read of what the watches follow, in case a broken stream hid a change
     log_dir: Path = Path("rdmacheck-logs/fleet")
     token: bytes | None = field(default=None, repr=False)  # the pair tests' handshake secret (every host's)
 
@@ -42,6 +45,10 @@ class Agent:
         self.done_rounds: set[int] = set()
         self.forkserver: ForkServer | None = None
         self.bad_round: object = None  # the last unreadable round value, said once
+        self.control: PrefixWatch | None = None  # the run's control keys, followed by a watch
+        self.wake = threading.Event()  # set by every watched change
+        self.round_revision = 1  # the etcd revision of the round being played: its results come after it
+        self.coordinator_missing: float | None = None  # since when the coordinator's key is gone (monotonic)
 
     def run(self) -> int:
         cfg = self.cfg
@@ -55,9 +62,13 @@ class Agent:
             info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid())
             self.store.publish_leased(proto.agent_key(cfg.host), info.__dict__)
             self.say(f"agent {cfg.host}: registered ({cfg.device}, {cfg.address}) in run {cfg.etcd.cluster!r}")
+            self.control = PrefixWatch(self.store, proto.CONTROL).start()
+            self.control.listen(self.wake)
             self._wait_coordinator()
             return self._loop()
         finally:
+            if self.control is not None:
+                self.control.close()
             self.store.close()
             self._stop_forkserver()
 
@@ -80,17 +91,42 @@ class Agent:
 
     def _wait_coordinator(self) -> None:
         deadline = time.monotonic() + self.cfg.join_timeout
-        while self.store.get(proto.COORDINATOR) is None:
+        while "coordinator" not in self._control():
             if time.monotonic() >= deadline:
                 raise DeadlineExceeded(f"the coordinator of run {self.cfg.etcd.cluster!r} (key {proto.COORDINATOR})",
                                        self.cfg.join_timeout)
-            time.sleep(self.cfg.poll)
+            self._sleep()
+
+    def _control(self) -> dict:
+        """The control keys as the watch last saw them (no etcd request), re-read every `safety` seconds."""
+        self.wake.clear()  # before reading: a change after this read wakes the next wait at once
+        self.control.refresh_if_older(self.cfg.safety)
+        return {k: v for k, v in self.control.snapshot().items() if v is not None}
+
+    def _coordinator_gone(self, control: dict) -> bool:
+        """Its key gone for longer than a lease TTL and a second: after an etcd outage longer than its TTL the
+        coordinator's lease lapses and its keep-alive publishes the key again (a watch sees the delete
+        at once, where a poll would mostly have missed it)."""
+        if "coordinator" in control:
+            self.coordinator_missing = None
+            return False
+        now = time.monotonic()
+        if self.coordinator_missing is None:
+            self.coordinator_missing = now
+        if now - self.coordinator_missing <= self.cfg.etcd.ttl + 1:
+            self.wake.set()  # look again soon, without waiting for a change
+            time.sleep(min(0.5, self.cfg.etcd.ttl / 4))
+            return False
+        return True
+
+    def _sleep(self, limit: float | None = None) -> None:
+        self.wake.wait(min(self.cfg.safety, limit) if limit else self.cfg.safety)
 
     def _loop(self) -> int:
         lost_since = None  # etcd stopped answering at (monotonic)
         while True:
             try:
-                control = self.store.prefix(proto.CONTROL)
+                control = self._control()
             except MetadataError as e:  # etcd briefly away: keep the last state, up to the join deadline
                 if lost_since is None:
                     lost_since = time.monotonic()
@@ -104,10 +140,11 @@ class Agent:
             if "end" in control:
                 self.say(f"agent {self.cfg.host}: the run ended ({control['end'].get('reason', '')})")
                 return 0
-            if "coordinator" not in control:
+            if self._coordinator_gone(control):
                 self.say(f"agent {self.cfg.host}: the coordinator's lease is gone: exiting")
                 return 3
             plan = self._round_of(control.get("round"))
+            self.round_revision = self.control.mods.get("round", 1)  # the round's own put
             if plan is not None and plan.index not in self.done_rounds:
                 self.done_rounds.add(plan.index)
                 pair = plan.pair_of(self.cfg.host)
@@ -118,7 +155,7 @@ class Agent:
                         self.say(f"agent {self.cfg.host}: round {plan.index}: etcd did not answer ({e}); the "
                                  "coordinator will see no result for this pair (control plane)")
                     continue
-            time.sleep(self.cfg.poll)
+            self._sleep()
 
     def _round_of(self, value) -> RoundPlan | None:
         """The round the coordinator published, or None (none yet, or unreadable: said once)."""
@@ -208,32 +245,40 @@ class Agent:
         try:
             self.store.put(key, {**stamp, "addr": [self.cfg.address, plan.port]})
             budget = plan.settings.start_timeout * 2 + plan.settings.round_timeout * (plan.settings.restarts + 2)
-            self._wait_pair(plan, pair, budget)
+            self._wait_pair(plan, pair, budget, self.round_revision)
         finally:
             proc.stop()
 
-    def _wait_pair(self, plan: RoundPlan, pair, timeout: float) -> str:
+    def _wait_pair(self, plan: RoundPlan, pair, timeout: float, since: int) -> str:
         """Serve until the pair is over: its result is in, or it can no longer complete (the coordinator
         published another round or ended the run or is gone, or the partner's lease lapsed); this agent
-        is then free for the next round at once. Returns why it stopped."""
+        is then free for the next round at once. Returns why it stopped. Followed by a watch on the
+        initiator's keys from `since` (before the round could have a result: etcd replays it)."""
         deadline = time.monotonic() + timeout
         what = f"the result of {pair.target}<-{pair.initiator} in round {plan.index}"
-        while time.monotonic() < deadline:
-            try:
-                if proto.current(self.store.get(proto.result_key(pair)), plan.run, plan.index):
+        partner = PrefixWatch(self.store, proto.host_prefix(pair.initiator))
+        partner.listen(self.wake)
+        try:
+            partner.start(from_revision=since)
+            while time.monotonic() < deadline:
+                try:
+                    control = self._control()
+                    partner.refresh_if_older(self.cfg.safety)
+                except MetadataError:
+                    self._sleep(self.cfg.poll)  # etcd away past the store's patience: the deadline still holds
+                    continue
+                if proto.current(partner.values.get("result"), plan.run, plan.index):
                     return "result"
-                control = self.store.prefix(proto.CONTROL)
-                partner = self.store.get(proto.agent_key(pair.initiator))
-            except MetadataError:
-                time.sleep(self.cfg.poll)  # etcd away past the store's patience: the deadline still holds
-                continue
-            current = control.get("round")
-            why = ("the run ended" if "end" in control else "the coordinator is gone" if "coordinator" not in control
-                   else "the coordinator moved on" if not isinstance(current, dict) or current.get("index") != plan.index
-                   else f"{pair.initiator}'s agent is gone" if partner is None else None)
-            if why:
-                self.say(f"agent {self.cfg.host}: stopped waiting for {what}: {why}")
-                return why
-            time.sleep(min(self.cfg.poll, 0.25))
-        self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
-        return "deadline"
+                current = control.get("round")
+                why = ("the run ended" if "end" in control else "the coordinator is gone" if self._coordinator_gone(control)
+                       else "the coordinator moved on" if not isinstance(current, dict) or current.get("index") != plan.index
+                       else f"{pair.initiator}'s agent is gone" if "agent" in partner.deleted else None)
+                if why:
+                    self.say(f"agent {self.cfg.host}: stopped waiting for {what}: {why}")
+                    return why
+                self._sleep(max(0.01, deadline - time.monotonic()))
+            self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
+            return "deadline"
+        finally:
+            partner.unlisten(self.wake)
+            partner.close()

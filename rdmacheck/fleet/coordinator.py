@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,6 +19,7 @@ from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
 from rdmacheck.fleet.result import FleetResult, RoundStats
 from rdmacheck.fleet.schedule import Pair, Schedule
 from rdmacheck.fleet.store import FleetStore
+from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.words import Verdict
 
 
@@ -29,8 +32,8 @@ class FleetPlan:
     join_timeout: float = 120.0
     round_timeout: float | None = None  # default: from the pair settings
     retest_rounds: int = 2  # extra rounds that pair undecided hosts with new partners
-    poll: float = 0.25
-    lease_check: float = 1.0  # how often a round looks for expired agent leases (keys-only read)
+    poll: float = 0.25  # the longest wait for a change before the deadlines are looked at again
+    safety: float = 10.0  # a re-read of the hosts' keys, in case the watch's stream hid a change
 
     def round_deadline(self) -> float:
         s = self.settings
@@ -45,8 +48,11 @@ class Coordinator:
         self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
-        self.leases_checked = float("-inf")  # monotonic time of the last lease check
         self.nonce = secrets.token_hex(8)  # this run's: agents put it back with every ready and result value
+        self.hosts_watch: PrefixWatch | None = None  # every host's keys: registrations, results, leases gone
+        self.wake = threading.Event()
+        self.changed: deque[str] = deque()  # keys under fleet/host/ put or deleted since last looked at
+        self.suspect: dict[str, float] = {}  # host -> since when its key is gone right after an etcd outage
 
     def run(self) -> FleetResult:
         try:
@@ -56,6 +62,8 @@ class Coordinator:
             self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
             for stale in (proto.ROUND, proto.END):
                 self.store.delete_prefix(stale)
+            self.hosts_watch = PrefixWatch(self.store, proto.HOSTS, on_event=self._on_host_event).start()
+            self.hosts_watch.listen(self.wake)
             hosts = self._wait_agents()
             if len(hosts) >= 2:
                 for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
@@ -65,6 +73,8 @@ class Coordinator:
             r.diagnosis = isolate(r.pair_results(), r.missing, r.host_down)
             r.finished = True
         finally:
+            if self.hosts_watch is not None:
+                self.hosts_watch.close()
             self.result.duration_s = round(time.monotonic() - self.t0, 3)
             try:
                 self.store.put(proto.END, {"reason": "run complete" if self.result.finished else "coordinator stopped"})
@@ -72,17 +82,30 @@ class Coordinator:
                 pass
         return self.result
 
+    def _on_host_event(self, kind: str, key: str, value) -> None:
+        self.changed.append(key)
+
+    def _wait(self) -> None:
+        """Until a host's key changes (or `poll`), the safety re-read when it is due."""
+        self.wake.wait(self.plan.poll)
+        self.wake.clear()
+        self.hosts_watch.refresh_if_older(self.plan.safety)
+
+    def _agents(self) -> dict[str, dict]:
+        return {h: keys["agent"] for h, keys in proto.host_keys(self.hosts_watch.snapshot()).items()
+                if isinstance(keys.get("agent"), dict)}
+
     def _wait_agents(self) -> list[str]:
         want = self.plan.expect
         deadline = time.monotonic() + self.plan.join_timeout
         while True:
-            agents = {h: keys["agent"] for h, keys in proto.host_keys(self.store.prefix(proto.HOSTS)).items()
-                      if "agent" in keys}
+            self.changed.clear()
+            agents = self._agents()
             have = sorted(agents)
             enough = (set(want) <= set(have)) if isinstance(want, list) else len(have) >= want
             if enough or time.monotonic() >= deadline:
                 break
-            time.sleep(self.plan.poll)
+            self._wait()
         self.result.agents = agents
         missing = sorted(set(want) - set(have)) if isinstance(want, list) else []
         if not enough:
@@ -100,7 +123,7 @@ class Coordinator:
         index = len(self.result.rounds)
         t0 = time.monotonic()
         req0 = self.store.requests
-        self._check_leases(force=True)
+        self._check_leases()
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
         plan = RoundPlan(index, live, self.plan.settings, retest, run=self.nonce)
@@ -108,23 +131,33 @@ class Coordinator:
         if live:
             self.store.put(proto.ROUND, plan.to_json())
         deadline = time.monotonic() + self.plan.round_deadline()
+        by_initiator = {p.initiator: p for p in live}  # a pair's result is under its initiator's key
+        values = self.hosts_watch.snapshot()
+        look = [f"{p.initiator}/result" for p in live]  # results put before this loop began
         while len(outcomes) < len(pairs) and time.monotonic() < deadline:
-            by_host = proto.host_keys(self.store.prefix(proto.HOSTS))
-            for p in live:  # a pair's result is under its initiator's key, of this run and round
-                value = by_host.get(p.initiator, {}).get("result")
-                if p in outcomes or not proto.current(value, self.nonce, index):
+            for key in look:
+                host, _, leaf = key.partition("/")
+                p = by_initiator.get(host)
+                value = values.get(key)
+                if leaf == "agent" and value is None and host not in self.down and host in self.result.hosts:
+                    self._agent_key_gone(host)
+                if leaf != "result" or p is None or p in outcomes or not proto.current(value, self.nonce, index):
                     continue
                 out, why = proto.accept_result(index, p, value)
                 if out is None:
                     self._ignore(proto.result_key(p), index, why)
                 else:
                     outcomes[p] = out
-            self._check_leases()
+            self._settle_suspects()
             for p in live:
                 if p not in outcomes and set(p) & set(self.down):
                     outcomes[p] = self._host_down(index, p)
             if len(outcomes) < len(pairs):
-                time.sleep(self.plan.poll)
+                self._wait()
+                look = []
+                while self.changed:
+                    look.append(self.changed.popleft())
+                values = self.hosts_watch.snapshot() if look else values
         for p in live:
             if p not in outcomes:
                 outcomes[p] = PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding="deadline",
@@ -146,17 +179,38 @@ class Coordinator:
             self.ignored.add((key, index))
             self.say(f"fleet: warning: ignored {key} (round {index}): {why}")
 
-    def _check_leases(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.leases_checked < self.plan.lease_check:
-            return
-        self.leases_checked = now
+    def _check_leases(self) -> None:
+        """Every round begins with a keys-only read of the registrations (between rounds the watch sees
+        a lease expire as its key's delete)."""
         alive = {name.partition("/")[0] for name in self.store.names(proto.HOSTS) if name.endswith("/agent")}
         for h in self.result.hosts:
             if h not in alive and h not in self.down:
-                self.down[h] = round(time.monotonic() - self.t0, 3)
-                self.result.host_down[h] = self.down[h]
-                self.say(f"fleet: agent {h}'s lease expired ({self.down[h]:.1f} s into the run): host down")
+                self._agent_key_gone(h)
+
+    def _agent_key_gone(self, h: str) -> None:
+        """A registration's delete is its lease expiring: the host is down at once, unless etcd itself was
+        away just before (a frozen or restarted etcd lapses every lease, and each agent's keep-alive puts
+        its key back): then the host is down only if its key is still gone a lease TTL and a second later."""
+        ttl = self.store.store.cfg.ttl
+        if time.monotonic() - self.store.outage_at < 2 * ttl + 5:
+            self.suspect.setdefault(h, time.monotonic())
+        else:
+            self._lease_gone(h)
+
+    def _settle_suspects(self) -> None:
+        ttl = self.store.store.cfg.ttl
+        for h, since in list(self.suspect.items()):
+            if isinstance(self.hosts_watch.values.get(f"{h}/agent"), dict):
+                del self.suspect[h]  # back: its keep-alive published it again
+            elif time.monotonic() - since > ttl + 1:
+                del self.suspect[h]
+                if h not in self.down:
+                    self._lease_gone(h)
+
+    def _lease_gone(self, h: str) -> None:
+        self.down[h] = round(time.monotonic() - self.t0, 3)
+        self.result.host_down[h] = self.down[h]
+        self.say(f"fleet: agent {h}'s lease expired ({self.down[h]:.1f} s into the run): host down")
 
     def _host_down(self, index: int, p: Pair) -> PairOutcome:
         who = [h for h in p if h in self.down]

@@ -26,13 +26,17 @@ from dataclasses import asdict, dataclass, field, fields
 from rdmacheck.fleet.schedule import Pair
 from rdmacheck.words import Mode, Strategy, Verdict, values
 
-CONTROL = "fleet/ctl/"  # what every agent reads each poll: three small keys, whatever the fleet's size
+CONTROL = "fleet/ctl/"  # what every agent watches: three small keys, whatever the fleet's size
 COORDINATOR = CONTROL + "coordinator"
 ROUND = CONTROL + "round"
 END = CONTROL + "end"
 HOSTS = "fleet/host/"  # fleet/host/<host>/{agent,ready,result}: each host's own
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
 DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
+
+
+def host_prefix(host: str) -> str:
+    return f"{HOSTS}{host}/"
 
 
 def agent_key(host: str) -> str:

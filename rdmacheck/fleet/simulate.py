@@ -14,6 +14,7 @@ from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.agent import Agent, AgentConfig
 from rdmacheck.fleet.protocol import PairOutcome, RoundPlan
 from rdmacheck.fleet.store import FleetStore
+from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.metadata.etcd import EtcdStore
 from rdmacheck.words import Verdict
 
@@ -27,9 +28,10 @@ class SimFaults:
 
 class SimAgent(Agent):
     def __init__(self, cfg: AgentConfig, store: FleetStore, pair_seconds: list[float], faults: SimFaults,
-                 rng: random.Random):
+                 rng: random.Random, control: PrefixWatch):
         super().__init__(cfg, say=lambda s: None)
         self.shared = store
+        self.shared_control = control  # one watch on the control keys per harness process, as one stream
         self.pair_seconds, self.faults, self.rng = pair_seconds, faults, rng
         self.exit_code: int | None = None
 
@@ -38,6 +40,8 @@ class SimAgent(Agent):
         info = {"host": self.cfg.host, "device": "sim", "provider": "sim", "address": "0.0.0.0", "version": "sim",
                 "pid": 0}
         self.store.publish_leased(proto.agent_key(self.cfg.host), info)
+        self.control = self.shared_control
+        self.control.listen(self.wake)
         self._wait_coordinator()
         return self._loop()
 
@@ -64,12 +68,15 @@ class SimAgent(Agent):
 
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,
                      poll: float = 0.5, seed: int = 1) -> tuple[list[SimAgent], list[threading.Thread]]:
-    """One thread per agent over one etcd connection (each with a lease of its own)."""
+    """One thread per agent over one etcd connection (each with a lease of its own), one watch on the
+    control keys for all of them."""
     agents, threads = [], []
+    control = PrefixWatch(FleetStore(EtcdStore(cfg=shared.cfg, client=shared.client, endpoint=shared.endpoint)),
+                          proto.CONTROL).start()
     for i, h in enumerate(hosts):
         store = FleetStore(EtcdStore(cfg=shared.cfg, client=shared.client, endpoint=shared.endpoint))
         cfg = AgentConfig(host=h, device="sim", address="0.0.0.0", etcd=shared.cfg, poll=poll, join_timeout=60)
-        a = SimAgent(cfg, store, pair_seconds, faults, random.Random(seed + i))
+        a = SimAgent(cfg, store, pair_seconds, faults, random.Random(seed + i), control)
 
         def run(a=a):
             try:

@@ -20,6 +20,19 @@ class FleetStore:
     requests: int = 0
     patience: float = PATIENCE_S
     _leased: set[str] = field(default_factory=set)
+    outage_at: float = float("-inf")  # when etcd last failed to answer us (a call, our keep-alive, a watch)
+
+    def __post_init__(self) -> None:
+        told = self.store.on_event
+
+        def on_event(kind: str, info: dict) -> None:  # the keep-alive's: etcd away, or our lease lapsed
+            if kind in ("metadata_unreachable", "metadata_resumed"):
+                self.saw_outage()
+            told(kind, info)
+        self.store.on_event = on_event
+
+    def saw_outage(self) -> None:
+        self.outage_at = time.monotonic()
 
     @classmethod
     def connect(cls, cfg: EtcdConfig, wait: float, patience: float = PATIENCE_S) -> "FleetStore":
@@ -28,7 +41,7 @@ class FleetStore:
     def _key(self, name: str) -> str:
         return self.store.cfg.key(name)
 
-    def _call(self, what: str, fn):
+    def call(self, what: str, fn):
         deadline = time.monotonic() + self.patience
         delay = 0.1
         while True:
@@ -36,6 +49,7 @@ class FleetStore:
             try:
                 return self.store.call(what, fn)
             except MetadataError as e:
+                self.saw_outage()
                 if "permission denied" in str(e).lower() or time.monotonic() + delay > deadline:
                     raise  # a refusal by etcd's access control is an answer, not an outage
                 time.sleep(delay)
@@ -43,17 +57,17 @@ class FleetStore:
 
     def put(self, name: str, value: str | dict) -> None:
         text = value if isinstance(value, str) else json.dumps(value)
-        self._call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
+        self.call(f"put {name}", lambda: self.store.client.put(self._key(name), text))
 
     def get(self, name: str) -> dict | None:
         """The value under name if it is a JSON object (anything else is nobody's: None)."""
-        value, _ = self._call(f"get {name}", lambda: self.store.client.get(self._key(name)))
+        value, _ = self.call(f"get {name}", lambda: self.store.client.get(self._key(name)))
         return decode(value) if value is not None else None
 
     def prefix(self, name: str) -> dict[str, dict]:
         """Every key under name (one range read), by the rest of its name."""
         base = self._key(name)
-        rows = self._call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
+        rows = self.call(f"range {name}", lambda: list(self.store.client.get_prefix(base)))
         out = {}
         for value, meta in rows:
             try:
@@ -65,11 +79,11 @@ class FleetStore:
     def names(self, name: str) -> set[str]:
         """The names under name, without their values (a keys-only range read: the lease check's)."""
         base = self._key(name)
-        rows = self._call(f"range {name} (keys)", lambda: list(self.store.client.get_prefix(base, keys_only=True)))
+        rows = self.call(f"range {name} (keys)", lambda: list(self.store.client.get_prefix(base, keys_only=True)))
         return {meta.key.decode()[len(base):] for _, meta in rows}
 
     def delete_prefix(self, name: str) -> None:
-        self._call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
+        self.call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))
 
     def publish_leased(self, name: str, value: dict, claim_wait: float = 0.0) -> None:
         """Create-if-absent under a lease the store keeps alive: gone TTL seconds after we die."""

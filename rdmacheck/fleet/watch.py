@@ -1,0 +1,156 @@
+"""An etcd watch on one key prefix of the run, over the client's single watch stream (etcd3 multiplexes
+every watch of a client on one gRPC stream): the latest values kept in memory, every change waking whoever
+listens. Agents learn of a round this way instead of polling (at 10,000 hosts a 0.5 s poll is 20,000
+reads/s); the coordinator collects results and sees leases expire (the agent key's delete) the same way.
+
+A stream that breaks (etcd restarted, a network blip) is set up again from the last revision seen, so
+etcd replays what happened in between; if it cannot (history compacted) the prefix is read again. Each
+user also re-reads on a slow timer (`refresh`): the safety net for anything a broken stream could hide."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from rdmacheck.fleet.store import FleetStore
+from rdmacheck.metadata.etcd import decode
+
+Listener = Callable[[str, str, "dict | None"], None]  # (put|delete, key under the prefix, value)
+
+
+class PrefixWatch:
+    def __init__(self, store: FleetStore, name: str, on_event: Listener | None = None):
+        self.store, self.name = store, name
+        self.base = store.store.cfg.key(name)
+        self.on_event = on_event
+        self.values: dict[str, dict | None] = {}
+        self.deleted: set[str] = set()  # keys whose last event was a delete (a lease that expired)
+        self.mods: dict[str, int] = {}  # each key's last modification revision
+        self.revision = 0
+        self._lock = threading.Lock()
+        self._wakes: list[threading.Event] = []
+        self._id = None
+        self._closed = False
+        self.breaks = 0  # times the stream broke and was set up again
+        self.refreshed_at = time.monotonic()  # the last full read
+
+    def listen(self, event: threading.Event | None = None) -> threading.Event:
+        """An event set on every change (and on a break, so a waiter re-reads)."""
+        event = event or threading.Event()
+        with self._lock:
+            self._wakes.append(event)
+        return event
+
+    def unlisten(self, event: threading.Event) -> None:
+        with self._lock:
+            if event in self._wakes:
+                self._wakes.remove(event)
+
+    def start(self, from_revision: int | None = None) -> "PrefixWatch":
+        """Read the prefix, then watch from just after that read (None); or watch from a revision, so
+        etcd replays every change since (the values then hold only what changed after it)."""
+        if from_revision is None:
+            self.refresh()
+        else:
+            self.revision = from_revision - 1
+        self._add()
+        return self
+
+    def refresh_if_older(self, age: float) -> bool:
+        """The safety net: read the prefix again if the last read is older than `age` (shared by every
+        listener of this watch: agents simulated in one process read it once). True if it read."""
+        if time.monotonic() - self.refreshed_at < age:
+            return False
+        self.refresh()
+        return True
+
+    def refresh(self) -> None:
+        """Read the prefix again (one request). A change is delivered as events."""
+        self.refreshed_at = time.monotonic()
+        resp = self.store.call(f"range {self.name}", lambda: self.store.store.client.get_prefix_response(self.base))
+        now, mods = {}, {}
+        for kv in resp.kvs:
+            key = kv.key.decode()[len(self.base):]
+            now[key], mods[key] = decode(kv.value), kv.mod_revision
+        with self._lock:
+            self.mods.update(mods)
+            gone = [k for k in self.values if k not in now]
+            changed = [(k, v) for k, v in now.items() if self.values.get(k, ...) != v]
+            self.values = now
+            self.deleted.update(gone)
+            self.deleted.difference_update(now)
+            self.revision = max(self.revision, resp.header.revision)
+        for k in gone:
+            self._tell("delete", k, None)
+        for k, v in changed:
+            self._tell("put", k, v)
+        self._wake()
+
+    def snapshot(self) -> dict[str, dict | None]:
+        with self._lock:
+            return dict(self.values)
+
+    def _add(self) -> None:
+        client = self.store.store.client
+        self._id = self.store.call(f"watch {self.name}", lambda: client.add_watch_prefix_callback(
+            self.base, self._callback, start_revision=self.revision + 1))
+
+    def _callback(self, resp) -> None:
+        if isinstance(resp, Exception):  # the stream broke: set up again (never on the watcher's own thread)
+            self.store.saw_outage()
+            if not self._closed:
+                threading.Thread(target=self._resume, name=f"rewatch-{self.name}", daemon=True).start()
+            return
+        for ev in resp.events:
+            key = ev.key.decode()[len(self.base):]
+            deleted = type(ev).__name__ == "DeleteEvent"
+            value = None if deleted else decode(ev.value)
+            with self._lock:
+                self.revision = max(self.revision, ev.mod_revision)
+                self.mods[key] = ev.mod_revision
+                if deleted:
+                    self.values.pop(key, None)
+                    self.deleted.add(key)
+                else:
+                    self.values[key] = value
+                    self.deleted.discard(key)
+            self._tell("delete" if deleted else "put", key, value)
+        self._wake()
+
+    def _resume(self) -> None:
+        backoff = 0.1
+        self._wake()  # waiters re-read while the stream is down
+        while not self._closed:
+            try:
+                self.breaks += 1
+                try:
+                    self._add()
+                except Exception as e:  # noqa: BLE001 - compacted history: read afresh, then watch
+                    if "Compacted" not in type(e).__name__:
+                        raise
+                    self.refresh()
+                    self._add()
+                return
+            except Exception:  # noqa: BLE001 - etcd still away: try again
+                time.sleep(backoff)
+                backoff = min(1.0, backoff * 2)
+
+    def _tell(self, kind: str, key: str, value: dict | None) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, key, value)
+
+    def _wake(self) -> None:
+        with self._lock:
+            wakes = list(self._wakes)
+        for e in wakes:
+            e.set()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._id is not None:
+            try:
+                self.store.call(f"cancel watch {self.name}", lambda: self.store.store.client.cancel_watch(self._id))
+            except Exception:  # noqa: BLE001 - etcd gone: the stream is gone with it
+                pass
+            self._id = None
