@@ -3,9 +3,11 @@ real agent's etcd protocol and loop, fleet/simulate.py; the RDMA pair test repla
 from per-pair times measured in the lab) over one real etcd. THIS IS A CONTROL-PLANE SIMULATION: it
 measures the coordinator and etcd, never RDMA.
 
-Reports per agent count: the coordinator's overhead per round (round wall time minus the slowest
-pair's simulated test), etcd requests per round (coordinator and agents), and the projected wall time
-of each pairing for 1,024 and 4,096 hosts (rounds x (median pair time + overhead per round)).
+Reports per agent count: the coordinator's own latency (a round's last result -> the next round
+published), the round's control overhead (round wall time minus the slowest pair's simulated test),
+etcd requests per agent per round (agents follow the control keys by a watch: one per harness process
+here, each agent's own in a real fleet), the coordinator's and etcd's own CPU per round, and the
+projected wall time of each pairing for 1,024 and 4,096 hosts (rounds x (median pair time + overhead)).
 
   .venv/bin/python benchmarks/fleet_sim.py [--agents 256 1024] [--rounds 3] [--pair-times results/fleet.json]
 """
@@ -47,7 +49,8 @@ def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: f
     agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll, seed=seed)
     for t in threads:
         t.join(3600)
-    print(json.dumps({"requests": sum(a.store.requests for a in agents),
+    control = agents[0].control.store.requests if agents and agents[0].control else 0  # the shared watch's
+    print(json.dumps({"requests": sum(a.store.requests for a in agents) + control,
                       "exits": sorted({str(a.exit_code) for a in agents})}))
     shared.close()
     return 0
@@ -77,7 +80,9 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
             workers = [subprocess.Popen([*me, "--worker", server.url, cluster, ",".join(hosts[k::procs]), str(k)],
                                         cwd=ROOT, stdout=subprocess.PIPE, text=True) for k in range(procs)]
             t0 = time.monotonic()
+            etcd0 = _cpu_of(server.proc.pid)
             cpu = _wait_cpu_seconds(coord, 3600)
+            etcd_cpu = _cpu_of(server.proc.pid) - etcd0
             wall = time.monotonic() - t0
             reports = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
         finally:
@@ -94,7 +99,13 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
             "coordinator_lag_mean_s": statistics.mean(coord_lag), "coordinator_lag_max_s": max(coord_lag),
             "coordinator_requests_per_round": statistics.mean(r["etcd_requests"] for r in rs),
             "agent_requests_per_round": sum(r["requests"] for r in reports) / max(1, len(rs)), "wall_s": wall,
-            "procs": procs}
+            "procs": procs, "etcd_cpu_s": etcd_cpu}
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_cpu_seconds(proc: subprocess.Popen, timeout: float) -> float:
@@ -133,9 +144,10 @@ def main() -> int:
               f"mean {r['coordinator_lag_mean_s']:.2f} s, max {r['coordinator_lag_max_s']:.2f} s (the coordinator's "
               f"own latency); round wall minus the slowest pair mean {r['overhead_mean_s']:.2f} s, max "
               f"{r['overhead_max_s']:.2f} s (incl. the agents' polling and the harness's lag, {r['procs']} "
-              f"processes); etcd requests "
-              f"per round: coordinator {r['coordinator_requests_per_round']:.0f}, agents "
-              f"{r['agent_requests_per_round']:.0f}; wall {r['wall_s']:.1f} s")
+              f"processes); etcd requests per round: coordinator {r['coordinator_requests_per_round']:.0f}, "
+              f"agents {r['agent_requests_per_round']:.0f} = {r['agent_requests_per_round'] / r['agents']:.2f} per "
+              f"agent; CPU per round: coordinator {r['coordinator_cpu_s'] / r['rounds']:.2f} s, etcd "
+              f"{r['etcd_cpu_s'] / r['rounds']:.2f} s; wall {r['wall_s']:.1f} s")
     overhead = rows[-1]["overhead_mean_s"]  # the pessimistic figure: harness lag included
     for hosts in (1024, 4096):
         names = tuple(f"h{i}" for i in range(hosts))

@@ -41,7 +41,8 @@ class PairPlan:
     rounds: int = 2  # rounds after the first (restarts, or remove+add)
     length: int = 1 << 20
     transfer_timeout: float = 5.0  # the engine's own limit on one transfer
-    step_timeout: float = 60.0  # an engine's start (NIXL before 1.4 imports torch: ~30 s cold under TCG), a check
+    step_timeout: float = 30.0  # a check of an engine's memory, adding or removing a peer
+    start_timeout: float = 150.0  # an engine's start (NIXL before 1.4 imports torch: 25-70 s each under TCG)
     log_dir: Path = Path("rdmacheck-logs/engines")
 
 
@@ -67,7 +68,7 @@ class _Engines:
                                        self.log(role), name=f"rdmacheck-{role}",
                                        transfer_timeout=p.transfer_timeout)
         try:
-            self.ready[role] = self.proc[role].wait_for("ready", p.step_timeout, f"the {role} engine to start")
+            self.ready[role] = self.proc[role].wait_for("ready", p.start_timeout, f"the {role} engine to start")
         except (RoleFailed, DeadlineExceeded) as e:
             raise _Failed("engine-restart-failed" if self.starts[role] else "role-crashed", str(e)[:300]) from None
         return self.ready[role]

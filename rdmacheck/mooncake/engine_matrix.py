@@ -124,7 +124,7 @@ def _simopen(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
 
 def _race(plan: EngineMatrixPlan, engine: Engine, d: Path) -> EngineCell:
     res = run_race(RacePlan(engine, plan.host, plan.device, plan.race_trials, plan.race_threads, plan.length,
-                            plan.hang_after, step_timeout=90.0, log_dir=d))
+                            plan.hang_after, step_timeout=150.0, log_dir=d))
     evidence = [f"{res.rates()} ({plan.race_threads} write call(s) per engine, watchdog {plan.hang_after:g} s)"]
     hung = [t for t in res.trials if t.outcome == "hang"]
     if hung:
