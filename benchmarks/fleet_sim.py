@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LEASE_TTL = 3  # `--lease-ttl`'s default: each lease is refreshed every TTL/3
+SAFETY_S = 10.0  # an agent's re-read of its control keys (AgentConfig.safety)
 sys.path.insert(0, str(ROOT))
 
 from rdmacheck.fleet.schedule import Schedule  # noqa: E402
@@ -149,12 +151,20 @@ def main() -> int:
               f"agent; CPU per round: coordinator {r['coordinator_cpu_s'] / r['rounds']:.2f} s, etcd "
               f"{r['etcd_cpu_s'] / r['rounds']:.2f} s; wall {r['wall_s']:.1f} s")
     overhead = rows[-1]["overhead_mean_s"]  # the pessimistic figure: harness lag included
-    for hosts in (1024, 4096):
+    per_agent = rows[-1]["agent_requests_per_round"] / rows[-1]["agents"]  # measured, the largest run
+    round_s = median + overhead
+    print(f"projected from the {rows[-1]['agents']}-agent run: {per_agent:.2f} etcd requests per agent per round "
+          f"(each agent's own control watch adds its 10 s re-read and 2 requests at start), a round every "
+          f"{round_s:.1f} s, lease keep-alive every {LEASE_TTL / 3:g} s (--lease-ttl {LEASE_TTL})")
+    print("| hosts | pairing | rounds | run | requests/s in a round (agents + re-reads + keep-alives) | watchers "
+          "(steady / in a round) | leases |")
+    for hosts in (1000, 10000):
         names = tuple(f"h{i}" for i in range(hosts))
-        for pairing in ("all", "ring", "bisection", "random:8"):
+        for pairing in ("ring", "random:8", "all"):
             n_rounds = Schedule(pairing, names).round_count()
-            print(f"projected {pairing:>9} on {hosts} hosts: {n_rounds} rounds x ({median:.1f} s + {overhead:.2f} s) = "
-                  f"{n_rounds * (median + overhead) / 60:.1f} min")
+            rate = hosts * per_agent / round_s + hosts / SAFETY_S + hosts / (LEASE_TTL / 3)
+            print(f"| {hosts:,} | {pairing} | {n_rounds:,} | {n_rounds * round_s / 60:,.1f} min | {rate:,.0f} | "
+                  f"{hosts + 1:,} / {hosts + 1 + hosts // 2:,} | {hosts + 1:,} |")
     return 0
 
 

@@ -63,6 +63,7 @@ def run_matrix(picked: list, allowed: tuple[str, ...], device: str, scenarios: O
     from rdmacheck.engines.catalog import adapter
     from rdmacheck.mooncake.engine_matrix import (
         BY_KIND,
+        MOONCAKE_SCENARIOS,
         EngineMatrixPlan,
         run_engine_matrix,
     )
@@ -90,6 +91,7 @@ def run_matrix(picked: list, allowed: tuple[str, ...], device: str, scenarios: O
                                      "transport)", param_hint="--device")
     console = out_console()
     mp = EngineMatrixPlan(picked, host or device_ip(device), device, chosen, etcd=etcd,
+                          command="mooncake matrix" if allowed == MOONCAKE_SCENARIOS else "engines matrix",
                           on_cell=(lambda c: None) if quiet else (lambda c: console.print(cell_line(c), highlight=False)),
                           **plan)
     finish(run_engine_matrix(mp), render_engine_matrix, json_path, junit, tone)

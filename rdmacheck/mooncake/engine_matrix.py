@@ -58,6 +58,7 @@ class EngineMatrixPlan:
     engine_transfer_timeout: int = 5
     etcd: str | None = None  # an etcd URL for etcd-restart; None: a throwaway local etcd
     log_dir: Path = Path("rdmacheck-logs/mooncake-matrix")
+    command: str = "mooncake matrix"
     on_cell: Callable[[EngineCell], None] = field(default=lambda cell: None)
 
 
@@ -162,7 +163,8 @@ def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
 
     res = EngineMatrixResult(device=plan.device, releases=[e.label for e in plan.engines],
                              scenarios=list(plan.scenarios),
-                             planned=sum(s in BY_KIND[e.kind] for e in plan.engines for s in plan.scenarios))
+                             planned=sum(s in BY_KIND[e.kind] for e in plan.engines for s in plan.scenarios),
+                             command=plan.command)
     for e in plan.engines:
         skipped = [s for s in plan.scenarios if s not in BY_KIND[e.kind]]
         if skipped:

@@ -66,6 +66,7 @@ class EngineMatrixResult:
     notes: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     planned: int | None = None  # the cells that apply (None: every release x scenario)
+    command: str = "mooncake matrix"  # or `engines matrix`: what the table's title says
 
     TONE_CASE = "rdmacheck-mooncake-matrix"
 
@@ -85,5 +86,5 @@ class EngineMatrixResult:
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "device": self.device, "releases": self.releases, "scenarios": self.scenarios,
-                "all_met": self.all_met(), "planned": self.planned, "duration_s": self.duration_s, "notes": self.notes,
+                "all_met": self.all_met(), "planned": self.planned, "command": self.command, "duration_s": self.duration_s, "notes": self.notes,
                 "cells": [c.to_dict() for c in self.cells]}

@@ -31,8 +31,8 @@ def cell_line(c: EngineCell) -> str:
 
 
 def render_engine_matrix(res: EngineMatrixResult, console: Console) -> None:
-    t = Table(title=f"mooncake matrix · {res.device} · engine releases x scenarios", title_justify="left")
-    t.add_column("release", no_wrap=True)
+    t = Table(title=f"{res.command} · {res.device} · engine releases x scenarios", title_justify="left")
+    t.add_column("engine release" if res.command == "engines matrix" else "release", no_wrap=True)
     for s in res.scenarios:
         t.add_column(s)
     for r in res.releases:
