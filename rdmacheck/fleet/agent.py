@@ -212,8 +212,15 @@ class Agent:
 
     def _registration(self, host: str) -> dict | None:
         """Its agent's registration; a MetadataError (etcd away past the store's patience) goes up,
-        never taken for "not registered"."""
-        return self.store.get(proto.agent_key(host))
+        never taken for "not registered". Just after an etcd outage every lease may have lapsed while its
+        keep-alive puts the key back: a missing registration is then looked for again for a TTL and a second."""
+        found = self.store.get(proto.agent_key(host))
+        ttl = self.cfg.etcd.ttl
+        until = time.monotonic() + ttl + 1
+        while found is None and time.monotonic() - self.store.outage_at < 2 * ttl + 5 and time.monotonic() < until:
+            time.sleep(min(0.5, ttl / 4))
+            found = self.store.get(proto.agent_key(host))
+        return found
 
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
         """A failed pair whose target could not start, or never said it listens, is reported as that."""

@@ -20,19 +20,15 @@ class FleetStore:
     requests: int = 0
     patience: float = PATIENCE_S
     _leased: set[str] = field(default_factory=set)
-    outage_at: float = float("-inf")  # when etcd last failed to answer us (a call, our keep-alive, a watch)
+    _outage_at: float = float("-inf")  # when etcd last failed to answer a call of ours or a watch
 
-    def __post_init__(self) -> None:
-        told = self.store.on_event
-
-        def on_event(kind: str, info: dict) -> None:  # the keep-alive's: etcd away, or our lease lapsed
-            if kind in ("metadata_unreachable", "metadata_resumed"):
-                self.saw_outage()
-            told(kind, info)
-        self.store.on_event = on_event
+    @property
+    def outage_at(self) -> float:
+        """When etcd last failed us: a call, a watch's stream, or the keep-alive of our leases."""
+        return max(self._outage_at, self.store.outage_at)
 
     def saw_outage(self) -> None:
-        self.outage_at = time.monotonic()
+        self._outage_at = time.monotonic()
 
     @classmethod
     def connect(cls, cfg: EtcdConfig, wait: float, patience: float = PATIENCE_S) -> "FleetStore":

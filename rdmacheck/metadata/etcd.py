@@ -102,6 +102,8 @@ class EtcdStore:
     _mine: dict[str, Published] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     on_event: Callable[[str, dict], None] = lambda kind, info: None
+    _keepalive: threading.Thread | None = None
+    outage_at: float = float("-inf")  # when the keep-alive last found etcd away or a lease lapsed (monotonic)
 
     @classmethod
     def connect(cls, cfg: EtcdConfig, on_event: Callable[[str, dict], None] | None = None) -> "EtcdStore":
@@ -200,10 +202,17 @@ class EtcdStore:
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     def keep_alive_in_background(self) -> threading.Thread:
-        """Refresh the leases every TTL/3; if etcd lost them (restart), publish again."""
-        t = threading.Thread(target=self._keep_alive, name="etcd-keepalive", daemon=True)
-        t.start()
-        return t
+        """Refresh the leases every TTL/3; if etcd lost them (restart), publish again. One thread per
+        store, however many leases it holds (simulated agents share a store: 1,000 in a process)."""
+        if self._keepalive is None or not self._keepalive.is_alive():
+            self._keepalive = threading.Thread(target=self._keep_alive, name="etcd-keepalive", daemon=True)
+            self._keepalive.start()
+        return self._keepalive
+
+    def abandon(self, name: str) -> None:
+        """Stop refreshing one name's lease without revoking it: it expires TTL seconds later, as if its
+        holder had been SIGKILLed (a simulated agent's death, in a store it shares with others)."""
+        self._mine.pop(name, None)
 
     def stop_keepalive(self) -> None:
         """Stop refreshing our leases without revoking them: they expire TTL seconds later, as if this
@@ -218,11 +227,13 @@ class EtcdStore:
                 try:
                     ttl = _refresh(pub.lease)
                     if ttl <= 0:  # the lease is gone (etcd restarted without it): claim again
+                        self.outage_at = time.monotonic()
                         self._republish(pub)
                     elif broken:
                         self.on_event("metadata_resumed", {"name": pub.name})
                     broken = False
                 except Exception as e:  # noqa: BLE001
+                    self.outage_at = time.monotonic()
                     if not broken:
                         self.on_event("metadata_unreachable", {"operation": "lease keep-alive", "error": _short(e)})
                     broken = True
