@@ -132,13 +132,13 @@ class Coordinator:
             self.store.put(proto.ROUND, plan.to_json())
         deadline = time.monotonic() + self.plan.round_deadline()
         by_initiator = {p.initiator: p for p in live}  # a pair's result is under its initiator's key
-        values = self.hosts_watch.snapshot()
         look = [f"{p.initiator}/result" for p in live]  # results put before this loop began
+        down_seen = -1
         while len(outcomes) < len(pairs) and time.monotonic() < deadline:
-            for key in look:
+            for key in look:  # only the keys that changed: a round's cost grows with its pairs, not squared
                 host, _, leaf = key.partition("/")
                 p = by_initiator.get(host)
-                value = values.get(key)
+                value = self.hosts_watch.get(key)
                 if leaf == "agent" and value is None and host not in self.down and host in self.result.hosts:
                     self._agent_key_gone(host)
                 if leaf != "result" or p is None or p in outcomes or not proto.current(value, self.nonce, index):
@@ -149,15 +149,16 @@ class Coordinator:
                 else:
                     outcomes[p] = out
             self._settle_suspects()
-            for p in live:
-                if p not in outcomes and set(p) & set(self.down):
-                    outcomes[p] = self._host_down(index, p)
+            if len(self.down) != down_seen:  # a host went down: its pending pairs are settled at once
+                down_seen = len(self.down)
+                for p in live:
+                    if p not in outcomes and (p.target in self.down or p.initiator in self.down):
+                        outcomes[p] = self._host_down(index, p)
             if len(outcomes) < len(pairs):
                 self._wait()
                 look = []
                 while self.changed:
                     look.append(self.changed.popleft())
-                values = self.hosts_watch.snapshot() if look else values
         for p in live:
             if p not in outcomes:
                 outcomes[p] = PairOutcome(index, p.target, p.initiator, Verdict.FAIL, finding="deadline",

@@ -87,6 +87,10 @@ class PrefixWatch:
             self._tell("put", k, v)
         self._wake()
 
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            return self.values.get(key)
+
     def snapshot(self) -> dict[str, dict | None]:
         with self._lock:
             return dict(self.values)
