@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from rdmacheck.cli import matrix_options as M
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
@@ -102,15 +103,15 @@ def matrix_cmd(
     device: str = o.DEVICE,
     engines: Optional[str] = typer.Option(None, "--engines", help="Comma-separated kind==release (default: every release installed, of every kind)."),
     scenarios: Optional[str] = typer.Option(None, "--scenarios", help="Comma-separated subset of restart-initiator, restart-target, simopen, race, etcd-restart, remove-readd, remove-readd-inflight (each runs where it applies)."),
-    host: Optional[str] = typer.Option(None, "--host", help="IP every side names itself by (default: the device's IPv4)."),
-    rounds: int = typer.Option(2, "--rounds", min=1, help="Restart and remove-readd cells: rounds after the first; simopen: rounds."),
-    endpoints: int = typer.Option(2, "--endpoints", min=1, help="simopen: segments forced at once."),
-    race_trials: int = typer.Option(6, "--race-trials", min=1, help="race: trials (two fresh engines each)."),
-    race_threads: int = typer.Option(1, "--race-threads", min=1, help="race: write calls per engine at the instant."),
-    hang_after: float = typer.Option(5.0, "--hang-after", help="race: the watchdog in seconds."),
-    answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="simopen: seconds for the engine's answer."),
-    engine_transfer_timeout: int = typer.Option(5, "--engine-transfer-timeout", help="The engines' own limit on one transfer (Mooncake: MC_TRANSFER_TIMEOUT; NIXL: how long a transfer may stay in progress), seconds."),
-    etcd: Optional[str] = typer.Option(None, "--etcd", help="etcd for the etcd-restart cells, e.g. etcd://127.0.0.1:2379 (default: a throwaway local etcd)."),
+    host: Optional[str] = M.HOST,
+    rounds: int = M.ROUNDS,
+    endpoints: int = M.ENDPOINTS,
+    race_trials: int = M.RACE_TRIALS,
+    race_threads: int = M.RACE_THREADS,
+    hang_after: float = M.HANG_AFTER,
+    answer_timeout: float = M.ANSWER_TIMEOUT,
+    engine_transfer_timeout: int = M.ENGINE_TRANSFER_TIMEOUT,
+    etcd: Optional[str] = M.ETCD,
     log_dir: Path = typer.Option(Path("rdmacheck-logs/engines-matrix"), "--log-dir", help="Every cell's logs: DIR/<engine>/<scenario>/."),
     json_path: Optional[Path] = o.JSON_FILE,
     junit: Optional[Path] = o.JUNIT,

@@ -22,8 +22,8 @@ except ImportError:  # pragma: no cover
     from click.core import ParameterSource
 
 from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.output.files import read_text_input
 from rdmacheck.output.console import err
+from rdmacheck.output.files import read_text_input
 from rdmacheck.words import Mode, Strategy
 
 # --- single options ---------------------------------------------------------------------------
