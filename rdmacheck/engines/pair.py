@@ -30,6 +30,7 @@ from rdmacheck.roles.process import RoleFailed, RoleProcess
 
 PAIR_SCENARIOS = ("restart-initiator", "restart-target", "remove-readd", "remove-readd-inflight")
 READD = ("remove-readd", "remove-readd-inflight")
+TRANSFER_OPS = ("write", "read", "post", "settle")  # a call still blocked in these is a transfer's hang
 
 
 @dataclass
@@ -47,7 +48,11 @@ class PairPlan:
 
 
 class _Hung(Exception):
-    """A transfer had not completed when its deadline passed."""
+    """An engine had not answered when its deadline passed: a hang of a transfer call, or of another step."""
+
+    def __init__(self, message: str, op: str):
+        super().__init__(message)
+        self.finding = "engine-write-hung" if op in TRANSFER_OPS else "deadline"
 
 
 class _Engines:
@@ -80,7 +85,7 @@ class _Engines:
         try:
             return proc.wait_for("reply", timeout, what, since=mark)
         except DeadlineExceeded:
-            raise _Hung(f"{what}: no answer from the {role} engine within {timeout:g} s") from None
+            raise _Hung(f"{what}: no answer from the {role} engine within {timeout:g} s", cmd.get("op", "")) from None
 
     def introduce(self, role: str, other: str) -> None:
         """`role` learns `other` (NIXL: its metadata; Mooncake: nothing to learn, by name)."""
@@ -156,7 +161,7 @@ def _round(e: _Engines, res: PairResult, index: int, action: str, before) -> Pai
     except _Failed as x:
         rnd.finding, rnd.error = x.finding, str(x)
     except _Hung as x:
-        rnd.finding, rnd.error = "engine-write-hung", str(x)
+        rnd.finding, rnd.error = x.finding, str(x)
     except RoleFailed as x:
         rnd.finding, rnd.error = "role-crashed", str(x)[:300]
     return rnd

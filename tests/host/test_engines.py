@@ -94,3 +94,13 @@ def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, caps
         main()
     err = capsys.readouterr().err
     assert ex.value.code == 2 and named in err, err
+
+
+def test_only_a_blocked_transfer_is_named_a_hang():
+    """A check of memory or an add_peer not answered in time is a deadline naming the step, never a write hang."""
+    from rdmacheck.engines.pair import _Hung
+
+    assert _Hung("the target's check of its memory", "verify").finding == "deadline"
+    assert _Hung("the initiator adding its peer", "add_peer").finding == "deadline"
+    assert _Hung("the initiator's write", "write").finding == "engine-write-hung"
+    assert _Hung("the posted write to end", "settle").finding == "engine-write-hung"
