@@ -68,7 +68,7 @@ def test_lab_hosts_refuses_to_touch_a_machine_that_is_not_the_lab_guest(tmp_path
 
     forward = "/proc/sys/net/ipv4/ip_forward"
     before = open(forward).read()
-    monkeypatch.setattr(hosts, "_sh", lambda cmd: pytest.fail(f"ran {cmd} outside the guest"))
+    monkeypatch.setattr(hosts, "_sh", lambda cmd, stdin=None: pytest.fail(f"ran {cmd} outside the guest"))
     with pytest.raises(EnvironmentProblem, match="inside the lab guest only"):
         hosts.create(2)
     assert open(forward).read() == before
