@@ -15,12 +15,11 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def cli_md() -> str:
-    import rdmacheck.cli  # noqa: F401 - registers every command
-    from rdmacheck.cli.app import app
+    from rdmacheck.cli.app import every_command
     from rdmacheck.cli.reestablish import local_app, role_app
 
     parts = []
-    for obj, name, title in ((app, "rdmacheck", "Command reference"),
+    for obj, name, title in ((every_command(), "rdmacheck", "Command reference"),
                              (local_app, "rdmacheck reestablish --local", None),
                              (role_app, "rdmacheck reestablish --role target|initiator", None)):
         cmd = typer.main.get_command(obj)

@@ -1,21 +1,8 @@
 """The command line: a thin typer app (parse, check, call one function, render). One module per
 command or sub-app; options that mean the same in several commands live in options.py; finish.py
-writes a result's files and exits by it."""
+writes a result's files and exits by it. A process loads only the module of the command it runs:
+app.load_commands() (no argument) registers them all."""
 
-from rdmacheck.cli import (  # noqa: F401
-    bench,
-    devices,
-    doctor,
-    engines,
-    fleet,
-    lab,
-    matrix,
-    metadata,
-    mooncake,
-    reestablish,
-    simopen,
-    soak,
-)
-from rdmacheck.cli.app import app, main
+from rdmacheck.cli.app import main
 
-__all__ = ["app", "main"]
+__all__ = ["main"]

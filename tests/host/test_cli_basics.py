@@ -82,3 +82,25 @@ class _Stop(BaseException):
 
 def _stop():
     raise _Stop()
+
+
+def test_a_command_loads_only_its_own_module_and_every_command_is_mapped_to_its_module():
+    import subprocess
+    import sys
+
+    from rdmacheck.cli.app import MODULE_OF, every_command
+
+    app = every_command()
+
+    registered = {c.name or c.callback.__name__.replace("_", "-"): c.callback.__module__ for c in app.registered_commands}
+    registered |= {g.name: g.typer_instance.registered_commands[0].callback.__module__ for g in app.registered_groups}
+    assert {name: module.rsplit(".", 1)[1] for name, module in registered.items()} == MODULE_OF
+    code = ("import sys; from rdmacheck.cli.app import load_commands; load_commands(sys.argv[1:]); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('rdmacheck.cli.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code, "fleet", "agent", "--help"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert "rdmacheck.cli.fleet" in loaded and not {"rdmacheck.cli.bench", "rdmacheck.cli.matrix"} & set(loaded)
+    every = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, check=True).stdout
+    assert all(f"rdmacheck.cli.{m}" in every.split() for m in set(MODULE_OF.values()))
+    out = rdmacheck("fleet", "agent", "--help")
+    assert out.returncode == 0 and "Register this host" in out.stdout

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import typer
 
-import rdmacheck.cli  # noqa: F401 - registers every command
-from rdmacheck.cli.app import app
+from rdmacheck.cli.app import every_command
 from rdmacheck.cli.reestablish import local_app, role_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,7 @@ LINES = _command_lines()
 
 def _resolve(words: list[str]):
     """The click command a line names, and the words left; None for a word that names no command."""
-    cmd = typer.main.get_command(app)
+    cmd = typer.main.get_command(every_command())
     rest = list(words)
     while rest and hasattr(cmd, "commands"):
         word = rest[0]

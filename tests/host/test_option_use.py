@@ -51,9 +51,9 @@ def test_the_slurm_agent_command_line_parses_as_an_agent_command():
     """What srun runs must be a valid `fleet agent` command line (every flag exists there)."""
     import typer
 
-    from rdmacheck.cli.app import app
+    from rdmacheck.cli.app import every_command
 
-    agent = typer.main.get_command(app).commands["fleet"].commands["agent"]
+    agent = typer.main.get_command(every_command()).commands["fleet"].commands["agent"]
     names = {o for p in agent.params for o in getattr(p, "opts", [])}
     args, _ = _agent_etcd_args(EtcdConfig(endpoints=[("h", 1)], user="u", ca_cert="/ca"), 1.0)
     assert {a for a in args if a.startswith("--")} <= names

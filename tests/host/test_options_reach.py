@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from rdmacheck.cli import app
 from rdmacheck.cli import reestablish as reestablish_cli
+from rdmacheck.cli.app import every_command
 from rdmacheck.errors import RdmacheckError
 from rdmacheck.scenario.result import PASS, CellResult, RoundResult, RunResult
 from rdmacheck.words import Role
@@ -266,7 +266,7 @@ def _command(path: tuple[str, ...]):
         return typer.main.get_command(reestablish_cli.local_app)
     if path == ("reestablish",):
         return typer.main.get_command(reestablish_cli.role_app)
-    cmd = typer.main.get_command(app)
+    cmd = typer.main.get_command(every_command())
     for name in path:
         cmd = cmd.commands[name]
     return cmd
@@ -459,7 +459,7 @@ def _expected(args: list[str], d: Path) -> str:
 
 
 def test_the_old_mooncake_dialect_spelling_is_refused_with_the_new_one(capsys):
-    from rdmacheck.cli.app import app as root
+    root = every_command()
 
     cmd = typer.main.get_command(root)
     with pytest.raises(Exception) as e:
