@@ -92,10 +92,11 @@ PartitionName=lab Nodes={','.join(h.name for h in self.hosts)} Default=YES MaxTi
         self._run(["munged", "--force", f"--key-file={key}", f"--socket={self.socket}", f"--pid-file={r}/munged.pid",
                    f"--log-file={r}/munged.log", f"--seed-file={r}/munged.seed"])
         self._run(["slurmctld", "-c", "-f", str(self.conf)])
-        for h in self.hosts:  # `ip netns exec` mounts a fresh /sys without cgroups, which slurmd needs
-            self._run(h.ns("sh", "-c", f"mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; "
-                                       "mkdir -p /sys/fs/cgroup/system.slice; "
-                                       f"exec slurmd -N {h.name} -f {self.conf}"))
+        # Every host's slurmd at once (each daemonizes; one after the other took ~0.4 s a host on the lab's
+        # emulated CPUs). `ip netns exec` mounts a fresh /sys without cgroups, which slurmd needs.
+        self._run_all([h.ns("sh", "-c", f"mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; "
+                                        "mkdir -p /sys/fs/cgroup/system.slice; "
+                                        f"exec slurmd -N {h.name} -f {self.conf}") for h in self.hosts])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             out = subprocess.run(["sinfo", "-h", "-o", "%T %D"], capture_output=True, text=True, env=self.env(),
@@ -103,16 +104,32 @@ PartitionName=lab Nodes={','.join(h.name for h in self.hosts)} Default=YES MaxTi
             idle = sum(int(n) for state, n in zip(out[::2], out[1::2]) if state.startswith("idle"))
             if idle == len(self.hosts):
                 return
-            time.sleep(1.0)
+            time.sleep(0.25)
         raise EnvironmentProblem(f"lab slurm: not all {len(self.hosts)} nodes idle within {timeout:g} s "
                                  f"(sinfo: {' '.join(out)}; logs in {r})")
 
     def _run(self, cmd: list[str]) -> None:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=30)
-        if r.returncode != 0:
+        self._run_all([cmd])
+
+    def _run_all(self, cmds: list[list[str]], timeout: float = 30.0) -> None:
+        """The commands at once; the first that fails (or outlives `timeout`) is the error."""
+        procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env())
+                 for c in cmds]
+        deadline = time.monotonic() + timeout
+        for cmd, p in zip(cmds, procs):
+            try:
+                out, errs = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                raise EnvironmentProblem(f"lab slurm: `{' '.join(cmd)}` did not return within {timeout:g} s") from None
+            self._check(cmd, p.returncode, out, errs)
+
+    def _check(self, cmd: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        if returncode != 0:
             logs = sorted(self.root.glob("*.log"), key=lambda p: p.stat().st_mtime)
             last = [x for x in (logs[-1].read_text(errors="replace").splitlines() if logs else []) if "error" in x]
-            raise EnvironmentProblem(f"lab slurm: `{' '.join(cmd)}` failed: {(r.stderr or r.stdout).strip()[:200]}"
+            raise EnvironmentProblem(f"lab slurm: `{' '.join(cmd)}` failed: {(stderr or stdout).strip()[:200]}"
                                      + (f" ({logs[-1].name}: {last[-1][:200]})" if last else ""))
 
     def stop(self) -> None:
