@@ -54,6 +54,9 @@ def preload() -> None:
     import rdmacheck.roles.initiator  # noqa: F401, PLC0415
     import rdmacheck.roles.target  # noqa: F401, PLC0415
     import rdmacheck.verbs.cm  # noqa: F401, PLC0415
+    from rdmacheck.verbs.devices import load_providers  # noqa: PLC0415
+
+    load_providers()
 
 
 # A command prefix: the kernel SIGKILLs what it execs when the process that started it dies. setpriv

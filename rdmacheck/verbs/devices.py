@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
+import struct
 import subprocess
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.verbs import compat
+from rdmacheck.verbs import compat, netlink
 from rdmacheck.verbs.gid import GidEntry, gid_ip, is_zero_gid
 
 NODE_TYPES = {1: "CA", 2: "SWITCH", 3: "ROUTER", 4: "RNIC", 5: "USNIC", 6: "USNIC_UDP"}
@@ -90,11 +90,10 @@ def is_iwarp_device(name: str, sysfs: Path = compat.SYSFS_IB) -> bool:
 
 
 def _rdma_links() -> dict[str, str]:
-    """ifname "dev/port" -> netdev, from `rdma link` (covers iWARP, which has no GID netdevs)."""
+    """ifname "dev/port" -> netdev, as `rdma link` shows it (covers iWARP, which has no GID netdevs)."""
     try:
-        out = subprocess.run(["rdma", "-j", "link", "show"], capture_output=True, text=True, timeout=5).stdout
-        return {f'{l["ifname"]}/{l["port"]}': l["netdev"] for l in json.loads(out or "[]") if l.get("netdev")}
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return netlink.rdma_links()
+    except (OSError, ValueError, KeyError, struct.error):
         return {}
 
 
@@ -102,10 +101,8 @@ def _netdev_ips(netdev: str | None) -> list[str]:
     if not netdev:
         return []
     try:
-        out = subprocess.run(["ip", "-j", "addr", "show", "dev", netdev], capture_output=True, text=True,
-                             timeout=5).stdout
-        return [a["local"] for link in json.loads(out or "[]") for a in link.get("addr_info", [])]
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return netlink.addresses(netdev)
+    except (OSError, ValueError, struct.error):
         return []
 
 
@@ -141,6 +138,18 @@ def _gid_table(ctx, port: int, tbl_len: int, nports: int, iwarp: bool) -> list[G
             continue
         entries.append(GidEntry(idx, gid, "iWARP" if iwarp else "?", None, None if iwarp else gid_ip(gid)))
     return entries
+
+
+def load_providers() -> None:
+    """List the devices once: libibverbs loads its provider libraries then, and a process forked
+    afterwards inherits them (~115 ms of emulated CPU per forked role in the lab guest). No device is
+    opened, so forking stays safe."""
+    try:
+        from pyverbs.device import get_device_list  # noqa: PLC0415
+
+        get_device_list()
+    except Exception:  # noqa: BLE001 - no RDMA here: the role says so when it opens its device
+        pass
 
 
 def list_devices(only: str | None = None) -> list[DeviceInfo]:

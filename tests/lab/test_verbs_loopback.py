@@ -45,3 +45,23 @@ def test_devices_json_lists_rxe0_and_siw0_active_with_a_rocev2_ipv4_gid():
         assert devs[name]["ports"][0]["state"] == "ACTIVE"
     gids = devs["rxe0"]["ports"][0]["gids"]
     assert any(g["type"] == "RoCE v2" and g["ip"] == "169.254.30.1" for g in gids), gids
+
+
+def test_netlink_sees_each_device_ports_netdev_and_addresses_as_the_rdma_and_ip_tools_do():
+    """The netdevs and addresses a role finds in-process are the ones `rdma link` and `ip addr` print."""
+    import json
+    import subprocess
+
+    from rdmacheck.verbs import netlink
+
+    require_device("siw0")
+    shown = json.loads(subprocess.run(["rdma", "-j", "link", "show"], capture_output=True, text=True,
+                                      check=True).stdout)
+    expected = {f'{link["ifname"]}/{link["port"]}': link["netdev"] for link in shown if link.get("netdev")}
+    found = netlink.rdma_links()
+    assert found == expected and found["siw0/1"] == "sw0" and found["rxe0/1"] == "rx0", (found, expected)
+    for netdev in set(expected.values()):
+        out = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", netdev], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert netlink.addresses(netdev) == [a["local"] for link in out for a in link.get("addr_info", [])]
+    assert "169.254.10.1" in netlink.addresses("sw0")

@@ -1,0 +1,27 @@
+"""Device facts read in-process over netlink (the lab test compares them with rdma and ip on real devices)."""
+import pytest
+
+
+def test_netlink_addresses_are_what_ip_addr_lists_and_a_missing_netdev_is_an_oserror():
+    import json
+    import socket
+    import subprocess
+
+    from rdmacheck.verbs import netlink
+
+    for _, netdev in socket.if_nameindex():
+        out = json.loads(subprocess.run(["ip", "-j", "addr", "show", "dev", netdev], capture_output=True, text=True,
+                                        check=True).stdout)
+        assert netlink.addresses(netdev) == [a["local"] for link in out for a in link.get("addr_info", [])]
+    assert "127.0.0.1" in netlink.addresses("lo")
+    with pytest.raises(OSError):
+        netlink.addresses("no-such-netdev0")
+
+
+def test_a_netlink_answer_that_does_not_parse_is_refused_not_misread():
+    from rdmacheck.verbs import netlink
+
+    assert netlink._attrs(netlink._attr(3, b"\x01\x00\x00\x00") + netlink._attr(51, b"eth0\x00")) == {
+        3: b"\x01\x00\x00\x00", 51: b"eth0\x00"}
+    with pytest.raises(netlink.NetlinkError):
+        netlink._attrs(b"\x02\x00\x03\x00")
