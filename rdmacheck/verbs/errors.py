@@ -35,8 +35,11 @@ class VerbsError(RdmacheckError):
 
     @property
     def transient(self) -> bool:
-        """The path is down for now (a link outage), not a wrong attribute: worth retrying."""
-        return self.errno in TRANSIENT_ERRNOS
+        """Worth retrying: the path is down for now (a link outage), or the local TCP port rdma_cm
+        picked for an iWARP connection is still held by an earlier connection's socket (siw, seen after
+        many restarts in a namespace: 2 of 491 rounds, 1 of 84 fleet connects); a new CM id picks
+        another port. Not a wrong attribute."""
+        return self.errno in TRANSIENT_ERRNOS or (self.step == "rdma_connect" and self.errno == errno_mod.EADDRINUSE)
 
     @property
     def finding(self) -> str:

@@ -1,4 +1,5 @@
-"""Device facts read in-process over netlink (the lab test compares them with rdma and ip on real devices)."""
+"""Device facts read in-process over netlink (the lab test compares them with rdma and ip on real
+devices), and which verbs failures are worth a retry."""
 import pytest
 
 
@@ -25,3 +26,15 @@ def test_a_netlink_answer_that_does_not_parse_is_refused_not_misread():
         3: b"\x01\x00\x00\x00", 51: b"eth0\x00"}
     with pytest.raises(netlink.NetlinkError):
         netlink._attrs(b"\x02\x00\x03\x00")
+
+
+def test_only_a_path_outage_or_a_connect_whose_local_port_is_held_is_retried():
+    import errno
+
+    from rdmacheck.verbs.cm import CmError
+    from rdmacheck.verbs.errors import VerbsError
+
+    assert CmError("rdma_connect", errno.EADDRINUSE).transient
+    assert VerbsError("rdma_resolve_addr", errno.ENETUNREACH).transient
+    assert not CmError("rdma_bind_addr", errno.EADDRINUSE).transient  # a listener's port in use: say so
+    assert not CmError("rdma_connect", errno.EINVAL).transient
