@@ -21,6 +21,20 @@ os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 from rdmacheck.errors import BadInput, RdmacheckError  # noqa: E402
 
 
+def _quiet_closed_watch_thread(args: threading.ExceptHookArgs) -> None:
+    """etcd3's watch thread has no stop: once the client is closed it calls Watch again on the closed
+    channel and dies with this error, which Python printed to the user as a traceback (seen under
+    every `fleet run`). Nothing is lost with it; any other thread's error is printed as before."""
+    if (args.exc_type is ValueError and "Channel closed" in str(args.exc_value) and args.thread is not None
+            and args.thread.name.startswith("etcd3_watch_")):
+        return
+    _print_thread_error(args)
+
+
+_print_thread_error = threading.excepthook
+threading.excepthook = _quiet_closed_watch_thread
+
+
 class MetadataError(RdmacheckError):
     """An etcd operation failed or timed out; the message names the operation and the endpoint."""
 

@@ -211,3 +211,33 @@ def test_a_throwaway_etcd_that_dies_at_start_is_an_error_naming_its_log_not_a_se
     (snap / "db").write_bytes(b"not a bolt database" * 8)
     with pytest.raises(EnvironmentProblem, match=r"etcd exited with status \d+ at start: .*cannot open database"):
         EtcdServer(tmp_path / "data").start()
+
+
+def test_closing_a_store_with_a_watch_prints_no_traceback_but_other_thread_errors_still_show(etcd_server):
+    """In a process of its own: pytest replaces threading.excepthook while a test runs."""
+    import subprocess
+    import sys
+
+    code = f"""
+import threading, time
+from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore
+store = EtcdStore.connect(EtcdConfig(endpoints=[("127.0.0.1", {etcd_server.port})]))
+store.watch("initiator", None, lambda kind, desc: None)
+deadline = time.monotonic() + 5
+while not (threads := [t for t in threading.enumerate() if t.name.startswith("etcd3_watch_")]):
+    assert time.monotonic() < deadline, "etcd3's watch thread did not start within 5 s"
+    time.sleep(0.05)
+store.close()
+for t in threads:
+    t.join(5)  # it calls Watch on the closed channel and ends
+assert not any(t.is_alive() for t in threads)
+def fails():
+    raise ValueError("Cannot invoke RPC: Channel closed! (not etcd3's thread)")
+other = threading.Thread(target=fails, name="someone-else")
+other.start()
+other.join()
+print("done")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "done", r.stderr
+    assert "someone-else" in r.stderr and r.stderr.count("Traceback") == 1, r.stderr
