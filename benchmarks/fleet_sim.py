@@ -58,7 +58,8 @@ def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: f
     return 0
 
 
-def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_times_arg: Path | None) -> dict:
+def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_times_arg: Path | None,
+        profile_to: Path | None = None) -> dict:
     """The coordinator as its own process (the real `rdmacheck fleet run`), the simulated agents as
     threads of `procs` harness processes: the coordinator's CPU time per round is its own cost; its
     round wall time minus the slowest pair also carries the harness's lag (hundreds of agent threads
@@ -70,7 +71,8 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
             cluster = f"sim{n}"
             hosts = [f"n{i:04d}" for i in range(n)]
             out = Path(tempfile.gettempdir()) / f"rdmacheck-fleet-sim-{n}.json"  # kept: the run in full
-            coord = subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--expect", str(n),
+            profile = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
+            coord = subprocess.Popen([sys.executable, *profile, "-m", "rdmacheck", "fleet", "run", "--expect", str(n),
                                       "--pairing", f"random:{rounds}", "--metadata", server.url, "--cluster", cluster,
                                       "--lease-ttl", "60", "--etcd-timeout", "30", "--start-timeout", "60",
                                       "--pair-timeout", "60", "--retest-rounds", "0", "--join-timeout", "300",
@@ -131,6 +133,8 @@ def main() -> int:
     ap.add_argument("--poll", type=float, default=1.0)
     ap.add_argument("--procs", type=int, default=4, help="harness processes the simulated agents are spread over")
     ap.add_argument("--pair-times", type=Path, default=None, help="a fleet results JSON from the lab")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="the coordinator under cProfile: its statistics into FILE.<agents> (read with pstats)")
     ap.add_argument("--worker", nargs=4, metavar=("URL", "CLUSTER", "HOSTS", "SEED"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     times, source = pair_times(a.pair_times, [6.0])
@@ -139,7 +143,8 @@ def main() -> int:
         return worker(url, cluster, hosts.split(","), times, a.poll, int(seed) * 100_000)
     median = statistics.median(times)
     print(f"CONTROL-PLANE SIMULATION (no RDMA): pair times from {source}, median {median:.2f} s; poll {a.poll:g} s")
-    rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times) for n in a.agents]
+    rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times,
+                a.profile.with_suffix(f".{n}") if a.profile else None) for n in a.agents]
     for r in rows:
         print(f"{r['agents']:>5} agents: {r['rounds']} rounds, {r['passed']}/{r['pairs']} pairs; coordinator "
               f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round; last result -> next round published "

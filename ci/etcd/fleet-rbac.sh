@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A locked-down etcd for fleet runs: etcd's own role-based access control, so that each agent can
 # write only under its own host's keys (rdmacheck/<run>/fleet/host/<host>/) and only the coordinator
-# under the control keys (rdmacheck/<run>/fleet/ctl/). Everyone of the run may read the run's keys.
+# under the control keys and the round's pairs (rdmacheck/<run>/fleet/ctl/, fleet/plan/). Everyone of the
+# run may read the run's keys.
 #
 #   ETCDCTL_ENDPOINTS=10.0.0.5:2379 ci/etcd/fleet-rbac.sh RUN ROOT_PASSWORD COORDINATOR_PASSWORD HOST:PASSWORD...
 #

@@ -146,6 +146,8 @@ class Agent:
             plan = self._round_of(control.get("round"))
             self.round_revision = self.control.mods.get("round", 1)  # the round's own put
             if plan is not None and plan.index not in self.done_rounds:
+                plan = self._with_pairs(plan, control["round"])
+            if plan is not None and plan.index not in self.done_rounds:
                 self.done_rounds.add(plan.index)
                 pair = plan.pair_of(self.cfg.host)
                 if pair is not None:
@@ -157,17 +159,24 @@ class Agent:
                     continue
             self._sleep()
 
-    def _round_of(self, value) -> RoundPlan | None:
-        """The round the coordinator published, or None (none yet, or unreadable: said once)."""
+    def _round_of(self, value, shard: dict | None = None) -> RoundPlan | None:
+        """The round the coordinator published (with the pairs of `shard`), or None (none yet, or
+        unreadable: said once)."""
         if value is None:
             return None
         try:
-            return RoundPlan.from_dict(value)
+            return RoundPlan.from_dict(value, shard)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            if value != self.bad_round:
-                self.bad_round = value
+            if (value, shard) != self.bad_round:
+                self.bad_round = (value, shard)
                 self.say(f"agent {self.cfg.host}: ignored an unreadable round ({type(e).__name__}: {e})")
             return None
+
+    def _with_pairs(self, plan: RoundPlan, header: dict) -> RoundPlan | None:
+        """The round with its pairs: this host's shard of them (one read; a shard of another round is
+        unreadable, looked at again at the next wake)."""
+        shard = self.store.get(proto.plan_key(proto.shard_of(self.cfg.host, plan.shards)))
+        return self._round_of(header, shard if shard is not None else {})
 
     def _play(self, plan: RoundPlan, pair) -> None:
         from rdmacheck.fleet.pairtest import pair_spec, run_initiator  # noqa: PLC0415

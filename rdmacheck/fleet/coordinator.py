@@ -53,6 +53,7 @@ class Coordinator:
         self.wake = threading.Event()
         self.changed: deque[str] = deque()  # keys under fleet/host/ put or deleted since last looked at
         self.suspect: dict[str, float] = {}  # host -> since when its key is gone right after an etcd outage
+        self.unwritten = False  # a finished round whose results are not yet in the files
 
     def run(self) -> FleetResult:
         try:
@@ -60,7 +61,7 @@ class Coordinator:
             # only then clear a previous run's control keys; the hosts' keys of an earlier run carry
             # its nonce, never this one's, so they are never taken for this run's.
             self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
-            for stale in (proto.ROUND, proto.END):
+            for stale in (proto.ROUND, proto.END, proto.PLAN):
                 self.store.delete_prefix(stale)
             self.hosts_watch = PrefixWatch(self.store, proto.HOSTS, on_event=self._on_host_event).start()
             self.hosts_watch.listen(self.wake)
@@ -76,6 +77,7 @@ class Coordinator:
             if self.hosts_watch is not None:
                 self.hosts_watch.close()
             self.result.duration_s = round(time.monotonic() - self.t0, 3)
+            self._write()
             try:
                 self.store.put(proto.END, {"reason": "run complete" if self.result.finished else "coordinator stopped"})
             except Exception:  # noqa: BLE001 - etcd gone: the agents see the coordinator's lease expire instead
@@ -126,10 +128,13 @@ class Coordinator:
         self._check_leases()
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
-        plan = RoundPlan(index, live, self.plan.settings, retest, run=self.nonce)
+        plan = RoundPlan(index, live, self.plan.settings, retest, run=self.nonce,
+                         shards=proto.shard_count(len(self.result.hosts)))
         published = time.time()
-        if live:
-            self.store.put(proto.ROUND, plan.to_json())
+        if live:  # the shards first: an agent that sees the round finds its pairs
+            self.store.put_many(plan.shard_values())
+            self.store.put(proto.ROUND, plan.header_json())
+        self._write()  # the last round's results, while this one's pairs start (4,096 hosts: 0.2 s of JSON)
         deadline = time.monotonic() + self.plan.round_deadline()
         by_initiator = {p.initiator: p for p in live}  # a pair's result is under its initiator's key
         look = [f"{p.initiator}/result" for p in live]  # results put before this loop began
@@ -172,7 +177,13 @@ class Coordinator:
         self.result.pairs.extend(outcomes[p] for p in pairs)
         ok = sum(o.verdict == Verdict.PASS for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
-        self.on_round(self.result)  # written as it comes: a run cut short later keeps this round
+        self.unwritten = True  # written once the next round is out, or the run ends
+
+    def _write(self) -> None:
+        """The results so far into the files (as they come: a run cut short later keeps every round)."""
+        if self.unwritten:
+            self.unwritten = False
+            self.on_round(self.result)
 
     def _ignore(self, key: str, index: int, why: str) -> None:
         """A value of this round under a result key that is not the pair's result: one warning, ignored."""
@@ -181,11 +192,12 @@ class Coordinator:
             self.say(f"fleet: warning: ignored {key} (round {index}): {why}")
 
     def _check_leases(self) -> None:
-        """Every round begins with a keys-only read of the registrations (between rounds the watch sees
-        a lease expire as its key's delete)."""
-        alive = {name.partition("/")[0] for name in self.store.names(proto.HOSTS) if name.endswith("/agent")}
+        """Every round begins with the registrations the hosts' watch holds: a lease that expired is its
+        key's delete, and the watch's safety re-read catches one its stream hid. (A keys-only read of
+        every host's keys here cost 0.11-0.16 s at 4,096 hosts before each round could be published.)"""
+        values = self.hosts_watch.values
         for h in self.result.hosts:
-            if h not in alive and h not in self.down:
+            if h not in self.down and not isinstance(values.get(f"{h}/agent"), dict):
                 self._agent_key_gone(h)
 
     def _agent_key_gone(self, h: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 
 from rdmacheck.fleet.schedule import Pair
@@ -31,6 +32,9 @@ COORDINATOR = CONTROL + "coordinator"
 ROUND = CONTROL + "round"
 END = CONTROL + "end"
 HOSTS = "fleet/host/"  # fleet/host/<host>/{agent,ready,result}: each host's own
+PLAN = "fleet/plan/"  # fleet/plan/<k>: shard k of the round's pairs (the coordinator's)
+SHARD_HOSTS = 64  # hosts per shard: what an agent receives and reads of a round stays small
+MAX_SHARDS = 100_000
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
 DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
 
@@ -45,6 +49,19 @@ def agent_key(host: str) -> str:
 
 def ready_key(target: str) -> str:
     return f"{HOSTS}{target}/ready"
+
+
+def plan_key(shard: int) -> str:
+    return f"{PLAN}{shard}"
+
+
+def shard_count(hosts: int) -> int:
+    return max(1, -(-hosts // SHARD_HOSTS))
+
+
+def shard_of(host: str, shards: int) -> int:
+    """Which shard of a round's pairs holds the pairs of `host` (the same on every machine)."""
+    return zlib.crc32(host.encode()) % shards
 
 
 def result_key(pair: Pair) -> str:
@@ -108,23 +125,44 @@ class PairSettings:
 
 @dataclass
 class RoundPlan:
+    """A round. Its header (index, settings, nonce, shard count) is the round key, which every agent's
+    watch receives; its pairs are in shards (fleet/plan/<k>, the pairs of the hosts whose shard is k),
+    of which an agent reads its own: a plan of 5,000 pairs sent to 10,000 watchers was ~1 GB a round."""
     index: int
     pairs: list[Pair]
     settings: PairSettings
     retest: bool = False
     run: str = ""  # the coordinator's nonce: what agents put back with their ready and result values
+    shards: int = 1
 
-    def to_json(self) -> str:
-        return json.dumps({"index": self.index, "pairs": [list(p) for p in self.pairs],
-                           "settings": asdict(self.settings), "retest": self.retest, "run": self.run})
+    def header_json(self) -> str:
+        return json.dumps({"index": self.index, "settings": asdict(self.settings), "retest": self.retest,
+                           "run": self.run, "shards": self.shards})
+
+    def shard_values(self) -> dict[str, str]:
+        """plan key -> its shard: every shard, each pair in its target's and its initiator's."""
+        by: dict[int, list[list[str]]] = {k: [] for k in range(self.shards)}
+        for p in self.pairs:
+            for k in {shard_of(p.target, self.shards), shard_of(p.initiator, self.shards)}:
+                by[k].append(list(p))
+        return {plan_key(k): json.dumps({"run": self.run, "index": self.index, "pairs": pairs})
+                for k, pairs in by.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RoundPlan":
-        """ValueError (or TypeError, KeyError) for a round an agent cannot read."""
+    def from_dict(cls, d: dict, shard: dict | None = None) -> "RoundPlan":
+        """The round from its header, with the pairs of `shard` (one of this round's: else ValueError).
+        ValueError (or TypeError, KeyError) for a round an agent cannot read."""
         names = {f.name for f in fields(PairSettings)}
         settings = {k: v for k, v in d["settings"].items() if k in names}
-        pairs = [Pair(str(p[0]), str(p[1])) for p in d["pairs"] if isinstance(p, list) and len(p) == 2]
-        return cls(int(d["index"]), pairs, PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")))
+        shards = d.get("shards", 1)
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards {shards!r} is not in 1..{MAX_SHARDS}")
+        plan = cls(int(d["index"]), [], PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")), shards)
+        if shard is not None:
+            if shard.get("run") != plan.run or shard.get("index") != plan.index:
+                raise ValueError(f"its shard of the pairs is of round {shard.get('index')!r} of run {shard.get('run')!r}")
+            plan.pairs = [Pair(str(p[0]), str(p[1])) for p in shard["pairs"] if isinstance(p, list) and len(p) == 2]
+        return plan
 
     @property
     def port(self) -> int:

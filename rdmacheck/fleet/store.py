@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, MetadataError, decode
 
 PATIENCE_S = 30.0
+TXN_OPS = 100  # puts per transaction
 
 
 @dataclass
@@ -72,11 +73,14 @@ class FleetStore:
                 continue  # not ours
         return out
 
-    def names(self, name: str) -> set[str]:
-        """The names under name, without their values (a keys-only range read: the lease check's)."""
-        base = self._key(name)
-        rows = self.call(f"range {name} (keys)", lambda: list(self.store.client.get_prefix(base, keys_only=True)))
-        return {meta.key.decode()[len(base):] for _, meta in rows}
+    def put_many(self, values: dict[str, str]) -> None:
+        """Several keys in transactions of at most TXN_OPS puts (etcd's --max-txn-ops is 128 by default)."""
+        c, items = self.store.client, list(values.items())
+        for i in range(0, len(items), TXN_OPS):
+            chunk = items[i:i + TXN_OPS]
+            self.call(f"put {chunk[0][0]} and {len(chunk) - 1} more",
+                      lambda chunk=chunk: c.transaction(compare=[], failure=[], success=[
+                          c.transactions.put(self._key(k), v) for k, v in chunk]))
 
     def delete_prefix(self, name: str) -> None:
         self.call(f"delete {name}", lambda: self.store.client.delete_prefix(self._key(name)))

@@ -57,15 +57,16 @@ def test_with_etcd_auth_an_agent_writes_only_its_own_keys(tls_etcd):
     coord, h1 = _store(etcd_server, "coordinator", "coord-pw"), _store(etcd_server, "h1", "h1-pw")
     try:
         coord.publish_leased(proto.COORDINATOR, {"pid": 1})
-        coord.put(proto.ROUND, {"index": 0, "pairs": [["h2", "h1"]], "settings": {}, "run": "n"})
+        coord.put_many({proto.plan_key(0): '{"run": "n", "index": 0, "pairs": [["h2", "h1"]]}'})
+        coord.put(proto.ROUND, {"index": 0, "settings": {}, "run": "n", "shards": 1})
         h1.publish_leased(proto.agent_key("h1"), {"host": "h1"})  # its own keys, leased or not
         h1.put(proto.ready_key("h1"), {"run": "n", "round": 0, "addr": ["10.0.0.1", 1]})
         h1.put(proto.result_key(Pair("h2", "h1")), PairOutcome(0, "h2", "h1", Verdict.PASS, reported_by="h1").to_json())
-        assert h1.get(proto.ROUND)["index"] == 0  # it reads the run's keys
+        assert h1.get(proto.ROUND)["index"] == 0 and h1.get(proto.plan_key(0))["pairs"]  # it reads the run's keys
         forged = PairOutcome(0, "h1", "h2", Verdict.FAIL, finding="deadline", reported_by="h2").to_json()
         for name, value in ((proto.END, '{"reason": "forged"}'), (proto.ROUND, "{}"),
                             (proto.result_key(Pair("h1", "h2")), forged), (proto.agent_key("h2"), "{}"),
-                            (proto.ready_key("h2"), "{}")):
+                            (proto.ready_key("h2"), "{}"), (proto.plan_key(0), '{"pairs": [["h1", "h9"]]}')):
             with pytest.raises(MetadataError, match="(?i)permission denied"):
                 h1.put(name, value)
         with pytest.raises(MetadataError, match="(?i)permission denied"):

@@ -92,3 +92,25 @@ def test_agents_exit_when_the_coordinators_lease_is_gone(etcd_server):
     for t in threads:
         t.join(TTL + 5)
     assert [a.exit_code for a in agents] == [3, 3]
+
+
+def test_a_rounds_pairs_are_sharded_so_each_agent_reads_its_own_and_a_stale_shard_is_refused():
+    import pytest
+
+    from rdmacheck.fleet.protocol import RoundPlan
+    from rdmacheck.fleet.schedule import Schedule
+
+    hosts = tuple(f"n{i:04d}" for i in range(1000))
+    pairs = next(iter(Schedule("all", hosts).rounds()))
+    plan = RoundPlan(3, pairs, PairSettings(), run="r", shards=proto.shard_count(len(hosts)))
+    header, shards = json.loads(plan.header_json()), plan.shard_values()
+    assert plan.shards == 16 and len(shards) == 16 and "pairs" not in header and len(plan.header_json()) < 400
+    assert max(len(v) for v in shards.values()) < 4000  # what one agent reads, whatever the fleet's size
+    for h in hosts:
+        mine = RoundPlan.from_dict(header, json.loads(shards[proto.plan_key(proto.shard_of(h, plan.shards))]))
+        assert mine.pair_of(h) == plan.pair_of(h) and mine.index == 3 and mine.settings == plan.settings
+    old = json.loads(shards[proto.plan_key(0)]) | {"index": 2}
+    with pytest.raises(ValueError, match="of round 2"):
+        RoundPlan.from_dict(header, old)
+    with pytest.raises(ValueError, match="shards"):
+        RoundPlan.from_dict(header | {"shards": 0})
