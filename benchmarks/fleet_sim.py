@@ -3,8 +3,8 @@ real agent's etcd protocol and loop, fleet/simulate.py; the RDMA pair test repla
 from per-pair times measured in the lab) over one real etcd. THIS IS A CONTROL-PLANE SIMULATION: it
 measures the coordinator and etcd, never RDMA.
 
-Reports per agent count: the coordinator's own latency (a round's last result -> the next round
-published), the round's control overhead (round wall time minus the slowest pair's simulated test),
+Reports per agent count: the coordinator's own latency (a round's last result in its hands -> the next
+round published; and from that result's stamp by its agent, the harness's and etcd's lag included), the round's control overhead (round wall time minus the slowest pair's simulated test),
 etcd requests per agent per round (agents follow the control keys by a watch: one per harness process
 here, each agent's own in a real fleet), the coordinator's and etcd's own CPU per round, and the
 projected wall time of each pairing for 1,024 and 4,096 hosts (rounds x (median pair time + overhead)).
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,8 +53,9 @@ def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: f
     for t in threads:
         t.join(3600)
     control = agents[0].control.store.requests if agents and agents[0].control else 0  # the shared watch's
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"requests": sum(a.store.requests for a in agents) + control,
-                      "exits": sorted({str(a.exit_code) for a in agents})}))
+                      "exits": sorted({str(a.exit_code) for a in agents}), "cpu_s": ru.ru_utime + ru.ru_stime}))
     shared.close()
     return 0
 
@@ -96,14 +98,17 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
     last_in = {}
     for p in res["pairs"]:
         last_in[p["round"]] = max(last_in.get(p["round"], 0.0), p["reported_at"])
-    coord_lag = [rs[i]["published_at"] - last_in[i - 1] for i in range(1, len(rs))]
+    coord_lag = [rs[i]["published_at"] - rs[i - 1]["closed_at"] for i in range(1, len(rs))]
+    end_to_end = [rs[i]["published_at"] - last_in[i - 1] for i in range(1, len(rs))]
     return {"agents": n, "rounds": len(rs), "passed": sum(p["verdict"] == "PASS" for p in res["pairs"]),
             "pairs": len(res["pairs"]), "overhead_mean_s": statistics.mean(r["overhead_s"] for r in rs),
             "overhead_max_s": max(r["overhead_s"] for r in rs), "coordinator_cpu_s": cpu,
             "coordinator_lag_mean_s": statistics.mean(coord_lag), "coordinator_lag_max_s": max(coord_lag),
+            "end_to_end_mean_s": statistics.mean(end_to_end), "end_to_end_max_s": max(end_to_end),
+            "result_lag_max_s": max(r.get("result_lag_s", 0.0) for r in rs),
             "coordinator_requests_per_round": statistics.mean(r["etcd_requests"] for r in rs),
             "agent_requests_per_round": sum(r["requests"] for r in reports) / max(1, len(rs)), "wall_s": wall,
-            "procs": procs, "etcd_cpu_s": etcd_cpu}
+            "procs": procs, "etcd_cpu_s": etcd_cpu, "harness_cpu_s": sum(r["cpu_s"] for r in reports)}
 
 
 def _cpu_of(pid: int) -> float:
@@ -147,14 +152,18 @@ def main() -> int:
                 a.profile.with_suffix(f".{n}") if a.profile else None) for n in a.agents]
     for r in rows:
         print(f"{r['agents']:>5} agents: {r['rounds']} rounds, {r['passed']}/{r['pairs']} pairs; coordinator "
-              f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round; last result -> next round published "
-              f"mean {r['coordinator_lag_mean_s']:.2f} s, max {r['coordinator_lag_max_s']:.2f} s (the coordinator's "
-              f"own latency); round wall minus the slowest pair mean {r['overhead_mean_s']:.2f} s, max "
+              f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round; the round's last result in the "
+              f"coordinator's hands -> next round published mean {r['coordinator_lag_mean_s']:.2f} s, max "
+              f"{r['coordinator_lag_max_s']:.2f} s (the coordinator's own latency; from the last result's stamp by "
+              f"its agent, through the harness and etcd: mean {r['end_to_end_mean_s']:.2f} s, max "
+              f"{r['end_to_end_max_s']:.2f} s; a result's longest way from its agent's stamp to the coordinator "
+              f"{r['result_lag_max_s']:.2f} s); round wall minus the slowest pair mean {r['overhead_mean_s']:.2f} s, max "
               f"{r['overhead_max_s']:.2f} s (incl. the agents' polling and the harness's lag, {r['procs']} "
               f"processes); etcd requests per round: coordinator {r['coordinator_requests_per_round']:.0f}, "
               f"agents {r['agent_requests_per_round']:.0f} = {r['agent_requests_per_round'] / r['agents']:.2f} per "
               f"agent; CPU per round: coordinator {r['coordinator_cpu_s'] / r['rounds']:.2f} s, etcd "
-              f"{r['etcd_cpu_s'] / r['rounds']:.2f} s; wall {r['wall_s']:.1f} s")
+              f"{r['etcd_cpu_s'] / r['rounds']:.2f} s, the simulated agents (whole run, start-up included) "
+              f"{r['harness_cpu_s'] / r['rounds']:.2f} s; wall {r['wall_s']:.1f} s")
     overhead = rows[-1]["overhead_mean_s"]  # the pessimistic figure: harness lag included
     per_agent = rows[-1]["agent_requests_per_round"] / rows[-1]["agents"]  # measured, the largest run
     round_s = median + overhead

@@ -139,6 +139,7 @@ class Coordinator:
         by_initiator = {p.initiator: p for p in live}  # a pair's result is under its initiator's key
         look = [f"{p.initiator}/result" for p in live]  # results put before this loop began
         down_seen = -1
+        lag = 0.0
         while len(outcomes) < len(pairs) and time.monotonic() < deadline:
             for key in look:  # only the keys that changed: a round's cost grows with its pairs, not squared
                 host, _, leaf = key.partition("/")
@@ -153,6 +154,9 @@ class Coordinator:
                     self._ignore(proto.result_key(p), index, why)
                 else:
                     outcomes[p] = out
+                    took = time.time() - out.reported_at  # another host's clock: a stamp off by more is left out
+                    if 0 <= took <= self.plan.round_deadline():
+                        lag = max(lag, took)
             self._settle_suspects()
             if len(self.down) != down_seen:  # a host went down: its pending pairs are settled at once
                 down_seen = len(self.down)
@@ -173,7 +177,7 @@ class Coordinator:
         slowest = max((o.duration_s for o in outcomes.values()), default=0.0)
         self.result.rounds.append(RoundStats(index, [list(p) for p in pairs], retest, round(wall, 3),
                                              round(max(0.0, wall - slowest), 3), self.store.requests - req0,
-                                             round(published, 3)))
+                                             round(published, 3), round(time.time(), 3), round(lag, 3)))
         self.result.pairs.extend(outcomes[p] for p in pairs)
         ok = sum(o.verdict == Verdict.PASS for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")

@@ -24,6 +24,8 @@ class RoundStats:
     overhead_s: float  # wall minus the slowest pair test: what the control plane cost
     etcd_requests: int  # the coordinator's
     published_at: float = 0.0  # the coordinator's wall clock when it put the round
+    closed_at: float = 0.0  # ... when it had the round's last result (or its deadline passed)
+    result_lag_s: float = 0.0  # the longest a result took from its agent's stamp to the coordinator
 
 
 @dataclass

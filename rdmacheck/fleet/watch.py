@@ -66,21 +66,29 @@ class PrefixWatch:
         return True
 
     def refresh(self) -> None:
-        """Read the prefix again (one request). A change is delivered as events."""
+        """Read the prefix again (one request). A change is delivered as events. The read never undoes
+        what the stream delivered meanwhile: a key the watch saw change after the read's revision keeps
+        the watch's value (else a result put while the read was under way was lost until the next read,
+        10 s later: seen in the simulation at 1,024 and 4,096 agents)."""
         self.refreshed_at = time.monotonic()
         resp = self.store.call(f"range {self.name}", lambda: self.store.store.client.get_prefix_response(self.base))
+        read_at = resp.header.revision
         now, mods = {}, {}
         for kv in resp.kvs:
             key = kv.key.decode()[len(self.base):]
             now[key], mods[key] = decode(kv.value), kv.mod_revision
         with self._lock:
-            self.mods.update(mods)
-            gone = [k for k in self.values if k not in now]
-            changed = [(k, v) for k, v in now.items() if self.values.get(k, ...) != v]
-            self.values = now
+            newer = {k for k, rev in self.mods.items() if rev > read_at}  # the stream's, after the read
+            gone = [k for k in self.values if k not in now and k not in newer]
+            changed = [(k, v) for k, v in now.items() if k not in newer and self.values.get(k, ...) != v]
+            for k in gone:
+                del self.values[k]
+            for k, v in changed:
+                self.values[k] = v
+            self.mods.update((k, rev) for k, rev in mods.items() if k not in newer)
             self.deleted.update(gone)
-            self.deleted.difference_update(now)
-            self.revision = max(self.revision, resp.header.revision)
+            self.deleted.difference_update(k for k, _ in changed)
+            self.revision = max(self.revision, read_at)
         for k in gone:
             self._tell("delete", k, None)
         for k, v in changed:
