@@ -32,6 +32,7 @@ class PrefixWatch:
         self._wakes: list[threading.Event] = []
         self._id = None
         self._closed = False
+        self._closed_event = threading.Event()
         self.breaks = 0  # times the stream broke and was set up again
         self.refreshed_at = time.monotonic()  # the last full read
 
@@ -64,6 +65,17 @@ class PrefixWatch:
             return False
         self.refresh()
         return True
+
+    def refresh_every(self, age: float) -> None:
+        """The safety net on a thread of its own, until closed (an etcd away is tried again next time)."""
+        def loop() -> None:
+            while not self._closed_event.wait(age):
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001 - etcd away: the stream's own resumption covers it
+                    continue
+
+        threading.Thread(target=loop, name=f"refresh-{self.name}", daemon=True).start()
 
     def refresh(self) -> None:
         """Read the prefix again (one request). A change is delivered as events. The read never undoes
@@ -160,6 +172,7 @@ class PrefixWatch:
 
     def close(self) -> None:
         self._closed = True
+        self._closed_event.set()
         if self._id is not None:
             try:
                 self.store.call(f"cancel watch {self.name}", lambda: self.store.store.client.cancel_watch(self._id))
