@@ -175,6 +175,8 @@ class Agent:
     def _with_pairs(self, plan: RoundPlan, header: dict) -> RoundPlan | None:
         """The round with its pairs: this host's shard of them (one read; a shard of another round is
         unreadable, looked at again at the next wake)."""
+        if plan.shards == 1:
+            return plan  # its pairs came with the header
         shard = self.store.get(proto.plan_key(proto.shard_of(self.cfg.host, plan.shards)))
         return self._round_of(header, shard if shard is not None else {})
 

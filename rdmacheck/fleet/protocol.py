@@ -127,7 +127,8 @@ class PairSettings:
 class RoundPlan:
     """A round. Its header (index, settings, nonce, shard count) is the round key, which every agent's
     watch receives; its pairs are in shards (fleet/plan/<k>, the pairs of the hosts whose shard is k),
-    of which an agent reads its own: a plan of 5,000 pairs sent to 10,000 watchers was ~1 GB a round."""
+    of which an agent reads its own: a plan of 5,000 pairs sent to 10,000 watchers was ~1 GB a round.
+    A fleet of one shard (at most SHARD_HOSTS hosts) has its pairs in the header: no read a round."""
     index: int
     pairs: list[Pair]
     settings: PairSettings
@@ -136,11 +137,15 @@ class RoundPlan:
     shards: int = 1
 
     def header_json(self) -> str:
+        inline = {"pairs": [list(p) for p in self.pairs]} if self.shards == 1 else {}
         return json.dumps({"index": self.index, "settings": asdict(self.settings), "retest": self.retest,
-                           "run": self.run, "shards": self.shards})
+                           "run": self.run, "shards": self.shards, **inline})
 
     def shard_values(self) -> dict[str, str]:
-        """plan key -> its shard: every shard, each pair in its target's and its initiator's."""
+        """plan key -> its shard: every shard, each pair in its target's and its initiator's (none for
+        one shard: its pairs are in the header)."""
+        if self.shards == 1:
+            return {}
         by: dict[int, list[list[str]]] = {k: [] for k in range(self.shards)}
         for p in self.pairs:
             for k in {shard_of(p.target, self.shards), shard_of(p.initiator, self.shards)}:
@@ -150,7 +155,8 @@ class RoundPlan:
 
     @classmethod
     def from_dict(cls, d: dict, shard: dict | None = None) -> "RoundPlan":
-        """The round from its header, with the pairs of `shard` (one of this round's: else ValueError).
+        """The round from its header, with the pairs of `shard` (one of this round's: else ValueError;
+        a header of one shard holds them itself).
         ValueError (or TypeError, KeyError) for a round an agent cannot read."""
         names = {f.name for f in fields(PairSettings)}
         settings = {k: v for k, v in d["settings"].items() if k in names}
@@ -158,6 +164,8 @@ class RoundPlan:
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
             raise ValueError(f"shards {shards!r} is not in 1..{MAX_SHARDS}")
         plan = cls(int(d["index"]), [], PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")), shards)
+        if shards == 1:
+            shard = {"run": plan.run, "index": plan.index, "pairs": d.get("pairs", [])}
         if shard is not None:
             if shard.get("run") != plan.run or shard.get("index") != plan.index:
                 raise ValueError(f"its shard of the pairs is of round {shard.get('index')!r} of run {shard.get('run')!r}")

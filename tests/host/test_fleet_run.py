@@ -114,3 +114,6 @@ def test_a_rounds_pairs_are_sharded_so_each_agent_reads_its_own_and_a_stale_shar
         RoundPlan.from_dict(header, old)
     with pytest.raises(ValueError, match="shards"):
         RoundPlan.from_dict(header | {"shards": 0})
+    small = RoundPlan(0, pairs[:32], PairSettings(), run="r", shards=proto.shard_count(64))
+    assert small.shards == 1 and small.shard_values() == {}  # up to 64 hosts: the pairs ride in the header
+    assert RoundPlan.from_dict(json.loads(small.header_json())).pairs == pairs[:32]

@@ -51,8 +51,9 @@ def _run(etcd_server, during=None, cluster="t"):
 
 
 def _pairs(store: FleetStore, header: dict) -> list[Pair]:
-    """A round's pairs, read as any agent may: from every shard of it."""
-    got = {Pair(*p) for k in range(header["shards"]) for p in store.get(proto.plan_key(k))["pairs"]}
+    """A round's pairs, read as any agent may: from its header (one shard) or every shard of it."""
+    shards = [header] if header["shards"] == 1 else [store.get(proto.plan_key(k)) for k in range(header["shards"])]
+    got = {Pair(*p) for shard in shards for p in shard["pairs"]}
     return sorted(got)
 
 
