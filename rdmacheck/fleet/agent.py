@@ -262,8 +262,7 @@ class Agent:
             return
         try:
             self.store.put(key, {**stamp, "addr": [self.cfg.address, plan.port]})
-            budget = plan.settings.start_timeout * 2 + plan.settings.round_timeout * (plan.settings.restarts + 2)
-            self._wait_pair(plan, pair, budget, self.round_revision)
+            self._wait_pair(plan, pair, plan.settings.serve_budget(), self.round_revision)
         finally:
             proc.stop()
 

@@ -107,6 +107,10 @@ class PairSettings:
     round_timeout: float = 30.0
     port: int = 18515  # targets listen here (cm mode: +1 too)
 
+    def serve_budget(self) -> float:
+        """How long a target serves its pair at most: two role starts and every verified write of it."""
+        return self.start_timeout * 2 + self.round_timeout * (self.restarts + 2)
+
     def problems(self) -> list[str]:
         """What an agent refuses to act on (anyone who can write the round key could put anything)."""
         bounds = {"restarts": (0, 100), "length": (1, 1 << 30), "buffer_size": (1, 4 << 30),

@@ -49,10 +49,11 @@ class SimAgent(Agent):
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)
-        if pair.target == self.cfg.host:
+        if pair.target == self.cfg.host:  # as the real target: ready, then serve until the pair is over
             self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
                                                           "addr": ["0.0.0.0", plan.port]})
-            return  # the initiator reports; a simulated target has nothing to tear down
+            self._wait_pair(plan, pair, plan.settings.serve_budget(), self.round_revision)
+            return
         if self._registration(pair.target) is None:  # as the real agent: its address, not its `ready`
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                               reported_by=self.cfg.host)
