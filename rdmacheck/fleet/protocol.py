@@ -84,6 +84,10 @@ def current(value: object, run: str, index: int) -> bool:
     return isinstance(value, dict) and value.get("run") == run and value.get("round") == index
 
 
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
 @dataclass(frozen=True)
 class AgentInfo:
     host: str
@@ -120,7 +124,7 @@ class PairSettings:
             out.append(f"strategy {self.strategy!r} is not one of {', '.join(values(Strategy))}")
         for name, (lo, hi) in bounds.items():
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            if not _is_number(v) or not lo <= v <= hi:
                 out.append(f"{name} {v!r} is not in {lo}..{hi}")
         if not out and self.length > self.buffer_size:
             out.append(f"length {self.length} exceeds buffer_size {self.buffer_size}")
@@ -243,5 +247,7 @@ def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | 
         return None, f"verdict {out.verdict!r} is not PASS or FAIL"
     if out.plane not in (DATA_PLANE, CONTROL_PLANE) or not isinstance(out.reconnect_ms, list):
         return None, "malformed fields"
+    if not all(_is_number(x) for x in (out.reported_at, out.duration_s, *out.reconnect_ms)):
+        return None, "a time that is not a number"  # the coordinator computes with them
     out.verdict = Verdict(out.verdict)
     return out, ""

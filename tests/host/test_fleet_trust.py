@@ -170,3 +170,14 @@ def test_the_agents_token_reaches_both_roles_of_a_pair_test(tmp_path):
         assert spec.for_role(role, ("10.0.0.1", 1)).token == b"a-shared-secret-of-20"
     assert spec.child_env()["RDMACHECK_TOKEN"] == "a-shared-secret-of-20"
     assert pair_spec(PairSettings(), "siw0", "h1", "h2", tmp_path).child_env() == {}
+
+
+def test_a_result_whose_times_are_not_numbers_is_refused_not_computed_with():
+    """The coordinator subtracts a result's stamp and duration: a forged string there was a crash."""
+    p = Pair("h1", "h2")
+    good = PairOutcome(3, "h1", "h2", Verdict.PASS, reported_by="h2", reconnect_ms=[12.5], duration_s=1.5,
+                       reported_at=1.0)
+    assert proto.accept_result(3, p, json.loads(good.to_json()))[0] is not None
+    for field, bad in (("reported_at", "soon"), ("duration_s", None), ("reconnect_ms", ["1"]), ("duration_s", True)):
+        out, why = proto.accept_result(3, p, json.loads(good.to_json()) | {field: bad})
+        assert out is None and "not a number" in why, (field, why)
