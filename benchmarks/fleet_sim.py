@@ -7,7 +7,7 @@ Reports per agent count: the coordinator's own latency (a round's last result in
 round published; and from that result's stamp by its agent, the harness's and etcd's lag included), the round's control overhead (round wall time minus the slowest pair's simulated test),
 etcd requests per agent per round (agents follow the control keys by a watch: one per harness process
 here, each agent's own in a real fleet), the coordinator's and etcd's own CPU per round, and the
-projected wall time of each pairing for 1,024 and 4,096 hosts (rounds x (median pair time + overhead)).
+projected wall time of each pairing and what etcd must sustain at 1,000 and 10,000 hosts.
 
   .venv/bin/python benchmarks/fleet_sim.py [--agents 256 1024] [--rounds 3] [--pair-times results/fleet.json]
 """

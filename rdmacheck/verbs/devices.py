@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import socket
-import struct
 import subprocess
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rdmacheck.errors import EnvironmentProblem
@@ -93,7 +92,7 @@ def _rdma_links() -> dict[str, str]:
     """ifname "dev/port" -> netdev, as `rdma link` shows it (covers iWARP, which has no GID netdevs)."""
     try:
         return netlink.rdma_links()
-    except (OSError, ValueError, KeyError, struct.error):
+    except OSError:  # netlink.NetlinkError included
         return {}
 
 
@@ -102,7 +101,7 @@ def _netdev_ips(netdev: str | None) -> list[str]:
         return []
     try:
         return netlink.addresses(netdev)
-    except (OSError, ValueError, struct.error):
+    except OSError:
         return []
 
 

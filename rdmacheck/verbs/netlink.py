@@ -68,6 +68,17 @@ def _ask(proto: int, kind: int, flags: int, body: bytes, fixed: int = 0) -> list
                 return answers
 
 
+def _parsed(fn):
+    """A malformed answer (a missing attribute, a short field) is a NetlinkError like a refused one."""
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except (KeyError, IndexError, struct.error, ValueError, UnicodeDecodeError) as e:
+            raise NetlinkError(f"a netlink answer that does not parse: {type(e).__name__}: {e}") from None
+    return wrapper
+
+
+@_parsed
 def rdma_links() -> dict[str, str]:
     """"dev/port" -> netdev, for every RDMA device port whose netdev is in this network namespace."""
     links = {}
@@ -82,6 +93,7 @@ def rdma_links() -> dict[str, str]:
     return links
 
 
+@_parsed
 def addresses(netdev: str) -> list[str]:
     """The netdev's addresses in the order `ip addr` lists them (its "local" ones)."""
     index = socket.if_nametoindex(netdev)

@@ -19,8 +19,13 @@ def test_netlink_addresses_are_what_ip_addr_lists_and_a_missing_netdev_is_an_ose
         netlink.addresses("no-such-netdev0")
 
 
-def test_a_netlink_answer_that_does_not_parse_is_refused_not_misread():
+def test_a_netlink_answer_that_does_not_parse_is_refused_not_misread(monkeypatch):
     from rdmacheck.verbs import netlink
+
+    monkeypatch.setattr(netlink, "_ask", lambda *a, **k: [(b"", {})])  # a device without its index
+    with pytest.raises(netlink.NetlinkError, match="does not parse: KeyError"):
+        netlink.rdma_links()
+    monkeypatch.undo()
 
     assert netlink._attrs(netlink._attr(3, b"\x01\x00\x00\x00") + netlink._attr(51, b"eth0\x00")) == {
         3: b"\x01\x00\x00\x00", 51: b"eth0\x00"}
