@@ -11,7 +11,7 @@ import re
 FINDINGS: dict[str, str] = {
     # fleet (a pair test across two hosts' agents)
     "host-down": "a host's agent lease expired (or it never joined): its pairs were not run",
-    "target-not-ready": "the pair's target never said it listens (its agent is not registered, or put no ready key)",
+    "target-not-ready": "the pair's target never said it listens (its registration gives no address, or it put no ready key)",
     "target-failed": "the pair's target role could not start (its agent's error is in the detail)",
     "round-refused": "an agent refused the round's pair settings (out of bounds or unreadable: listed in the detail)",
     # re-establishment

@@ -47,7 +47,6 @@ class Agent:
         self.bad_round: object = None  # the last unreadable round value, said once
         self.control: PrefixWatch | None = None  # the run's control keys, followed by a watch
         self.wake = threading.Event()  # set by every watched change
-        self.round_revision = 1  # the etcd revision of the round being played: its results come after it
         self.coordinator_missing: float | None = None  # since when the coordinator's key is gone (monotonic)
 
     def run(self) -> int:
@@ -144,7 +143,6 @@ class Agent:
                 self.say(f"agent {self.cfg.host}: the coordinator's lease is gone: exiting")
                 return 3
             plan = self._round_of(control.get("round"))
-            self.round_revision = self.control.mods.get("round", 1)  # the round's own put
             if plan is not None and plan.index not in self.done_rounds:
                 plan = self._with_pairs(plan, control["round"])
             if plan is not None and plan.index not in self.done_rounds:
@@ -199,17 +197,16 @@ class Agent:
         if pair.target == self.cfg.host:
             self._serve(plan, pair, spec, d)
             return
-        # Started at once, not after the target's `ready`: its address is in its registration and the
-        # round fixes the port, and the initiator's handshake retries until the target listens. The two
-        # set up their devices in parallel (in the lab ~1.5 s of each round).
-        target = self._registration(pair.target)
-        if target is None:
+        # Started at once, not after the target's `ready`: its address came with the round, which fixes
+        # the port, and the initiator's handshake retries until the target listens. The two set up their
+        # devices in parallel (in the lab ~1.5 s of each round).
+        address = plan.addresses.get(pair.target)
+        if address is None:
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
-                              detail=f"target {pair.target}'s agent is not registered", reported_by=self.cfg.host,
-                              plane=proto.CONTROL_PLANE)
+                              detail=f"the round gives no address for target {pair.target} (its registration has "
+                              "none)", reported_by=self.cfg.host, plane=proto.CONTROL_PLANE)
         else:
-            out = run_initiator(spec, pair, plan.index, (target["address"], plan.port), d / "initiator.log",
-                                self.forkserver)
+            out = run_initiator(spec, pair, plan.index, (address, plan.port), d / "initiator.log", self.forkserver)
             if out.verdict != Verdict.PASS:
                 out = self._target_said(plan, pair, out)
         self._report(plan, pair, out)
@@ -220,18 +217,6 @@ class Agent:
         """The pair's outcome under this (initiating) host's own key, with the run's nonce."""
         out.run = plan.run
         self.store.put(proto.result_key(pair), out.stamped())
-
-    def _registration(self, host: str) -> dict | None:
-        """Its agent's registration; a MetadataError (etcd away past the store's patience) goes up,
-        never taken for "not registered". Just after an etcd outage every lease may have lapsed while its
-        keep-alive puts the key back: a missing registration is then looked for again for a TTL and a second."""
-        found = self.store.get(proto.agent_key(host))
-        ttl = self.cfg.etcd.ttl
-        until = time.monotonic() + ttl + 1
-        while found is None and time.monotonic() - self.store.outage_at < 2 * ttl + 5 and time.monotonic() < until:
-            time.sleep(min(0.5, ttl / 4))
-            found = self.store.get(proto.agent_key(host))
-        return found
 
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
         """A failed pair whose target could not start, or never said it listens, is reported as that."""
@@ -250,7 +235,7 @@ class Agent:
                            duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
 
     def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
-        from rdmacheck.fleet.pairtest import start_target  # noqa: PLC0415
+        from rdmacheck.fleet.pairtest import TargetServed, start_target  # noqa: PLC0415
 
         key = proto.ready_key(pair.target)
         stamp = {"run": plan.run, "round": plan.index}
@@ -262,40 +247,36 @@ class Agent:
             return
         try:
             self.store.put(key, {**stamp, "addr": [self.cfg.address, plan.port]})
-            self._wait_pair(plan, pair, plan.settings.serve_budget(), self.round_revision)
+            self._serve_until(plan, pair, plan.settings.serve_budget(),
+                              TargetServed(proc, pair.initiator, plan.settings.restarts + 1))
         finally:
             proc.stop()
 
-    def _wait_pair(self, plan: RoundPlan, pair, timeout: float, since: int) -> str:
-        """Serve until the pair is over: its result is in, or it can no longer complete (the coordinator
-        published another round or ended the run or is gone, or the partner's lease lapsed); this agent
-        is then free for the next round at once. Returns why it stopped. Followed by a watch on the
-        initiator's keys from `since` (before the round could have a result: etcd replays it)."""
+    def _serve_until(self, plan: RoundPlan, pair, timeout: float, over: Callable[[float], str | None]) -> str:
+        """Serve until the pair is over: `over(wait)` says why (the target role served it; it reads for at
+        most `wait` s, returning soon after a change of the control keys), or the pair can no longer
+        complete (the coordinator published another round, ended the run or is gone); this agent is then
+        free for the next round at once. Returns why it stopped. No etcd request: a watch of the
+        initiator's keys for its result cost each target two requests and a watch set-up a round."""
         deadline = time.monotonic() + timeout
-        what = f"the result of {pair.target}<-{pair.initiator} in round {plan.index}"
-        partner = PrefixWatch(self.store, proto.host_prefix(pair.initiator))
-        partner.listen(self.wake)
-        try:
-            partner.start(from_revision=since)
-            while time.monotonic() < deadline:
-                try:
-                    control = self._control()
-                    partner.refresh_if_older(self.cfg.safety)
-                except MetadataError:
-                    self._sleep(self.cfg.poll)  # etcd away past the store's patience: the deadline still holds
-                    continue
-                if proto.current(partner.values.get("result"), plan.run, plan.index):
-                    return "result"
+        what = f"the pair {pair.target}<-{pair.initiator} in round {plan.index} to be over"
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                control = self._control()
+            except MetadataError:  # etcd away past the store's patience: the role and the deadline still hold
+                control = None
+            if control is not None:
                 current = control.get("round")
                 why = ("the run ended" if "end" in control else "the coordinator is gone" if self._coordinator_gone(control)
                        else "the coordinator moved on" if not isinstance(current, dict) or current.get("index") != plan.index
-                       else f"{pair.initiator}'s agent is gone" if "agent" in partner.deleted else None)
+                       else None)
                 if why:
                     self.say(f"agent {self.cfg.host}: stopped waiting for {what}: {why}")
                     return why
-                self._sleep(max(0.01, deadline - time.monotonic()))
-            self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
-            return "deadline"
-        finally:
-            partner.unlisten(self.wake)
-            partner.close()
+            why = over(left)
+            if why:
+                self.say(f"agent {self.cfg.host}: round {plan.index} {pair.target}<-{pair.initiator} over for the "
+                         f"target: {why}")
+                return why
+        self.say(f"agent {self.cfg.host}: gave up waiting for {what} after {timeout:g} s")
+        return "deadline"

@@ -138,7 +138,8 @@ class Coordinator:
         live = [p for p in pairs if not (set(p) & set(self.down))]
         outcomes = {p: self._host_down(index, p) for p in pairs if p not in live}
         plan = RoundPlan(index, live, self.plan.settings, retest, run=self.nonce,
-                         shards=proto.shard_count(len(self.result.hosts)))
+                         shards=proto.shard_count(len(self.result.hosts)),
+                         addresses={p.target: self._address(p.target) for p in live})
         published = time.time()
         if live:  # the shards first: an agent that sees the round finds its pairs
             self.store.put_many(plan.shard_values())
@@ -191,6 +192,13 @@ class Coordinator:
         ok = sum(o.verdict == Verdict.PASS for o in outcomes.values())
         self.say(f"fleet: round {index}{' (retest)' if retest else ''}: {ok}/{len(pairs)} pairs passed in {wall:.1f} s")
         self.unwritten = True  # written once the next round is out, or the run ends
+
+    def _address(self, host: str) -> str:
+        """Where its targets listen: its registration as the watch holds it now (an agent that restarted
+        may have re-registered), else as it joined (a key briefly gone after an etcd outage)."""
+        now = self.hosts_watch.values.get(f"{host}/agent")
+        reg = now if isinstance(now, dict) else self.result.agents.get(host, {})
+        return str(reg.get("address") or "")
 
     def _write(self) -> None:
         """The results so far into the files (as they come: a run cut short later keeps every round)."""

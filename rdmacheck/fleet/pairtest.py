@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
@@ -36,6 +37,39 @@ def start_target(spec: CellSpec, addr: tuple[str, int], log: Path,
     except BaseException:
         proc.stop()
         raise
+
+
+@dataclass
+class TargetServed:
+    """Whether the target role has served its pair, from its own events (no etcd request): it answered
+    the initiator's `checks` verifications (or one failed, which ends the pair) and the initiator then
+    disconnected. The initiator's read back and comparison come before its last Verify, so nothing of
+    the pair needs the target after that disconnect."""
+    proc: RoleProcess
+    initiator: str
+    checks: int
+    poll: float = 0.1  # the longest read of the role's output: how late a change of the control keys is seen
+    seen: int = 0
+    answered: int = 0
+    failed: bool = False
+
+    def __call__(self, wait: float) -> str | None:
+        """Why the pair is over for the target, else None after reading its output for up to `wait` s."""
+        self.proc.read_some(min(wait, self.poll))
+        for ev in self.proc.events[self.seen:]:
+            if ev.get("peer") != self.initiator:
+                continue
+            if ev["event"] == "verified":
+                self.answered += 1
+            elif ev["event"] == "verify_failed":
+                self.failed = True
+            elif ev["event"] == "peer_disconnected" and (self.failed or self.answered >= self.checks):
+                return (f"served ({self.answered} of {self.checks} checks answered"
+                        f"{', one failed' if self.failed else ''}; then the initiator disconnected)")
+        self.seen = len(self.proc.events)
+        if self.proc.exit_status is not None:
+            return f"the target role exited with status {self.proc.exit_status}"
+        return None
 
 
 def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path,

@@ -1,20 +1,23 @@
 """The fleet's keys in etcd, all under rdmacheck/<run>/fleet/ (the run id is the EtcdConfig's cluster).
 
   fleet/ctl/coordinator       leased: the coordinator is alive (agents exit when it is gone)
-  fleet/ctl/round             the current round: the coordinator's run nonce, index, pairs, settings
+  fleet/ctl/round             the current round: the coordinator's run nonce, index, settings, shard count
   fleet/ctl/end               the run is over: agents exit
+  fleet/plan/<k>              shard k of the round's pairs, with their targets' addresses
   fleet/host/<host>/agent     leased: an agent, what it offers (device, provider, address)
   fleet/host/<host>/ready     its target of the current round listens at [ip, port] (or could not start)
   fleet/host/<host>/result    the outcome of the pair it initiated last (run nonce and round inside)
 
-The coordinator alone writes under fleet/ctl/ and each host only under fleet/host/<host>/, so etcd's
-own role-based access control can enforce who writes what (docs/fleet.md, ci/etcd/fleet-rbac.sh).
-Values carry the run nonce and the round: a previous run's or round's value is never taken for this
-one's, and the whole fleet is at most three keys per host, whatever the number of rounds.
+The coordinator alone writes under fleet/ctl/ and fleet/plan/, and each host only under
+fleet/host/<host>/, so etcd's own role-based access control can enforce who writes what (docs/fleet.md,
+ci/etcd/fleet-rbac.sh). Values carry the run nonce and the round: a previous run's or round's value is
+never taken for this one's, and the whole fleet is at most three keys per host and one per 64 hosts,
+whatever the number of rounds.
 
-Agents and the coordinator poll (one range read of a prefix per interval: the agents the three control
-keys, the coordinator the hosts' keys) rather than watch: a lost watch is a silent stall, a lost poll
-is the next poll. The cost per round is in the benchmark.
+Agents follow the control keys and the coordinator the hosts' keys with one watch each (fleet/watch.py),
+re-read every few seconds in case a broken stream hid a change. A round costs an agent two requests:
+its shard of the pairs (none in a fleet of one shard), then its ready (a target) or its result (an
+initiator).
 """
 
 from __future__ import annotations
@@ -136,16 +139,22 @@ class RoundPlan:
     """A round. Its header (index, settings, nonce, shard count) is the round key, which every agent's
     watch receives; its pairs are in shards (fleet/plan/<k>, the pairs of the hosts whose shard is k),
     of which an agent reads its own: a plan of 5,000 pairs sent to 10,000 watchers was ~1 GB a round.
-    A fleet of one shard (at most SHARD_HOSTS hosts) has its pairs in the header: no read a round."""
+    A fleet of one shard (at most SHARD_HOSTS hosts) has its pairs in the header: no read a round.
+    Each pair's target address rides with it (from the target's registration, as the coordinator's
+    watch holds it): an initiator starts without reading its target's key."""
     index: int
     pairs: list[Pair]
     settings: PairSettings
     retest: bool = False
     run: str = ""  # the coordinator's nonce: what agents put back with their ready and result values
     shards: int = 1
+    addresses: dict[str, str] = field(default_factory=dict)  # target host -> where its targets listen
+
+    def _pairs_json(self, pairs: list[Pair]) -> dict:
+        return {"pairs": [list(p) for p in pairs], "addresses": {p.target: self.addresses.get(p.target) for p in pairs}}
 
     def header_json(self) -> str:
-        inline = {"pairs": [list(p) for p in self.pairs]} if self.shards == 1 else {}
+        inline = self._pairs_json(self.pairs) if self.shards == 1 else {}
         return json.dumps({"index": self.index, "settings": asdict(self.settings), "retest": self.retest,
                            "run": self.run, "shards": self.shards, **inline})
 
@@ -154,11 +163,11 @@ class RoundPlan:
         one shard: its pairs are in the header)."""
         if self.shards == 1:
             return {}
-        by: dict[int, list[list[str]]] = {k: [] for k in range(self.shards)}
+        by: dict[int, list[Pair]] = {k: [] for k in range(self.shards)}
         for p in self.pairs:
             for k in {shard_of(p.target, self.shards), shard_of(p.initiator, self.shards)}:
-                by[k].append(list(p))
-        return {plan_key(k): json.dumps({"run": self.run, "index": self.index, "pairs": pairs})
+                by[k].append(p)
+        return {plan_key(k): json.dumps({"run": self.run, "index": self.index, **self._pairs_json(pairs)})
                 for k, pairs in by.items()}
 
     @classmethod
@@ -173,11 +182,17 @@ class RoundPlan:
             raise ValueError(f"shards {shards!r} is not in 1..{MAX_SHARDS}")
         plan = cls(int(d["index"]), [], PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")), shards)
         if shards == 1:
-            shard = {"run": plan.run, "index": plan.index, "pairs": d.get("pairs", [])}
+            shard = {"run": plan.run, "index": plan.index, "pairs": d.get("pairs", []),
+                     "addresses": d.get("addresses", {})}
         if shard is not None:
             if shard.get("run") != plan.run or shard.get("index") != plan.index:
                 raise ValueError(f"its shard of the pairs is of round {shard.get('index')!r} of run {shard.get('run')!r}")
             plan.pairs = [Pair(str(p[0]), str(p[1])) for p in shard["pairs"] if isinstance(p, list) and len(p) == 2]
+            given = shard.get("addresses", {})
+            if not isinstance(given, dict):
+                raise ValueError("its addresses are not an object")
+            plan.addresses = {p.target: given[p.target] for p in plan.pairs
+                              if isinstance(given.get(p.target), str) and given[p.target]}  # else: that pair fails
         return plan
 
     @property

@@ -28,11 +28,11 @@ class SimFaults:
 
 class SimAgent(Agent):
     def __init__(self, cfg: AgentConfig, store: FleetStore, pair_seconds: list[float], faults: SimFaults,
-                 rng: random.Random, control: PrefixWatch):
+                 seed: int, control: PrefixWatch):
         super().__init__(cfg, say=lambda s: None)
         self.shared = store
         self.shared_control = control  # one watch on the control keys per harness process, as one stream
-        self.pair_seconds, self.faults, self.rng = pair_seconds, faults, rng
+        self.pair_seconds, self.faults, self.seed = pair_seconds, faults, seed
         self.exit_code: int | None = None
 
     def run(self) -> int:
@@ -49,22 +49,37 @@ class SimAgent(Agent):
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)
+        took = random.Random(f"{self.seed}:{plan.run}:{plan.index}:{pair.target}:{pair.initiator}").choice(
+            self.pair_seconds)  # the same on both sides of the pair
         if pair.target == self.cfg.host:  # as the real target: ready, then serve until the pair is over
             self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
                                                           "addr": ["0.0.0.0", plan.port]})
-            self._wait_pair(plan, pair, plan.settings.serve_budget(), self.round_revision)
+            self._serve_until(plan, pair, plan.settings.serve_budget(), self._served_after(took))
             return
-        if self._registration(pair.target) is None:  # as the real agent: its address, not its `ready`
+        if pair.target not in plan.addresses:  # as the real agent
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
-                              reported_by=self.cfg.host)
+                              reported_by=self.cfg.host, plane=proto.CONTROL_PLANE)
         else:
-            took = self.rng.choice(self.pair_seconds)
             time.sleep(took)
             bad = set(pair) & self.faults.bad_hosts or frozenset(pair) in self.faults.bad_links
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host)
         self._report(plan, pair, out)
+
+
+    def _served_after(self, took: float):
+        """The simulated target role: it has served its pair once the initiator's draw of the pair's time
+        has passed (the real one: from its own events); woken by a change of the control keys."""
+        end = time.monotonic() + took
+
+        def over(wait: float) -> str | None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return "served (simulated)"
+            self.wake.wait(min(wait, left))
+            return None
+        return over
 
 
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,
@@ -75,10 +90,10 @@ def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[flo
     agents, threads = [], []
     leases = EtcdStore(cfg=shared.cfg, client=shared.client, endpoint=shared.endpoint)
     control = PrefixWatch(FleetStore(leases), proto.CONTROL).start()
-    for i, h in enumerate(hosts):
+    for h in hosts:
         store = FleetStore(leases)
         cfg = AgentConfig(host=h, device="sim", address="0.0.0.0", etcd=shared.cfg, poll=poll, join_timeout=60)
-        a = SimAgent(cfg, store, pair_seconds, faults, random.Random(seed + i), control)
+        a = SimAgent(cfg, store, pair_seconds, faults, seed, control)
 
         def run(a=a):
             try:

@@ -101,6 +101,11 @@ class RoleProcess:
                 self.tail.extend(self.child.before.splitlines())
             self.exit_status = self.child.wait()
 
+    def read_some(self, timeout: float) -> None:
+        """Read one line if the process writes one within `timeout` (an event joins `events`)."""
+        if self.exit_status is None:
+            self._read_line(timeout)
+
     def send(self, obj: dict) -> None:
         """One JSON line on the process's stdin (the mooncake sides' command protocol)."""
         self.child.send(json.dumps(obj) + "\n")

@@ -102,18 +102,28 @@ def test_a_rounds_pairs_are_sharded_so_each_agent_reads_its_own_and_a_stale_shar
 
     hosts = tuple(f"n{i:04d}" for i in range(1000))
     pairs = next(iter(Schedule("all", hosts).rounds()))
-    plan = RoundPlan(3, pairs, PairSettings(), run="r", shards=proto.shard_count(len(hosts)))
+    addresses = {p.target: f"10.0.{i // 250}.{i % 250}" for i, p in enumerate(pairs)}
+    plan = RoundPlan(3, pairs, PairSettings(), run="r", shards=proto.shard_count(len(hosts)), addresses=addresses)
     header, shards = json.loads(plan.header_json()), plan.shard_values()
     assert plan.shards == 16 and len(shards) == 16 and "pairs" not in header and len(plan.header_json()) < 400
-    assert max(len(v) for v in shards.values()) < 4000  # what one agent reads, whatever the fleet's size
+    assert max(len(v) for v in shards.values()) < 6000  # what one agent reads, whatever the fleet's size
     for h in hosts:
         mine = RoundPlan.from_dict(header, json.loads(shards[proto.plan_key(proto.shard_of(h, plan.shards))]))
         assert mine.pair_of(h) == plan.pair_of(h) and mine.index == 3 and mine.settings == plan.settings
+        # its pair's target address came with it: an initiator reads no registration
+        assert mine.addresses[mine.pair_of(h).target] == addresses[plan.pair_of(h).target]
+    one = json.loads(shards[proto.plan_key(0)])
+    first = one["pairs"][0][0]
+    gone = RoundPlan.from_dict(header, one | {"addresses": {**one["addresses"], first: ""}})
+    assert first not in gone.addresses and len(gone.addresses) == len(one["addresses"]) - 1  # that pair alone fails
+    with pytest.raises(ValueError, match="addresses are not an object"):
+        RoundPlan.from_dict(header, one | {"addresses": ["10.0.0.1"]})
     old = json.loads(shards[proto.plan_key(0)]) | {"index": 2}
     with pytest.raises(ValueError, match="of round 2"):
         RoundPlan.from_dict(header, old)
     with pytest.raises(ValueError, match="shards"):
         RoundPlan.from_dict(header | {"shards": 0})
-    small = RoundPlan(0, pairs[:32], PairSettings(), run="r", shards=proto.shard_count(64))
+    small = RoundPlan(0, pairs[:32], PairSettings(), run="r", shards=proto.shard_count(64), addresses=addresses)
     assert small.shards == 1 and small.shard_values() == {}  # up to 64 hosts: the pairs ride in the header
-    assert RoundPlan.from_dict(json.loads(small.header_json())).pairs == pairs[:32]
+    inline = RoundPlan.from_dict(json.loads(small.header_json()))
+    assert inline.pairs == pairs[:32] and inline.addresses == {p.target: addresses[p.target] for p in pairs[:32]}

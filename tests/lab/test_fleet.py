@@ -83,6 +83,11 @@ def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet_hosts, f
     assert res["host_lines"] == [f"host{k} | Healthy" for k in range(1, N + 1)]
     assert "rdmacheck_fleet_pair_pass{" in (tmp_path / "fleet.prom").read_text()
     assert all(code == 0 for code in (p.returncode for p in agents.values()))
+    # Every target learned its pair was over from its own role (both checks answered, then the
+    # initiator's disconnect), never by waiting for the coordinator's next round.
+    said = "".join((logs / f"host{k}.agent.log").read_text() for k in range(1, N + 1))
+    assert said.count("over for the target: served (2 of 2 checks answered; then the initiator disconnected)") == 6, said
+    assert "stopped waiting for the pair" not in said, said
 
 
 @pytest.mark.parametrize("victim", [f"host{k}" for k in range(1, N + 1)])
