@@ -23,6 +23,9 @@ from rdmacheck.roles.process import RoleFailed
 from rdmacheck.words import Verdict
 
 
+SHARD_WAIT_S = 1.0  # how long a round's shard may trail its round key on the watches before it is read
+
+
 @dataclass
 class AgentConfig:
     host: str  # its name in the fleet
@@ -46,6 +49,8 @@ class Agent:
         self.forkserver: ForkServer | None = None
         self.bad_round: object = None  # the last unreadable round value, said once
         self.control: PrefixWatch | None = None  # the run's control keys, followed by a watch
+        self.shard: PrefixWatch | None = None  # this host's shard of the rounds' pairs (fleets of several)
+        self.shard_arrived = threading.Event()  # set by the shard watch's changes
         self.wake = threading.Event()  # set by every watched change
         self.coordinator_missing: float | None = None  # since when the coordinator's key is gone (monotonic)
 
@@ -66,8 +71,9 @@ class Agent:
             self._wait_coordinator()
             return self._loop()
         finally:
-            if self.control is not None:
-                self.control.close()
+            for watch in (self.shard, self.control):
+                if watch is not None:
+                    watch.close()
             self.store.close()
             self._stop_forkserver()
 
@@ -171,12 +177,30 @@ class Agent:
             return None
 
     def _with_pairs(self, plan: RoundPlan, header: dict) -> RoundPlan | None:
-        """The round with its pairs: this host's shard of them (one read; a shard of another round is
-        unreadable, looked at again at the next wake)."""
+        """The round with its pairs: this host's shard of them, as its watch brings it (the coordinator
+        writes the shards before the round key, but two watches keep no order between them: a shard not
+        yet of this round is waited for SHARD_WAIT_S, then read). None if unreadable (said once)."""
         if plan.shards == 1:
             return plan  # its pairs came with the header
-        shard = self.store.get(proto.plan_key(proto.shard_of(self.cfg.host, plan.shards)))
+        watch, arrived = self._shard_watch(proto.shard_of(self.cfg.host, plan.shards))
+        deadline = time.monotonic() + SHARD_WAIT_S
+        while True:
+            arrived.clear()  # before reading: a change after this read ends the wait at once
+            shard = watch.get("")
+            if proto.current(shard, plan.run, plan.index, "index") or time.monotonic() >= deadline:
+                break
+            arrived.wait(max(0.0, deadline - time.monotonic()))
+        if not proto.current(shard, plan.run, plan.index, "index"):  # the stream is late or broken: read it
+            shard = self.store.get(watch.name)
         return self._round_of(header, shard if shard is not None else {})
+
+    def _shard_watch(self, k: int) -> tuple[PrefixWatch, threading.Event]:
+        """The watch of shard k (started at the run's first round of several shards: its first read is
+        that round's shard, written before the round key) and the event its changes set."""
+        if self.shard is None:
+            self.shard = PrefixWatch(self.store, proto.plan_key(k)).start()
+            self.shard_arrived = self.shard.listen()
+        return self.shard, self.shard_arrived
 
     def _play(self, plan: RoundPlan, pair) -> None:
         from rdmacheck.fleet.pairtest import pair_spec, run_initiator  # noqa: PLC0415

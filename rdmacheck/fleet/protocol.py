@@ -3,7 +3,7 @@
   fleet/ctl/coordinator       leased: the coordinator is alive (agents exit when it is gone)
   fleet/ctl/round             the current round: the coordinator's run nonce, index, settings, shard count
   fleet/ctl/end               the run is over: agents exit
-  fleet/plan/<k>              shard k of the round's pairs, with their targets' addresses
+  fleet/plan/<k>/             shard k of the round's pairs, with their targets' addresses
   fleet/host/<host>/agent     leased: an agent, what it offers (device, provider, address)
   fleet/host/<host>/ready     its target of the current round listens at [ip, port] (or could not start)
   fleet/host/<host>/result    the outcome of the pair it initiated last (run nonce and round inside)
@@ -14,10 +14,10 @@ ci/etcd/fleet-rbac.sh). Values carry the run nonce and the round: a previous run
 never taken for this one's, and the whole fleet is at most three keys per host and one per 64 hosts,
 whatever the number of rounds.
 
-Agents follow the control keys and the coordinator the hosts' keys with one watch each (fleet/watch.py),
-re-read every few seconds in case a broken stream hid a change. A round costs an agent two requests:
-its shard of the pairs (none in a fleet of one shard), then its ready (a target) or its result (an
-initiator).
+Agents follow the control keys and their shard of the pairs, the coordinator the hosts' keys, with
+watches (fleet/watch.py); the control keys' and the hosts' are re-read every few seconds in case a broken
+stream hid a change, a shard when the round key names a round its watch has not brought. A round costs
+an agent one request: its ready (a target) or its result (an initiator).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def ready_key(target: str) -> str:
 
 
 def plan_key(shard: int) -> str:
-    return f"{PLAN}{shard}"
+    """Ends with "/": a watch of shard 1's key as a prefix must not also see shards 10-19."""
+    return f"{PLAN}{shard}/"
 
 
 def shard_count(hosts: int) -> int:
@@ -82,9 +83,9 @@ def host_keys(rows: dict[str, object]) -> dict[str, dict[str, object]]:
     return out
 
 
-def current(value: object, run: str, index: int) -> bool:
-    """Whether a ready or result value is of this run (its nonce) and this round."""
-    return isinstance(value, dict) and value.get("run") == run and value.get("round") == index
+def current(value: object, run: str, index: int, field: str = "round") -> bool:
+    """Whether a ready or result value (a shard: field "index") is of this run (its nonce) and this round."""
+    return isinstance(value, dict) and value.get("run") == run and value.get(field) == index
 
 
 def _is_number(x: object) -> bool:

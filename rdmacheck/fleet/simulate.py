@@ -26,26 +26,47 @@ class SimFaults:
     die_in_round: dict[str, int] = field(default_factory=dict)  # host -> round it dies in (lease left to expire)
 
 
+@dataclass
+class SharedWatches:
+    """One harness process's watches, shared by its simulated agents as one stream: the control keys,
+    and each shard of the pairs that one of them follows (started by the first agent that needs it)."""
+    control: PrefixWatch
+    shards: dict[int, PrefixWatch] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class SimAgent(Agent):
     def __init__(self, cfg: AgentConfig, store: FleetStore, pair_seconds: list[float], faults: SimFaults,
-                 seed: int, control: PrefixWatch):
+                 seed: int, watches: SharedWatches):
         super().__init__(cfg, say=lambda s: None)
         self.shared = store
-        self.shared_control = control  # one watch on the control keys per harness process, as one stream
+        self.watches = watches
         self.pair_seconds, self.faults, self.seed = pair_seconds, faults, seed
         self.exit_code: int | None = None
+        self.start_requests: int | None = None  # its requests before its first round's pair (join, watches)
+
+    def _shard_watch(self, k: int) -> tuple[PrefixWatch, threading.Event]:
+        if self.shard is None:
+            with self.watches.lock:
+                if k not in self.watches.shards:
+                    self.watches.shards[k] = PrefixWatch(self.store, proto.plan_key(k)).start()
+                self.shard = self.watches.shards[k]
+            self.shard_arrived = self.shard.listen()
+        return self.shard, self.shard_arrived
 
     def run(self) -> int:
         self.store = self.shared
         info = {"host": self.cfg.host, "device": "sim", "provider": "sim", "address": "0.0.0.0", "version": "sim",
                 "pid": 0}
         self.store.publish_leased(proto.agent_key(self.cfg.host), info)
-        self.control = self.shared_control
+        self.control = self.watches.control
         self.control.listen(self.wake)
         self._wait_coordinator()
         return self._loop()
 
     def _play(self, plan: RoundPlan, pair) -> None:
+        if self.start_requests is None:
+            self.start_requests = self.store.requests
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)
@@ -85,15 +106,15 @@ class SimAgent(Agent):
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,
                      poll: float = 0.5, seed: int = 1) -> tuple[list[SimAgent], list[threading.Thread]]:
     """One thread per agent over one etcd connection and one keep-alive thread (each agent with a lease of
-    its own, its own request count), one watch on the control keys for all of them: light enough for
-    1,000 agents in a process."""
+    its own, its own request count), one watch on the control keys and one on each shard for all of them:
+    light enough for 1,000 agents in a process."""
     agents, threads = [], []
     leases = EtcdStore(cfg=shared.cfg, client=shared.client, endpoint=shared.endpoint)
-    control = PrefixWatch(FleetStore(leases), proto.CONTROL).start()
+    watches = SharedWatches(PrefixWatch(FleetStore(leases), proto.CONTROL).start())
     for h in hosts:
         store = FleetStore(leases)
         cfg = AgentConfig(host=h, device="sim", address="0.0.0.0", etcd=shared.cfg, poll=poll, join_timeout=60)
-        a = SimAgent(cfg, store, pair_seconds, faults, seed, control)
+        a = SimAgent(cfg, store, pair_seconds, faults, seed, watches)
 
         def run(a=a):
             try:

@@ -127,3 +127,27 @@ def test_a_rounds_pairs_are_sharded_so_each_agent_reads_its_own_and_a_stale_shar
     assert small.shards == 1 and small.shard_values() == {}  # up to 64 hosts: the pairs ride in the header
     inline = RoundPlan.from_dict(json.loads(small.header_json()))
     assert inline.pairs == pairs[:32] and inline.addresses == {p.target: addresses[p.target] for p in pairs[:32]}
+
+
+def test_in_a_fleet_of_several_shards_an_agent_makes_one_etcd_request_a_round(etcd_server):
+    """130 hosts (3 shards): each agent's shard comes by its watch and its target's address with the
+    round, a target learns its pair is over without etcd: its ready or its result is the round's one
+    request. Counted after the agents registered; the shard watches' first reads (one per shard, shared
+    by this process's agents as one stream) and a rare read of a shard its watch trails are all the rest."""
+    hosts = [f"h{i:03d}" for i in range(130)]
+    cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="shards", ttl=TTL)
+    agents, threads = start_sim_agents(EtcdStore.connect(cfg), hosts, [0.2], SimFaults(), poll=0.1)
+    deadline = time.monotonic() + 30
+    while sum(a.store.requests for a in agents) < 2 * len(agents) and time.monotonic() < deadline:
+        time.sleep(0.1)  # every agent's lease and registration
+    before = sum(a.store.requests for a in agents)
+    plan = FleetPlan(expect=len(hosts), pairing="random:3", settings=PairSettings(start_timeout=3, round_timeout=3),
+                     join_timeout=20, poll=0.1, retest_rounds=0)
+    store = FleetStore(EtcdStore.connect(cfg))
+    res = Coordinator(plan, store, say=lambda s: None).run()
+    for t in threads:
+        t.join(10)
+    store.close()
+    assert res.healthy and len(res.rounds) == 3 and proto.shard_count(len(hosts)) == 3
+    made = sum(a.store.requests for a in agents) - before
+    assert 3 * len(hosts) <= made <= 3 * len(hosts) + 3 + len(hosts) // 10, made
