@@ -22,7 +22,6 @@ from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed
 from rdmacheck.words import Verdict
 
-
 SHARD_WAIT_S = 1.0  # how long a round's shard may trail its round key on the watches before it is read
 
 
