@@ -72,11 +72,15 @@ def inside(n: int, out: Path, slurm: bool) -> int:
     walls = [r["wall_s"] for r in res["rounds"]]
     t_coord_up = res["started"] - wall_start + t_start  # the coordinator's run began (same clock: the guest's)
     t_round0 = res["rounds"][0]["published_at"] - wall_start + t_start
+    joined = sorted(res.get("joined", {}).values()) or [0.0]
+    own = sorted(a.get("start_s", 0.0) for a in res["agents"].values()) or [0.0]
     if coord.returncode and not (out / "fleet.json").exists():
         print(coord.stderr[-3000:])
     print(f"inside the guest: hosts made in {t_hosts:.1f} s, etcd up at {t_etcd:.1f} s, "
           f"{'Slurm up' if slurm else 'agents started'} at {t_start:.1f} s, the coordinator's run began at "
-          f"{t_coord_up:.1f} s, round 0 published at {t_round0:.1f} s, the coordinator exited at {t_coord_done:.1f} s; fleet run "
+          f"{t_coord_up:.1f} s, the agents joined at {t_coord_up + joined[0]:.1f}-{t_coord_up + joined[-1]:.1f} s "
+          f"(each {own[0]:.1f}-{own[-1]:.1f} s from its process's start to its registration), round 0 published at "
+          f"{t_round0:.1f} s, the coordinator exited at {t_coord_done:.1f} s; fleet run "
           f"{res['duration_s']:.1f} s ({len(res['rounds'])} rounds, {min(walls):.1f}-{max(walls):.1f} s each), "
           f"{t_all:.1f} s in all")
     return coord.returncode

@@ -39,6 +39,15 @@ class AgentConfig:
     token: bytes | None = field(default=None, repr=False)  # the pair tests' handshake secret (every host's)
 
 
+def process_age() -> float:
+    """Seconds since this process started (Linux: its start in clock ticks since boot, against the uptime)."""
+    try:
+        started = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return round(float(Path("/proc/uptime").read_text().split()[0]) - started, 3)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class Agent:
     def __init__(self, cfg: AgentConfig, say: Callable[[str], None] = print):
         self.cfg = cfg
@@ -62,7 +71,8 @@ class Agent:
             self._stop_forkserver()
             raise
         try:
-            info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid())
+            info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid(),
+                             process_age())
             self.store.publish_leased(proto.agent_key(cfg.host), info.__dict__)
             self.say(f"agent {cfg.host}: registered ({cfg.device}, {cfg.address}) in run {cfg.etcd.cluster!r}")
             self.control = PrefixWatch(self.store, proto.CONTROL).start()

@@ -103,6 +103,7 @@ class Coordinator:
         deadline = time.monotonic() + self.plan.join_timeout
         self.changed.clear()
         agents = self._agents()  # then only the keys that changed: a join costs its agents, not their square
+        self.result.joined = {h: round(time.monotonic() - self.t0, 3) for h in agents}  # there before it looked
         while True:
             have = sorted(agents)
             enough = (set(want) <= set(have)) if isinstance(want, list) else len(have) >= want
@@ -115,6 +116,7 @@ class Coordinator:
                     value = self.hosts_watch.get(f"{host}/agent")
                     if isinstance(value, dict):
                         agents[host] = value
+                        self.result.joined.setdefault(host, round(time.monotonic() - self.t0, 3))
                     else:
                         agents.pop(host, None)
         self.result.agents = agents

@@ -100,6 +100,7 @@ class AgentInfo:
     address: str  # where its targets listen
     version: str
     pid: int
+    start_s: float = 0.0  # from its process's start to this registration: how long an agent takes to join
 
 
 @dataclass(frozen=True)

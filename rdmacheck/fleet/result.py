@@ -36,6 +36,7 @@ class FleetResult:
     agents: dict[str, dict] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     host_down: dict[str, float] = field(default_factory=dict)  # host -> seconds into the run
+    joined: dict[str, float] = field(default_factory=dict)  # host -> seconds into the run its registration was seen
     rounds: list[RoundStats] = field(default_factory=list)
     pairs: list[PairOutcome] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
@@ -95,7 +96,7 @@ class FleetResult:
         return {"schema": SCHEMA, "run": self.run, "pairing": self.pairing, "hosts": self.hosts,
                 "healthy": self.healthy, "finished": self.finished, "started": self.started,
                 "duration_s": self.duration_s,
-                "agents": self.agents, "missing": self.missing, "host_down": self.host_down,
+                "agents": self.agents, "joined": self.joined, "missing": self.missing, "host_down": self.host_down,
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
                 "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested],

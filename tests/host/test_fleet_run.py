@@ -43,6 +43,7 @@ def test_all_pairs_of_six_hosts_in_five_rounds_every_host_once_per_round(etcd_se
         assert len(hosts) == len(set(hosts)) == 6
     assert res.host_lines() == [f"{h} | Healthy" for h in HOSTS]
     assert all(a.exit_code == 0 for a in agents), "agents exit when the run ends"
+    assert sorted(res.joined) == HOSTS and all(0 <= t <= 20 for t in res.joined.values()), res.joined
     write_json_atomic(tmp_path / "f.json", res.to_dict())
     doc = json.loads((tmp_path / "f.json").read_text())
     assert doc["schema"] == "rdmacheck.fleet/1" and doc["healthy"] and len(doc["pairs"]) == 15

@@ -81,6 +81,7 @@ def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet_hosts, f
         assert p["verdict"] == "PASS" and p["mode"] == "cm" and p["strategy"] == "recreate", p
         assert len(p["reconnect_ms"]) == 1 and p["reconnect_ms"][0] > 0, p
     assert res["host_lines"] == [f"host{k} | Healthy" for k in range(1, N + 1)]
+    assert sorted(res["joined"]) == sorted(res["agents"]) and all(0 < a["start_s"] < 120 for a in res["agents"].values())
     assert "rdmacheck_fleet_pair_pass{" in (tmp_path / "fleet.prom").read_text()
     assert all(code == 0 for code in (p.returncode for p in agents.values()))
     # Every target learned its pair was over from its own role (both checks answered, then the
