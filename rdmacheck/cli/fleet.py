@@ -39,6 +39,11 @@ def _device_ipv4(device: str) -> tuple[str, str, str]:
     raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
 
 
+def say_plain(line: str) -> None:
+    """An agent's line: plain text to stderr (its log under srun or kubectl; no rich to import, no markup)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 @fleet_app.command("agent")
 @o.etcd_required_options
 @o.token_options
@@ -65,7 +70,7 @@ def agent_cmd(
     host = name or os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     cfg = AgentConfig(host=host, device=device, address=ip, etcd=etcd, provider=provider, join_timeout=join_timeout,
                       log_dir=log_dir / host, token=token)
-    raise typer.Exit(Agent(cfg, say=lambda s: err.print(s, highlight=False)).run())
+    raise typer.Exit(Agent(cfg, say=say_plain).run())
 
 
 def _agent_etcd_args(etcd, join_timeout: float) -> tuple[list[str], dict[str, str]]:

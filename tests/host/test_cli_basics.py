@@ -104,3 +104,21 @@ def test_a_command_loads_only_its_own_module_and_every_command_is_mapped_to_its_
     assert all(f"rdmacheck.cli.{m}" in every.split() for m in set(MODULE_OF.values()))
     out = rdmacheck("fleet", "agent", "--help")
     assert out.returncode == 0 and "Register this host" in out.stdout
+
+
+def test_a_fleet_agent_imports_no_rich_and_says_its_lines_as_plain_text():
+    """rich costs each process ~0.2 s of emulated CPU in the lab, where eight agents start on two vCPUs:
+    an agent's path (its command, the agent, its fork server's preload, the pair test) never imports it,
+    and its lines reach its log as they are (no markup taken from a host name or an error)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rdmacheck.cli.app import load_commands; load_commands(['fleet', 'agent']); "
+            "import rdmacheck.fleet.agent, rdmacheck.fleet.pairtest, rdmacheck.roles.forked as f; f.preload(); "
+            "from rdmacheck.cli.fleet import say_plain; say_plain('agent [bold]h1[/bold]: registered'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
+    assert r.stderr == "agent [bold]h1[/bold]: registered\n", r.stderr
+    errs = rdmacheck("fleet", "agent", "-d", "nosuch0", "--metadata", "etcd://127.0.0.1:9")
+    assert errs.returncode == 2 and errs.stderr.startswith("rdmacheck: error:"), errs.stderr  # rich, when it speaks
