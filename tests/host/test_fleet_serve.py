@@ -1,7 +1,7 @@
 """How a fleet agent knows its target's pair is over without asking etcd: from the target role's own
 events (TargetServed, read from a real process's output here; the lab's fleet test proves every target
 of a real run stopped that way), and what an initiator does with a round that gives no address for its
-target (the real agent over a real etcd)."""
+target, and one whose shard its watch has not brought (the real agent over a real etcd)."""
 import json
 import os
 import textwrap
@@ -98,3 +98,37 @@ def test_an_initiator_whose_round_gives_no_target_address_reports_a_control_plan
         assert "gives no address for target h1" in out["detail"], out
     finally:
         agent.store.close()
+
+
+def test_a_shard_its_watch_has_not_brought_is_read_after_a_second_never_taken_stale(etcd_server, tmp_path):
+    """Two watches keep no order between them: a round key may come before its shard. The agent waits
+    SHARD_WAIT_S for its shard's watch, then reads the shard (one request) - and never plays a round
+    with the pairs of the one before."""
+    import time
+
+    from rdmacheck.fleet import agent as agent_mod
+
+    cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="trail", ttl=2)
+    hosts = [f"h{i:03d}" for i in range(130)]
+    store = FleetStore(EtcdStore.connect(cfg))
+    agent = Agent(AgentConfig(host="h001", device="none0", address="10.0.0.1", etcd=cfg, log_dir=tmp_path),
+                  say=lambda s: None)
+    agent.store = store
+    try:
+        def publish(index: int, partner: str) -> RoundPlan:
+            plan = RoundPlan(index, [Pair(partner, "h001")], PairSettings(), run="n",
+                             shards=proto.shard_count(len(hosts)), addresses={partner: "10.0.0.9"})
+            store.put_many(plan.shard_values())
+            return plan
+
+        first = publish(0, "h002")
+        got = agent._with_pairs(first, json.loads(first.header_json()))
+        assert got.pair_of("h001") == Pair("h002", "h001")  # by the watch it started: its first read
+        agent.shard.close()  # the stream stops bringing changes
+        second = publish(1, "h003")
+        before, t0 = store.requests, time.monotonic()
+        got = agent._with_pairs(second, json.loads(second.header_json()))
+        assert got.index == 1 and got.pair_of("h001") == Pair("h003", "h001"), got  # never round 0's pairs
+        assert store.requests == before + 1 and time.monotonic() - t0 >= agent_mod.SHARD_WAIT_S
+    finally:
+        store.close()
