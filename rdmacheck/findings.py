@@ -12,7 +12,7 @@ FINDINGS: dict[str, str] = {
     # fleet (a pair test across two hosts' agents)
     "host-down": "a host's agent lease expired (or it never joined): its pairs were not run",
     "target-not-ready": "the pair's target never said it listens (its registration gives no address, or it put no ready key)",
-    "target-failed": "the pair's target role could not start (its agent's error is in the detail)",
+    "target-failed": "the pair's target role could not start, or exited before its pair was over (its agent's error is in the detail)",
     "round-refused": "an agent refused the round's pair settings (out of bounds or unreadable: listed in the detail)",
     # re-establishment
     "reuse-refused": "the provider refused to reuse the reset QP (the reconnect of a QP that was reset failed)",

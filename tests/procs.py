@@ -16,6 +16,13 @@ def alive(pid: int) -> bool:
         return False
 
 
+def parent(pid: int) -> int | None:
+    try:
+        return int(_stat(pid)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below pid, now."""
     parents = {}

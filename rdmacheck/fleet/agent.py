@@ -252,7 +252,8 @@ class Agent:
         self.store.put(proto.result_key(pair), out.stamped())
 
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
-        """A failed pair whose target could not start, or never said it listens, is reported as that."""
+        """A failed pair whose target could not start, exited mid-pair, or never said it listens, is reported
+        as that (control plane: its host's failure, never its link's)."""
         ready = self.store.get(proto.ready_key(pair.target))
         if not proto.current(ready, plan.run, plan.index):
             ready = None  # a ready of another round or run says nothing of this one
@@ -280,8 +281,11 @@ class Agent:
             return
         try:
             self.store.put(key, {**stamp, "addr": [self.cfg.address, plan.port]})
-            self._serve_until(plan, pair, plan.settings.serve_budget(),
-                              TargetServed(proc, pair.initiator, plan.settings.restarts + 1))
+            served = TargetServed(proc, pair.initiator, plan.settings.restarts + 1)
+            why = self._serve_until(plan, pair, plan.settings.serve_budget(), served)
+            if proc.exit_status is not None and not served.done:  # this host's failure: never its link's
+                self.store.put(key, {**stamp, "error": f"{why} before its pair was over",
+                                     "finding": "target-failed"})
         finally:
             proc.stop()
 

@@ -52,6 +52,7 @@ class TargetServed:
     seen: int = 0
     answered: int = 0
     failed: bool = False
+    done: bool = False  # it served its pair (not: its role exited first)
 
     def __call__(self, wait: float) -> str | None:
         """Why the pair is over for the target, else None after reading its output for up to `wait` s."""
@@ -64,6 +65,7 @@ class TargetServed:
             elif ev["event"] == "verify_failed":
                 self.failed = True
             elif ev["event"] == "peer_disconnected" and (self.failed or self.answered >= self.checks):
+                self.done = True
                 return (f"served ({self.answered} of {self.checks} checks answered"
                         f"{', one failed' if self.failed else ''}; then the initiator disconnected)")
         self.seen = len(self.proc.events)

@@ -13,7 +13,7 @@ import pytest
 
 from rdmacheck.lab.hosts import LabHost, blackhole, create, set_link
 from tests.conftest import IN_LAB, ROOT
-from tests.procs import alive, descendants
+from tests.procs import alive, descendants, parent
 
 N = 4
 TTL = 3
@@ -134,6 +134,42 @@ def test_an_agent_killed_in_round_0_is_the_only_bad_host_and_no_link_is_blamed(f
     assert len(others) == 3 and all(p["verdict"] == "PASS" for p in others), others
     assert [line for line in res["host_lines"] if not line.startswith(victim)] == [f"{h} | Healthy" for h in survivors]
     assert time.monotonic() - killed_at < 400
+
+
+def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_blamed(fleet_hosts, fleet_etcd,
+                                                                                       tmp_path):
+    """Round 0's first target role is SIGKILLed (as a crash would end it) once it listens: its agent sees
+    the role exit before the pair was over and says so, so the pair is `target-failed` on the control
+    plane, never a link's failure - its initiator saw only the target vanish, which alone reads as a
+    broken path."""
+    from rdmacheck.fleet.schedule import Schedule
+
+    first = next(iter(Schedule("all", tuple(f"host{k}" for k in range(1, N + 1))).rounds()))[0]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    agents = _agents(fleet_hosts, fleet_etcd, "role-dies", logs)
+    coord = _coordinator(fleet_etcd, "role-dies", tmp_path, "--retest-rounds", "0", "--pair-timeout", "10")
+    agent = agents[first.target].pid
+    ready_log = logs / first.target / "round0" / "target.log"
+    deadline = time.monotonic() + 200
+    roles: list[int] = []
+    while time.monotonic() < deadline and not roles:
+        if ready_log.exists() and '"event":"ready"' in ready_log.read_text():
+            roles = [p for p in descendants(agent) if parent(p) not in (agent, None)]  # below its fork server
+        time.sleep(0.02)
+    assert roles, f"{first.target}'s target role of round 0 never said it listens"
+    for p in roles:
+        subprocess.run(["kill", "-KILL", str(p)], check=False)
+    rc, out, errs = _finish(coord, agents)
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    hit = next(p for p in res["pairs"] if p["round"] == 0 and (p["target"], p["initiator"]) == tuple(first))
+    assert hit["verdict"] == "FAIL" and hit["finding"] == "target-failed" and hit["plane"] == "control", hit
+    assert "before its pair was over" in hit["detail"], hit
+    assert res["bad_links"] == [], (res["bad_links"], res["host_lines"])
+    others = [p for p in res["pairs"] if p is not hit]
+    assert len(others) == 5 and all(p["verdict"] == "PASS" for p in others), others
+    said = (logs / f"{first.target}.agent.log").read_text()
+    assert "over for the target: the target role exited with status" in said, said
 
 
 def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_link(fleet_hosts, fleet_etcd,
