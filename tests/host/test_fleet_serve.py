@@ -51,7 +51,7 @@ def test_a_target_has_served_once_every_check_is_answered_and_its_initiator_then
         served = TargetServed(role, "i", checks=2)
         whys = [_step(role, served) for _ in ev]
         assert whys[:5] == [None] * 5, whys  # another peer's checks count for nothing
-        assert whys[5] == "served (2 of 2 checks answered; then the initiator disconnected)"
+        assert whys[5] == "served (2 of 2 checks answered; then the initiator disconnected)" and served.done
     finally:
         role.stop(grace=1)
 
@@ -77,7 +77,7 @@ def test_a_target_role_that_exits_ends_its_pair_with_its_status(tmp_path):
             why = served(0.1)
             if why:
                 break
-        assert why == "the target role exited with status 3"
+        assert why == "the target role exited with status 3" and not served.done  # its agent says target-failed
     finally:
         role.stop(grace=1)
 
