@@ -33,11 +33,21 @@ def check_outputs(json_path: Optional[Path] = None, junit: Optional[Path] = None
         check_output_dir(tone, "--tone")
 
 
+def write_results_file(path: Path, result: Outcome) -> None:
+    """A result that keeps its own JSON text as it grows (a fleet's: every pair serialized once) writes
+    that; any other its to_dict()."""
+    own = getattr(result, "json_text", None)
+    if own is not None:
+        write_text_atomic(path, own())
+    else:
+        write_json_atomic(path, result.to_dict())
+
+
 def write_outputs(result: Outcome, json_path: Optional[Path] = None, junit: Optional[Path] = None,
                   tone: Optional[Path] = None, prom: Optional[Path] = None, html: Optional[Path] = None) -> None:
     """The results file first (the others are made from the same result); a path that fails now
     (disk full, removed folder) is one line naming it."""
-    for path, option, write in ((json_path, "--json", lambda p: write_json_atomic(p, result.to_dict())),
+    for path, option, write in ((json_path, "--json", lambda p: write_results_file(p, result)),
                                 (junit, "--junit", lambda p: write_junit(result, p)),
                                 (tone, "--tone", lambda p: write_tone(result, p)),
                                 (prom, "--prom", lambda p: write_prom(result, p)),  # type: ignore[arg-type]

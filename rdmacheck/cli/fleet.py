@@ -6,6 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +40,30 @@ def _device_ipv4(device: str) -> tuple[str, str, str]:
         raise EnvironmentProblem(f"no RDMA device with an IPv4 address in this network namespace "
                                  f"(have: {', '.join(d.name for d in devs) or 'none'})")
     raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
+
+
+@dataclass
+class RoundFiles:
+    """What `fleet run` writes after each round: the results file every round; JUnit, T-one, Prometheus
+    and HTML (each made of every pair so far) only while they stay cheap: again once the time since their
+    last write is `spacing` times what that write took (their share of the run stays ~1/(spacing + 1));
+    all of them at the end, on Ctrl-C and on an error (finish, write_outputs)."""
+    json_path: Optional[Path]
+    junit: Optional[Path] = None
+    tone: Optional[Path] = None
+    prom: Optional[Path] = None
+    html: Optional[Path] = None
+    spacing: float = 9.0
+    clock: Callable[[], float] = time.monotonic
+    others_due: float = float("-inf")
+
+    def __call__(self, result) -> None:
+        write_outputs(result, self.json_path)
+        if any((self.junit, self.tone, self.prom, self.html)) and self.clock() >= self.others_due:
+            t0 = self.clock()
+            write_outputs(result, None, self.junit, self.tone, self.prom, self.html)
+            t1 = self.clock()
+            self.others_due = t1 + self.spacing * (t1 - t0)
 
 
 def say_plain(line: str) -> None:
@@ -164,7 +191,7 @@ def run_cmd(
                      retest_rounds=retest_rounds)
     store = FleetStore.connect(etcd, wait=join_timeout)
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),
-                              on_round=lambda r: write_outputs(r, json_path, junit, tone, prom, html))
+                              on_round=RoundFiles(json_path, junit, tone, prom, html))
     try:
         res = coordinator.run()
     except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130

@@ -119,3 +119,49 @@ def test_schedule_for_4096_hosts_rounds_come_one_at_a_time():
     first = next(s.rounds())
     assert len(first) == 2048 and s.round_count() == 4095
     assert len(list(itertools.islice(s.rounds(), 3))) == 3
+
+
+def test_the_results_text_grows_with_the_run_and_always_reads_as_the_whole_result():
+    """json_text() serializes each round and pair once, as they come: after every append it must still be
+    exactly to_dict() (what the report, the HTML page and a reader expect)."""
+    import json
+
+    from rdmacheck.fleet.protocol import PairOutcome
+    from rdmacheck.fleet.result import FleetResult, RoundStats
+    from rdmacheck.words import Verdict
+
+    r = FleetResult(run="r", pairing="all", hosts=["a", "b", "c"], started=1.0)
+    whole = lambda: json.loads(json.dumps(r.to_dict(), default=str))  # noqa: E731
+    assert json.loads(r.json_text()) == whole()
+    for k, (t, i) in enumerate([("a", "b"), ("a", "c"), ("b", "c")]):
+        r.rounds.append(RoundStats(k, [[t, i]], False, 1.0 + k, 0.1, 3))
+        r.pairs.append(PairOutcome(k, t, i, Verdict.PASS if k != 1 else Verdict.FAIL, finding="deadline" if k == 1
+                                   else None, reconnect_ms=[12.5], reported_by=i))
+        text = r.json_text()
+        assert json.loads(text) == whole() and len(json.loads(text)["pairs"]) == k + 1
+    assert text.count("\n") > 30 and '"finding": "deadline"' in text  # a line per pair, the rest indented
+
+
+def test_after_each_round_the_results_file_is_written_and_the_other_files_only_while_cheap(tmp_path):
+    """The results file every round; JUnit and the others again only once `spacing` times their last
+    write's time has passed (a clock that advances 1 s a reading: the first write took 1 s, so the next
+    is due 9 s later)."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from rdmacheck.cli.fleet import RoundFiles
+    from rdmacheck.fleet.protocol import PairOutcome
+    from rdmacheck.fleet.result import FleetResult, RoundStats
+    from rdmacheck.words import Verdict
+
+    ticks = iter(range(1000))
+    files = RoundFiles(tmp_path / "f.json", junit=tmp_path / "f.xml", clock=lambda: float(next(ticks)))
+    r = FleetResult(run="r", pairing="all", hosts=["a", "b", "c"], started=1.0)
+    seen = []
+    for k, (t, i) in enumerate([("a", "b"), ("a", "c"), ("b", "c")]):
+        r.rounds.append(RoundStats(k, [[t, i]], False, 1.0, 0.1, 3))
+        r.pairs.append(PairOutcome(k, t, i, Verdict.PASS, reported_by=i))
+        files(r)
+        seen.append((len(json.loads((tmp_path / "f.json").read_text())["pairs"]),
+                     len(list(ET.parse(tmp_path / "f.xml").getroot().iter("testcase")))))
+    assert seen == [(1, 1), (2, 1), (3, 1)], seen  # JUnit written at round 0 (t=1..2), due again at t=11
