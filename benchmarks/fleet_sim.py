@@ -46,11 +46,11 @@ def pair_times(path: Path | None, fallback: list[float]) -> tuple[list[float], s
     return fallback, "the lab figures built in (see docs/performance.md)"
 
 
-def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float, seed: int) -> int:
+def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float) -> int:
     """One harness process: its slice of the simulated agents as threads; prints their etcd requests."""
     cfg = EtcdConfig(parse_metadata_url(url), cluster=cluster, ttl=60, timeout=30)
     shared = EtcdStore.connect(cfg)
-    agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll, seed=seed)
+    agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll)
     for t in threads:
         t.join(3600)
     control = agents[0].control.store.requests if agents and agents[0].control else 0  # the shared watch's
@@ -85,7 +85,7 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
             me = [sys.executable, str(Path(__file__).resolve()), "--poll", str(poll)]
             if pair_times_arg:
                 me += ["--pair-times", str(pair_times_arg)]
-            workers = [subprocess.Popen([*me, "--worker", server.url, cluster, ",".join(hosts[k::procs]), str(k)],
+            workers = [subprocess.Popen([*me, "--worker", server.url, cluster, ",".join(hosts[k::procs])],
                                         cwd=ROOT, stdout=subprocess.PIPE, text=True) for k in range(procs)]
             t0 = time.monotonic()
             etcd0 = _cpu_of(server.proc.pid)
@@ -143,12 +143,12 @@ def main() -> int:
     ap.add_argument("--pair-times", type=Path, default=None, help="a fleet results JSON from the lab")
     ap.add_argument("--profile", type=Path, default=None,
                     help="the coordinator under cProfile: its statistics into FILE.<agents> (read with pstats)")
-    ap.add_argument("--worker", nargs=4, metavar=("URL", "CLUSTER", "HOSTS", "SEED"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=3, metavar=("URL", "CLUSTER", "HOSTS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     times, source = pair_times(a.pair_times, [6.0])
     if a.worker:
-        url, cluster, hosts, seed = a.worker
-        return worker(url, cluster, hosts.split(","), times, a.poll, int(seed) * 100_000)
+        url, cluster, hosts = a.worker
+        return worker(url, cluster, hosts.split(","), times, a.poll)
     median = statistics.median(times)
     print(f"CONTROL-PLANE SIMULATION (no RDMA): pair times from {source}, median {median:.2f} s; poll {a.poll:g} s")
     rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times,

@@ -37,11 +37,11 @@ class SharedWatches:
 
 class SimAgent(Agent):
     def __init__(self, cfg: AgentConfig, store: FleetStore, pair_seconds: list[float], faults: SimFaults,
-                 seed: int, watches: SharedWatches):
+                 watches: SharedWatches):
         super().__init__(cfg, say=lambda s: None)
         self.shared = store
         self.watches = watches
-        self.pair_seconds, self.faults, self.seed = pair_seconds, faults, seed
+        self.pair_seconds, self.faults = pair_seconds, faults
         self.exit_code: int | None = None
         self.start_requests: int | None = None  # its requests before its first round's pair (join, watches)
 
@@ -70,8 +70,8 @@ class SimAgent(Agent):
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)
-        took = random.Random(f"{self.seed}:{plan.run}:{plan.index}:{pair.target}:{pair.initiator}").choice(
-            self.pair_seconds)  # the same on both sides of the pair
+        took = random.Random(f"{plan.run}:{plan.index}:{pair.target}:{pair.initiator}").choice(
+            self.pair_seconds)  # the same on both sides of the pair, whichever harness process each is in
         if pair.target == self.cfg.host:  # as the real target: ready, then serve until the pair is over
             self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
                                                           "addr": ["0.0.0.0", plan.port]})
@@ -104,7 +104,7 @@ class SimAgent(Agent):
 
 
 def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[float], faults: SimFaults,
-                     poll: float = 0.5, seed: int = 1) -> tuple[list[SimAgent], list[threading.Thread]]:
+                     poll: float = 0.5) -> tuple[list[SimAgent], list[threading.Thread]]:
     """One thread per agent over one etcd connection and one keep-alive thread (each agent with a lease of
     its own, its own request count), one watch on the control keys and one on each shard for all of them:
     light enough for 1,000 agents in a process."""
@@ -114,7 +114,7 @@ def start_sim_agents(shared: EtcdStore, hosts: list[str], pair_seconds: list[flo
     for h in hosts:
         store = FleetStore(leases)
         cfg = AgentConfig(host=h, device="sim", address="0.0.0.0", etcd=shared.cfg, poll=poll, join_timeout=60)
-        a = SimAgent(cfg, store, pair_seconds, faults, seed, watches)
+        a = SimAgent(cfg, store, pair_seconds, faults, watches)
 
         def run(a=a):
             try:
