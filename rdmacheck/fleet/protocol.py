@@ -42,10 +42,6 @@ HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expire
 DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
 
 
-def host_prefix(host: str) -> str:
-    return f"{HOSTS}{host}/"
-
-
 def agent_key(host: str) -> str:
     return f"{HOSTS}{host}/agent"
 

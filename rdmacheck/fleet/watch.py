@@ -43,18 +43,9 @@ class PrefixWatch:
             self._wakes.append(event)
         return event
 
-    def unlisten(self, event: threading.Event) -> None:
-        with self._lock:
-            if event in self._wakes:
-                self._wakes.remove(event)
-
-    def start(self, from_revision: int | None = None) -> "PrefixWatch":
-        """Read the prefix, then watch from just after that read (None); or watch from a revision, so
-        etcd replays every change since (the values then hold only what changed after it)."""
-        if from_revision is None:
-            self.refresh()
-        else:
-            self.revision = from_revision - 1
+    def start(self) -> "PrefixWatch":
+        """Read the prefix, then watch from just after that read."""
+        self.refresh()
         self._add()
         return self
 
