@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     from click.core import ParameterSource
 
 from rdmacheck.errors import EnvironmentProblem
+from rdmacheck.faults import Faults
 from rdmacheck.output.console import err
 from rdmacheck.output.files import read_text_input
 from rdmacheck.words import Mode, Strategy
@@ -66,18 +67,17 @@ def csv(value: Optional[str]) -> Optional[list[str]]:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
-def faults(inject: Optional[list[str]], runner_faults: bool, role: Any = None) -> list[str]:
-    """Checked fault specs; link-down is the local runner's (it takes a netdev down), not a role's; with
+def faults(inject: Optional[list[str]], runner_faults: bool, role: Any = None) -> Faults:
+    """Checked faults; link-down is the local runner's (it takes a netdev down), not a role's; with
     a role, a fault only the other role acts on is refused."""
-    from rdmacheck.roles.config import check_fault, check_fault_for  # noqa: PLC0415
-
     try:
-        checked = [check_fault(f) for f in inject or []]
-        for f in checked if role is not None else []:
-            check_fault_for(f, role)
+        checked = Faults.parse(inject or [])
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--inject") from None
-    if not runner_faults and any(f.startswith("link-down:") for f in checked):
+    why = next((w for f in checked if role is not None and (w := f.refused_for(str(role)))), None)
+    if why:
+        raise typer.BadParameter(why, param_hint="--inject")
+    if not runner_faults and checked.has("link-down"):
         raise typer.BadParameter("link-down applies to `reestablish --local` (the runner takes the link down)",
                                  param_hint="--inject")
     return checked

@@ -144,7 +144,7 @@ def local(
     settings = dict(gid_index=gid_index, ib_port=ib_port, host=host, port=port, cm_port=cm_port, cm_addr=cm_addr,
                     rounds=rounds, buffer_size=o.size(buffer_size, "--buffer-size"), length=o.size(length, "--length"),
                     offset=offset, initiator_name=initiator_name, target_name=target_name,
-                    inject=tuple(o.faults(inject, runner_faults=True)), start_timeout=start_timeout,
+                    inject=o.faults(inject, runner_faults=True), start_timeout=start_timeout,
                     round_timeout=round_timeout, reconnect_timeout=reconnect_timeout, io_timeout=io_timeout,
                     heartbeat=heartbeat, hold_probe=hold_probe, tuning=tuning, metadata=etcd, token=token)
     base = D

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.faults import Fault
 from rdmacheck.handshake import wire
 from rdmacheck.handshake.auth import BOUND_KINDS, AuthError, check_reply, nonce_of, sign
 from rdmacheck.handshake.address import format_hostport
@@ -61,7 +62,7 @@ class Channel:
         self.addr = addr
         self.key = key  # the shared token: every request is signed with it, every reply checked
         self.generation: int | None = None  # the target process's, from a checked reply: what requests are bound to
-        self.fault: str | None = None  # injected into the next request: handshake-delay:MS | handshake-garble
+        self.fault: Fault | None = None  # injected into the next request: handshake-delay:MS | handshake-garble
         self.after_send = None  # called once the next request is on the wire (kill-at:after-handshake-sent)
 
     @classmethod
@@ -97,9 +98,9 @@ class Channel:
             if self.key:
                 envelope = sign(self.key, envelope, f"gen:{self.generation}" if msg.KIND in BOUND_KINDS else "")
             fault, self.fault = self.fault, None
-            if fault and fault.startswith("handshake-delay:"):
-                time.sleep(int(fault.split(":")[1]) / 1000)
-            if fault == "handshake-garble":  # a frame the receiver must reject cleanly
+            if fault and fault.name == "handshake-delay":
+                time.sleep(fault.delay_ms / 1000)
+            if fault and fault.name == "handshake-garble":  # a frame the receiver must reject cleanly
                 frame = bytearray(wire.encode(envelope))
                 for i in range(wire.HEADER.size, len(frame), 7):
                     frame[i] ^= 0x5A

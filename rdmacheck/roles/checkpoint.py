@@ -6,13 +6,13 @@ import os
 import signal
 from typing import Callable
 
-from rdmacheck.roles.config import kill_step
+from rdmacheck.faults import Faults
 from rdmacheck.roles.events import EventLog
 
 
-def checkpoint_for(inject: list[str], ev: EventLog) -> Callable[[str], None]:
+def checkpoint_for(inject: Faults, ev: EventLog) -> Callable[[str], None]:
     """A function to call at each named step; it kills this process at the armed one."""
-    armed = kill_step(inject)
+    armed = inject.kill_step
 
     def reached(step: str) -> None:
         if step == armed:

@@ -25,7 +25,7 @@ from rdmacheck.handshake.messages import (
 from rdmacheck.metadata.etcd import NameTakenOver
 from rdmacheck.pattern import first_mismatch, new_seed, pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
-from rdmacheck.roles.config import RoleConfig, verbs_faults
+from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmError, cm_connect
 from rdmacheck.verbs.errors import CompletionError, VerbsError
@@ -82,9 +82,9 @@ class InitiatorRole:
             raise EnvironmentProblem(f"{dev.name} has no IPv4 address in this network namespace; give --cm-addr")
         self.buf = Buffer(dev, max(cfg.length, PROBE_BYTES))
         self.checkpoint = checkpoint_for(cfg.inject, self.ev)
-        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation, faults=verbs_faults(cfg.inject),
+        self.ep = Endpoint(dev, cfg.tuning, cfg.name, self.ev.generation, faults=cfg.inject.verbs,
                            checkpoint=self.checkpoint)
-        self.handshake_faults = [f for f in cfg.inject if f.startswith("handshake-")]
+        self.handshake_faults = cfg.inject.handshake
         self.ep.create()
         self.store = None
         self.name_lost: dict | None = None  # etcd: a successor claimed our name while our lease lapsed
@@ -334,8 +334,8 @@ class InitiatorRole:
                 raise
             if self.handshake_faults:  # injected once, at the sender
                 fault = self.handshake_faults.pop(0)
-                self.ev.emit("fault_injected", fault=fault)
-                if fault == "handshake-drop":  # the message is lost: the connection closes, we retry
+                self.ev.emit("fault_injected", fault=str(fault))
+                if fault.name == "handshake-drop":  # the message is lost: the connection closes, we retry
                     chan.close()
                     continue
                 chan.fault = fault

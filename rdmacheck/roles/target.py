@@ -29,7 +29,7 @@ from rdmacheck.handshake.server import HandshakeServer, Session
 from rdmacheck.metadata.etcd import NameTakenOver
 from rdmacheck.pattern import check_pattern
 from rdmacheck.roles.checkpoint import checkpoint_for
-from rdmacheck.roles.config import RoleConfig, verbs_faults
+from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmListener, event_name
 from rdmacheck.verbs.compat import cm as cme
@@ -241,7 +241,7 @@ class TargetRole:
         try:
             if ep is None:
                 ep = Endpoint(self.dev, self.cfg.tuning, self.cfg.name, self.ev.generation,
-                              faults=verbs_faults(self.cfg.inject), checkpoint=self.checkpoint)
+                              faults=self.cfg.inject.verbs, checkpoint=self.checkpoint)
                 ep.create()
                 timings = self._bring_up(ep, peer)
                 self.peers[peer.name] = ep
@@ -287,7 +287,7 @@ class TargetRole:
 
     def _cm_events(self, stop: threading.Event) -> None:
         assert self.listener is not None
-        injected = "cm-event-error" in self.cfg.inject
+        injected = self.cfg.inject.has("cm-event-error")
         while not stop.is_set():
             if injected:
                 self.ev.emit("fault_injected", fault="cm-event-error")

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rdmacheck.faults import Faults
 from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.roles.config import PASSWORD_ENV, TOKEN_ENV, RoleConfig
 from rdmacheck.verbs.rc import QPTuning
@@ -37,7 +38,7 @@ class CellSpec:
     tuning: QPTuning = field(default_factory=QPTuning)
     heartbeat: float = 0.5  # initiator: seconds between liveness checks while holding
     hold_probe: bool = False  # initiator: also a 64 B RDMA WRITE every heartbeat
-    inject: tuple[str, ...] = ()  # faults handed to both roles (kill-at / link-down: to the runner)
+    inject: Faults = Faults()  # faults handed to both roles (kill-at / link-down: to the runner)
     # deadlines
     start_timeout: float = 60.0  # python + pyverbs start-up under TCG is seconds
     round_timeout: float = 60.0
@@ -66,7 +67,7 @@ class CellSpec:
         # Accept spellings (scenario files, JSON) and keep members, so every comparison is the enum's.
         for name, kind in (("mode", Mode), ("strategy", Strategy), ("restart", Restart)):
             object.__setattr__(self, name, kind(getattr(self, name)))
-        object.__setattr__(self, "inject", tuple(self.inject))
+        object.__setattr__(self, "inject", Faults.of(self.inject))
         if self.restart_signal not in SIGNALS:
             raise ValueError(f"restart_signal must be one of {', '.join(SIGNALS)}, not {self.restart_signal!r}")
         if self.spawn not in ("fork", "exec"):
@@ -79,12 +80,12 @@ class CellSpec:
     def device_of(self, role: Role | str) -> str:
         return self.target_device or self.device if role == Role.TARGET else self.device
 
-    def for_role(self, role: Role | str, addr: tuple[str, int], faults: tuple[str, ...] = ()) -> RoleConfig:
+    def for_role(self, role: Role | str, addr: tuple[str, int], faults: Faults = Faults()) -> RoleConfig:
         """What a role process of this cell is told: the target listens on addr, the initiator
         connects to it. `faults` go to this process only (self.inject: to every process)."""
         common = dict(device=self.device_of(role), strategy=self.strategy, mode=self.mode, gid_index=self.gid_index,
                       ib_port=self.ib_port, cm_addr=self.cm_addr, tuning=self.tuning,
-                      inject=[*self.inject, *faults], metadata=self.metadata, token=self.token,
+                      inject=self.inject + faults, metadata=self.metadata, token=self.token,
                       io_timeout=self.io_timeout)
         if Role(role) is Role.TARGET:
             return RoleConfig(role=Role.TARGET, name=self.target_name, listen=addr, buffer_size=self.buffer_size,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from rdmacheck.faults import INITIATOR_STEPS, Fault, Faults
 from rdmacheck.roles.process import RoleProcess
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.local import LocalRun
@@ -15,7 +16,7 @@ from rdmacheck.scenario.result import FAIL, SKIP, CellResult, RoundResult
 from rdmacheck.words import Role
 
 # Steps the target has no hook for (it cannot tell that an initiator's WRITE is in flight).
-INITIATOR_ONLY = ("mid-write",)
+INITIATOR_ONLY = INITIATOR_STEPS
 
 
 class KillRun(LocalRun):
@@ -24,10 +25,10 @@ class KillRun(LocalRun):
         self.step = step
         self.armed = True  # only the victim's first process carries the fault
 
-    def _spawn(self, role: Role, faults: tuple[str, ...] = ()) -> RoleProcess:
+    def _spawn(self, role: Role, faults: Faults = Faults()) -> RoleProcess:
         if role == self.spec.restart and self.armed:
             self.armed = False
-            faults = (*faults, f"kill-at:{self.step}")
+            faults = faults + Faults((Fault("kill-at", self.step),))
         return super()._spawn(role, faults)
 
     def _run(self, cell: CellResult) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
+from rdmacheck.faults import Faults
 from rdmacheck.roles.forked import fork_blocker
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
@@ -37,7 +38,7 @@ def listen_host_for(netns: str | None, host: str) -> str:
 
 
 def spawn_role(spec: CellSpec, role: Role, addr: tuple[str, int], log_path: Path, netns: str | None = None,
-               faults: tuple[str, ...] = (), die_with_parent: bool = False,
+               faults: Faults = Faults(), die_with_parent: bool = False,
                forkserver: ForkServer | None = None) -> tuple[RoleProcess, str | None]:
     """A role process of the cell (a fork of this process, or of `forkserver`, where it can be); and
     why not, if not."""
@@ -75,7 +76,7 @@ class LocalRun:
         self.procs: list[RoleProcess] = []
         self.said_exec = False  # the fall-back from forking is reported once
 
-    def _spawn(self, role: Role, faults: tuple[str, ...] = ()) -> RoleProcess:
+    def _spawn(self, role: Role, faults: Faults = Faults()) -> RoleProcess:
         """Start a role process; `faults` are injected into this process only (spec.inject: into all)."""
         p = self.spec
         netns = p.target_netns if role == Role.TARGET else None

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Callable
 
 from rdmacheck.errors import RdmacheckError
-from rdmacheck.roles.config import kill_step, link_down_seconds
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.killat import INITIATOR_ONLY, KillRun
 from rdmacheck.scenario.linkdown import LinkDownRun
@@ -16,8 +15,8 @@ from rdmacheck.scenario.result import CellResult
 from rdmacheck.words import Restart
 
 
-def _without(spec: CellSpec, prefix: str) -> CellSpec:
-    return replace(spec, inject=tuple(f for f in spec.inject if not f.startswith(prefix)))
+def _without(spec: CellSpec, name: str) -> CellSpec:
+    return replace(spec, inject=spec.inject.without(name))
 
 
 def runner_for(spec: CellSpec, on_step: Callable[[str], None] | None = None,
@@ -25,17 +24,17 @@ def runner_for(spec: CellSpec, on_step: Callable[[str], None] | None = None,
     """A KillRun when the spec asks for kill-at:STEP (applied to the restart side only), a
     LinkDownRun for link-down:SECONDS (nobody is killed), else a LocalRun. Only a plain restart
     run samples after each round (`after_round`: the soak)."""
-    down = link_down_seconds(list(spec.inject))
-    step = kill_step(list(spec.inject))
+    down = spec.inject.link_down_s
+    step = spec.inject.kill_step
     if after_round and (down is not None or step is not None):
         raise RdmacheckError("kill-at and link-down cells run one fault round; they cannot be soaked")
     if down is not None:
-        return LinkDownRun(_without(spec, "link-down:"), down, on_step)
+        return LinkDownRun(_without(spec, "link-down"), down, on_step)
     if step is None:
         return LocalRun(spec, on_step, after_round)
     if step in INITIATOR_ONLY and spec.restart is not Restart.INITIATOR:
         raise RdmacheckError(f"kill-at:{step} applies to the initiator only (--restart initiator)")
-    return KillRun(_without(spec, "kill-at:"), step, on_step)
+    return KillRun(_without(spec, "kill-at"), step, on_step)
 
 
 def run_cell(spec: CellSpec, on_step: Callable[[str], None] | None = None, cell: CellResult | None = None,

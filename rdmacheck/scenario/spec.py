@@ -18,7 +18,7 @@ from rdmacheck.errors import EnvironmentProblem, RdmacheckError
 from rdmacheck.expectations import Expectation
 from rdmacheck.findings import FINDINGS, is_known
 from rdmacheck.output.files import read_text_input
-from rdmacheck.roles.config import check_fault
+from rdmacheck.faults import Faults
 from rdmacheck.scenario.cell import SIGNALS, CellSpec
 from rdmacheck.units import parse_size
 from rdmacheck.words import (
@@ -95,6 +95,8 @@ class Scenario:
                   f"restart = {_ql(self.restarts)}", "", "[run]"]
         for key, name in RUN_KEYS.items():
             v = getattr(b, name)
+            if isinstance(v, Faults):
+                v = tuple(v.specs())
             if v is not None:
                 lines.append(f"{key} = {_ql(v) if isinstance(v, tuple) else _q(v)}")
         lines += ["", "[timeouts]"] + [f"{key} = {_q(getattr(b, name))}" for key, name in TIMEOUT_KEYS.items()]
@@ -213,15 +215,15 @@ def parse_scenario(text: str, src: str) -> Scenario:
     signal = run.get("restart_signal", str, f"one of {', '.join(SIGNALS)}", b.restart_signal)
     if signal not in SIGNALS:
         raise run.fail("restart_signal", f"one of {', '.join(SIGNALS)}", signal)
-    inject = run.get("inject", list, "a list of faults such as \"kill-at:after-rtr\"", list(b.inject))
+    inject = run.get("inject", list, "a list of faults such as \"kill-at:after-rtr\"", b.inject.specs())
     try:
-        inject = [check_fault(f if isinstance(f, str) else repr(f)) for f in inject]
+        inject = Faults.parse(f if isinstance(f, str) else repr(f) for f in inject)
     except ValueError as e:
         raise run.fail("inject", str(e)) from None
     b = replace(b, rounds=run.positive("rounds", int, b.rounds), buffer_size=run.size("buffer_size", b.buffer_size),
                 length=run.size("length", b.length), restart_signal=signal,
                 restart_delay=run.positive("restart_delay", float, b.restart_delay),
-                gid_index=run.get("gid_index", int, "a GID index (integer)", None), inject=tuple(inject))
+                gid_index=run.get("gid_index", int, "a GID index (integer)", None), inject=inject)
     if b.length > b.buffer_size:
         raise run.fail("length", f"at most buffer_size ({b.buffer_size})", b.length)
     run.check_unknown()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rdmacheck.roles.config import KILL_STEPS
+from rdmacheck.faults import KILL_STEPS
 from rdmacheck.scenario.killat import INITIATOR_ONLY
 from tests.conftest import require_device
 from tests.lab.test_reestablish import run_local
