@@ -26,22 +26,6 @@ app.add_typer(fleet_app, name="fleet")
 LAUNCHERS = ("none", "slurm")
 
 
-def _device_ipv4(device: str) -> tuple[str, str, str]:
-    """(device, its IPv4 here, provider); `auto`: the first device with an IPv4 in this network
-    namespace (under Slurm or in a container every host then needs the same command line)."""
-    from rdmacheck.verbs.devices import list_devices
-
-    devs = list_devices() if device == "auto" else list_devices(only=device)
-    for dev in devs:
-        ip = dev.netdev_ipv4()
-        if ip is not None:
-            return dev.name, ip, dev.provider
-    if device == "auto":
-        raise EnvironmentProblem(f"no RDMA device with an IPv4 address in this network namespace "
-                                 f"(have: {', '.join(d.name for d in devs) or 'none'})")
-    raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give --address")
-
-
 @dataclass
 class RoundFiles:
     """What `fleet run` writes after each round: the results file every round; JUnit, T-one, Prometheus
@@ -88,7 +72,10 @@ def agent_cmd(
     if device != "auto":
         o.require_devices(device)
     if address is None:
-        device, ip, provider = _device_ipv4(device)
+        from rdmacheck.verbs.devices import device_ipv4
+
+        dev = device_ipv4(device, "--address")
+        device, ip, provider = dev.name, dev.netdev_ipv4(), dev.provider
     elif device == "auto":
         raise typer.BadParameter("-d auto finds the device by its address here; with --address give the device",
                                  param_hint="--address")

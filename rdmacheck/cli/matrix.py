@@ -172,7 +172,7 @@ def run_scenarios(
 
 @app.command()
 def report(
-    results: Path = typer.Argument(..., help="A results file written by matrix, run or reestablish --local (or fleet run: then --html)."),
+    results: Path = typer.Argument(..., help="A results file written by matrix, run, reestablish --local, engines matrix or mooncake matrix (or fleet run: then --html)."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
     tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
     html: Optional[Path] = typer.Option(None, "--html", help="A fleet results file: write its self-contained HTML page here."),
@@ -183,6 +183,8 @@ def report(
     data = read_json_input(results, "the results file")
     if isinstance(data, dict) and data.get("schema") == "rdmacheck.fleet/1":
         _fleet_report(results, data, junit, tone, html)
+    if isinstance(data, dict) and str(data.get("schema")).endswith("-matrix/1"):
+        _engines_report(results, data, junit, tone, html)
     if html:
         raise typer.BadParameter("applies to fleet results (rdmacheck.fleet/1) only", param_hint="--html")
     try:
@@ -192,6 +194,22 @@ def report(
     for cell in run.cells:
         cell.rejudge()
     finish(run, render_matrix, junit=junit, tone=tone)
+
+
+def _engines_report(results: Path, data: dict, junit: Optional[Path], tone: Optional[Path],
+                    html: Optional[Path]) -> None:
+    """An engines matrix's results (either schema name): its table, every cell judged again."""
+    from rdmacheck.enginematrix.render import render_engine_matrix
+    from rdmacheck.enginematrix.result import result_from_dict
+    from rdmacheck.enginematrix.run import judge_again
+
+    if html:
+        raise typer.BadParameter("applies to fleet results (rdmacheck.fleet/1) only", param_hint="--html")
+    try:
+        res = result_from_dict(data)
+    except ValueError as e:
+        raise BadInput(f"{results}: not a valid engines-matrix results file: {e}") from None
+    finish(judge_again(res), render_engine_matrix, junit=junit, tone=tone)
 
 
 def _fleet_report(results: Path, data: dict, junit: Optional[Path], tone: Optional[Path], html: Optional[Path]) -> None:

@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 
-from rdmacheck.cli import matrix_options as M
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
+from rdmacheck.cli.engines_matrix import MOONCAKE, matrix_command
 from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
 from rdmacheck.output.console import out_console
@@ -31,9 +31,9 @@ def _engine(spec: Optional[str]):
 
 
 def _device_ip(device: str) -> str:
-    from rdmacheck.cli.engines import device_ip
+    from rdmacheck.verbs.devices import device_ipv4
 
-    return device_ip(device)
+    return device_ipv4(device).netdev_ipv4()
 
 
 @mooncake_app.command("probe")
@@ -212,7 +212,7 @@ def race_cmd(
     json_path: Optional[Path] = o.JSON_FILE,
 ) -> None:
     """The natural race: two real engines write to each other at one instant; how often does a release hang?"""
-    from rdmacheck.mooncake.race import RacePlan, run_race
+    from rdmacheck.engines.race import RacePlan, run_race
     from rdmacheck.mooncake.render import render_race
 
     check_outputs(json_path)
@@ -222,33 +222,4 @@ def race_cmd(
     finish(run_race(plan), render_race, json_path)
 
 
-@mooncake_app.command("matrix")
-def matrix_cmd(
-    device: str = o.DEVICE,
-    engines: Optional[str] = typer.Option(None, "--engines", help="Comma-separated releases or engine Pythons (default: every release set-up installed)."),
-    scenarios: Optional[str] = typer.Option(None, "--scenarios", help="Comma-separated subset of restart-initiator, restart-target, simopen, race, etcd-restart."),
-    host: Optional[str] = M.HOST,
-    rounds: int = M.ROUNDS,
-    endpoints: int = M.ENDPOINTS,
-    race_trials: int = M.RACE_TRIALS,
-    race_threads: int = M.RACE_THREADS,
-    hang_after: float = M.HANG_AFTER,
-    answer_timeout: float = M.ANSWER_TIMEOUT,
-    engine_transfer_timeout: int = M.ENGINE_TRANSFER_TIMEOUT,
-    etcd: Optional[str] = M.ETCD,
-    log_dir: Path = typer.Option(Path("rdmacheck-logs/mooncake-matrix"), "--log-dir", help="Every cell's logs: DIR/<release>/<scenario>/."),
-    json_path: Optional[Path] = o.JSON_FILE,
-    junit: Optional[Path] = o.JUNIT,
-    tone: Optional[Path] = o.TONE,
-    quiet: bool = typer.Option(False, "--quiet", help="No line per finished cell, only the table."),
-) -> None:
-    """Engine releases x scenarios, judged against the shipped expectations; exit 0 when every cell is as expected.
-    (`rdmacheck engines matrix` with Mooncake's releases and scenarios only.)"""
-    from rdmacheck.cli.engines import run_matrix
-    from rdmacheck.engines.mooncake import engine_for, installed
-    from rdmacheck.mooncake.engine_matrix import MOONCAKE_SCENARIOS
-
-    picked = [engine_for(e) for e in o.csv(engines)] if engines else installed()
-    run_matrix(picked, MOONCAKE_SCENARIOS, device, scenarios, host, json_path, junit, tone, quiet, etcd, rounds=rounds,
-               endpoints=endpoints, race_trials=race_trials, race_threads=race_threads, answer_timeout=answer_timeout,
-               hang_after=hang_after, engine_transfer_timeout=engine_transfer_timeout, log_dir=log_dir)
+mooncake_app.command("matrix")(matrix_command(MOONCAKE))

@@ -1,7 +1,7 @@
 """The engines rdmacheck can judge, by kind: how each installs, what is installed, how its side starts.
 
 An adapter is one entry here plus its side module (the process that speaks engines/driver.py's lines):
-Mooncake (classic; engines/mooncake.py, mooncake/engine_side.py) and NIXL (engines/nixl.py, nixl_side.py).
+Mooncake (classic; engines/mooncake.py, engines/mooncake_side.py) and NIXL (engines/nixl.py, nixl_side.py).
 A spec names one release of one kind: `mooncake==0.3.13.post1`, `nixl==1.5.1` (a bare release is Mooncake's,
 as `mooncake matrix` always took them), or the path of a Python with Mooncake importable (an own build).
 """

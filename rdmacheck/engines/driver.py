@@ -1,6 +1,6 @@
 """The line protocol between `rdmacheck mooncake reestablish` and one side of the test.
 
-A side is a process: rdmacheck's peer (side.py) or the real engine (engine_side.py). It prints
+A side is a process: rdmacheck's peer (side.py) or the real engine (mooncake_side.py, nixl_side.py). It prints
 one JSON line {"event": "ready", "name", "addr", "length", ...} and then answers each JSON command
 line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "detail": str}. Commands:
   {"op": "write",  "peer": NAME, "remote_addr": A, "seed": S, "length": L}  pattern -> peer

@@ -28,7 +28,7 @@ class Engine:
     python: Path
     release: str
     kind: str = "mooncake"
-    module: str = "rdmacheck.mooncake.engine_side"
+    module: str = "rdmacheck.engines.mooncake_side"
 
     @property
     def label(self) -> str:

@@ -1,7 +1,7 @@
 """Real Mooncake engines, one venv per release (pinned, installed once, cached), or a Python an
 engine developer points at (`--engine-python`: their own build).
 
-The engine side (engine_side.py) runs under the engine's Python with rdmacheck on PYTHONPATH: it
+The engine side (mooncake_side.py) runs under the engine's Python with rdmacheck on PYTHONPATH: it
 needs only rdmacheck's standard-library modules (driver, pattern), never pyverbs.
 """
 

@@ -2,7 +2,7 @@
 per release, engines.py; or pip install 'rdmacheck[mooncake]'). Pin its handshake port with MC_MIN_RPC_PORT=MC_MAX_RPC_PORT
 in the environment to restart it under the same name.
 
-  python -m rdmacheck.mooncake.engine_side --device rxe0 --host 169.254.30.1 --length 1048576
+  python -m rdmacheck.engines.mooncake_side --device rxe0 --host 169.254.30.1 --length 1048576
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class EngineSide:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rdmacheck.mooncake.engine_side")
+    p = argparse.ArgumentParser(prog="python -m rdmacheck.engines.mooncake_side")
     p.add_argument("--host", required=True, help="IP the engine names itself by (P2P: <ip>:<rpc port>)")
     p.add_argument("--device", default="rxe0")
     p.add_argument("--metadata", default="P2PHANDSHAKE", help="P2PHANDSHAKE or an etcd address")

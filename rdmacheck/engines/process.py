@@ -1,4 +1,4 @@
-"""A real engine as a child process (engine_side.py under its release's Python), and what its log says."""
+"""A real engine as a child process (mooncake_side.py or nixl_side.py under its release's Python), and what its log says."""
 
 from __future__ import annotations
 

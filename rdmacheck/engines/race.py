@@ -1,4 +1,4 @@
-"""`rdmacheck mooncake race`: the natural simultaneous open, engine against engine.
+"""The natural simultaneous open, engine against engine (`rdmacheck mooncake race`, the engines matrix's race cells).
 
 Two fresh engine processes per trial, each told to write to the other at one wall-clock instant
 (the same clock: one machine) with several threads; every call has a watchdog (`hang_after`):
@@ -21,7 +21,7 @@ from rdmacheck.engines.process import (
     spawn_engine,
 )
 from rdmacheck.errors import DeadlineExceeded
-from rdmacheck.mooncake.race_result import RaceResult, RaceSide, RaceTrial
+from rdmacheck.engines.race_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.pattern import new_seed
 from rdmacheck.roles.process import RoleFailed, RoleProcess
 

@@ -1,51 +1,18 @@
-"""Rich output of the `rdmacheck mooncake` commands: probe, segments, reestablish, simopen, race, matrix."""
+"""Rich output of the `rdmacheck mooncake` commands: probe, segments, reestablish, simopen, race."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.engines.race_result import RaceResult
 from rdmacheck.mooncake.forced_open_result import ForcedOpenResult
 from rdmacheck.mooncake.probe import ProbeResult
-from rdmacheck.mooncake.race_result import RaceResult
 from rdmacheck.mooncake.reestablish_result import MooncakeResult
 from rdmacheck.mooncake.segments import SegmentEntry
 from rdmacheck.output.style import verdict_markup
 from rdmacheck.verbs.gid import byte_gid
 from rdmacheck.words import Verdict
-
-
-def _mark(c: EngineCell) -> str:
-    v = verdict_markup(c.verdict)
-    first = f" {c.findings[0]}" if c.findings else ""
-    more = f" +{len(c.findings) - 1}" if len(c.findings) > 1 else ""
-    met = "" if c.met else " [bold red](unexpected)[/]"
-    return f"{v}{first}{more}{met}"
-
-
-def cell_line(c: EngineCell) -> str:
-    met = "as expected" if c.met else "UNEXPECTED"
-    return (f"{c.release} {c.scenario}: {c.verdict} ({met}) in {c.duration_s:.1f} s"
-            + (f" — {', '.join(c.findings)}" if c.findings else ""))
-
-
-def render_engine_matrix(res: EngineMatrixResult, console: Console) -> None:
-    t = Table(title=f"{res.command} · {res.device} · engine releases x scenarios", title_justify="left")
-    t.add_column("engine release" if res.command == "engines matrix" else "release", no_wrap=True)
-    for s in res.scenarios:
-        t.add_column(s)
-    for r in res.releases:
-        t.add_row(r, *[_mark(c) if (c := res.cell(r, s)) else "-" for s in res.scenarios])
-    console.print(t)
-    for c in res.cells:
-        if c.verdict != Verdict.PASS or not c.met or c.scenario in ("simopen", "race"):
-            console.print(f"[bold]{c.release} {c.scenario}[/]: " + "; ".join(c.evidence), highlight=False,
-                          soft_wrap=True)
-    for n in res.notes:
-        console.print(f"note: {n}", highlight=False)
-    met = sum(c.met for c in res.cells)
-    console.print(f"{met}/{len(res.cells)} cells as expected · {res.duration_s:.0f} s", highlight=False)
 
 
 def render_forced_open(res: ForcedOpenResult, console: Console) -> None:

@@ -191,6 +191,20 @@ def list_devices(only: str | None = None) -> list[DeviceInfo]:
     return result
 
 
+
+def device_ipv4(device: str, option: str = "--host") -> DeviceInfo:
+    """The device whose netdev's IPv4 a side names itself by (`device.netdev_ipv4()` is then not None);
+    `auto`: the first device with an IPv4 in this network namespace (under Slurm or in a container every
+    host then runs the same command line). `option` is what a user gives instead."""
+    devs = list_devices() if device == "auto" else list_devices(only=device)
+    for dev in devs:
+        if dev.netdev_ipv4() is not None:
+            return dev
+    if device == "auto":
+        raise EnvironmentProblem(f"no RDMA device with an IPv4 address in this network namespace "
+                                 f"(have: {', '.join(d.name for d in devs) or 'none'})")
+    raise EnvironmentProblem(f"{device} has no IPv4 address in this network namespace; give {option}")
+
 def rdma_core_version() -> str | None:
     try:
         out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "rdma-core"], capture_output=True,

@@ -9,7 +9,7 @@ from rdmacheck.engines.engine import Engine, build_once, marker_of
 from rdmacheck.engines.pair import nixl_evidence
 from rdmacheck.engines.pair_result import PairResult, PairRound
 from rdmacheck.errors import BadInput
-from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.enginematrix.result import EngineCell, EngineMatrixResult
 from rdmacheck.words import Verdict
 
 
@@ -87,7 +87,7 @@ def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, caps
     monkeypatch.setattr("rdmacheck.engines.catalog.engine_for", _nixl)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
     monkeypatch.setattr("rdmacheck.verbs.devices.is_iwarp_device", lambda d: d.startswith("siw"))
-    monkeypatch.setattr("rdmacheck.mooncake.engine_matrix.run_engine_matrix",
+    monkeypatch.setattr("rdmacheck.enginematrix.run.run_engine_matrix",
                         lambda plan: pytest.fail("ran although an option did not apply"))
     monkeypatch.setattr(sys, "argv", ["rdmacheck", "engines", "matrix", *args])
     with pytest.raises(SystemExit) as ex:

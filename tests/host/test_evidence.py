@@ -7,7 +7,7 @@ import pytest
 
 from rdmacheck.fleet.result import FleetResult
 from rdmacheck.mooncake.forced_open_result import ForcedOpenResult
-from rdmacheck.mooncake.race_result import RaceResult
+from rdmacheck.engines.race_result import RaceResult
 from rdmacheck.mooncake.reestablish_result import MooncakePlan, MooncakeResult
 from rdmacheck.scenario.result import CellResult
 from rdmacheck.simopen.result import SimopenResult

@@ -86,16 +86,17 @@ def test_the_step_that_timed_out_decides_the_finding(step, after_reset, expected
 def test_an_engine_restart_cell_never_invents_a_readback_mismatch():
     """A failed run with no failed round (a role gone before any round) is rounds-missing, not a
     data finding nobody saw."""
-    from rdmacheck.mooncake import engine_matrix
+    from rdmacheck.enginematrix import cells
+    from rdmacheck.enginematrix.plan import EngineMatrixPlan
     from rdmacheck.mooncake.reestablish_result import MooncakePlan, MooncakeResult
 
     res = MooncakeResult(MooncakePlan(host="h", engine=type("E", (), {"release": "r", "label": "r", "kind": "mooncake"})(), rounds=3),
                          error="the engine target exited")
-    orig = engine_matrix.run_mooncake
-    engine_matrix.run_mooncake = lambda plan: res
+    orig = cells.run_mooncake
+    cells.run_mooncake = lambda plan: res
     try:
-        cell = engine_matrix._restart(engine_matrix.EngineMatrixPlan([], "h"), res.plan.engine, "restart-initiator",
-                                      Path("/tmp"), None)
+        cell = cells.mooncake_restart(EngineMatrixPlan([], "h"), res.plan.engine, "restart-initiator", Path("/tmp"),
+                                      None)
     finally:
-        engine_matrix.run_mooncake = orig
+        cells.run_mooncake = orig
     assert cell.findings == ["rounds-missing"]

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2] / "rdmacheck"
 # Lowest first. A unit (a top-level module or package of rdmacheck) may import only units of lower
 # layers; units of one layer are peers and never import each other.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "units", "findings", "words", "pattern", "scenarios"},
+    {"__init__", "errors", "units", "findings", "words", "pattern", "scenarios", "faults"},
     {"expectations", "output"},
     {"verbs"},
     {"handshake", "metadata", "lab"},
@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"roles"},
     {"engines"},  # real transfer engines as processes: install, spawn, the line protocol, engine-neutral scenarios
     {"scenario", "simopen", "bench", "mooncake"},  # features
-    {"soak", "fleet", "doctor"},  # features built on the scenario runner
+    {"soak", "fleet", "doctor", "enginematrix"},  # features built on the features below (the runner, mooncake)
     {"cli"},
     {"__main__"},
 ]

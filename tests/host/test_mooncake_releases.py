@@ -13,14 +13,14 @@ from rich.console import Console
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.engines import driver
 from rdmacheck.engines import mooncake as engines
-from rdmacheck.mooncake.engine_matrix_result import EngineCell, EngineMatrixResult
+from rdmacheck.enginematrix.result import EngineCell, EngineMatrixResult
 from rdmacheck.engines.process import evidence, log_lines
-from rdmacheck.mooncake.expected import expectation_for
+from rdmacheck.enginematrix.expected import expectation_for
 from rdmacheck.mooncake.forced_open_result import HeldHandshake
 from rdmacheck.mooncake.messages import ConnectionDesc
 from rdmacheck.mooncake.peer import Dialect
-from rdmacheck.mooncake.race_result import RaceSide, RaceTrial
-from rdmacheck.mooncake.render import render_engine_matrix
+from rdmacheck.engines.race_result import RaceSide, RaceTrial
+from rdmacheck.enginematrix.render import render_engine_matrix
 from rdmacheck.output.junit import junit_xml
 from rdmacheck.words import Verdict
 
@@ -182,7 +182,7 @@ def test_matrix_outputs_name_releases_scenarios_and_expected_failures():
     res = EngineMatrixResult("rxe0", ["0.3.10", "0.3.13.post1"], ["race"],
                              [_cell("0.3.10", "race", Verdict.FAIL, ["engine-write-hung"]),
                               _cell("0.3.13.post1", "race", Verdict.FAIL, ["engine-write-hung"])])
-    assert not res.all_met() and res.to_dict()["schema"] == "rdmacheck.mooncake-matrix/1"
+    assert not res.all_met() and res.to_dict()["schema"] == "rdmacheck.engines-matrix/1"
     root = ET.fromstring(junit_xml(res))
     cases = {c.get("classname"): c for c in root.findall("testcase")}
     assert cases["rdmacheck.mooncake.rxe0.0.3.10"].find("skipped") is not None

@@ -10,6 +10,8 @@ environment), except the options that steer the runner itself, which must be fou
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import dataclasses
 import enum
 import io
@@ -109,13 +111,13 @@ def _forced(plan, *a, **k):
 
 
 def _race(plan, *a, **k):
-    from rdmacheck.mooncake.race_result import RaceResult
+    from rdmacheck.engines.race_result import RaceResult
 
     return RaceResult(plan.engine.release, plan.device, plan.threads, plan.length, plan.hang_after, plan.trials)
 
 
 def _engine_matrix(plan, *a, **k):
-    from rdmacheck.mooncake.engine_matrix_result import EngineMatrixResult
+    from rdmacheck.enginematrix.result import EngineMatrixResult
 
     return EngineMatrixResult(plan.device, [e.release for e in plan.engines], list(plan.scenarios))
 
@@ -233,11 +235,11 @@ def cases() -> list[Case]:
         Case(("mooncake", "reestablish"), ("-d", "dev0", "--host", "10.0.0.1"),
              {"rdmacheck.mooncake.reestablish:run_mooncake": Recorder(_mooncake)}),
         Case(("mooncake", "simopen"), ("-d", "dev0"), {"rdmacheck.mooncake.forced_open:run_forced_open": Recorder(_forced)}),
-        Case(("mooncake", "race"), ("-d", "dev0"), {"rdmacheck.mooncake.race:run_race": Recorder(_race)}),
+        Case(("mooncake", "race"), ("-d", "dev0"), {"rdmacheck.engines.race:run_race": Recorder(_race)}),
         Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
-             {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
+             {"rdmacheck.enginematrix.run:run_engine_matrix": Recorder(_engine_matrix)}),
         Case(("engines", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
-             {"rdmacheck.mooncake.engine_matrix:run_engine_matrix": Recorder(_engine_matrix)}),
+             {"rdmacheck.enginematrix.run:run_engine_matrix": Recorder(_engine_matrix)}),
         Case(("engines", "install"), ("nixl==1.5.1",), {"rdmacheck.engines.catalog:install": Recorder(_fake_engine)}),
         Case(("mooncake", "engines"), (), {"rdmacheck.engines.mooncake:install": Recorder(_fake_engine)}),
         Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2"),
@@ -288,11 +290,10 @@ def _patch(monkeypatch, case: Case) -> None:
     RECORDERS["store"] = Recorder()
     RECORDERS["coordinator"] = Recorder()
     RECORDERS["agent"] = Recorder()
-    monkeypatch.setattr("rdmacheck.cli.fleet._device_ipv4", lambda d: (d, "10.0.0.1", "rxe"))
+    monkeypatch.setattr("rdmacheck.verbs.devices.device_ipv4", lambda d, option="--host": SimpleNamespace(
+        name=d, provider="rxe", netdev_ipv4=lambda: "10.0.0.1"))
     monkeypatch.setattr("rdmacheck.cli.metadata._store", _store)
     monkeypatch.setattr("rdmacheck.cli.options.require_devices", lambda *names: None)
-    monkeypatch.setattr("rdmacheck.cli.mooncake._device_ip", lambda d: "10.0.0.1")
-    monkeypatch.setattr("rdmacheck.cli.engines.device_ip", lambda d: "10.0.0.1")
     monkeypatch.setattr("rdmacheck.verbs.devices.is_iwarp_device", lambda d: False)
     monkeypatch.setattr("rdmacheck.engines.catalog.engine_for", _fake_engine)
     monkeypatch.setattr("rdmacheck.engines.catalog.installed", lambda: [_fake_engine("0.3.13.post1")])

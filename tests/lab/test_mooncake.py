@@ -95,7 +95,7 @@ def test_engine_initiator_never_comes_back_to_a_restarted_target_and_that_is_a_f
 def engine(tmp_path):
     """A live engine (P2P handshake) on rxe0 with 1 MiB registered."""
     require_device("rxe0")
-    proc = subprocess.Popen([sys.executable, "-m", "rdmacheck.mooncake.engine_side", "--host", "169.254.30.1",
+    proc = subprocess.Popen([sys.executable, "-m", "rdmacheck.engines.mooncake_side", "--host", "169.254.30.1",
                              "--device", "rxe0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=(tmp_path / "engine.log").open("w"), text=True, cwd=ROOT)
     ready = json.loads(proc.stdout.readline() or "{}")
@@ -132,7 +132,7 @@ def test_dialect_roles_against_the_real_engine(engine, tmp_path):
     tgt = subprocess.Popen([sys.executable, "-m", "rdmacheck", "mooncake", "role", "--role", "target",
                             "-d", "rxe0", "--listen", f"169.254.30.1:{port + 1}", "--buffer-size", "1MiB"],
                            stdout=subprocess.PIPE, stderr=(tmp_path / "target.log").open("w"), text=True, cwd=ROOT)
-    eng = subprocess.Popen([sys.executable, "-m", "rdmacheck.mooncake.engine_side", "--host", "169.254.30.1"],
+    eng = subprocess.Popen([sys.executable, "-m", "rdmacheck.engines.mooncake_side", "--host", "169.254.30.1"],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=(tmp_path / "eng2.log").open("w"),
                            text=True, cwd=ROOT)
     try:
@@ -167,7 +167,7 @@ def test_probe_of_a_dead_address_is_one_line_and_exit_2():
 def test_segments_in_etcd_alive_then_stale(tmp_path, etcd_server):
     require_device("rxe0")
     meta = etcd_server.url  # the engine takes etcd://HOST:PORT too
-    proc = subprocess.Popen([sys.executable, "-m", "rdmacheck.mooncake.engine_side", "--host", "169.254.30.1",
+    proc = subprocess.Popen([sys.executable, "-m", "rdmacheck.engines.mooncake_side", "--host", "169.254.30.1",
                              "--device", "rxe0", "--metadata", meta], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=(tmp_path / "engine.log").open("w"), text=True, cwd=ROOT)
     try:

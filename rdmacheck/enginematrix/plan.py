@@ -1,0 +1,50 @@
+"""What an engines matrix runs: the engines, the scenarios, their settings, and where logs go.
+
+Scenarios:
+  restart-initiator  the engine is the target; the initiator is SIGKILLed and comes back under its name
+                     every round (Mooncake: rdmacheck's Mooncake-dialect initiator, P2P handshake; NIXL: a
+                     second engine, the survivor removing the dead agent and adding the new one)
+  restart-target     the engine is the initiator; the target is killed and comes back
+  simopen            a simultaneous open forced on the engine (Mooncake: mooncake/forced_open.py)
+  race               two engines writing to each other at one instant (engines/race.py)
+  etcd-restart       the seed test: engine against engine in Mooncake's etcd metadata mode, the initiator
+                     engine killed and restarted under its name (local_hostname)
+  remove-readd       (NIXL) remove the peer's agent and add it again at once
+  remove-readd-inflight  (NIXL) the same with a WRITE in flight
+Which scenario applies to which engine is cells.CELLS: a third engine adds rows there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rdmacheck.engines.engine import Engine
+
+if TYPE_CHECKING:
+    from rdmacheck.enginematrix.result import EngineCell
+
+SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart", "remove-readd",
+             "remove-readd-inflight")
+
+
+@dataclass
+class EngineMatrixPlan:
+    engines: list[Engine]
+    host: str
+    device: str = "rxe0"
+    scenarios: tuple[str, ...] = SCENARIOS
+    rounds: int = 2  # restart cells: restarts; simopen: fresh engines
+    endpoints: int = 2  # simopen: rdmacheck segments forced at once
+    race_trials: int = 6
+    race_threads: int = 1
+    length: int = 1 << 20
+    answer_timeout: float = 5.0
+    hang_after: float = 5.0
+    engine_transfer_timeout: int = 5
+    etcd: str | None = None  # an etcd URL for etcd-restart; None: a throwaway local etcd
+    log_dir: Path = Path("rdmacheck-logs/engines-matrix")
+    command: str = "engines matrix"
+    on_cell: Callable[[EngineCell], None] = field(default=lambda cell: None)
