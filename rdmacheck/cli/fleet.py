@@ -160,21 +160,21 @@ def run_cmd(
     settings = PairSettings(mode=mode.value, strategy=strategy.value, restarts=restarts, length=o.size(length, "--length"),
                             buffer_size=max(4 << 20, o.size(length, "--length")), start_timeout=start_timeout,
                             round_timeout=pair_timeout)
+    from rdmacheck.fleet.schedule import Pairing
+
+    parsed = Pairing.parse(pairing)  # before anything starts
+    if o.given("seed") and parsed.kind != "random":
+        raise typer.BadParameter("applies to --pairing random:K only", param_hint="--seed")
     srun = None
     if launch == "slurm":
         etcd_args, env = _agent_etcd_args(etcd, join_timeout)
         srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
-    from rdmacheck.fleet.schedule import check_pairing
-
-    check_pairing(pairing)
-    if o.given("seed") and not pairing.startswith("random:"):
-        raise typer.BadParameter("applies to --pairing random:K only", param_hint="--seed")
     if expect is not None and expect < 2:
         raise typer.BadParameter("a fleet needs at least 2 agents: with fewer no pair is tested", param_hint="--expect")
     if hosts is not None and len(set(o.csv(hosts) or [])) < 2:
         raise typer.BadParameter("name at least 2 distinct agents: with fewer no pair is tested", param_hint="--hosts")
     want = o.csv(hosts) if hosts else expect
-    plan = FleetPlan(expect=want, pairing=pairing, seed=seed, settings=settings, join_timeout=join_timeout,
+    plan = FleetPlan(expect=want, pairing=parsed, seed=seed, settings=settings, join_timeout=join_timeout,
                      retest_rounds=retest_rounds)
     store = FleetStore.connect(etcd, wait=join_timeout)
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),

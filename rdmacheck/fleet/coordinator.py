@@ -17,7 +17,7 @@ from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.isolation import PairResult, diagnose, isolate, retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
 from rdmacheck.fleet.result import FleetResult, RoundStats
-from rdmacheck.fleet.schedule import Pair, Schedule
+from rdmacheck.fleet.schedule import Pair, Pairing, Schedule
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.words import Verdict
@@ -26,7 +26,7 @@ from rdmacheck.words import Verdict
 @dataclass
 class FleetPlan:
     expect: list[str] | int  # the agents' names, or how many
-    pairing: str = "all"
+    pairing: Pairing = field(default_factory=lambda: Pairing("all"))
     seed: int = 0
     settings: PairSettings = field(default_factory=PairSettings)
     join_timeout: float = 120.0
@@ -35,17 +35,19 @@ class FleetPlan:
     poll: float = 0.25  # the longest wait for a change before the deadlines are looked at again
     safety: float = 10.0  # a re-read of the hosts' keys, in case the watch's stream hid a change
 
+    def __post_init__(self) -> None:
+        self.pairing = Pairing.of(self.pairing)
+
     def round_deadline(self) -> float:
         s = self.settings
         return self.round_timeout or (s.start_timeout * 3 + s.round_timeout * (s.restarts + 2))
-
 
 class Coordinator:
     def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print,
                  on_round: Callable[[FleetResult], None] = lambda result: None):
         self.plan, self.store, self.say, self.on_round = plan, store, say, on_round
         self.ignored: set[tuple[str, int]] = set()  # (result key, round) already warned about
-        self.result = FleetResult(run=store.store.cfg.cluster, pairing=plan.pairing, started=time.time())
+        self.result = FleetResult(run=store.store.cfg.cluster, pairing=str(plan.pairing), started=time.time())
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
         self.nonce = secrets.token_hex(8)  # this run's: agents put it back with every ready and result value

@@ -35,21 +35,60 @@ class Pair(NamedTuple):  # a tuple: a 4096-host schedule holds 8.4 million of th
 
 
 @dataclass(frozen=True)
+class Pairing:
+    """A pairing parsed once (`Pairing.parse("random:8")`): its kind, random:K's K, and a file: pairing's
+    rounds, read once (their host names are checked against the fleet when a schedule is made)."""
+    kind: str  # all | ring | bisection | random | file
+    count: int = 0  # random:K
+    path: Path | None = None  # file:PATH
+    file_rounds: tuple[tuple[Pair, ...], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Pairing:
+        """The spelling, K of random:K, and a pair file's lines: before anything waits on etcd."""
+        kind, _, arg = text.partition(":")
+        if kind not in ("all", "ring", "bisection", "random", "file") or (kind in ("all", "ring", "bisection") and arg):
+            raise ScheduleError(f"unknown pairing {text!r}; use one of {', '.join(PAIRINGS)}")
+        if kind == "random":
+            if not arg.isdigit() or int(arg) < 1:
+                raise ScheduleError(f"{text!r}: random:K needs a number of rounds K >= 1")
+            return cls(kind, count=int(arg))
+        if kind == "file":
+            if not arg:
+                raise ScheduleError("file:PATH needs the path of a pair file")
+            rounds = read_pair_file(Path(arg))
+            return cls(kind, path=Path(arg), file_rounds=tuple(tuple(r) for r in rounds))
+        return cls(kind)
+
+    @classmethod
+    def of(cls, value: Pairing | str) -> Pairing:
+        return value if isinstance(value, Pairing) else cls.parse(value)
+
+    def __str__(self) -> str:
+        return {"random": f"random:{self.count}", "file": f"file:{self.path}"}.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
 class Schedule:
-    pairing: str
+    pairing: Pairing
     hosts: tuple[str, ...]
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pairing", Pairing.of(self.pairing))
         if len(set(self.hosts)) != len(self.hosts):
             dup = next(h for h in self.hosts if self.hosts.count(h) > 1)
             raise ScheduleError(f"host {dup!r} is listed twice")
         if len(self.hosts) < 2:
             raise ScheduleError(f"a fleet needs at least 2 hosts, got {len(self.hosts)}")
-        check_pairing(self.pairing)
+        known = set(self.hosts)
+        for r, pairs in enumerate(self.pairing.file_rounds):
+            for h in (h for p in pairs for h in p.hosts()):
+                if h not in known:
+                    raise ScheduleError(f"{self.pairing.path}: host {h!r} (round {r}) is not in the fleet")
 
     def rounds(self) -> Iterator[list[Pair]]:
-        kind, _, arg = self.pairing.partition(":")
+        kind = self.pairing.kind
         if kind == "all":
             yield from _round_robin(self.hosts)
         elif kind == "ring":
@@ -58,13 +97,12 @@ class Schedule:
             half = len(self.hosts) // 2
             yield [Pair(self.hosts[i], self.hosts[i + half]) for i in range(half)]
         elif kind == "random":
-            yield from _random(self.hosts, _count(arg, self.pairing), self.seed)
+            yield from _random(self.hosts, self.pairing.count, self.seed)
         else:
-            yield from read_pair_file(Path(arg), self.hosts)
+            yield from (list(r) for r in self.pairing.file_rounds)
 
     def round_count(self) -> int:
-        kind, _, arg = self.pairing.partition(":")
-        n = len(self.hosts)
+        kind, n = self.pairing.kind, len(self.hosts)
         if kind == "all":
             return n - 1 if n % 2 == 0 else n
         if kind == "ring":
@@ -72,28 +110,8 @@ class Schedule:
         if kind == "bisection":
             return 1
         if kind == "random":
-            return _count(arg, self.pairing)
-        return sum(1 for _ in self.rounds())
-
-
-def check_pairing(pairing: str, hosts: tuple[str, ...] | None = None) -> None:
-    """The pairing's spelling, K of random:K, and a pair file's lines (hosts not yet known: their names
-    are checked when the schedule is made): before anything waits on etcd."""
-    kind, _, arg = pairing.partition(":")
-    if kind not in ("all", "ring", "bisection", "random", "file") or (kind in ("all", "ring", "bisection") and arg):
-        raise ScheduleError(f"unknown pairing {pairing!r}; use one of {', '.join(PAIRINGS)}")
-    if kind == "random":
-        _count(arg, pairing)
-    elif kind == "file":
-        if not arg:
-            raise ScheduleError("file:PATH needs the path of a pair file")
-        read_pair_file(Path(arg), hosts)
-
-
-def _count(arg: str, pairing: str) -> int:
-    if not arg.isdigit() or int(arg) < 1:
-        raise ScheduleError(f"{pairing!r}: random:K needs a number of rounds K >= 1")
-    return int(arg)
+            return self.pairing.count
+        return len(self.pairing.file_rounds)
 
 
 def _round_robin(hosts: tuple[str, ...]) -> Iterator[list[Pair]]:
@@ -132,14 +150,13 @@ def _random(hosts: tuple[str, ...], rounds: int, seed: int) -> Iterator[list[Pai
         yield [Pair(order[i], order[i + 1]) for i in range(0, len(order) - 1, 2)]
 
 
-def read_pair_file(path: Path, hosts: tuple[str, ...] | None) -> list[list[Pair]]:
-    """ClusterKit's format: `<round> <a> <b>` per line; every host known (None: not checked), none
-    twice in a round."""
+def read_pair_file(path: Path) -> list[list[Pair]]:
+    """ClusterKit's format: `<round> <a> <b>` per line; no host twice in a round (whether each is in the
+    fleet is the schedule's check)."""
     try:
         text = read_text_input(path, "the pair file")
     except BadInput as e:
         raise ScheduleError(str(e)) from None
-    known = set(hosts) if hosts is not None else None
     by_round: dict[int, list[Pair]] = {}
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -149,9 +166,6 @@ def read_pair_file(path: Path, hosts: tuple[str, ...] | None) -> list[list[Pair]
         if len(parts) != 3 or not parts[0].isdigit():
             raise ScheduleError(f"{path}:{n}: expected '<round> <a> <b>', got {raw.strip()!r}")
         r, a, b = int(parts[0]), parts[1], parts[2]
-        for h in (a, b):
-            if known is not None and h not in known:
-                raise ScheduleError(f"{path}:{n}: host {h!r} is not in the fleet")
         if a == b:
             raise ScheduleError(f"{path}:{n}: a host cannot pair with itself ({a})")
         busy = {h for p in by_round.get(r, []) for h in p.hosts()}

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from rdmacheck.fleet.isolation import PairResult, diagnose, retests
-from rdmacheck.fleet.schedule import Pair, Schedule, ScheduleError
+from rdmacheck.fleet.schedule import Pair, Pairing, Schedule, ScheduleError
 
 HOSTS8 = tuple(f"host{i}" for i in range(1, 9))
 
@@ -65,6 +65,19 @@ def test_a_clusterkit_pair_file_is_read_and_checked(tmp_path):
         f.write_text(text)
         with pytest.raises(ScheduleError, match=msg):
             list(Schedule(f"file:{f}", HOSTS8).rounds())
+
+
+def test_a_pairing_is_parsed_once_and_a_pair_file_read_once(tmp_path):
+    f = tmp_path / "pairs.txt"
+    f.write_text("0 host1 host2\n1 host1 host3\n1 host2 host4\n")
+    pairing = Pairing.parse(f"file:{f}")
+    f.unlink()  # the schedule, its rounds and their count come from what was read
+    s = Schedule(pairing, HOSTS8)
+    assert s.round_count() == 2 and len(list(s.rounds())) == 2 and str(pairing) == f"file:{f}"
+    assert str(Pairing.parse("random:7")) == "random:7" and Pairing.parse("random:7").count == 7
+    for text in ("random:0", "ring:2", "file:"):
+        with pytest.raises(ScheduleError):
+            Pairing.parse(text)
 
 
 def test_bad_input_is_refused():

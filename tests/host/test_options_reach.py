@@ -146,7 +146,7 @@ class _FakeCoordinator:
     def run(self):
         from rdmacheck.fleet.result import FleetResult
 
-        res = FleetResult(run="r", pairing=self.plan.pairing)
+        res = FleetResult(run="r", pairing=str(self.plan.pairing))
         res.finished = True
         return res
 
