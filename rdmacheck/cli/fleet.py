@@ -6,9 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -16,38 +13,14 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import check_outputs, finish, write_outputs
-from rdmacheck.errors import EnvironmentProblem, RdmacheckError
+from rdmacheck.cli.finish import check_outputs, finish
+from rdmacheck.errors import RdmacheckError
 from rdmacheck.output.console import err
+from rdmacheck.output.write import write_outputs
 from rdmacheck.words import Mode, Strategy
 
 fleet_app = typer.Typer(no_args_is_help=True, help="Check every pair of hosts: one agent per host, one coordinator, etcd between them.")
 app.add_typer(fleet_app, name="fleet")
-LAUNCHERS = ("none", "slurm")
-
-
-@dataclass
-class RoundFiles:
-    """What `fleet run` writes after each round: the results file every round; JUnit, T-one, Prometheus
-    and HTML (each made of every pair so far) only while they stay cheap: again once the time since their
-    last write is `spacing` times what that write took (their share of the run stays ~1/(spacing + 1));
-    all of them at the end, on Ctrl-C and on an error (finish, write_outputs)."""
-    json_path: Optional[Path]
-    junit: Optional[Path] = None
-    tone: Optional[Path] = None
-    prom: Optional[Path] = None
-    html: Optional[Path] = None
-    spacing: float = 9.0
-    clock: Callable[[], float] = time.monotonic
-    others_due: float = float("-inf")
-
-    def __call__(self, result) -> None:
-        write_outputs(result, self.json_path)
-        if any((self.junit, self.tone, self.prom, self.html)) and self.clock() >= self.others_due:
-            t0 = self.clock()
-            write_outputs(result, None, self.junit, self.tone, self.prom, self.html)
-            t1 = self.clock()
-            self.others_due = t1 + self.spacing * (t1 - t0)
 
 
 def say_plain(line: str) -> None:
@@ -87,35 +60,6 @@ def agent_cmd(
     raise typer.Exit(Agent(cfg, say=say_plain).run())
 
 
-def _agent_etcd_args(etcd, join_timeout: float) -> tuple[list[str], dict[str, str]]:
-    """Every etcd setting of the coordinator, for the agents srun starts (the password in their
-    environment, never on a command line), and the join deadline."""
-    args = ["--metadata", "etcd://" + etcd.shown(), "--cluster", etcd.cluster, "--etcd-prefix", etcd.prefix,
-            "--lease-ttl", str(etcd.ttl), "--etcd-timeout", str(etcd.timeout), "--join-timeout", str(join_timeout)]
-    for flag, value in (("--etcd-user", etcd.user), ("--etcd-ca", etcd.ca_cert), ("--etcd-cert", etcd.cert_cert),
-                        ("--etcd-key", etcd.cert_key)):
-        if value:
-            args += [flag, str(value)]
-    env = {"RDMACHECK_ETCD_PASSWORD": etcd.password} if etcd.password else {}
-    return args, env
-
-
-def _slurm_agents(device: str, etcd_args: list[str], run_log: Path,
-                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
-    """One agent per node of this allocation: srun --ntasks-per-node=1."""
-    if not os.environ.get("SLURM_JOB_ID"):
-        raise EnvironmentProblem("--launch slurm runs inside a Slurm allocation (SLURM_JOB_ID is unset): "
-                                 "salloc -N 8 rdmacheck fleet run --launch slurm ...")
-    nodes = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or 0)
-    if nodes < 2:
-        raise EnvironmentProblem(f"the allocation has {nodes} node(s): a fleet needs at least 2")
-    cmd = ["srun", f"--nodes={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=0", sys.executable, "-m",
-           "rdmacheck", "fleet", "agent", "-d", device, *etcd_args]
-    run_log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(cmd, stdout=run_log.open("ab"), stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}), nodes
-
-
 @fleet_app.command("run")
 @o.etcd_required_options
 def run_cmd(
@@ -142,8 +86,10 @@ def run_cmd(
 ) -> None:
     """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is healthy."""
     from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
+    from rdmacheck.fleet.launch import LAUNCHERS, agent_etcd_args, slurm_agents
     from rdmacheck.fleet.protocol import PairSettings
     from rdmacheck.fleet.render import render_fleet
+    from rdmacheck.fleet.round_files import RoundFiles
     from rdmacheck.fleet.store import FleetStore
 
     check_outputs(json_path, junit, tone, prom, html)
@@ -167,8 +113,8 @@ def run_cmd(
         raise typer.BadParameter("applies to --pairing random:K only", param_hint="--seed")
     srun = None
     if launch == "slurm":
-        etcd_args, env = _agent_etcd_args(etcd, join_timeout)
-        srun, expect = _slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
+        etcd_args, env = agent_etcd_args(etcd, join_timeout)
+        srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
     if expect is not None and expect < 2:
         raise typer.BadParameter("a fleet needs at least 2 agents: with fewer no pair is tested", param_hint="--expect")
     if hosts is not None and len(set(o.csv(hosts) or [])) < 2:

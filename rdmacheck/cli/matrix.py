@@ -15,7 +15,7 @@ from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EXIT_FAIL, BadInput, EnvironmentProblem, RdmacheckError
 from rdmacheck.output.console import err
-from rdmacheck.output.files import read_json_input, write_json_atomic, write_text_atomic
+from rdmacheck.output.files import read_json_input, write_json_atomic
 from rdmacheck.scenario.result import run_from_dict
 from rdmacheck.scenario.table import render_matrix
 from rdmacheck.words import Mode, Restart, Strategy, values
@@ -214,7 +214,7 @@ def _engines_report(results: Path, data: dict, junit: Optional[Path], tone: Opti
 
 def _fleet_report(results: Path, data: dict, junit: Optional[Path], tone: Optional[Path], html: Optional[Path]) -> None:
     """A fleet's results: its page (JUnit and T-one are written by `fleet run` itself), its host lines, exit by health."""
-    from rdmacheck.fleet.page import render_html
+    from rdmacheck.fleet.page import write_page
 
     for given, option in ((junit, "--junit"), (tone, "--tone")):
         if given:
@@ -222,15 +222,8 @@ def _fleet_report(results: Path, data: dict, junit: Optional[Path], tone: Option
     if not html:
         raise typer.BadParameter("a fleet results file is re-rendered as its HTML page: give --html FILE",
                                  param_hint="--html")
-    try:
-        page = render_html(data)
-        lines = [str(x) for x in data.get("host_lines") or []]
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise BadInput(f"{results}: not a valid fleet results file: {type(e).__name__}: {e}") from None
-    try:
-        write_text_atomic(html, page)
-    except OSError as e:
-        raise BadInput(f"--html {html} could not be written: {e.strerror or e}") from None
-    for line in lines:
-        print(line)
+    write_page(data, html, str(results))
+    lines = data.get("host_lines")
+    for line in lines if isinstance(lines, list) else []:
+        print(str(line))
     raise typer.Exit(0 if data.get("healthy") is True else EXIT_FAIL)

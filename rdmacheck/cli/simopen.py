@@ -9,9 +9,10 @@ import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
-from rdmacheck.cli.finish import check_outputs, finish, write_outputs
+from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EXIT_ENV
 from rdmacheck.output.console import err
+from rdmacheck.output.write import write_outputs
 
 PEER_ONLY = ("name", "listen", "peer")
 HERE_ONLY = ("json_out", "log_dir")

@@ -212,7 +212,7 @@ class Agent:
         return self.shard, self.shard_arrived
 
     def _play(self, plan: RoundPlan, pair) -> None:
-        from rdmacheck.fleet.pairtest import pair_spec, run_initiator  # noqa: PLC0415
+        from rdmacheck.fleet.pairtest import PairRoles, run_initiator  # noqa: PLC0415
 
         s = plan.settings
         problems = s.problems()
@@ -226,9 +226,9 @@ class Agent:
             return
         d = self.cfg.log_dir / f"round{plan.index}"
         d.mkdir(parents=True, exist_ok=True)
-        spec = pair_spec(s, self.cfg.device, pair.target, pair.initiator, d, self.cfg.token)
+        roles = PairRoles(s, self.cfg.device, pair.target, pair.initiator, self.cfg.token)
         if pair.target == self.cfg.host:
-            self._serve(plan, pair, spec, d)
+            self._serve(plan, pair, roles, d)
             return
         # Started at once, not after the target's `ready`: its address came with the round, which fixes
         # the port, and the initiator's handshake retries until the target listens. The two set up their
@@ -239,7 +239,7 @@ class Agent:
                               detail=f"the round gives no address for target {pair.target} (its registration has "
                               "none)", reported_by=self.cfg.host, plane=proto.CONTROL_PLANE)
         else:
-            out = run_initiator(spec, pair, plan.index, (address, plan.port), d / "initiator.log", self.forkserver)
+            out = run_initiator(roles, pair, plan.index, (address, plan.port), d / "initiator.log", self.forkserver)
             if out.verdict != Verdict.PASS:
                 out = self._target_said(plan, pair, out)
         self._report(plan, pair, out)
@@ -268,13 +268,13 @@ class Agent:
                            "target-failed"), detail=f"{ready.get('error')}; {seen}"[:400], reported_by=self.cfg.host,
                            duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
 
-    def _serve(self, plan: RoundPlan, pair, spec, d: Path) -> None:
+    def _serve(self, plan: RoundPlan, pair, roles, d: Path) -> None:
         from rdmacheck.fleet.pairtest import TargetServed, start_target  # noqa: PLC0415
 
         key = proto.ready_key(pair.target)
         stamp = {"run": plan.run, "round": plan.index}
         try:
-            proc, _ = start_target(spec, (self.cfg.address, plan.port), d / "target.log", self.forkserver)
+            proc, _ = start_target(roles, (self.cfg.address, plan.port), d / "target.log", self.forkserver)
         except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
             self.store.put(key, {**stamp, "error": str(e)[:300],
                                  "finding": getattr(e, "finding", None) or "target-failed"})

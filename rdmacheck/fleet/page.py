@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import json
 
+from rdmacheck.errors import BadInput
+from rdmacheck.output.files import write_text_atomic
 from rdmacheck.words import Verdict
 
 # Cell codes in the page's data: what the heatmap colours mean.
@@ -149,3 +151,16 @@ document.body.dataset.rendered=String(D.cells.length);
 })();
 </script></body></html>
 """
+
+
+def write_page(data: dict, path, source: str) -> None:
+    """The page of a results file (`source`, for the error line) written atomically at `path`: a file that is
+    not a fleet's, or a path that cannot be written, is one line (BadInput), never a traceback."""
+    try:
+        page = render_html(data)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise BadInput(f"{source}: not a valid fleet results file: {type(e).__name__}: {e}") from None
+    try:
+        write_text_atomic(path, page)
+    except OSError as e:
+        raise BadInput(f"--html {path} could not be written: {e.strerror or e}") from None

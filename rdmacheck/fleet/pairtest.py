@@ -8,32 +8,50 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.roles.checked import WriteChecked
+from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed, RoleProcess
-from rdmacheck.scenario.cell import CellSpec
-from rdmacheck.scenario.local import round_from, spawn_role
-from rdmacheck.words import Restart, Role, Verdict
+from rdmacheck.roles.spawn import spawn_policy, spawn_role
+from rdmacheck.words import Role, Verdict
 
 
-def pair_spec(s: PairSettings, device: str, target: str, initiator: str, log_dir: Path,
-              token: bytes | None = None) -> CellSpec:
-    return CellSpec(device=device, mode=s.mode, strategy=s.strategy, restart=Restart.INITIATOR, rounds=s.restarts,
-                    buffer_size=s.buffer_size, length=s.length, start_timeout=s.start_timeout,
-                    round_timeout=s.round_timeout, reconnect_timeout=s.round_timeout, io_timeout=s.round_timeout,
-                    target_name=target, initiator_name=initiator, log_dir=log_dir, token=token)
+@dataclass(frozen=True)
+class PairRoles:
+    """The two roles of one pair test, from the run's settings: what each role process is told."""
+    settings: PairSettings
+    device: str
+    target: str
+    initiator: str
+    token: bytes | None = field(default=None, repr=False)
+    spawn: str = field(default_factory=spawn_policy)
+
+    def config(self, role: Role, addr: tuple[str, int]) -> RoleConfig:
+        """The target listens on addr; the initiator connects to it, restarted by run_initiator."""
+        s = self.settings
+        common = dict(device=self.device, strategy=s.strategy, mode=s.mode, token=self.token,
+                      io_timeout=s.round_timeout)
+        if role is Role.TARGET:
+            return RoleConfig(role=Role.TARGET, name=self.target, listen=addr, buffer_size=s.buffer_size, **common)
+        return RoleConfig(role=Role.INITIATOR, name=self.initiator, target_name=self.target, peer=addr,
+                          length=s.length, rounds=0, reconnect_timeout=s.round_timeout, **common)
+
+    def start(self, role: Role, addr: tuple[str, int], log: Path, forkserver: ForkServer | None) -> RoleProcess:
+        proc, _ = spawn_role(self.config(role, addr), log, self.spawn, die_with_parent=True, forkserver=forkserver)
+        return proc
 
 
-def start_target(spec: CellSpec, addr: tuple[str, int], log: Path,
+def start_target(roles: PairRoles, addr: tuple[str, int], log: Path,
                  forkserver: ForkServer | None = None) -> tuple[RoleProcess, dict]:
-    proc, _ = spawn_role(spec, Role.TARGET, addr, log, die_with_parent=True, forkserver=forkserver)
+    proc = roles.start(Role.TARGET, addr, log, forkserver)
     try:
-        return proc, proc.wait_for("ready", spec.start_timeout, "the target to be ready")
+        return proc, proc.wait_for("ready", roles.settings.start_timeout, "the target to be ready")
     except BaseException:
         proc.stop()
         raise
@@ -74,26 +92,27 @@ class TargetServed:
         return None
 
 
-def run_initiator(spec: CellSpec, pair: Pair, index: int, addr: tuple[str, int], log: Path,
+def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int], log: Path,
                   forkserver: ForkServer | None = None) -> PairOutcome:
     out = PairOutcome(index, pair.target, pair.initiator, Verdict.FAIL, reported_by=pair.initiator)
     t0 = time.monotonic()
     proc = None
     try:
-        for r in range(spec.rounds + 1):
+        s = roles.settings
+        for r in range(s.restarts + 1):
             if proc is not None:
                 proc.kill(signal.SIGKILL)
                 proc.stop()
-            proc, _ = spawn_role(spec, Role.INITIATOR, addr, log, die_with_parent=True, forkserver=forkserver)
+            proc = roles.start(Role.INITIATOR, addr, log, forkserver)
             what = "the first verified write" if r == 0 else f"the verified write after restart {r}"
-            ready = proc.wait_for("ready", spec.start_timeout, "the initiator to be ready")
+            ready = proc.wait_for("ready", s.start_timeout, "the initiator to be ready")
             out.mode, out.strategy = ready.get("mode"), ready.get("strategy")
-            rr = round_from(r, proc.wait_for({"verified", "verify_failed"}, spec.round_timeout, what), ready)
-            if rr.verdict != Verdict.PASS:
-                out.finding, out.step, out.detail = rr.finding or "verify-failed", rr.step, rr.detail
+            checked = WriteChecked.of(proc.wait_for({"verified", "verify_failed"}, s.round_timeout, what), ready)
+            if not checked.ok:
+                out.finding, out.step, out.detail = checked.finding or "verify-failed", checked.step, checked.detail
                 return out
             if r:
-                out.reconnect_ms.append(rr.reconnect_ms)
+                out.reconnect_ms.append(checked.reconnect_ms)
         out.verdict = Verdict.PASS
     except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
         out.finding = getattr(e, "finding", None) or ("deadline" if isinstance(e, DeadlineExceeded) else "role-crashed")

@@ -1,11 +1,12 @@
 """The one protocol every result of a command meets, so JUnit, T-one and the exit code are written
 once: `ok` (exit 0 or 1), `to_dict()` (the results file), `cases()` (one test case per cell,
-round or pair: what CI shows)."""
+round or pair: what CI shows). An output may also have optional capabilities, each its own protocol:
+its own JSON text (kept as it grows), Prometheus lines, an HTML page."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass
@@ -36,3 +37,21 @@ class Outcome(Protocol):
     def to_dict(self) -> dict: ...
 
     def cases(self) -> list[Case]: ...
+
+
+@runtime_checkable
+class OwnJson(Protocol):
+    """Keeps its results file's text as it grows (a fleet: every pair serialized once), instead of to_dict()."""
+    def json_text(self) -> str: ...
+
+
+@runtime_checkable
+class PromLines(Protocol):
+    """Has a Prometheus text exposition (node_exporter's textfile collector)."""
+    def prom_text(self) -> str: ...
+
+
+@runtime_checkable
+class HtmlPage(Protocol):
+    """Has a self-contained HTML page."""
+    def html_text(self) -> str: ...

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
-
 from rdmacheck.output.files import write_text_atomic
-
-
-class PromOutcome(Protocol):
-    def prom_text(self) -> str: ...
+from rdmacheck.output.outcome import PromLines
 
 
 def escape_label(value: str) -> str:
@@ -25,6 +20,6 @@ def gauge_help(name: str, text: str) -> list[str]:
     return [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
 
 
-def write_prom(result: PromOutcome, path: Path) -> None:
+def write_prom(result: PromLines, path: Path) -> None:
     """Atomically, as node_exporter's textfile collector requires (it may read at any moment)."""
     write_text_atomic(path, result.prom_text())

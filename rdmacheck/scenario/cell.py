@@ -5,13 +5,13 @@ in its own environment (`child_env`): nothing is copied by hand between containe
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdmacheck.faults import Faults
 from rdmacheck.metadata.etcd import EtcdConfig
-from rdmacheck.roles.config import PASSWORD_ENV, TOKEN_ENV, RoleConfig
+from rdmacheck.roles.config import RoleConfig
+from rdmacheck.roles.spawn import SPAWNS, role_env, spawn_policy
 from rdmacheck.verbs.rc import QPTuning
 from rdmacheck.words import Mode, Restart, Role, Strategy
 
@@ -61,7 +61,7 @@ class CellSpec:
     log_dir: Path | None = None
     # fork: role processes are forks of the runner (pyverbs imported once); exec: each a fresh
     # interpreter. Every role is exec'd while the runner must not fork (roles.forked.fork_blocker).
-    spawn: str = field(default_factory=lambda: os.environ.get("RDMACHECK_SPAWN", "fork"))
+    spawn: str = field(default_factory=spawn_policy)
 
     def __post_init__(self) -> None:
         # Accept spellings (scenario files, JSON) and keep members, so every comparison is the enum's.
@@ -70,7 +70,7 @@ class CellSpec:
         object.__setattr__(self, "inject", Faults.of(self.inject))
         if self.restart_signal not in SIGNALS:
             raise ValueError(f"restart_signal must be one of {', '.join(SIGNALS)}, not {self.restart_signal!r}")
-        if self.spawn not in ("fork", "exec"):
+        if self.spawn not in SPAWNS:
             raise ValueError(f"RDMACHECK_SPAWN must be fork or exec, not {self.spawn!r}")
 
     @property
@@ -95,10 +95,5 @@ class CellSpec:
                           heartbeat=self.heartbeat, hold_probe=self.hold_probe, **common)
 
     def child_env(self) -> dict[str, str]:
-        """The secrets a role process gets in its own environment (never on its command line)."""
-        env = {}
-        if self.token:
-            env[TOKEN_ENV] = self.token.decode()
-        if self.metadata and self.metadata.password:
-            env[PASSWORD_ENV] = self.metadata.password
-        return env
+        """The secrets a role process of this cell gets in its own environment (never on its command line)."""
+        return role_env(self.for_role(Role.TARGET, ("", 0)))

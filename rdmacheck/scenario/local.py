@@ -13,9 +13,10 @@ from typing import Callable
 
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.faults import Faults
-from rdmacheck.roles.forked import fork_blocker
 from rdmacheck.roles.forkserver import ForkServer
+from rdmacheck.roles.checked import WriteChecked
 from rdmacheck.roles.process import RoleFailed, RoleProcess, free_port
+from rdmacheck.roles.spawn import spawn_role as start_role
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.scenario.result import FAIL, PASS, CellResult, RoundResult
 from rdmacheck.words import Mode, Restart, Role, oob_on_iwarp_reason
@@ -40,26 +41,17 @@ def listen_host_for(netns: str | None, host: str) -> str:
 def spawn_role(spec: CellSpec, role: Role, addr: tuple[str, int], log_path: Path, netns: str | None = None,
                faults: Faults = Faults(), die_with_parent: bool = False,
                forkserver: ForkServer | None = None) -> tuple[RoleProcess, str | None]:
-    """A role process of the cell (a fork of this process, or of `forkserver`, where it can be); and
-    why not, if not."""
-    cfg = spec.for_role(role, addr, faults)
-    server = forkserver if spec.spawn == "fork" else None  # RDMACHECK_SPAWN=exec: fresh interpreters
-    blocker = fork_blocker() if spec.spawn == "fork" and server is None else None
-    proc = RoleProcess(role, [cfg.to_json()], log_path, env=spec.child_env(), netns=netns, module="rdmacheck.roles",
-                       fork=spec.spawn == "fork" and server is None and blocker is None,
-                       die_with_parent=die_with_parent, forkserver=server)
-    return proc, blocker
+    """A role process of the cell (roles/spawn.py); and why it was not forked, if not."""
+    return start_role(spec.for_role(role, addr, faults), log_path, spec.spawn, netns, die_with_parent, forkserver)
 
 
 def round_from(index: int, result: dict, ready: dict, start_ts: float | None = None) -> RoundResult:
     """A round judged from the initiator's verified / verify_failed event; reconnect time from its
     ready (or start_ts: when re-establishment could begin, if later)."""
-    ok = result["event"] == "verified"
-    start = max(ready["ts"], start_ts or 0.0)
+    c = WriteChecked.of(result, ready, start_ts)
     return RoundResult(
-        index=index, verdict=PASS if ok else FAIL, finding=None if ok else result.get("finding"),
-        step=None if ok else result.get("step"), detail=None if ok else result.get("detail"),
-        reconnect_ms=round((result["ts"] - start) * 1000, 3) if ok else None,
+        index=index, verdict=PASS if c.ok else FAIL, finding=c.finding, step=c.step, detail=c.detail,
+        reconnect_ms=c.reconnect_ms,
         write_ms=result.get("write_ms"), read_ms=result.get("read_ms"), bytes=result.get("bytes"))
 
 

@@ -162,7 +162,7 @@ def test_after_each_round_the_results_file_is_written_and_the_other_files_only_w
     import json
     import xml.etree.ElementTree as ET
 
-    from rdmacheck.cli.fleet import RoundFiles
+    from rdmacheck.fleet.round_files import RoundFiles
     from rdmacheck.fleet.protocol import PairOutcome
     from rdmacheck.fleet.result import FleetResult, RoundStats
     from rdmacheck.words import Verdict

@@ -162,14 +162,29 @@ def test_prometheus_labels_cannot_inject_a_series():
 
 def test_the_agents_token_reaches_both_roles_of_a_pair_test(tmp_path):
     """fleet agent --token-file: both roles get the secret (in their environment, never argv)."""
-    from rdmacheck.fleet.pairtest import pair_spec
+    from rdmacheck.fleet.pairtest import PairRoles
+    from rdmacheck.roles.spawn import role_env
     from rdmacheck.words import Role
 
-    spec = pair_spec(PairSettings(), "siw0", "h1", "h2", tmp_path, b"a-shared-secret-of-20")
+    roles = PairRoles(PairSettings(), "siw0", "h1", "h2", b"a-shared-secret-of-20")
     for role in (Role.TARGET, Role.INITIATOR):
-        assert spec.for_role(role, ("10.0.0.1", 1)).token == b"a-shared-secret-of-20"
-    assert spec.child_env()["RDMACHECK_TOKEN"] == "a-shared-secret-of-20"
-    assert pair_spec(PairSettings(), "siw0", "h1", "h2", tmp_path).child_env() == {}
+        cfg = roles.config(role, ("10.0.0.1", 1))
+        assert cfg.token == b"a-shared-secret-of-20"
+        assert role_env(cfg)["RDMACHECK_TOKEN"] == "a-shared-secret-of-20"
+        assert "a-shared-secret" not in cfg.to_json()
+    assert role_env(PairRoles(PairSettings(), "siw0", "h1", "h2").config(Role.TARGET, ("10.0.0.1", 1))) == {}
+
+
+def test_a_pair_tests_roles_are_told_the_runs_settings():
+    from rdmacheck.fleet.pairtest import PairRoles
+    from rdmacheck.words import Role
+
+    s = PairSettings(mode="cm", strategy="recreate", restarts=3, length=1 << 16, buffer_size=1 << 20, round_timeout=12)
+    t = PairRoles(s, "siw0", "h1", "h2").config(Role.TARGET, ("10.0.0.1", 18515))
+    i = PairRoles(s, "siw0", "h1", "h2").config(Role.INITIATOR, ("10.0.0.1", 18515))
+    assert (t.name, t.listen, t.buffer_size, t.mode, t.strategy) == ("h1", ("10.0.0.1", 18515), 1 << 20, "cm", "recreate")
+    assert (i.name, i.target_name, i.peer, i.length, i.rounds, i.reconnect_timeout, i.io_timeout) == \
+        ("h2", "h1", ("10.0.0.1", 18515), 1 << 16, 0, 12, 12)
 
 
 def test_a_result_whose_times_are_not_numbers_is_refused_not_computed_with():

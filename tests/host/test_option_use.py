@@ -3,7 +3,7 @@ connection mode's options, faults of the other role, token sources, --peer with 
 random:K; and what `fleet run --launch slurm` hands its agents carries every etcd setting."""
 import pytest
 
-from rdmacheck.cli.fleet import _agent_etcd_args
+from rdmacheck.fleet.launch import agent_etcd_args
 from rdmacheck.metadata.etcd import EtcdConfig
 from tests.conftest import rdmacheck
 
@@ -39,7 +39,7 @@ def test_an_option_that_would_not_be_used_is_refused(args, flag, tmp_path):
 def test_the_slurm_agents_get_every_etcd_setting_and_the_password_in_their_environment():
     cfg = EtcdConfig(endpoints=[("10.0.0.1", 2379)], prefix="p/", cluster="c", ttl=5, timeout=3.5, user="u",
                      password="secret", ca_cert="/ca.pem", cert_cert="/c.pem", cert_key="/k.pem")
-    args, env = _agent_etcd_args(cfg, 42.0)
+    args, env = agent_etcd_args(cfg, 42.0)
     pairs = dict(zip(args[::2], args[1::2]))
     assert pairs == {"--metadata": "etcd://10.0.0.1:2379", "--cluster": "c", "--etcd-prefix": "p/",
                      "--lease-ttl": "5", "--etcd-timeout": "3.5", "--join-timeout": "42.0", "--etcd-user": "u",
@@ -55,5 +55,5 @@ def test_the_slurm_agent_command_line_parses_as_an_agent_command():
 
     agent = typer.main.get_command(every_command()).commands["fleet"].commands["agent"]
     names = {o for p in agent.params for o in getattr(p, "opts", [])}
-    args, _ = _agent_etcd_args(EtcdConfig(endpoints=[("h", 1)], user="u", ca_cert="/ca"), 1.0)
+    args, _ = agent_etcd_args(EtcdConfig(endpoints=[("h", 1)], user="u", ca_cert="/ca"), 1.0)
     assert {a for a in args if a.startswith("--")} <= names
