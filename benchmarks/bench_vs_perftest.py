@@ -10,6 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.inlab import rerun_inside  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_BW = 0.8
 
@@ -55,6 +58,4 @@ if __name__ == "__main__":
         inside(Path(sys.argv[2]))
         sys.exit(0)
     work = Path(tempfile.mkdtemp(prefix="rdmacheck-bench-", dir="/tmp"))
-    sys.exit(subprocess.run([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "1200", "--rw", str(work),
-                             "--", "python", "benchmarks/bench_vs_perftest.py", "--inside", str(work)],
-                            cwd=ROOT).returncode)
+    sys.exit(rerun_inside(__file__, work, timeout=1200))

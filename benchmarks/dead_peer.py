@@ -8,12 +8,14 @@ bound, (retry_cnt + 1) x 4.096 us x 2^timeout. Also shown: when the control conn
 """
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from rdmacheck.verbs.rc import QPTuning
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.inlab import in_lab  # noqa: E402
 
 GOAL_S, DEFAULTS = 0.5, QPTuning()  # the harness defaults
 TIMEOUT, RETRY = DEFAULTS.timeout, DEFAULTS.retry_cnt
@@ -22,10 +24,9 @@ rounds = sys.argv[1] if len(sys.argv) > 1 else "5"
 out = Path(tempfile.mkdtemp(prefix="rdmacheck-dead-", dir=ROOT / "results" if (ROOT / "results").is_dir() else None))
 out.chmod(0o777)
 cell = out / "cell.json"
-r = subprocess.run([sys.executable, "-m", "rdmacheck", "lab", "run", "--rw", str(out), "--", sys.executable, "-m",
-                    "rdmacheck", "reestablish", "--local", "-d", "rxe0", "--restart", "target", "--strategy", "recreate",
-                    "--rounds", rounds, "--length", "64KiB", "--qp-timeout", str(TIMEOUT), "--retry-cnt", str(RETRY),
-                    "--json", str(cell)], cwd=ROOT, capture_output=True, text=True)
+r = in_lab([sys.executable, "-m", "rdmacheck", "reestablish", "--local", "-d", "rxe0", "--restart", "target",
+           "--strategy", "recreate", "--rounds", rounds, "--length", "64KiB", "--qp-timeout", str(TIMEOUT), "--retry-cnt",
+           str(RETRY), "--json", str(cell)], timeout=900, rw=out, capture=True)
 if not cell.exists():
     sys.exit(f"no results: {r.stdout[-800:]} {r.stderr[-800:]}")
 rows = json.loads(cell.read_text())["cells"][0]["rounds"][1:]

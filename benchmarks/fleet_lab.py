@@ -9,6 +9,7 @@ verified again. Prints the wall time including the VM's boot, and the coordinato
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -19,53 +20,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.inlab import rerun_inside  # noqa: E402
 
 
 def inside(n: int, out: Path, slurm: bool) -> int:
-    from rdmacheck.lab.hosts import create
-    from rdmacheck.lab.slurm import LabSlurm
-    from rdmacheck.metadata.local_etcd import EtcdServer
+    from rdmacheck.fleet.labfleet import LabFleet
 
     t0 = time.monotonic()
-    hosts = create(n)
-    t_hosts = time.monotonic() - t0
-    d = Path(tempfile.mkdtemp(prefix="fleet-etcd-"))
-    server = EtcdServer(d / "data", listen="0.0.0.0").start()
-    t_etcd = time.monotonic() - t0
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "COLUMNS": "120"}
-    agents: list[subprocess.Popen] = []
-    lab_slurm = None
-    etcd = f"etcd://{hosts[0].gateway}:{server.port}"  # reachable from every host's namespace
-    run = [sys.executable, "-m", "rdmacheck", "fleet", "run", "--metadata", etcd, "--cluster", "bench",
-           "--json", str(out / "fleet.json")]
-    try:
-        if slurm:
-            lab_slurm = LabSlurm(hosts)
-            lab_slurm.start()
-            env.update(lab_slurm.env())
-            run = ["salloc", "-N", str(n), *run, "--launch", "slurm", "--agent-device", "auto"]
-        else:
-            agents = [subprocess.Popen(h.ns(sys.executable, "-m", "rdmacheck", "fleet", "agent", "-d", h.device,
-                                            "--name", h.name, "--metadata", etcd, "--cluster", "bench", "--log-dir",
-                                            str(logs)),
-                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(logs / f"{h.name}.log").open("w"))
-                      for h in hosts]
-            run += ["--hosts", ",".join(h.name for h in hosts)]
-        t_start = time.monotonic() - t0
-        wall_start = time.time()
-        coord = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
-        t_coord_done = time.monotonic() - t0
-    finally:
-        for a in agents:
-            try:
-                a.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                a.kill()
-        if lab_slurm:
-            lab_slurm.stop()
-        server.remove()
+    with LabFleet.up(n, out / "logs") as fleet:
+        t_hosts, t_etcd = fleet.made_s["hosts"], fleet.made_s["hosts"] + fleet.made_s["etcd"]
+        env = {**os.environ, "COLUMNS": "120"}
+        argv = ["--json", str(out / "fleet.json")]
+        with fleet.slurm() if slurm else contextlib.nullcontext({}) as slurm_env:
+            env.update(slurm_env)
+            if not slurm:
+                fleet.start_agents("bench")
+            t_start = time.monotonic() - t0
+            wall_start = time.time()
+            coord = subprocess.run(fleet.run_argv("bench", *argv, slurm=slurm), cwd=ROOT, capture_output=True,
+                                   text=True, timeout=1800, env=env)
+            t_coord_done = time.monotonic() - t0
+            fleet.stop_agents(grace=30)
     t_all = time.monotonic() - t0
     print(coord.stdout)
     res = json.loads((out / "fleet.json").read_text())
@@ -97,9 +72,7 @@ def main() -> int:
         return inside(a.hosts, a.inside, a.slurm)
     out = Path(tempfile.mkdtemp(prefix="fleet-lab-"))
     t0 = time.monotonic()
-    rc = subprocess.run([str(ROOT / ".venv/bin/rdmacheck"), "lab", "run", "--mem", a.mem, "--timeout", "1800", "--rw",
-                         str(out), "--", str(ROOT / ".venv/bin/python"), str(Path(__file__).resolve()), "--hosts",
-                         str(a.hosts), "--inside", str(out), *(["--slurm"] if a.slurm else [])], cwd=ROOT).returncode
+    rc = rerun_inside(__file__, out, "--hosts", str(a.hosts), *(["--slurm"] if a.slurm else []), mem=a.mem)
     print(f"{a.hosts}-host all-pairs in the lab: {time.monotonic() - t0:.1f} s wall including the VM's boot "
           f"(exit {rc}); results in {out}/fleet.json")
     return rc

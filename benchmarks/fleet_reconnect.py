@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.inlab import rerun_inside  # noqa: E402
 STEPS = (("connect", "ready", "connected"), ("write", "connected", "write_done"), ("read back", "write_done", "read_done"),
          ("target check", "read_done", "verified"), ("reconnect", "ready", "verified"))
 
@@ -46,31 +47,21 @@ def breakdown(logs: list[Path]) -> dict[str, list[float]]:
 
 
 def inside(out: Path, restarts: int, length: str) -> int:
-    from rdmacheck.lab.hosts import create
-    from rdmacheck.metadata.local_etcd import EtcdServer
+    from rdmacheck.fleet.labfleet import LabFleet
 
-    hosts = create(2)
-    server = EtcdServer(Path(tempfile.mkdtemp(prefix="fleet-etcd-")) / "data", listen="0.0.0.0").start()
-    etcd = f"etcd://{hosts[0].gateway}:{server.port}"
     py = [sys.executable, "-m", "rdmacheck"]
-    try:
-        agents = [subprocess.Popen(h.ns(*py, "fleet", "agent", "-d", h.device, "--name", h.name, "--metadata", etcd,
-                                        "--cluster", "rc", "--log-dir", str(out / "fleet")),
-                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for h in hosts]
-        fleet = subprocess.run([*py, "fleet", "run", "--metadata", etcd, "--cluster", "rc", "--hosts",
-                                ",".join(h.name for h in hosts), "--restarts", str(restarts), "--length", length,
-                                "--json", str(out / "fleet.json")], cwd=ROOT, capture_output=True, text=True,
-                               timeout=600)
-        for a in agents:
-            a.wait(timeout=60)
-    finally:
-        server.remove()
+    with LabFleet.up(2, out / "fleet") as fleet:
+        fleet.start_agents("rc")
+        fleet_run = subprocess.run(fleet.run_argv("rc", "--restarts", str(restarts), "--length", length, "--json",
+                                                  str(out / "fleet.json")),
+                                   cwd=ROOT, capture_output=True, text=True, timeout=600)
+        fleet.stop_agents(grace=60)
     local = subprocess.run([*py, "matrix", "--devices", "siw0", "--modes", "cm", "--strategies", "recreate",
                             "--restart", "initiator", "--rounds", str(restarts), "--length", length, "--quiet",
                             "--json", str(out / "local.json"), "--log-dir", str(out / "local")],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
-    if fleet.returncode or local.returncode:
-        print(fleet.stdout[-2000:], fleet.stderr[-2000:], local.stdout[-2000:], local.stderr[-2000:])
+    if fleet_run.returncode or local.returncode:
+        print(fleet_run.stdout[-2000:], fleet_run.stderr[-2000:], local.stdout[-2000:], local.stderr[-2000:])
         return 1
     fleet_steps = breakdown(sorted((out / "fleet").glob("*/round*/initiator.log")))
     local_steps = breakdown(sorted((out / "local").glob("*/initiator.log")))
@@ -99,9 +90,7 @@ def main() -> int:
         return inside(a.inside, a.restarts, a.length)
     out = Path(tempfile.mkdtemp(prefix="fleet-reconnect-"))
     t0 = time.monotonic()
-    rc = subprocess.run([str(ROOT / ".venv/bin/rdmacheck"), "lab", "run", "--timeout", "900", "--rw", str(out), "--",
-                         str(ROOT / ".venv/bin/python"), str(Path(__file__).resolve()), "--restarts", str(a.restarts),
-                         "--length", a.length, "--inside", str(out)], cwd=ROOT).returncode
+    rc = rerun_inside(__file__, out, "--restarts", str(a.restarts), "--length", a.length, timeout=900)
     print(f"({time.monotonic() - t0:.1f} s including the lab's boot; logs in {out})")
     return rc
 

@@ -6,17 +6,19 @@ to a verdict.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.inlab import in_lab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 work = Path(tempfile.mkdtemp(prefix="rdmacheck-bench-", dir="/tmp"))
 times = work / "times.jsonl"
 env = {**os.environ, "RDMACHECK_NO_HANG_FULL": "1", "RDMACHECK_NO_HANG_TIMES": str(times)}
-r = subprocess.run([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "1800", "--rw", str(work), "--",
-                    "pytest", "-q", "tests/lab/test_no_hang.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+r = in_lab([sys.executable, "-m", "pytest", "-q", "tests/lab/test_no_hang.py"], timeout=1800, rw=work, capture=True,
+          env=env)
 print(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-1000:])
 rows = [json.loads(line) for line in times.read_text().splitlines()] if times.exists() else []
 for x in sorted(rows, key=lambda x: -x["s"]):

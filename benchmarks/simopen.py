@@ -5,10 +5,12 @@ connected in <= 30 s).
 Boots the lab, runs `rdmacheck simopen -d rxe0`, prints the time to all-connected per round
 (the slower side) against the goal, and the handshake counts."""
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.inlab import in_lab  # noqa: E402
 
 GOAL_S = 30.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +18,8 @@ n = sys.argv[1] if len(sys.argv) > 1 else "256"
 rounds = sys.argv[2] if len(sys.argv) > 2 else "2"
 work = Path(tempfile.mkdtemp(prefix="rdmacheck-bench-", dir="/tmp"))
 out = work / "simopen.json"
-r = subprocess.run([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "1500", "--rw", str(work), "--",
-                    "python", "-m", "rdmacheck", "simopen", "-d", "rxe0", "--endpoints", n, "--rounds", rounds,
-                    "--connect-timeout", "120", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+r = in_lab([sys.executable, "-m", "rdmacheck", "simopen", "-d", "rxe0", "--endpoints", n, "--rounds", rounds,
+           "--connect-timeout", "120", "--json", str(out)], timeout=1500, rw=work, capture=True)
 if not out.exists():
     print(r.stdout[-2000:], r.stderr[-2000:])
     sys.exit(f"no results (exit {r.returncode})")

@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/soak.py [ROUNDS]
 Prints the object counts and the survivor's RSS at the baseline and at the end, and the verdict."""
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.inlab import in_lab  # noqa: E402
 
 rounds = sys.argv[1] if len(sys.argv) > 1 else "500"
 # The guest runs this venv's interpreter (same paths: the lab sees the host tree).
-sys.exit(subprocess.call([sys.executable, "-m", "rdmacheck", "lab", "run", "--timeout", "7200", "--", sys.executable,
-                          "-m", "rdmacheck", "soak", "-d", "rxe0", "--rounds", rounds, "--strategy", "reset"]))
+sys.exit(in_lab([sys.executable, "-m", "rdmacheck", "soak", "-d", "rxe0", "--rounds", rounds, "--strategy", "reset"],
+                timeout=7200).returncode)

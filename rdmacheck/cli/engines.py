@@ -4,17 +4,12 @@ list, install, and the engines x releases x scenarios matrix."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Optional
 
 import typer
 
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.engines_matrix import ENGINES, matrix_command
-from rdmacheck.cli.finish import check_outputs, finish
-from rdmacheck.errors import EnvironmentProblem
-from rdmacheck.output.console import out_console
 
 engines_app = typer.Typer(no_args_is_help=True, help="Real transfer engines (Mooncake, NIXL): list, install, matrix.")
 app.add_typer(engines_app, name="engines")

@@ -5,13 +5,12 @@ has its initiator SIGKILLed and restarted, and is verified again."""
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from rdmacheck.lab.hosts import LabHost, blackhole, create, set_link
+from rdmacheck.lab.hosts import blackhole, create, set_link
 from tests.conftest import IN_LAB, ROOT
 from tests.procs import alive, descendants, parent
 
@@ -27,52 +26,32 @@ def fleet_hosts():
 
 
 @pytest.fixture
-def fleet_etcd(tmp_path):
-    from rdmacheck.metadata.local_etcd import EtcdServer
+def fleet(fleet_hosts, tmp_path):
+    from rdmacheck.fleet.labfleet import LabFleet
 
-    (tmp_path / "etcd").mkdir()
-    server = EtcdServer(tmp_path / "etcd", listen="0.0.0.0").start()
-    yield server
-    server.remove()
+    with LabFleet.up(fleet_hosts, tmp_path / "logs", lease_ttl=TTL, join_timeout=60) as f:
+        yield f
 
 
-def _agents(hosts: list[LabHost], etcd, run: str, logs: Path) -> dict[str, subprocess.Popen]:
-    procs = {}
-    for h in hosts:
-        cmd = h.ns(sys.executable, "-m", "rdmacheck", "fleet", "agent", "-d", h.device, "--name", h.name,
-                   "--metadata", f"etcd://{h.gateway}:{etcd.port}", "--cluster", run, "--lease-ttl", str(TTL),
-                   "--join-timeout", "60", "--log-dir", str(logs))
-        procs[h.name] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                         stderr=(logs / f"{h.name}.agent.log").open("w"))
-    return procs
-
-
-def _coordinator(etcd, run: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--hosts",
-                             ",".join(f"host{k}" for k in range(1, N + 1)), "--metadata", etcd.url, "--cluster", run,
-                             "--lease-ttl", str(TTL), "--join-timeout", "60", "--pair-timeout", "40",
-                             "--json", str(tmp_path / "fleet.json"), "--junit", str(tmp_path / "fleet.xml"),
-                             "--prom", str(tmp_path / "fleet.prom"), *extra],
+def _coordinator(fleet, run: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(fleet.run_argv(run, "--pair-timeout", "40", "--json", str(tmp_path / "fleet.json"),
+                                           "--junit", str(tmp_path / "fleet.xml"), "--prom", str(tmp_path / "fleet.prom"),
+                                           *extra),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(coord, agents, timeout=400):
+def _finish(coord, fleet, timeout=400):
     try:
         out, errs = coord.communicate(timeout=timeout)
     finally:
-        for p in agents.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        fleet.stop_agents()
     return coord.returncode, out, errs
 
 
-def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet_hosts, fleet_etcd, tmp_path):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    agents = _agents(fleet_hosts, fleet_etcd, "all4", logs)
-    rc, out, errs = _finish(_coordinator(fleet_etcd, "all4", tmp_path), agents)
+def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet, tmp_path):
+    logs = fleet.logs
+    agents = fleet.start_agents("all4")
+    rc, out, errs = _finish(_coordinator(fleet, "all4", tmp_path), fleet)
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert rc == 0 and res["healthy"], out + errs[-3000:]
     pairs = res["pairs"]
@@ -92,16 +71,13 @@ def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet_hosts, f
 
 
 @pytest.mark.parametrize("victim", [f"host{k}" for k in range(1, N + 1)])
-def test_an_agent_killed_in_round_0_is_the_only_bad_host_and_no_link_is_blamed(fleet_hosts, fleet_etcd, tmp_path,
-                                                                              victim):
+def test_an_agent_killed_in_round_0_is_the_only_bad_host_and_no_link_is_blamed(fleet, tmp_path, victim):
     """Each host's agent in turn is SIGKILLed while round 0 runs (a role of its running): whether it
     was a target or an initiator there, it is the only bad host (host-down within its lease), no
     link is named, and every pair of the survivors passes."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
     run = f"kill-{victim}"
-    agents = _agents(fleet_hosts, fleet_etcd, run, logs)
-    coord = _coordinator(fleet_etcd, run, tmp_path, "--retest-rounds", "0")
+    agents = fleet.start_agents(run)
+    coord = _coordinator(fleet, run, tmp_path, "--retest-rounds", "0")
     # Once the coordinator has its agents (read from its output, not from etcd here: grpc in this
     # process would stop later tests from forking roles), and the victim's agent runs a role of round 0.
     deadline = time.monotonic() + 200
@@ -120,7 +96,7 @@ def test_an_agent_killed_in_round_0_is_the_only_bad_host_and_no_link_is_blamed(f
     killed_at = time.monotonic()
     killed_wall = time.time()
     agents[victim].send_signal(signal.SIGKILL)
-    rc, out, errs = _finish(coord, agents)
+    rc, out, errs = _finish(coord, fleet)
     assert not [p for p in left if alive(p)], "the killed agent's fork server or roles outlived it"
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert rc == 1 and victim in res["host_down"], out + errs[-2000:]
@@ -136,8 +112,7 @@ def test_an_agent_killed_in_round_0_is_the_only_bad_host_and_no_link_is_blamed(f
     assert time.monotonic() - killed_at < 400
 
 
-def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_blamed(fleet_hosts, fleet_etcd,
-                                                                                       tmp_path):
+def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_blamed(fleet, tmp_path):
     """Round 0's first target role is SIGKILLed (as a crash would end it) once it listens: its agent sees
     the role exit before the pair was over and says so, so the pair is `target-failed` on the control
     plane, never a link's failure - its initiator saw only the target vanish, which alone reads as a
@@ -145,10 +120,9 @@ def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_bl
     from rdmacheck.fleet.schedule import Schedule
 
     first = next(iter(Schedule("all", tuple(f"host{k}" for k in range(1, N + 1))).rounds()))[0]
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    agents = _agents(fleet_hosts, fleet_etcd, "role-dies", logs)
-    coord = _coordinator(fleet_etcd, "role-dies", tmp_path, "--retest-rounds", "0", "--pair-timeout", "10")
+    logs = fleet.logs
+    agents = fleet.start_agents("role-dies")
+    coord = _coordinator(fleet, "role-dies", tmp_path, "--retest-rounds", "0", "--pair-timeout", "10")
     agent = agents[first.target].pid
     ready_log = logs / first.target / "round0" / "target.log"
     deadline = time.monotonic() + 200
@@ -160,7 +134,7 @@ def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_bl
     assert roles, f"{first.target}'s target role of round 0 never said it listens"
     for p in roles:
         subprocess.run(["kill", "-KILL", str(p)], check=False)
-    rc, out, errs = _finish(coord, agents)
+    rc, out, errs = _finish(coord, fleet)
     res = json.loads((tmp_path / "fleet.json").read_text())
     hit = next(p for p in res["pairs"] if p["round"] == 0 and (p["target"], p["initiator"]) == tuple(first))
     assert hit["verdict"] == "FAIL" and hit["finding"] == "target-failed" and hit["plane"] == "control", hit
@@ -172,18 +146,15 @@ def test_a_target_role_that_dies_mid_pair_is_its_hosts_failure_and_no_link_is_bl
     assert "over for the target: the target role exited with status" in said, said
 
 
-def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_link(fleet_hosts, fleet_etcd,
-                                                                                       tmp_path):
-    h = {x.name: x for x in fleet_hosts}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    agents = _agents(fleet_hosts, fleet_etcd, "faults", logs)
+def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_link(fleet, tmp_path):
+    h = {x.name: x for x in fleet.hosts}
+    fleet.start_agents("faults")
     time.sleep(8)  # the agents register (etcd over their own wires) before the faults go in
     set_link(h["host2"], up=False)
     blackhole(h["host1"], h["host4"])
     try:
-        rc, out, errs = _finish(_coordinator(fleet_etcd, "faults", tmp_path, "--pair-timeout", "15",
-                                             "--start-timeout", "20"), agents, timeout=600)
+        rc, out, errs = _finish(_coordinator(fleet, "faults", tmp_path, "--pair-timeout", "15",
+                                             "--start-timeout", "20"), fleet, timeout=600)
     finally:
         set_link(h["host2"], up=True)
         blackhole(h["host1"], h["host4"], on=False)
@@ -195,19 +166,11 @@ def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_
     assert "host3 | Healthy" in res["host_lines"]
 
 
-def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet_hosts, fleet_etcd, tmp_path):
-    from rdmacheck.lab.slurm import LabSlurm
-
-    slurm = LabSlurm(fleet_hosts)
-    slurm.start()
-    try:
-        etcd = f"etcd://{fleet_hosts[0].gateway}:{fleet_etcd.port}"  # reachable from every namespace
-        r = subprocess.run(["salloc", "-N", str(N), sys.executable, "-m", "rdmacheck", "fleet", "run", "--launch",
-                            "slurm", "--agent-device", "auto", "--metadata", etcd, "--cluster", "slurm", "--lease-ttl",
-                            str(TTL), "--join-timeout", "90", "--json", str(tmp_path / "fleet.json")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=500, env=slurm.env())
-    finally:
-        slurm.stop()
+def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet, tmp_path):
+    fleet.join_timeout = 90
+    with fleet.slurm() as env:
+        r = subprocess.run(fleet.run_argv("slurm", "--json", str(tmp_path / "fleet.json"), slurm=True),
+                           cwd=ROOT, capture_output=True, text=True, timeout=500, env=env)
     assert (tmp_path / "fleet.json").exists(), r.stdout + r.stderr[-3000:]
     res = json.loads((tmp_path / "fleet.json").read_text())
     assert r.returncode == 0 and res["healthy"], r.stdout + r.stderr[-3000:]
