@@ -10,7 +10,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs
-from rdmacheck.output.console import err, out_console
+from rdmacheck.output.console import err, out_console, styled
 from rdmacheck.words import Strategy
 
 
@@ -50,7 +50,7 @@ def bench(
                      target_device=target_device,
                      strategies=choices[strategy], iters=iters,
                      size=o.size(size, "--size"), depth=depth, rounds=rounds, verify=verify, log_dir=log_dir)
-    res = Bench(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False)).run()
+    res = Bench(plan, on_step=lambda s: err.print(styled(s, "dim"))).run()
     if json_out:
         write_json_atomic(json_out, res.to_dict())
     render_bench(res, out_console())

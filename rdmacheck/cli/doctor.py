@@ -10,7 +10,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL, RdmacheckError
-from rdmacheck.output.console import err, out_console
+from rdmacheck.output.console import err, out_console, styled
 
 
 @app.command()
@@ -33,7 +33,7 @@ def doctor(
         if parse_metadata_url(metadata) is None:
             raise typer.BadParameter("checks an etcd: give etcd://HOST:PORT", param_hint="--metadata")
     try:
-        checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(f"[dim]{s}[/]"),
+        checks = run_doctor(HostPaths(), size, device, deep, on_step=lambda s: err.print(styled(s, "dim")),
                             metadata=metadata)
     except RdmacheckError as e:
         raise RdmacheckError(f"doctor could not run: {e}", hint=e.hint, exit_code=EXIT_ENV) from None

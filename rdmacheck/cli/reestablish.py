@@ -17,7 +17,7 @@ from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs
 from rdmacheck.errors import EXIT_ENV, EXIT_FAIL
-from rdmacheck.output.console import err, out_console
+from rdmacheck.output.console import err, out_console, styled
 from rdmacheck.scenario.cell import CellSpec
 from rdmacheck.words import Mode, Restart, Role, Strategy
 
@@ -162,7 +162,7 @@ def local(
     o.require_devices(device, None if target_netns else target_device)
     run = RunResult(command="reestablish --local")
     try:
-        cell = run_cell(spec, on_step=lambda s: err.print(f"[dim]{s}[/]"))
+        cell = run_cell(spec, on_step=lambda s: err.print(styled(s, "dim")))
         run.cells.append(cell)
         run.finished = True
     finally:

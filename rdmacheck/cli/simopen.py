@@ -11,7 +11,7 @@ from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
 from rdmacheck.errors import EXIT_ENV
-from rdmacheck.output.console import err
+from rdmacheck.output.console import err, styled
 from rdmacheck.output.write import write_outputs
 
 PEER_ONLY = ("name", "listen", "peer")
@@ -69,7 +69,7 @@ def simopen(
     plan = SimopenPlan(device=device, endpoints=endpoints, rounds=rounds, policy=passive_policy, callers=callers,
                        concurrency=concurrency, connect_timeout=connect_timeout, io_timeout=io_timeout,
                        gid_index=gid_index, log_dir=log_dir, tuning=tuning, token=token)
-    res = run_simopen(plan, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False))
+    res = run_simopen(plan, on_step=lambda s: err.print(styled(s, "dim")))
     if res.error and not res.rounds:  # nothing ran: one line, exit 2
         write_outputs(res, json_out)
         err.print(f"error: {res.error}", highlight=False, soft_wrap=True)

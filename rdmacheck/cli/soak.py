@@ -11,7 +11,7 @@ from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs
 from rdmacheck.errors import EXIT_FAIL
-from rdmacheck.output.console import err
+from rdmacheck.output.console import err, styled
 from rdmacheck.soak.result import MIN_LATER, MIN_ROUNDS, WARMUP
 from rdmacheck.words import Mode, Restart, Strategy
 
@@ -41,7 +41,7 @@ def soak(
     spec = CellSpec(device=device, restart=restart, strategy=strategy, mode=mode, rounds=rounds,
                     buffer_size=max(1 << 20, size), length=size, log_dir=log_dir)
     o.require_devices(device)
-    res = run_soak(spec, on_step=lambda s: err.print(f"[dim]{s}[/]", highlight=False),
+    res = run_soak(spec, on_step=lambda s: err.print(styled(s, "dim")),
                    on_sample=lambda so_far: write_json_atomic(json_out, so_far.to_dict()) if json_out else None)
     if json_out:
         write_json_atomic(json_out, res.to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from rdmacheck.output.console import line, styled
 from rdmacheck.doctor.result import FAIL, PASS, SKIP, WARN, Check, summary
 from rdmacheck.verbs.devices import DeviceInfo
 
@@ -17,9 +18,10 @@ def render_doctor(checks: list[Check], console: Console) -> None:
         t.add_column(col, no_wrap=col != "why / fix")
     last = None
     for c in checks:
-        text = c.reason + (f"\n[dim]fix: {c.hint}[/]" if c.hint and c.status != PASS else
-                           f"\n[dim]tip: {c.hint}[/]" if c.hint else "")
-        t.add_row(c.group if c.group != last else "", c.name, f"[{STYLE[c.status]}]{c.status}[/]", text)
+        text = styled(c.reason)
+        if c.hint:
+            text.append_text(styled(f"\n{'fix' if c.status != PASS else 'tip'}: {c.hint}", "dim"))
+        t.add_row(c.group if c.group != last else "", c.name, styled(c.status, STYLE[c.status]), text)
         last = c.group
     console.print(t)
     console.print(summary(checks), highlight=False, soft_wrap=True)
@@ -27,14 +29,14 @@ def render_doctor(checks: list[Check], console: Console) -> None:
 
 def render_devices(devices: list[DeviceInfo], console: Console) -> None:
     for d in devices:
-        title = (f"[bold]{d.name}[/]  provider {d.provider} · node {d.node_type} · transport {d.transport}"
-                 f" · fw {d.fw_version or '-'} · max_qp {d.max_qp} · max_mr_size {d.max_mr_size:#x}")
-        console.print(title)
+        console.print(line(styled(d.name, "bold"), styled(
+            f"  provider {d.provider} · node {d.node_type} · transport {d.transport} · fw {d.fw_version or '-'} · "
+            f"max_qp {d.max_qp} · max_mr_size {d.max_mr_size:#x}")))
         for p in d.ports:
             state_style = "green" if p.state == "ACTIVE" else "red"
-            console.print(f"  port {p.port}: [{state_style}]{p.state}[/] / {p.phys_state} · {p.link_layer} · "
-                          f"MTU {p.active_mtu} (max {p.max_mtu}) · lid {p.lid} · {p.speed or 'speed ?'} · "
-                          f"netdev {p.netdev or '-'} {' '.join(p.netdev_ips)}")
+            console.print(line(styled(f"  port {p.port}: "), styled(p.state, state_style), styled(
+                f" / {p.phys_state} · {p.link_layer} · MTU {p.active_mtu} (max {p.max_mtu}) · lid {p.lid} · "
+                f"{p.speed or 'speed ?'} · netdev {p.netdev or '-'} {' '.join(p.netdev_ips)}")))
             table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
             for col in ("idx", "GID", "type", "netdev", "IP"):
                 table.add_column(col, no_wrap=True)

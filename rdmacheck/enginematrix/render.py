@@ -8,18 +8,15 @@ from rich.table import Table
 from rich.text import Text
 
 from rdmacheck.enginematrix.result import EngineCell, EngineMatrixResult
-from rdmacheck.output.style import verdict_markup
+from rdmacheck.output.console import line, styled
+from rdmacheck.output.style import verdict_text
 from rdmacheck.words import Verdict
 
 
 def _mark(c: EngineCell) -> Text:
     first = f" {c.findings[0]}" if c.findings else ""
     more = f" +{len(c.findings) - 1}" if len(c.findings) > 1 else ""
-    mark = Text.from_markup(verdict_markup(c.verdict))
-    mark.append(f"{first}{more}")
-    if not c.met:
-        mark.append(" (unexpected)", style="bold red")
-    return mark
+    return line(verdict_text(c.verdict), f"{first}{more}", styled(" (unexpected)" if not c.met else "", "bold red"))
 
 
 def cell_line(c: EngineCell) -> str:
@@ -29,16 +26,16 @@ def cell_line(c: EngineCell) -> str:
 
 
 def render_engine_matrix(res: EngineMatrixResult, console: Console) -> None:
-    t = Table(title=Text(f"{res.command} · {res.device} · engine releases x scenarios"), title_justify="left")
+    t = Table(title=f"{res.command} · {res.device} · engine releases x scenarios", title_justify="left")
     t.add_column("engine release" if res.command == "engines matrix" else "release", no_wrap=True)
     for s in res.scenarios:
-        t.add_column(Text(s))
+        t.add_column(s)
     for r in res.releases:
-        t.add_row(Text(r), *[_mark(c) if (c := res.cell(r, s)) else "-" for s in res.scenarios])
+        t.add_row(r, *[_mark(c) if (c := res.cell(r, s)) else "-" for s in res.scenarios])
     console.print(t)
     for c in res.cells:
         if c.verdict != Verdict.PASS or not c.met or c.scenario in ("simopen", "race"):
-            console.print(Text.assemble((f"{c.release} {c.scenario}", "bold"), ": " + "; ".join(c.evidence)),
+            console.print(line(styled(f"{c.release} {c.scenario}", "bold"), ": " + "; ".join(c.evidence)),
                           highlight=False, soft_wrap=True)
     for n in res.notes:
         console.print(f"note: {n}", highlight=False, markup=False)

@@ -7,22 +7,24 @@ from collections import Counter
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rdmacheck.fleet.result import FleetResult
+from rdmacheck.output.console import styled
 from rdmacheck.words import Verdict
 
 MATRIX_MAX = 32
 
 
-def _mark(res: FleetResult, a: str, b: str) -> str:
+def _mark(res: FleetResult, a: str, b: str) -> Text:
     if a == b:
-        return "[dim]·[/]"
+        return styled("·", "dim")
     o = res.verdict_of(a, b)
     if o is None:
-        return "[dim]-[/]"
+        return styled("-", "dim")
     if o.verdict == Verdict.PASS:
-        return "[bold green]PASS[/]"
-    return f"[bold red]{'DOWN' if o.finding == 'host-down' else Verdict.FAIL}[/]"
+        return styled("PASS", "bold green")
+    return styled("DOWN" if o.finding == "host-down" else Verdict.FAIL, "bold red")
 
 
 def render_fleet(res: FleetResult, console: Console) -> None:

@@ -24,6 +24,8 @@ class SimFaults:
     bad_hosts: set[str] = field(default_factory=set)  # fail with every partner
     bad_links: set[frozenset] = field(default_factory=set)  # these pairs fail
     die_in_round: dict[str, int] = field(default_factory=dict)  # host -> round it dies in (lease left to expire)
+    stall_in_round: int | None = None  # every pair of this round hangs until `release` is set (a test's SIGINT
+    release: threading.Event = field(default_factory=threading.Event)  # lands mid-run, whatever the machine's load)
 
 
 @dataclass
@@ -67,6 +69,8 @@ class SimAgent(Agent):
     def _play(self, plan: RoundPlan, pair) -> None:
         if self.start_requests is None:
             self.start_requests = self.store.requests
+        if self.faults.stall_in_round == plan.index:
+            self.faults.release.wait()
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.lab.paths import LabPaths, guest_file
+from rdmacheck.output.console import safe_console, styled
 
 # What the host needs for the lab (the guest uses the host's userspace over 9p, so the RDMA
 # userspace is installed on the host too).
@@ -95,14 +96,14 @@ def module_files(modroot: Path, kver: str, modules: list[str]) -> list[str]:
 @dataclass
 class LabBuilder:
     paths: LabPaths
-    console: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=lambda: safe_console(stderr=True))
     build_siw: bool = True
 
     def step(self, title: str, fn: Callable[[], object]) -> None:
         t0 = time.monotonic()
         with self.console.status(title):
             fn()
-        self.console.print(f"[green]✓[/] {title} [dim]({time.monotonic() - t0:.1f} s)[/]")
+        self.console.print(styled("✓", "green"), title, styled(f"({time.monotonic() - t0:.1f} s)", "dim"))
 
     def setup(self, force: bool = False) -> str:
         """Build everything the VM needs; return a one-line summary."""

@@ -10,7 +10,8 @@ from rdmacheck.mooncake.forced_open_result import ForcedOpenResult
 from rdmacheck.mooncake.probe import ProbeResult
 from rdmacheck.mooncake.reestablish_result import MooncakeResult
 from rdmacheck.mooncake.segments import SegmentEntry
-from rdmacheck.output.style import verdict_markup
+from rdmacheck.output.console import line as text_line, styled
+from rdmacheck.output.style import verdict_text
 from rdmacheck.verbs.gid import byte_gid
 from rdmacheck.words import Verdict
 
@@ -36,9 +37,8 @@ def render_forced_open(res: ForcedOpenResult, console: Console) -> None:
     for r in res.rounds:
         for line in r.engine_log:
             console.print(f"round {r.index} engine: {line}", highlight=False, soft_wrap=True)
-    v = verdict_markup(res.verdict)
-    console.print(f"{v}: {res.release} · {', '.join(res.findings()) or 'no finding'} · {res.duration_s:.1f} s",
-                  highlight=False)
+    console.print(text_line(verdict_text(res.verdict), f": {res.release} · "
+                                f"{', '.join(res.findings()) or 'no finding'} · {res.duration_s:.1f} s"))
 
 
 def render_race(res: RaceResult, console: Console) -> None:
@@ -53,13 +53,12 @@ def render_race(res: RaceResult, console: Console) -> None:
         slow = max((s.slowest_ms or 0.0) for s in tr.sides) if tr.sides else 0.0
         evidence = tr.error or ("last lines: " + " / ".join(sorted({s.last_log_line for s in tr.sides}))
                                 if tr.outcome == "hang" else "")
-        t.add_row(str(tr.index), f"[{style}]{tr.outcome}[/]",
+        t.add_row(str(tr.index), styled(tr.outcome, style),
                   f"{a.returned}/{a.blocked}" if a else "-", f"{b.returned}/{b.blocked}" if b else "-",
                   f"{'yes' if a and a.verified else 'no'} / {'yes' if b and b.verified else 'no'}",
                   f"{slow:.0f}" if slow else "-", evidence[:160])
     console.print(t)
-    v = verdict_markup(res.verdict)
-    console.print(f"{v}: {res.release} · {res.rates()} · {res.duration_s:.1f} s", highlight=False)
+    console.print(text_line(verdict_text(res.verdict), f": {res.release} · {res.rates()} · {res.duration_s:.1f} s"))
 
 
 def render_probe(res: ProbeResult, console: Console) -> None:
@@ -82,8 +81,8 @@ def render_probe(res: ProbeResult, console: Console) -> None:
     if res.probe_unanswered:
         console.print(f"note: {res.probe_unanswered}", highlight=False)
     timing = f"probe {res.probe_ms} ms, metadata {res.metadata_ms} ms" if res.metadata_ms is not None else ""
-    console.print(f"{verdict_markup(res.verdict)}: " + (res.error or f"{res.address} answered ({timing}); "
-                  f"{len(res.problems)} problem(s)"), highlight=False)
+    console.print(text_line(verdict_text(res.verdict), ": " + (res.error or f"{res.address} answered ({timing}); "
+                                                                   f"{len(res.problems)} problem(s)")))
 
 
 def render_segments(rows: list[SegmentEntry], console: Console) -> None:
@@ -93,7 +92,7 @@ def render_segments(rows: list[SegmentEntry], console: Console) -> None:
     for r in rows:
         style = "green" if r.alive.startswith("alive") else "red"
         t.add_row(r.name, ",".join(r.devices), str(r.buffers), str(r.buffer_bytes),
-                  "-" if r.age_s is None else f"{r.age_s:.0f}", r.rpc or "-", f"[{style}]{r.alive}[/]")
+                  "-" if r.age_s is None else f"{r.age_s:.0f}", r.rpc or "-", styled(r.alive, style))
     console.print(t)
     stale = sum(1 for r in rows if not r.alive.startswith("alive"))
     console.print(f"{len(rows)} segment(s), {stale} stale or unreachable", highlight=False)
@@ -108,7 +107,7 @@ def render_mooncake(res: MooncakeResult, console: Console) -> None:
                 "finding / error"):
         t.add_column(col, no_wrap=col not in ("finding / error", "target verify", "read back"))
     for r in res.rounds:
-        t.add_row(str(r.index), verdict_markup(Verdict.PASS if r.ok else Verdict.FAIL), r.restarted_name,
+        t.add_row(str(r.index), verdict_text(Verdict.PASS if r.ok else Verdict.FAIL), r.restarted_name,
                   "-" if r.start_s is None else f"{r.start_s:.2f}",
                   "-" if r.first_write_ms is None else f"{r.first_write_ms:.1f}",
                   "ok" if r.target_ok else r.target_verify or "-", "ok" if r.readback_ok else r.readback or "-",
@@ -122,5 +121,5 @@ def render_mooncake(res: MooncakeResult, console: Console) -> None:
         console.print("rdmacheck peer: " + ", ".join(f"{k} {v}" for k, v in sorted(res.rdmacheck_events.items())),
                       highlight=False)
     ok = sum(r.ok for r in res.rounds)
-    console.print(f"{verdict_markup(res.verdict)}: {ok}/{p.rounds} rounds verified ({res.duration_s:.1f} s; logs: "
-                  f"{p.log_dir})" + (f"; error: {res.error}" if res.error else ""), highlight=False)
+    console.print(text_line(verdict_text(res.verdict), f": {ok}/{p.rounds} rounds verified ({res.duration_s:.1f} s; "
+                                f"logs: {p.log_dir})" + (f"; error: {res.error}" if res.error else "")))

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from rdmacheck.output.console import line, safe_console, styled
 from rdmacheck.scenario.result import CellResult
 from rdmacheck.words import Verdict
 
@@ -62,8 +63,8 @@ class RichProgress:
 
     def _render(self) -> None:
         label, index, total, step = self.state
-        self.live.update(Text.assemble((f"[{index}/{total} done] ", "bold"), (label, "cyan"), f"  {step}  ",
-                                       (f"{time.monotonic() - self.t0:.0f}s", "dim")))
+        self.live.update(line(styled(f"[{index}/{total} done] ", "bold"), styled(label, "cyan"), f"  {step}  ",
+                              styled(f"{time.monotonic() - self.t0:.0f}s", "dim")))
 
     def cell_start(self, index: int, total: int, label: str) -> None:
         self.state = (label, index, total, "starting")
@@ -75,15 +76,14 @@ class RichProgress:
 
     def cell_done(self, cell: CellResult) -> None:
         style = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.SKIP: "yellow"}[cell.verdict]
-        self.console.print(f"[{style}]{cell.verdict}[/] {self.state[0]} {_done_line(cell)[len(cell.verdict):]}",
-                           highlight=False)
+        self.console.print(styled(cell.verdict, style), f"{self.state[0]} {_done_line(cell)[len(cell.verdict):]}")
 
     def close(self) -> None:
         self.live.stop()
 
 
 def make_progress(plain: bool) -> Progress:
-    err = Console(stderr=True)
+    err = safe_console(stderr=True)
     if plain or not err.is_terminal or err.is_dumb_terminal:
         return PlainProgress()
     return RichProgress(err)

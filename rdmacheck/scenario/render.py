@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from rdmacheck.output.style import verdict_markup
+from rdmacheck.output.style import verdict_text
 from rdmacheck.scenario.result import PASS, CellResult
 
 
@@ -31,7 +31,7 @@ def render_rounds(cell: CellResult, console: Console) -> None:
         qpns = ("(first connect)" if r.index == 0 else
                 f"{_qpn(r.survivor_qpn_before)} -> {_qpn(r.survivor_qpn_after)}")
         finding = "" if r.verdict == PASS else " · ".join(x for x in (r.finding, r.step, r.detail) if x)
-        t.add_row(str(r.index), verdict_markup(r.verdict), _ms(r.reconnect_ms),
+        t.add_row(str(r.index), verdict_text(r.verdict), _ms(r.reconnect_ms),
                   f"{_ms(r.detect_ms)}{via}", probe, qpns, _ms(r.renew_ms), _ms(r.write_ms), finding)
     console.print(t)
     console.print(summary_line(cell), highlight=False, soft_wrap=True)

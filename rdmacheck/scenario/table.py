@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from rdmacheck.findings import summary as finding_summary
-from rdmacheck.output.style import verdict_markup
+from rdmacheck.output.style import verdict_text
 from rdmacheck.scenario.result import FAIL, PASS, SKIP, CellResult, RunResult
 
 
-def _cell_text(c: CellResult, notes: dict[str, int]) -> str:
-    text = verdict_markup(c.verdict)
+def _cell_text(c: CellResult, notes: dict[str, int]) -> Text:
+    text = verdict_text(c.verdict)
     stats = c.reconnect_stats()
     if c.verdict == PASS and stats:
-        text += f" {stats['median']:.0f} ms"
+        text.append(f" {stats['median']:.0f} ms")
     why = finding_summary(c.finding) if c.verdict == FAIL else c.skip_reason if c.verdict == SKIP else None
     if why:
         n = notes.setdefault(why, len(notes) + 1)
-        text += f" [{n}]"
+        text.append(f" [{n}]")
     if c.verdict == FAIL and c.met:
-        text += " (expected)"
+        text.append(" (expected)")
     elif c.met is False and c.verdict == c.expected:
-        text += " [bold red]unexpected finding[/]"
+        text.append(" unexpected finding", "bold red")
     elif c.met is False:
-        text += f" [bold red]≠ expected {c.expected}[/]"
+        text.append(f" ≠ expected {c.expected}", "bold red")
     return text
 
 

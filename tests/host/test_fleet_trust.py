@@ -124,7 +124,8 @@ def test_a_second_coordinator_cannot_clear_a_live_run(etcd_server):
 def test_sigint_leaves_every_finished_round_in_the_results_file(etcd_server, tmp_path):
     cfg = _cfg(etcd_server, "int")
     shared = EtcdStore.connect(cfg)
-    start_sim_agents(shared, HOSTS, [0.5], SimFaults(), poll=0.1)
+    faults = SimFaults(stall_in_round=2)  # the run cannot end before the SIGINT, however slow this machine is
+    start_sim_agents(shared, HOSTS, [0.1], faults, poll=0.1)
     out = tmp_path / "fleet.json"
     p = subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--metadata", etcd_server.url,
                           "--cluster", "int", "--lease-ttl", "2", "--hosts", ",".join(HOSTS), "--json", str(out),
@@ -134,7 +135,10 @@ def test_sigint_leaves_every_finished_round_in_the_results_file(etcd_server, tmp
     while "round 1:" not in seen and time.monotonic() < deadline:
         seen += p.stderr.readline()
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
+    try:
+        _, err = p.communicate(timeout=60)
+    finally:
+        faults.release.set()
     assert p.returncode == 130, seen + err
     doc = json.loads(out.read_text())
     assert len(doc["rounds"]) >= 2 and not doc["finished"] and len(doc["pairs"]) >= 4
