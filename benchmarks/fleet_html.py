@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from rdmacheck.fleet.isolation import isolate
 from rdmacheck.fleet.page import render_html
 from rdmacheck.fleet.protocol import CONTROL_PLANE, PairOutcome
 from rdmacheck.fleet.result import FleetResult, RoundStats
@@ -43,7 +42,6 @@ def build(n: int, pairing: str, seed: int = 7) -> FleetResult:
                 o.verdict, o.finding, o.plane = Verdict.FAIL, "target-not-ready", CONTROL_PLANE
             res.pairs.append(o)
         res.rounds.append(RoundStats(k, [list(p) for p in pairs], False, 3.2, 0.4, 0))
-    res.diagnosis = isolate(res.pair_results(), res.missing, res.host_down)
     return res
 
 

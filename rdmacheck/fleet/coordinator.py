@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rdmacheck.fleet import protocol as proto
-from rdmacheck.fleet.isolation import PairResult, diagnose, isolate, retests
+from rdmacheck.fleet.isolation import PairResult, diagnose, retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
 from rdmacheck.fleet.result import FleetResult, RoundStats
 from rdmacheck.fleet.schedule import Pair, Pairing, Schedule
@@ -73,9 +73,7 @@ class Coordinator:
                 for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
                     self._round(pairs)
                 self._retest(hosts)
-            r = self.result
-            r.diagnosis = isolate(r.pair_results(), r.missing, r.host_down)
-            r.finished = True
+            self.result.finished = True
         finally:
             if self.hosts_watch is not None:
                 self.hosts_watch.close()
@@ -258,12 +256,11 @@ class Coordinator:
     def _retest(self, hosts: list[str]) -> None:
         for _ in range(self.plan.retest_rounds):
             results = [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane) for o in self.result.pairs]
-            d = diagnose(results)
-            undecided = {h: rs for h, rs in d.undecided.items() if h not in self.down}
-            if not undecided:
+            d = diagnose(results, hosts)
+            live = [h for h in hosts if h not in self.down]
+            if not [h for h in [*d.undecided, *d.untested_hosts] if h in live]:
                 return
-            d.undecided = undecided
-            rounds = retests(d, results, [h for h in hosts if h not in self.down])
+            rounds = retests(d, results, live)
             if not rounds:
                 return
             self._round(rounds[0], retest=True)

@@ -7,7 +7,11 @@ bad host; a data-plane failure between two hosts that both passed with someone e
 at all) implicates nobody: its hosts are undecided until they pass with someone, and the pair itself
 is reported untested. Anything else is not yet decided, and `retests` proposes rounds that pair each
 undecided host with partners it has not met, preferring hosts known good (as ClusterKit retests bad
-pairs before a verdict). A host whose agent went away is down, and charged alone (`isolate`)."""
+pairs before a verdict). A host whose agent went away is down, and charged alone (`isolate`).
+
+Health comes only from evidence: a host is Healthy only with at least one pair of it that verified data in
+this run (a PASS) and nothing against it; a host of the fleet with no PASS and nothing against it either
+(never paired, or only in pairs that never made contact) is untested, which is not healthy."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ class Diagnosis:
     undecided: dict[str, list[PairResult]] = field(default_factory=dict)  # host -> its failures so far
     healthy: list[str] = field(default_factory=list)
     untested: list[PairResult] = field(default_factory=list)  # control-plane failures of hosts that pass elsewhere
+    untested_hosts: list[str] = field(default_factory=list)  # hosts with no PASS and no failure against them
 
     def host_lines(self, hosts: list[str]) -> list[str]:
         """`host | Healthy` / `host | ERROR <finding>`, the form health-check tooling parses."""
@@ -48,9 +53,11 @@ class Diagnosis:
                 worst = self.undecided[h][0]
                 lines.append(f"{h} | ERROR {worst.finding or 'pair failed'} (with {_other(worst.pair, h)}; "
                              f"not yet isolated)")
-            else:
+            elif h in self.healthy:
                 link = next((r for r in self.bad_links if h in r.pair.hosts()), None)
                 lines.append(f"{h} | Healthy" + (f" (bad link to {_other(link.pair, h)})" if link else ""))
+            else:  # never Healthy without a verified pair
+                lines.append(f"{h} | ERROR untested (no pair of it verified data in this run)")
         return lines
 
 
@@ -58,7 +65,8 @@ def _other(pair: Pair, host: str) -> str:
     return pair.initiator if pair.target == host else pair.target
 
 
-def diagnose(results: list[PairResult]) -> Diagnosis:
+def diagnose(results: list[PairResult], hosts: list[str] | None = None) -> Diagnosis:
+    """`hosts`: the fleet's hosts (a host in no pair is then untested); None: the hosts of the results."""
     by_host: dict[str, list[PairResult]] = defaultdict(list)
     for r in results:
         for h in r.pair.hosts():
@@ -83,14 +91,18 @@ def diagnose(results: list[PairResult]) -> Diagnosis:
             for h in (a, b):
                 if not passed_with[h] - {_other(r.pair, h)}:
                     d.undecided.setdefault(h, []).append(r)
-    d.healthy = sorted(h for h in by_host if h not in d.bad_hosts and h not in d.undecided)
+    known = sorted(set(by_host) | set(hosts or []))
+    d.healthy = [h for h in known if h not in d.bad_hosts and h not in d.undecided and passed_with.get(h)]
+    d.untested_hosts = [h for h in known if h not in d.bad_hosts and h not in d.undecided and not passed_with.get(h)]
     return d
 
 
-def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, float]) -> Diagnosis:
-    """The diagnosis of a fleet run: a host whose agent went away (or never joined) is down, whatever
-    it passed before, and its failed pairs then say nothing about links."""
-    d = diagnose(results)
+def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, float],
+            hosts: list[str] | None = None) -> Diagnosis:
+    """The diagnosis of a fleet run, mid-run or at its end (every file and line is written from it): a host
+    whose agent went away (or never joined) is down, whatever it passed before, and its failed pairs then
+    say nothing about links."""
+    d = diagnose(results, hosts)
     for h in missing:
         d.bad_hosts[h] = "host-down (its agent never joined)"
     for h, t in host_down.items():  # not re-admitted if its agent comes back: a run trusts a host once
@@ -98,9 +110,14 @@ def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, 
     down = set(d.bad_hosts)
     d.bad_links = [r for r in d.bad_links if not set(r.pair) & down]
     d.untested = [r for r in d.untested if not set(r.pair) & down]
+    before = d.undecided
     d.undecided = {h: rs for h, rs in d.undecided.items() if h not in down and
                    any(not set(r.pair) & down for r in rs)}
-    d.healthy = [h for h in d.healthy if h not in down and h not in d.undecided]
+    passed = {h for r in results if r.verdict == Verdict.PASS for h in r.pair.hosts()}
+    for h in sorted(set(before) - set(d.undecided) - down):  # its only failures were with hosts that are down
+        (d.healthy if h in passed else d.untested_hosts).append(h)
+    d.healthy = sorted(h for h in d.healthy if h not in down)
+    d.untested_hosts = sorted(h for h in d.untested_hosts if h not in down)
     return d
 
 
@@ -114,15 +131,16 @@ def _common(failed: list[PairResult]) -> str:
 
 
 def retests(d: Diagnosis, results: list[PairResult], hosts: list[str]) -> list[list[Pair]]:
-    """Rounds (disjoint pairs) that meet each undecided host with a partner it has not been
-    tested with, known-good hosts first; empty when there is nothing left to try."""
+    """Rounds (disjoint pairs) that meet each undecided or untested host with a partner it has not been
+    tested with, known-good hosts first, among `hosts` (the live ones); empty when there is nothing left to try."""
     met = defaultdict(set)
     for r in results:
         a, b = r.pair.hosts()
         met[a].add(b)
         met[b].add(a)
-    order = list(dict.fromkeys([*d.healthy, *hosts]))  # known-good hosts first
-    todo = list(d.undecided)
+    live = set(hosts)  # the hosts still up: a retest never pairs anyone with a host that is down
+    order = [h for h in dict.fromkeys([*d.healthy, *hosts]) if h in live]  # known-good hosts first
+    todo = [h for h in [*d.undecided, *d.untested_hosts] if h in live]
     rounds: list[list[Pair]] = []
     while todo:
         busy: set[str] = set()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from rdmacheck.fleet.isolation import Diagnosis, PairResult
+from rdmacheck.fleet.isolation import Diagnosis, PairResult, isolate
 from rdmacheck.fleet.page import render_html
 from rdmacheck.fleet.protocol import PairOutcome
 from rdmacheck.output.outcome import Case
@@ -40,12 +40,22 @@ class FleetResult:
     joined: dict[str, float] = field(default_factory=dict)  # host -> seconds into the run its registration was seen
     rounds: list[RoundStats] = field(default_factory=list)
     pairs: list[PairOutcome] = field(default_factory=list)
-    diagnosis: Diagnosis = field(default_factory=Diagnosis)
     duration_s: float = 0.0
     started: float = 0.0  # wall clock (time.time()) when the coordinator started; host_down counts from it
     finished: bool = False
     _round_lines: list[str] = field(default_factory=list, repr=False, compare=False)  # json_text's, as they came
     _pair_lines: list[str] = field(default_factory=list, repr=False, compare=False)
+    _diagnosed: tuple = field(default=(), repr=False, compare=False)  # (what it was made from, the diagnosis)
+
+    @property
+    def diagnosis(self) -> Diagnosis:
+        """The one diagnosis every file and line is written from, made from what the run has seen so far
+        (mid-run, on Ctrl-C or an error, at the end, read back by `report`); made again only when that
+        changed (pairs are only ever appended)."""
+        key = (len(self.pairs), tuple(self.missing), tuple(sorted(self.host_down)), tuple(self.hosts))
+        if not self._diagnosed or self._diagnosed[0] != key:
+            self._diagnosed = (key, isolate(self.pair_results(), self.missing, self.host_down, self.hosts))
+        return self._diagnosed[1]
 
     def pair_results(self) -> list[PairResult]:
         """The final outcomes, as isolation reads them."""
@@ -80,7 +90,7 @@ class FleetResult:
     def healthy(self) -> bool:
         d = self.diagnosis  # zero pairs tested is no evidence of health
         return self.finished and bool(self.final_pairs()) and not d.bad_hosts and not d.bad_links and \
-            not d.undecided and not d.untested and not self.missing
+            not d.undecided and not d.untested and not d.untested_hosts and not self.missing
 
     def host_lines(self) -> list[str]:
         return self.diagnosis.host_lines(self.hosts)
@@ -102,7 +112,8 @@ class FleetResult:
                 "agents": self.agents, "joined": self.joined, "missing": self.missing, "host_down": self.host_down,
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
-                "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested]}
+                "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested],
+                "untested_hosts": d.untested_hosts}
 
     def to_dict(self) -> dict:
         return {**self._summary(), "rounds": [asdict(r) for r in self.rounds], "pairs": [asdict(o) for o in self.pairs]}
@@ -125,14 +136,16 @@ def prom_text(res: FleetResult) -> str:
     (label values escaped: a finding or host name cannot inject a series)."""
     lines = [*gauge_help("rdmacheck_fleet_pair_pass", "1 when the pair test passed (verified after its restarts)."),
              *gauge_help("rdmacheck_fleet_pair_reconnect_seconds", "Slowest re-establishment of the pair's restarts."),
-             *gauge_help("rdmacheck_fleet_host_healthy", "1 when the host is not a bad host nor undecided.")]
+             *gauge_help("rdmacheck_fleet_host_healthy", "1 when the host verified data in this run and nothing is "
+                         "against it (bad, undecided or untested: 0).")]
     for o in res.final_pairs():
         lab = labels(run=res.run, target=o.target, initiator=o.initiator, finding=o.finding or "")
         lines.append(f"rdmacheck_fleet_pair_pass{{{lab}}} {1 if o.verdict == Verdict.PASS else 0}")
         if o.reconnect_ms:
             lines.append(f"rdmacheck_fleet_pair_reconnect_seconds{{{lab}}} {max(o.reconnect_ms) / 1000:.6f}")
     d = res.diagnosis
+    healthy = set(d.healthy)
     for h in res.hosts:
-        ok = h not in d.bad_hosts and h not in d.undecided
+        ok = h in healthy
         lines.append(f"rdmacheck_fleet_host_healthy{{{labels(run=res.run, host=h)}}} {1 if ok else 0}")
     return "\n".join(lines) + "\n"
