@@ -23,7 +23,7 @@ def _mark(res: FleetResult, a: str, b: str) -> Text:
     if o is None:
         return styled("-", "dim")
     if o.verdict == Verdict.PASS:
-        return styled("PASS", "bold green")
+        return styled(Verdict.PASS, "bold green")
     return styled("DOWN" if o.finding == "host-down" else Verdict.FAIL, "bold red")
 
 
