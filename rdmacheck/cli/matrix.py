@@ -13,7 +13,7 @@ import typer
 from rdmacheck.cli import options as o
 from rdmacheck.cli.app import app
 from rdmacheck.cli.finish import check_outputs, finish
-from rdmacheck.errors import EXIT_FAIL, BadInput, EnvironmentProblem, RdmacheckError
+from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
 from rdmacheck.output.console import err
 from rdmacheck.output.files import read_json_input, write_json_atomic
 from rdmacheck.scenario.result import run_from_dict
@@ -172,13 +172,13 @@ def run_scenarios(
 
 @app.command()
 def report(
-    results: Path = typer.Argument(..., help="A results file written by matrix, run, reestablish --local, engines matrix or mooncake matrix (or fleet run: then --html)."),
+    results: Path = typer.Argument(..., help="A results file written by matrix, run, reestablish --local, engines matrix, mooncake matrix or fleet run."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
     tone: Optional[Path] = typer.Option(None, "--tone", help="Write T-one result files here."),
-    html: Optional[Path] = typer.Option(None, "--html", help="A fleet results file: write its self-contained HTML page here."),
+    html: Optional[Path] = typer.Option(None, "--html", help="A fleet results file: also write its self-contained HTML page here."),
 ) -> None:
-    """Re-render a results file (table, JUnit, T-one; a fleet's: its HTML page); exit 0 only if every cell met its
-    expectation (a fleet: if it was healthy)."""
+    """Re-render a results file, judged again from its evidence (table, JUnit, T-one; a fleet's: its host lines,
+    HTML page); exit 0 only if every cell meets its expectation (a fleet: if it is healthy)."""
     check_outputs(junit=junit, tone=tone, html=html)
     data = read_json_input(results, "the results file")
     if isinstance(data, dict) and data.get("schema") == "rdmacheck.fleet/1":
@@ -213,17 +213,9 @@ def _engines_report(results: Path, data: dict, junit: Optional[Path], tone: Opti
 
 
 def _fleet_report(results: Path, data: dict, junit: Optional[Path], tone: Optional[Path], html: Optional[Path]) -> None:
-    """A fleet's results: its page (JUnit and T-one are written by `fleet run` itself), its host lines, exit by health."""
-    from rdmacheck.fleet.page import write_page
+    """A fleet's results: judged again from its pairs (the stored host lines and health are not read), its
+    table and host lines, the files asked for, exit by that judgement."""
+    from rdmacheck.fleet.render import render_fleet
+    from rdmacheck.fleet.result import result_from_file
 
-    for given, option in ((junit, "--junit"), (tone, "--tone")):
-        if given:
-            raise typer.BadParameter("applies to matrix results; `fleet run` writes a fleet's", param_hint=option)
-    if not html:
-        raise typer.BadParameter("a fleet results file is re-rendered as its HTML page: give --html FILE",
-                                 param_hint="--html")
-    write_page(data, html, str(results))
-    lines = data.get("host_lines")
-    for line in lines if isinstance(lines, list) else []:
-        print(str(line))
-    raise typer.Exit(0 if data.get("healthy") is True else EXIT_FAIL)
+    finish(result_from_file(data, str(results)), render_fleet, junit=junit, tone=tone, html=html)

@@ -27,7 +27,10 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field, fields
 
+import msgspec
+
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.fleet.schemas import BoundaryError, ResultValue, decode
 from rdmacheck.words import Mode, Strategy, Verdict, values
 
 CONTROL = "fleet/ctl/"  # what every agent watches: three small keys, whatever the fleet's size
@@ -241,14 +244,13 @@ class PairOutcome:
 
 def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | None, str]:
     """A result read from the pair's initiator's key (of this run and round: see `current`), taken
-    only if it is the one its key says (this pair, put by that initiator) with a known verdict; else
-    (None, why) - never a crash."""
-    if not isinstance(value, dict):
-        return None, f"not a JSON object: {str(value)[:60]!r}"
+    only if it meets its schema (schemas.ResultValue) and is the one its key says (this pair, put by that
+    initiator); else (None, why, naming the field) - never a crash."""
     try:
-        out = PairOutcome.from_dict(value)
-    except (TypeError, ValueError) as e:
-        return None, f"unreadable: {e}"
+        v = decode(value, ResultValue, result_key(pair))
+    except BoundaryError as e:
+        return None, str(e)
+    out = PairOutcome(**msgspec.structs.asdict(v))
     if (out.round, out.target, out.initiator) != (index, pair.target, pair.initiator):
         return None, (f"its value names round {out.round!r} {out.target!r}<-{out.initiator!r}, not its key's "
                       f"round {index} {pair.target}<-{pair.initiator}")
@@ -256,11 +258,5 @@ def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | 
         return None, f"put by {out.reported_by!r}, who is not one of the pair's two hosts"
     if out.reported_by != pair.initiator:
         return None, f"put by {out.reported_by!r} under the key of {pair.initiator!r}, the pair's initiator"
-    if out.verdict not in (Verdict.PASS, Verdict.FAIL):
-        return None, f"verdict {out.verdict!r} is not PASS or FAIL"
-    if out.plane not in (DATA_PLANE, CONTROL_PLANE) or not isinstance(out.reconnect_ms, list):
-        return None, "malformed fields"
-    if not all(_is_number(x) for x in (out.reported_at, out.duration_s, *out.reconnect_ms)):
-        return None, "a time that is not a number"  # the coordinator computes with them
     out.verdict = Verdict(out.verdict)
     return out, ""

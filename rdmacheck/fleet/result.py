@@ -149,3 +149,22 @@ def prom_text(res: FleetResult) -> str:
         ok = h in healthy
         lines.append(f"rdmacheck_fleet_host_healthy{{{labels(run=res.run, host=h)}}} {1 if ok else 0}")
     return "\n".join(lines) + "\n"
+
+
+def result_from_file(data: object, source: str) -> FleetResult:
+    """A fleet results file read back through its schema (schemas.FleetFile): the evidence only, so what
+    `report` prints and exits by is judged again from the pairs, never taken from the stored lines or flag.
+    A file that fails the schema is a BoundaryError naming the file and the field."""
+    import msgspec  # noqa: PLC0415
+
+    from rdmacheck.fleet.schemas import FleetFile, decode  # noqa: PLC0415
+
+    f = decode(data, FleetFile, source)
+    return FleetResult(run=f.run, pairing=f.pairing, hosts=list(f.hosts), missing=list(f.missing),
+                       host_down=dict(f.host_down), joined=dict(f.joined),
+                       agents={h: msgspec.structs.asdict(a) for h, a in f.agents.items()},
+                       rounds=[RoundStats(**{**msgspec.structs.asdict(r), "pairs": [list(p) for p in r.pairs]})
+                               for r in f.rounds],
+                       pairs=[PairOutcome(**{**msgspec.structs.asdict(p), "verdict": Verdict(p.verdict)})
+                              for p in f.pairs],
+                       duration_s=f.duration_s, started=f.started, finished=f.finished)
