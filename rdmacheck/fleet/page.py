@@ -8,11 +8,8 @@ FLEET.json --html` give the same page."""
 
 from __future__ import annotations
 
-import html
 import json
 
-from rdmacheck.errors import BadInput
-from rdmacheck.output.files import write_text_atomic
 from rdmacheck.words import Verdict
 
 # Cell codes in the page's data: what the heatmap colours mean.
@@ -54,45 +51,55 @@ def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
     return cells, findings
 
 
-def _list(title: str, rows: list[str], cls: str) -> str:
-    if not rows:
-        return ""
-    items = "".join(f"<li>{html.escape(r)}</li>" for r in rows[:200])
-    more = f"<li>... and {len(rows) - 200} more</li>" if len(rows) > 200 else ""
-    return f'<section class="{cls}"><h2>{html.escape(title)} ({len(rows)})</h2><ul>{items}{more}</ul></section>'
+def _section(title: str, rows: list[str], cls: str) -> dict | None:
+    return {"title": title, "rows": rows[:200], "more": max(0, len(rows) - 200), "count": len(rows),
+            "cls": cls} if rows else None
+
+
+def script_json(payload: object) -> str:
+    """JSON to embed in a <script> element: <, >, & and the line separators U+2028/U+2029 as \\u escapes, so
+    no value (a host name "</script>", "<!--<script>") can end the element or start a comment in it."""
+    text = json.dumps(payload, separators=(",", ":"))
+    for ch in "<>&\u2028\u2029":
+        text = text.replace(ch, f"\\u{ord(ch):04x}")
+    return text
 
 
 def render_html(data: dict) -> str:
+    """The page, from a fleet's results (to_dict()): made by Jinja2 with autoescaping, every value from the
+    results (host names, findings, details) text, the data embedded as script_json."""
+    from jinja2 import Environment  # noqa: PLC0415 - only the page needs it
+    from markupsafe import Markup  # noqa: PLC0415
+
     hosts = _order(data)
     index = {h: i for i, h in enumerate(hosts)}
     cells, findings = _cells(data, index)
     bad_hosts = data.get("bad_hosts") or {}
-    act = "".join([
-        _list("Bad hosts", [f"{h}: {f}" for h, f in sorted(bad_hosts.items())], "bad"),
-        _list("Bad links", [f"{a} <-> {b}" for a, b in data.get("bad_links") or []], "bad"),
-        _list("Not yet isolated", sorted(data.get("undecided") or []), "warn"),
-        _list("Pairs never tested (control plane only)", [f"{a} <-> {b}" for a, b in data.get("untested") or []], "warn"),
-        _list("Never joined", sorted(data.get("missing") or []), "warn"),
-    ]) or '<section class="ok"><h2>Nothing to act on</h2></section>'
+    sections = [x for x in (
+        _section("Bad hosts", [f"{h}: {f}" for h, f in sorted(bad_hosts.items())], "bad"),
+        _section("Bad links", [f"{a} <-> {b}" for a, b in data.get("bad_links") or []], "bad"),
+        _section("Not yet isolated", sorted(data.get("undecided") or []), "warn"),
+        _section("Untested hosts (no verified pair)", sorted(data.get("untested_hosts") or []), "warn"),
+        _section("Pairs never tested (control plane only)", [f"{a} <-> {b}" for a, b in data.get("untested") or []],
+                 "warn"),
+        _section("Never joined", sorted(data.get("missing") or []), "warn"),
+    ) if x]
     state = "healthy" if data.get("healthy") else "NOT healthy"
-    n_pairs = len(cells)
     failed = sum(1 for c in cells if c[2] != PASS)
-    head = (f"fleet {data.get('run', '?')} · pairing {data.get('pairing', '?')} · {len(hosts)} hosts · {n_pairs} "
+    head = (f"fleet {data.get('run', '?')} · pairing {data.get('pairing', '?')} · {len(hosts)} hosts · {len(cells)} "
             f"pairs, {failed} not passing · {len(data.get('rounds') or [])} rounds · {data.get('duration_s', 0):.1f} s "
             f"· {state}")
     payload = {"hosts": hosts, "cells": cells, "findings": findings,
                "lines": {line.split(" | ", 1)[0]: line for line in data.get("host_lines") or []},
                "colors": {str(code): colour for code, colour, _ in LEGEND}}
-    legend = "".join(f'<span><i style="background:{c}"></i>{html.escape(t)}</span>' for _, c, t in LEGEND)
-    # </ in the JSON would end the script element early: escaped, as a host name could carry it.
-    blob = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
-    return PAGE.replace("%TITLE%", html.escape(head)).replace("%ACT%", act).replace("%LEGEND%", legend) \
-        .replace("%STATE%", "ok" if data.get("healthy") else "bad").replace("%DATA%", blob)
+    template = Environment(autoescape=True).from_string(PAGE)
+    return template.render(title=head, sections=sections, legend=LEGEND, state="ok" if data.get("healthy") else "bad",
+                           data=Markup(script_json(payload)))
 
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>%TITLE%</title>
-<style>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>{% raw %}
 body{font:14px system-ui,sans-serif;margin:16px;color:#222}
 h1{font-size:18px} h1.ok{color:#1b7a36} h1.bad{color:#b3261e} h2{font-size:15px;margin:8px 0 4px}
 section{border-left:4px solid #999;padding:2px 10px;margin:8px 0} section.bad{border-color:#d7301f}
@@ -102,16 +109,18 @@ section.warn{border-color:#f29e2e} section.ok{border-color:#2e9d4c} ul{margin:2p
 #tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:3px 6px;border-radius:3px;font-size:12px;display:none;white-space:nowrap}
 #hostlist{max-height:300px;overflow:auto;font-family:monospace;font-size:12px} #hostlist div.err{color:#b3261e}
 input{font-size:14px;padding:3px 6px;width:260px}
-</style></head><body>
-<h1 class="%STATE%" id="title">%TITLE%</h1>
-%ACT%
-<p><label>Find a host: <input id="search" type="search" placeholder="host name"></label> <span id="found"></span></p>
-<p id="legend">%LEGEND%</p>
+{% endraw %}</style></head><body>
+<h1 class="{{ state }}" id="title">{{ title }}</h1>
+{% for s in sections %}<section class="{{ s.cls }}"><h2>{{ s.title }} ({{ s.count }})</h2><ul>
+{%- for r in s.rows %}<li>{{ r }}</li>{% endfor %}{% if s.more %}<li>... and {{ s.more }} more</li>{% endif %}</ul></section>
+{% else %}<section class="ok"><h2>Nothing to act on</h2></section>
+{% endfor %}<p><label>Find a host: <input id="search" type="search" placeholder="host name"></label> <span id="found"></span></p>
+<p id="legend">{% for code, colour, text in legend %}<span><i style="background:{{ colour }}"></i>{{ text }}</span>{% endfor %}</p>
 <div id="wrap"><canvas id="map"></canvas><div id="tip"></div></div>
 <p>Rows: target, columns: initiator (both directions drawn); bad hosts first. Hover a cell for its finding.</p>
 <h2>Hosts</h2><div id="hostlist"></div>
-<script id="data" type="application/json">%DATA%</script>
-<script>
+<script id="data" type="application/json">{{ data }}</script>
+<script>{% raw %}
 (function(){
 const D=JSON.parse(document.getElementById('data').textContent);
 const n=D.hosts.length, grid=new Uint8Array(n*n), fin=new Int32Array(n*n).fill(-1), rnd=new Int32Array(n*n);
@@ -149,18 +158,6 @@ const m=location.hash.match(/host=([^&]+)/); if(m){box.value=decodeURIComponent(
 showList(box.value.trim().toLowerCase());
 document.body.dataset.rendered=String(D.cells.length);
 })();
-</script></body></html>
+{% endraw %}</script></body></html>
 """
 
-
-def write_page(data: dict, path, source: str) -> None:
-    """The page of a results file (`source`, for the error line) written atomically at `path`: a file that is
-    not a fleet's, or a path that cannot be written, is one line (BadInput), never a traceback."""
-    try:
-        page = render_html(data)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        raise BadInput(f"{source}: not a valid fleet results file: {type(e).__name__}: {e}") from None
-    try:
-        write_text_atomic(path, page)
-    except OSError as e:
-        raise BadInput(f"--html {path} could not be written: {e.strerror or e}") from None
