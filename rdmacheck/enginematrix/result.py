@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from rdmacheck.expectations import Expectation, judge
@@ -92,46 +91,16 @@ class EngineMatrixResult:
                 "cells": [c.to_dict() for c in self.cells]}
 
 
-def _typed(d: dict, key: str, kind: type | tuple, where: str):
-    v = d.get(key)
-    if not isinstance(v, kind) or isinstance(v, bool) and kind in (int, float, (int, float)):
-        raise ValueError(f"{where}: {key!r} is {type(v).__name__}, not {getattr(kind, '__name__', 'a number')}")
-    if isinstance(v, float) and not math.isfinite(v):
-        raise ValueError(f"{where}: {key!r} is not a finite number")
-    return v
-
-
-def _strings(d: dict, key: str, where: str) -> list[str]:
-    v = _typed(d, key, list, where)
-    if not all(isinstance(x, str) for x in v):
-        raise ValueError(f"{where}: {key!r} must be a list of strings")
-    return list(v)
-
 
 def result_from_dict(d: dict) -> EngineMatrixResult:
-    """An engines-matrix results file read back (either schema name); its cells' judgement is made again
-    by the caller. A field of the wrong type is a ValueError naming it."""
+    """An engines-matrix results file read back (either schema name) through its declared schema, the
+    dataclasses above (msgspec, strict); its cells' judgement is made again by the caller. A field of the
+    wrong type is a ValueError naming it."""
+    import msgspec  # noqa: PLC0415
+
     if not isinstance(d, dict) or d.get("schema") not in SCHEMAS_READ:
         raise ValueError(f"not an engines-matrix results file (schema one of {', '.join(SCHEMAS_READ)})")
-    cells = []
-    for i, c in enumerate(_typed(d, "cells", list, "the file")):
-        where = f"cells[{i}]"
-        if not isinstance(c, dict):
-            raise ValueError(f"{where} is {type(c).__name__}, not an object")
-        try:
-            verdict = Verdict(_typed(c, "verdict", str, where))
-        except ValueError:
-            raise ValueError(f"{where}: 'verdict' must be one of {', '.join(v.value for v in Verdict)}") from None
-        cells.append(EngineCell(_typed(c, "release", str, where), _typed(c, "scenario", str, where), verdict,
-                                _strings(c, "findings", where), _strings(c, "evidence", where),
-                                float(_typed(c, "duration_s", (int, float), where)), _typed(c, "detail", dict, where),
-                                logs=str(c.get("logs") or ""), engine=_typed(c, "engine", str, where)
-                                if "engine" in c else "mooncake"))
-    planned = d.get("planned")
-    if planned is not None and (not isinstance(planned, int) or isinstance(planned, bool)):
-        raise ValueError("'planned' must be an integer or null")
-    return EngineMatrixResult(device=_typed(d, "device", str, "the file"), releases=_strings(d, "releases", "the file"),
-                              scenarios=_strings(d, "scenarios", "the file"), cells=cells,
-                              notes=_strings(d, "notes", "the file"),
-                              duration_s=float(_typed(d, "duration_s", (int, float), "the file")), planned=planned,
-                              command=str(d.get("command") or "engines matrix"))
+    try:
+        return msgspec.convert(d, EngineMatrixResult, strict=True)
+    except msgspec.ValidationError as e:
+        raise ValueError(str(e)) from None

@@ -182,36 +182,28 @@ class RunResult:
 VERDICTS = tuple(v.value for v in Verdict)
 
 
-def _verdict_of(d: dict, where: str) -> None:
-    if d.get("verdict") not in VERDICTS:
-        raise ValueError(f"{where}: verdict {d.get('verdict')!r} is not one of {', '.join(VERDICTS)}")
-
-
-def cell_from_dict(d: dict) -> CellResult:
-    if not isinstance(d, dict):
-        raise ValueError(f"a cell is a JSON object, not {type(d).__name__}")
-    d = dict(d)
-    d.pop("reconnect_ms", None)
-    rounds = d.pop("rounds", [])
-    if not isinstance(rounds, list) or not all(isinstance(r, dict) for r in rounds):
-        raise ValueError("a cell's rounds are a list of objects")
-    for r in rounds:
-        _verdict_of(r, f"round {r.get('index')}")
-    cell = CellResult(**d, rounds=[RoundResult(**r) for r in rounds])
-    _verdict_of(d, f"cell {cell.cell_id}")
-    return cell
+def _verdict_of(verdict: str, where: str) -> None:
+    if verdict not in VERDICTS:
+        raise ValueError(f"{where}: {verdict!r} is not one of {', '.join(VERDICTS)}")
 
 
 def run_from_dict(d: dict) -> RunResult:
-    """Load a results file (the schema version is checked: newer files need a newer rdmacheck);
-    anything else than what this version writes is a ValueError or TypeError naming it."""
+    """Load a results file (the schema version is checked: newer files need a newer rdmacheck) through its
+    declared schema, the dataclasses above (msgspec, strict: every field of its type); anything else than
+    what this version writes is a ValueError naming the field."""
+    import msgspec  # noqa: PLC0415
+
     if not isinstance(d, dict):
         raise ValueError(f"the file holds a JSON {type(d).__name__}, not an object")
-    if not isinstance(d.get("cells", []), list):
-        raise ValueError("cells is not a list")
     version = d.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"results schema version {version!r}; this rdmacheck reads version {SCHEMA_VERSION}")
-    d = dict(d)
-    cells = [cell_from_dict(c) for c in d.pop("cells", [])]
-    return RunResult(**d, cells=cells)
+    try:
+        run = msgspec.convert(d, RunResult, strict=True)
+    except msgspec.ValidationError as e:
+        raise ValueError(str(e)) from None
+    for i, c in enumerate(run.cells):
+        _verdict_of(c.verdict, f"$.cells[{i}].verdict")
+        for k, r in enumerate(c.rounds):
+            _verdict_of(r.verdict, f"$.cells[{i}].rounds[{k}].verdict")
+    return run

@@ -73,3 +73,28 @@ def test_an_engines_log_line_is_printed_as_text(bad):
 def test_printable_escapes_every_control_character_but_tab_and_newline():
     assert printable("a\tb\nc") == "a\tb\nc"
     assert printable("\x00\x1b\x7f\x9b") == "\\x00\\x1b\\x7f\\x9b"
+
+
+def test_junit_xml_stays_parsable_whatever_a_finding_holds():
+    import xml.etree.ElementTree as ET
+
+    from rdmacheck.output.junit import suite_xml
+    from rdmacheck.output.outcome import Case
+
+    evil = "f\x00\x01\x1b\ud800\uffff[/x]"
+    root = ET.fromstring(suite_xml([Case(id="a", classname=evil, name=evil, time_s=1.0, failure=evil,
+                                         failure_type=evil, failure_text=evil, skipped=evil, logs=evil)]))
+    failure = root.find("testcase/failure")
+    assert failure.get("message") == "f\\x00\\x01\\x1b\\ud800\\uffff[/x]" and failure.text == failure.get("message")
+
+
+@pytest.mark.parametrize("field, value", [("duration_s", "x"), ("finding", ["x"]), ("rounds", {}), ("verdict", "MAYBE")])
+def test_a_matrix_file_of_the_wrong_types_given_to_report_with_junit_is_one_line_exit_2(tmp_path, field, value):
+    from tests.conftest import rdmacheck
+
+    d = json.loads((DATA / "matrix-lab.json").read_text())
+    d["cells"][0][field] = value
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(d))
+    r = rdmacheck("report", str(path), "--junit", str(tmp_path / "j.xml"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and f"$.cells[0].{field}" in r.stderr, r.stderr
