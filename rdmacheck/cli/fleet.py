@@ -60,6 +60,31 @@ def agent_cmd(
     raise typer.Exit(Agent(cfg, say=say_plain).run())
 
 
+# A pair setting -> the option that gives it (what an agent would refuse is refused here, naming the option).
+SETTING_OPTIONS = {"restarts": "--restarts", "length": "--length", "buffer_size": "--length",
+                   "start_timeout": "--start-timeout", "round_timeout": "--pair-timeout"}
+
+
+def _check_settings(settings, join_timeout: float, retest_rounds: int, hosts: list[str]) -> None:
+    """Before anything starts: every pair setting an agent would act on, the waits, the names."""
+    from rdmacheck.fleet.schemas import is_host_name
+
+    if settings.restarts < 1:
+        raise typer.BadParameter("at least 1: a pair test with no restart checks no re-establishment",
+                                 param_hint="--restarts")
+    for problem in settings.problems():
+        name = problem.split(" ", 1)[0]
+        raise typer.BadParameter(problem, param_hint=SETTING_OPTIONS.get(name, "--" + name.replace("_", "-")))
+    if not 0 < join_timeout <= 24 * 3600:
+        raise typer.BadParameter(f"{join_timeout:g} is not a wait in seconds (0, 86400]", param_hint="--join-timeout")
+    if retest_rounds < 0:
+        raise typer.BadParameter("0 or more rounds", param_hint="--retest-rounds")
+    bad = next((h for h in hosts if not is_host_name(h)), None)
+    if bad is not None:
+        raise typer.BadParameter(f"{bad!r} is not a host name (letters, digits, '.', '_', '-'; it names the "
+                                 "agent's keys)", param_hint="--hosts")
+
+
 @fleet_app.command("run")
 @o.etcd_required_options
 def run_cmd(
@@ -106,6 +131,7 @@ def run_cmd(
     settings = PairSettings(mode=mode.value, strategy=strategy.value, restarts=restarts, length=o.size(length, "--length"),
                             buffer_size=max(4 << 20, o.size(length, "--length")), start_timeout=start_timeout,
                             round_timeout=pair_timeout)
+    _check_settings(settings, join_timeout, retest_rounds, o.csv(hosts) or [])
     from rdmacheck.fleet.schedule import Pairing
 
     parsed = Pairing.parse(pairing)  # before anything starts

@@ -40,7 +40,7 @@ class FleetPlan:
 
     def round_deadline(self) -> float:
         s = self.settings
-        return self.round_timeout or (s.start_timeout * 3 + s.round_timeout * (s.restarts + 2))
+        return self.round_timeout or s.budgets().coordinator
 
 class Coordinator:
     def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print,

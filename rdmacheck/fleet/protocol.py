@@ -103,6 +103,13 @@ class AgentInfo:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    initiator: float  # its starts and verified writes, every restart's
+    target: float  # its start, then serving the initiator's budget
+    coordinator: float  # a round's deadline: the target's budget and the result's put
+
+
+@dataclass(frozen=True)
 class PairSettings:
     """What every pair test of the run does (one cell: connect, verify on the receiver, kill and restart
     the initiator `restarts` times, re-establish with `strategy`, verify again)."""
@@ -115,9 +122,17 @@ class PairSettings:
     round_timeout: float = 30.0
     port: int = 18515  # targets listen here (cm mode: +1 too)
 
+    def budgets(self) -> Budgets:
+        """Every side's time for one pair test, from one formula, so no side gives up while another may still
+        be within its own: the initiator starts `restarts + 1` times, each start then a verified write; the
+        target starts once and serves all of that; the coordinator waits for that and the result's put."""
+        initiator = (self.restarts + 1) * (self.start_timeout + self.round_timeout)
+        target = self.start_timeout + initiator
+        return Budgets(initiator=initiator, target=target, coordinator=target + self.start_timeout)
+
     def serve_budget(self) -> float:
-        """How long a target serves its pair at most: two role starts and every verified write of it."""
-        return self.start_timeout * 2 + self.round_timeout * (self.restarts + 2)
+        """How long a target serves its pair at most (budgets().target)."""
+        return self.budgets().target
 
     def problems(self) -> list[str]:
         """What an agent refuses to act on (anyone who can write the round key could put anything)."""
