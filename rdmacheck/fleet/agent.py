@@ -15,6 +15,7 @@ import rdmacheck
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.protocol import AgentInfo, PairOutcome, RoundPlan
+from rdmacheck.fleet.schemas import BoundaryError, EndValue, decode
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
@@ -61,6 +62,7 @@ class Agent:
         self.shard_arrived = threading.Event()  # set by the shard watch's changes
         self.wake = threading.Event()  # set by every watched change
         self.coordinator_missing: float | None = None  # since when the coordinator's key is gone (monotonic)
+        self.ignored: dict[str, str] = {}  # control key -> the value last said to fail its schema
 
     def run(self) -> int:
         cfg = self.cfg
@@ -117,6 +119,28 @@ class Agent:
         self.control.refresh_if_older(self.cfg.safety)
         return {k: v for k, v in self.control.snapshot().items() if v is not None}
 
+    @staticmethod
+    def _run_nonce(control: dict) -> str | None:
+        """The run the coordinator key names (None: no coordinator, or a value without one)."""
+        coord = control.get("coordinator")
+        run = coord.get("run") if isinstance(coord, dict) else None
+        return run if isinstance(run, str) and run else None
+
+    def _of_this_run(self, control: dict, name: str, schema: type):
+        """A control value of this run (its nonce the coordinator's), through its schema; else None (another
+        run's, or one that fails the schema: said once per value)."""
+        value = control.get(name)
+        if value is None:
+            return None
+        try:
+            v = decode(value, schema, proto.CONTROL + name)
+        except BoundaryError as e:
+            if self.ignored.get(name) != str(value):
+                self.ignored[name] = str(value)
+                self.say(f"agent {self.cfg.host}: warning: ignored {e}")
+            return None
+        return v if v.run == self._run_nonce(control) else None
+
     def _coordinator_gone(self, control: dict) -> bool:
         """Its key gone for longer than a lease TTL and a second: after an etcd outage longer than its TTL the
         coordinator's lease lapses and its keep-alive publishes the key again (a watch sees the delete
@@ -151,13 +175,16 @@ class Agent:
                 time.sleep(self.cfg.poll)
                 continue
             lost_since = None
-            if "end" in control:
-                self.say(f"agent {self.cfg.host}: the run ended ({control['end'].get('reason', '')})")
+            end = self._of_this_run(control, "end", EndValue)
+            if end is not None:
+                self.say(f"agent {self.cfg.host}: the run ended ({end.reason})")
                 return 0
             if self._coordinator_gone(control):
                 self.say(f"agent {self.cfg.host}: the coordinator's lease is gone: exiting")
                 return 3
             plan = self._round_of(control.get("round"))
+            if plan is not None and plan.run != self._run_nonce(control):
+                plan = None  # another run's round (left behind, or not yet cleared): never acted on
             if plan is not None and plan.index not in self.done_rounds:
                 plan = self._with_pairs(plan, control["round"])
             if plan is not None and plan.index not in self.done_rounds:
@@ -304,7 +331,8 @@ class Agent:
                 control = None
             if control is not None:
                 current = control.get("round")
-                why = ("the run ended" if "end" in control else "the coordinator is gone" if self._coordinator_gone(control)
+                why = ("the run ended" if self._of_this_run(control, "end", EndValue) is not None else
+                       "the coordinator is gone" if self._coordinator_gone(control)
                        else "the coordinator moved on" if not isinstance(current, dict) or current.get("index") != plan.index
                        else None)
                 if why:

@@ -59,10 +59,11 @@ class Coordinator:
 
     def run(self) -> FleetResult:
         try:
-            # Claim the run first (create-if-absent: a live coordinator of the same run keeps it), and
-            # only then clear a previous run's control keys; the hosts' keys of an earlier run carry
-            # its nonce, never this one's, so they are never taken for this run's.
-            self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time()})
+            # Claim the run first (create-if-absent: a live coordinator of the same run keeps it), then clear a
+            # previous run's control keys, then publish. Every control value carries this run's nonce (the
+            # coordinator key too), and agents act only on their run's: an earlier run's end left behind, seen
+            # by an agent that started before this coordinator, is not this run's end.
+            self.store.publish_leased(proto.COORDINATOR, {"pid": os.getpid(), "started": time.time(), "run": self.nonce})
             for stale in (proto.ROUND, proto.END, proto.PLAN):
                 self.store.delete_prefix(stale)
             self.hosts_watch = PrefixWatch(self.store, proto.HOSTS, on_event=self._on_host_event).start()
@@ -80,7 +81,8 @@ class Coordinator:
             self.result.duration_s = round(time.monotonic() - self.t0, 3)
             self._write()
             try:
-                self.store.put(proto.END, {"reason": "run complete" if self.result.finished else "coordinator stopped"})
+                self.store.put(proto.END, {"run": self.nonce,
+                                           "reason": "run complete" if self.result.finished else "coordinator stopped"})
             except Exception:  # noqa: BLE001 - etcd gone: the agents see the coordinator's lease expire instead
                 pass
         return self.result

@@ -200,3 +200,31 @@ def test_a_result_whose_times_are_not_numbers_is_refused_not_computed_with():
     for field, bad in (("reported_at", "soon"), ("duration_s", None), ("reconnect_ms", ["1"]), ("duration_s", True)):
         out, why = proto.accept_result(3, p, json.loads(good.to_json()) | {field: bad})
         assert out is None and f"at `$.{field}" in why and proto.result_key(p) in why, (field, why)
+
+
+@pytest.mark.parametrize("leftover_end", ['{"reason": "run complete"}', '{"run": "an-old-nonce", "reason": "x"}',
+                                          '"garbage"'])
+def test_agents_started_before_the_coordinator_ignore_an_earlier_runs_leftovers(etcd_server, leftover_end):
+    """An earlier run on the same --cluster left its end and its last round: agents that start before the new
+    coordinator (allowed with --launch none) wait for it and act only on values of its run (the nonce it
+    claims with), so none exits on the old end and every pair of the new run passes."""
+    cfg = _cfg(etcd_server, "leftovers")
+    shared = EtcdStore.connect(cfg)
+    raw = lambda name, text: shared.client.put(cfg.key(name), text)  # noqa: E731 - the earlier run's values
+    raw(proto.END, leftover_end)
+    raw(proto.ROUND, json.dumps({"index": 0, "run": "an-old-nonce", "shards": 1, "settings": {},
+                                 "pairs": [["h1", "h2"]], "addresses": {"h1": "0.0.0.0"}}))
+    agents, threads = start_sim_agents(shared, HOSTS, [0.2], SimFaults(), poll=0.1)
+    deadline = time.monotonic() + 20
+    while sum(a.store.requests for a in agents) < len(HOSTS) and time.monotonic() < deadline:
+        time.sleep(0.05)  # every agent registered, and now waits for a coordinator
+    assert all(a.exit_code is None for a in agents), "an agent left before the run began"
+    plan = FleetPlan(expect=list(HOSTS), settings=PairSettings(start_timeout=3, round_timeout=3), join_timeout=20,
+                     poll=0.1, retest_rounds=0)
+    store = FleetStore(EtcdStore.connect(cfg))
+    res = Coordinator(plan, store, say=lambda s: None).run()
+    for t in threads:
+        t.join(15)
+    store.close()
+    assert res.healthy and len(res.final_pairs()) == 6, [(p.pair, p.finding) for p in res.pairs if p.verdict != "PASS"]
+    assert all(a.exit_code == 0 for a in agents), [a.exit_code for a in agents]
