@@ -12,12 +12,29 @@ from typing import Any
 from rdmacheck.errors import BadInput
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux's /proc); elsewhere set and put back at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str | bytes) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
+    """Temp file in the same directory, fsync, rename, fsync the directory. The file gets the mode any new
+    file gets (0666 less the umask: node_exporter, running as its own user, reads --prom), where mkstemp
+    alone would leave it 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode() if isinstance(text, str) else text)
             f.flush()

@@ -98,3 +98,17 @@ def test_a_matrix_file_of_the_wrong_types_given_to_report_with_junit_is_one_line
     path.write_text(json.dumps(d))
     r = rdmacheck("report", str(path), "--junit", str(tmp_path / "j.xml"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and f"$.cells[0].{field}" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_output_files_get_the_mode_the_umask_gives(tmp_path, mask, mode):
+    import os
+
+    from rdmacheck.output.files import write_text_atomic
+
+    old = os.umask(mask)
+    try:
+        write_text_atomic(tmp_path / "f.prom", "x 1\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.prom").stat().st_mode & 0o777 == mode
