@@ -16,6 +16,14 @@ from rdmacheck.errors import BadInput, EnvironmentProblem
 from rdmacheck.output.console import out_console
 
 
+# Options that set some scenarios' cells only. The engines' own transfer limit is not given to race cells: their
+# watchdog (--hang-after) is what tells a hang, and a transfer timed out first would hide it.
+SCENARIO_OPTIONS = ((("endpoints", "answer_timeout"), ("simopen",)),
+                    (("race_trials", "race_threads", "hang_after"), ("race",)),
+                    (("engine_transfer_timeout",), ("restart-initiator", "restart-target", "simopen", "etcd-restart",
+                                                    "remove-readd", "remove-readd-inflight")))
+
+
 @dataclass(frozen=True)
 class Preset:
     command: str  # what the table's title says
@@ -77,6 +85,10 @@ def run_matrix(preset: Preset, engines: Optional[str], device: str, scenarios: O
                                  param_hint="--scenarios")
     if etcd and "etcd-restart" not in runs:
         raise typer.BadParameter("--etcd applies to the etcd-restart scenario only (Mooncake's)", param_hint="--etcd")
+    for names, scenarios in SCENARIO_OPTIONS:  # an option no planned cell uses is refused, never ignored
+        if not runs & set(scenarios):
+            o.refuse_given(names, f"to the cells planned ({', '.join(sorted(runs))}): it sets {', '.join(scenarios)} "
+                                  "cells")
     check_outputs(json_path, junit, tone)
     o.require_devices(device)
     if is_iwarp_device(device):
@@ -111,7 +123,7 @@ def matrix_command(preset: Preset) -> Callable[..., None]:
         answer_timeout: float = typer.Option(5.0, "--answer-timeout", help="simopen: seconds for the engine's answer."),
         engine_transfer_timeout: int = typer.Option(5, "--engine-transfer-timeout", help="The engines' own limit on one "
                                                     "transfer (Mooncake: MC_TRANSFER_TIMEOUT; NIXL: how long a "
-                                                    "transfer may stay in progress), seconds."),
+                                                    "transfer may stay in progress), seconds; not race cells (their watchdog is --hang-after)."),
         etcd: Optional[str] = typer.Option(None, "--etcd", help="etcd for the etcd-restart cells, e.g. "
                                            "etcd://127.0.0.1:2379 (default: a throwaway local etcd)."),
         log_dir: Path = typer.Option(preset.log_dir, "--log-dir", help="Every cell's logs: DIR/<engine>/<scenario>/."),

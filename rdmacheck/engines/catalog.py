@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.engines import mooncake, nixl
-from rdmacheck.engines.engine import Engine
+from rdmacheck.engines.engine import Engine, check_release
 from rdmacheck.errors import BadInput
 
 
@@ -61,6 +61,7 @@ def parse(spec: str) -> tuple[str, str]:
         raise BadInput(f"unknown engine {kind!r} in {spec!r} (engines: {', '.join(ADAPTERS)})")
     if not release:
         raise BadInput(f"{spec!r} names no release (e.g. {kind}=={ADAPTERS[kind].default_releases[-1]})")
+    check_release(kind, release, ADAPTERS[kind].default_releases[-1])  # before minutes of installing
     return kind, release
 
 

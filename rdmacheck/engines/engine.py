@@ -19,7 +19,37 @@ MARKER = ".installed"
 
 
 def engines_dir() -> Path:
-    return Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
+    """Where the engines' venvs are; their `bin/python` runs as whoever runs rdmacheck (root included), so a
+    directory that another user could have made or can write is refused, naming RDMACHECK_ENGINES_DIR (under
+    a world-writable parent such as /var/tmp, whoever creates it first would choose what later runs)."""
+    d = Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
+    check_trusted(d)
+    return d
+
+
+def check_trusted(d: Path) -> None:
+    try:
+        st = d.stat()
+    except FileNotFoundError:
+        return  # nothing there to run yet: made 0755 by its first install (make_engines_dir)
+    except OSError as e:
+        raise EnvironmentProblem(f"the engines directory {d} (RDMACHECK_ENGINES_DIR): {e.strerror or e}") from None
+    me = os.geteuid()
+    if st.st_uid not in (0, me):
+        raise EnvironmentProblem(f"the engines directory {d} belongs to uid {st.st_uid}, not to you or root: its "
+                                 "Pythons would run as you; set RDMACHECK_ENGINES_DIR to a directory of your own")
+    if st.st_mode & 0o022:
+        raise EnvironmentProblem(f"the engines directory {d} is writable by others (mode {st.st_mode & 0o777:o}): "
+                                 "anyone could replace its Pythons; chmod go-w it or set RDMACHECK_ENGINES_DIR")
+
+
+def make_engines_dir() -> Path:
+    """engines_dir(), created 0755 by its owner if it does not exist (never group- or world-writable)."""
+    d = Path(os.environ.get("RDMACHECK_ENGINES_DIR") or DEFAULT_ENGINES_DIR)
+    if not d.exists():
+        d.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(d, 0o755)
+    return engines_dir()
 
 
 @dataclass(frozen=True)
@@ -59,9 +89,11 @@ def check_release(kind: str, release: str, example: str) -> None:
     from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
     try:
-        Version(release)
+        ok = str(Version(release)) == release  # exactly as PyPI names it: no spaces, no other spelling
     except InvalidVersion:
-        raise BadInput(f"{kind} release {release!r} is not a release number (e.g. {example})") from None
+        ok = False
+    if not ok:
+        raise BadInput(f"{kind} release {release!r} is not a release number as PyPI spells it (e.g. {example})")
 
 
 def run_step(what: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
@@ -83,7 +115,7 @@ def build_once(venv: Path, marker: str, build: Callable[[], None]) -> bool:
     """Run `build` unless the venv is marked built; a failed build leaves nothing behind. True if built now."""
     if (venv / MARKER).exists():
         return False
-    venv.parent.mkdir(parents=True, exist_ok=True)
+    make_engines_dir()
     try:
         build()
     except BaseException:

@@ -78,6 +78,12 @@ def _nixl(spec):
     (["--engines", "nixl==1.5.1", "-d", "siw0"], "--device"),
     (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "simopen,etcd-restart"], "--scenarios"),
     (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "race", "--etcd", "etcd://127.0.0.1:2379"], "--etcd"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "race", "--endpoints", "3"], "--endpoints"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--answer-timeout", "3"], "--answer-timeout"),  # NIXL: no simopen
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "remove-readd", "--race-trials", "3"], "--race-trials"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "remove-readd", "--hang-after", "3"], "--hang-after"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "race", "--engine-transfer-timeout", "3"],
+     "--engine-transfer-timeout"),
 ])
 def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, capsys):
     import sys
@@ -104,3 +110,30 @@ def test_only_a_blocked_transfer_is_named_a_hang():
     assert _Hung("the initiator adding its peer", "add_peer").finding == "deadline"
     assert _Hung("the initiator's write", "write").finding == "engine-write-hung"
     assert _Hung("the posted write to end", "settle").finding == "engine-write-hung"
+
+
+def test_an_engines_directory_others_could_have_made_or_can_write_is_refused(tmp_path, monkeypatch):
+    import os
+
+    from rdmacheck.engines.engine import engines_dir, make_engines_dir
+    from rdmacheck.errors import EnvironmentProblem
+
+    d = tmp_path / "engines"
+    monkeypatch.setenv("RDMACHECK_ENGINES_DIR", str(d))
+    assert make_engines_dir() == d and d.stat().st_mode & 0o777 == 0o755
+    os.chmod(d, 0o777)
+    with pytest.raises(EnvironmentProblem, match="writable by others.*RDMACHECK_ENGINES_DIR"):
+        engines_dir()
+    os.chmod(d, 0o755)
+    if os.geteuid() == 0:  # only root can give a directory away
+        os.chown(d, 65534, 65534)
+        with pytest.raises(EnvironmentProblem, match="belongs to uid 65534.*RDMACHECK_ENGINES_DIR"):
+            engines_dir()
+
+
+@pytest.mark.parametrize("spec", ["nixl== 1.5.1", "nixl==v1.5", "mooncake==0.3.13 post1", "nixl==1.5.1;rm"])
+def test_an_install_spec_not_spelled_as_pypi_spells_a_release_is_refused_before_installing(spec):
+    from tests.conftest import rdmacheck
+
+    r = rdmacheck("engines", "install", spec, timeout=60)
+    assert r.returncode == 2 and "is not a release number as PyPI spells it" in r.stderr, r.stdout + r.stderr
