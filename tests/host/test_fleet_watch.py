@@ -45,3 +45,31 @@ def test_a_reread_older_than_the_streams_change_keeps_the_change(etcd_server):
         watch.close()
     finally:
         store.close()
+
+
+def test_a_watch_on_compacted_history_reads_once_and_watches_from_the_new_revision(etcd_server):
+    """etcd compacted the revisions a (quiet) watch would resume from: one fresh read, then a watch from the
+    read's revision, and the watch still delivers what changes next - not a re-watch in a tight loop."""
+    store = FleetStore(EtcdStore.connect(EtcdConfig(parse_metadata_url(etcd_server.url), cluster="wc")))
+    try:
+        store.put("fleet/ctl/round", {"index": 0})
+        watch = PrefixWatch(store, "fleet/ctl/")
+        watch.refresh()
+        old = watch.revision
+        for i in range(5):  # history moves on elsewhere, then is compacted past where the watch stands
+            store.put("fleet/host/x/agent", {"i": i})
+        client = store.store.client
+        now = client.get_prefix_response(store.store.cfg.key("fleet/")).header.revision
+        client.compact(now, physical=True)
+        woke = watch.listen(threading.Event())
+        assert watch.revision == old < now
+        watch._add()  # a watch from the compacted revision, as a resume after a break would ask for
+        _wait(lambda: watch.revision >= now, "a fresh read after the compaction")
+        time.sleep(2.0)  # a quiet prefix: a loop would re-watch many times here (31 in 3 s before)
+        assert watch.breaks <= 2, f"{watch.breaks} re-watches on a quiet prefix"
+        woke.clear()
+        store.put("fleet/ctl/round", {"index": 1})
+        _wait(lambda: watch.get("round") == {"index": 1}, "the next change delivered by the new watch")
+        watch.close()
+    finally:
+        store.close()
