@@ -5,6 +5,7 @@ coordinator (faults: a bad host, a bad link, an agent that dies) and benchmarks/
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -26,6 +27,15 @@ class SimFaults:
     die_in_round: dict[str, int] = field(default_factory=dict)  # host -> round it dies in (lease left to expire)
     stall_in_round: int | None = None  # every pair of this round hangs until `release` is set (a test's SIGINT
     release: threading.Event = field(default_factory=threading.Event)  # lands mid-run, whatever the machine's load)
+    freeze_in_round: dict[str, tuple[int, float]] = field(default_factory=dict)  # host -> (round, seconds it hangs
+    # there before going on: its lease kept, like a process stopped and resumed within its lease)
+    lie_in_round: dict[str, tuple[int, str]] = field(default_factory=dict)  # host -> (round, LIES kind): what it
+    # puts in that round instead of its result (as initiator), or beside its ready (as target)
+    targets_serve: bool = False  # an initiator passes only once its target serves (harnesses of one process)
+    serving: set = field(default_factory=set)  # (run, round, target) of every simulated target that serves
+
+
+LIES = ("types", "other-key", "other-run", "huge", "not-json")
 
 
 @dataclass
@@ -74,16 +84,29 @@ class SimAgent(Agent):
         if self.faults.die_in_round.get(self.cfg.host) == plan.index:
             self.store.store.abandon(proto.agent_key(self.cfg.host))  # like SIGKILL: the lease runs out
             raise SystemExit(137)
+        frozen = self.faults.freeze_in_round.get(self.cfg.host)
+        if frozen and frozen[0] == plan.index:
+            time.sleep(frozen[1])
+        lie = self.faults.lie_in_round.get(self.cfg.host)
+        if lie and lie[0] == plan.index:
+            self._lie(plan, pair, lie[1])
+            if pair.initiator == self.cfg.host and lie[1] != "other-key":
+                return  # its pair gets no readable result from it: the coordinator's deadline ends it
         took = random.Random(f"{plan.run}:{plan.index}:{pair.target}:{pair.initiator}").choice(
             self.pair_seconds)  # the same on both sides of the pair, whichever harness process each is in
         if pair.target == self.cfg.host:  # as the real target: ready, then serve until the pair is over
             self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
                                                           "addr": ["0.0.0.0", plan.port]})
+            self.faults.serving.add((plan.run, plan.index, pair.target))
             self._serve_until(plan, pair, plan.settings.serve_budget(), self._served_after(took))
             return
         if pair.target not in plan.addresses:  # as the real agent
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                               reported_by=self.cfg.host, plane=proto.CONTROL_PLANE)
+        elif self.faults.targets_serve and not self._target_serves(plan, pair):
+            out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
+                              detail="the simulated target never served", reported_by=self.cfg.host,
+                              plane=proto.CONTROL_PLANE)
         else:
             time.sleep(took)
             bad = set(pair) & self.faults.bad_hosts or frozenset(pair) in self.faults.bad_links
@@ -92,6 +115,37 @@ class SimAgent(Agent):
                               duration_s=took, reported_by=self.cfg.host)
         self._report(plan, pair, out)
 
+
+    def _target_serves(self, plan: RoundPlan, pair) -> bool:
+        """As a real initiator: no data without a target (a dead or frozen one never answers)."""
+        deadline = time.monotonic() + plan.settings.start_timeout
+        while (plan.run, plan.index, pair.target) not in self.faults.serving:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _lie(self, plan: RoundPlan, pair, kind: str) -> None:
+        """What a broken or hostile agent puts under its own result key: wrong types, another run's nonce, a
+        huge value, text that is not JSON; or ("other-key") a FAIL under another pair's initiator's key, put
+        as itself (without etcd's access control anyone can write any key: what the value says of its author
+        is what is checked)."""
+        c, cfg = self.store.store.client, self.store.store.cfg
+        good = json.loads(PairOutcome(plan.index, pair.target, pair.initiator, Verdict.PASS, reported_by=self.cfg.host,
+                                      run=plan.run, reconnect_ms=[1.0]).to_json())
+        key = proto.result_key(pair)
+        if kind == "other-key":
+            other = next((p for p in plan.pairs if self.cfg.host not in p), None)
+            if other is None:
+                return
+            key = proto.result_key(other)
+            good |= {"target": other.target, "initiator": other.initiator, "verdict": "FAIL", "finding": "deadline"}
+        forged = {"types": json.dumps(good | {"finding": ["x"], "duration_s": "soon"}),
+                  "other-key": json.dumps(good),
+                  "other-run": json.dumps(good | {"run": "another-run"}),
+                  "huge": json.dumps(good | {"detail": "x" * 200_000}),
+                  "not-json": "{not json"}[kind]
+        c.put(cfg.key(key), forged)
 
     def _served_after(self, took: float):
         """The simulated target role: it has served its pair once the initiator's draw of the pair's time
