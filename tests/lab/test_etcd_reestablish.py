@@ -37,6 +37,13 @@ def test_restart_detected_by_the_watch_and_every_round_verified(tmp_path, etcd_s
             assert x["survivor_qpn_after"] == x["survivor_qpn_before"]
 
 
+def _record(errors: list, fn) -> None:
+    try:
+        fn()
+    except AssertionError as e:
+        errors.append(str(e))
+
+
 def test_etcd_killed_and_restarted_mid_run_ends_in_verified_data_or_a_finding_within_the_deadline(
         tmp_path, etcd_server):
     """The watch thread used to end with etcd, and the initiator then waited forever."""
@@ -48,15 +55,33 @@ def test_etcd_killed_and_restarted_mid_run_ends_in_verified_data_or_a_finding_wi
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    logs = tmp_path / "logs"
+
+    def seen(event: str, count: int = 1) -> bool:
+        return sum(f.read_text().count(f'"event":"{event}"') for f in logs.glob("*.log")) >= count
+
+    def wait_for(what: str, cond, timeout: float) -> None:  # an event of the roles', never a guess of time
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise AssertionError(f"{what} not seen within {timeout:g} s")
+            time.sleep(0.1)
+
     def outage():
-        time.sleep(6)  # the pair is up and has restarted its target at least once
+        # The pair is up and its target was restarted once (a verified write after it), then etcd goes away
+        # until a role has said so, and comes back.
+        wait_for("a verified write after a target restart", lambda: seen("peer_restarted") and seen("verified", 2), 200)
         etcd_server.stop()
-        time.sleep(3)
-        etcd_server.start()
-    t = threading.Thread(target=outage)
+        try:
+            wait_for("a role seeing etcd unreachable", lambda: seen("metadata_unreachable"), 60)
+        finally:
+            etcd_server.start()
+    errors = []
+    t = threading.Thread(target=lambda: _record(errors, outage))
     t.start()
     stdout, stderr = p.communicate(timeout=400)
     t.join()
+    assert not errors, errors
     elapsed = time.monotonic() - t0
     cell = json.loads(out.read_text())["cells"][0]
     print(f"etcd outage mid-run: {cell['verdict']} {cell['finding']} after {elapsed:.0f} s")
