@@ -148,7 +148,9 @@ def run_cmd(
     want = o.csv(hosts) if hosts else expect
     plan = FleetPlan(expect=want, pairing=parsed, seed=seed, settings=settings, join_timeout=join_timeout,
                      retest_rounds=retest_rounds)
-    store = FleetStore.connect(etcd, wait=join_timeout)
+    # The coordinator's etcd is up before it runs (or rdmacheck starts it): nothing listening is an error now.
+    store = FleetStore.connect(etcd, wait=join_timeout, refused_for=2.0,
+                               say=lambda s: err.print(f"fleet: {s}", soft_wrap=True))
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),
                               on_round=RoundFiles(json_path, junit, tone, prom, html))
     try:

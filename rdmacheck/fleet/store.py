@@ -32,8 +32,14 @@ class FleetStore:
         self._outage_at = time.monotonic()
 
     @classmethod
-    def connect(cls, cfg: EtcdConfig, wait: float, patience: float = PATIENCE_S) -> "FleetStore":
-        return cls(EtcdStore.connect_waiting(cfg, wait), patience=patience)
+    def connect(cls, cfg: EtcdConfig, wait: float, patience: float = PATIENCE_S, refused_for: float | None = None,
+                say=None) -> "FleetStore":
+        """etcd, waited for up to `wait` s (said once through `say`, with how long); refused at once for
+        `refused_for` s: nothing listens there, an error now rather than after the whole wait."""
+        def told(kind: str, info: dict) -> None:
+            if say is not None and kind == "metadata_unreachable":
+                say(f"waiting up to {wait:g} s for etcd at {cfg.shown()} ({info.get('error', '')}); Ctrl-C stops")
+        return cls(EtcdStore.connect_waiting(cfg, wait, told, refused_for), patience=patience)
 
     def _key(self, name: str) -> str:
         return self.store.cfg.key(name)

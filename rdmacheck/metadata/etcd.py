@@ -124,12 +124,16 @@ class EtcdStore:
         import etcd3  # noqa: PLC0415
 
         errors = []
+        refused = True  # every endpoint answered at once that nothing listens (not: no answer in time)
         for host, port in cfg.endpoints:
             client = etcd3.client(host=host, port=port, timeout=cfg.timeout, user=cfg.user, password=cfg.password,
                                   ca_cert=cfg.ca_cert, cert_key=cfg.cert_key, cert_cert=cfg.cert_cert)
+            t0 = time.monotonic()
             try:
                 client.status()
             except Exception as e:  # noqa: BLE001 - grpc raises many types; all mean "not reachable"
+                refused = refused and type(e).__name__ == "ConnectionFailedError" and \
+                    time.monotonic() - t0 < cfg.timeout / 2
                 errors.append(f"{host}:{port}: {_short(e)}")
                 client.close()
                 continue
@@ -137,23 +141,34 @@ class EtcdStore:
             if on_event:
                 store.on_event = on_event
             return store
-        raise MetadataError(f"etcd not reachable within {cfg.timeout:g} s at {cfg.shown()} ({'; '.join(errors)})",
+        err = MetadataError(f"etcd not reachable within {cfg.timeout:g} s at {cfg.shown()} ({'; '.join(errors)})",
                             hint="start etcd, or check --metadata etcd://HOST:PORT", exit_code=2)
+        err.refused = refused
+        raise err
 
     @classmethod
     def connect_waiting(cls, cfg: EtcdConfig, wait: float,
-                        on_event: Callable[[str, dict], None] | None = None) -> "EtcdStore":
+                        on_event: Callable[[str, dict], None] | None = None,
+                        refused_for: float | None = None) -> "EtcdStore":
         """connect(), retried for up to `wait` seconds: a role started while etcd restarts waits for
-        it (said once as metadata_unreachable) instead of failing; then the error names the wait."""
-        deadline = time.monotonic() + wait
+        it (said once as metadata_unreachable) instead of failing; then the error names the wait.
+        `refused_for`: give up after that many seconds of every endpoint refusing at once (nothing listens
+        there: a wrong address, an etcd not started), whatever `wait` is."""
+        t0 = time.monotonic()
+        deadline = t0 + wait
         said = False
         while True:
             try:
                 return cls.connect(cfg, on_event)
             except MetadataError as e:
+                waited = time.monotonic() - t0
+                refused = getattr(e, "refused", False)
+                if refused_for is not None and refused and waited >= refused_for:
+                    raise MetadataError(f"nothing listens for etcd at {cfg.shown()} (connections refused for "
+                                        f"{waited:.0f} s): start etcd there, or check --metadata", exit_code=2) from None
                 if time.monotonic() >= deadline:
                     raise MetadataError(f"{e} (waited {wait:g} s for it)", hint=e.hint, exit_code=2) from None
-                if on_event and not said:
+                if on_event and not said and not (refused_for is not None and refused):
                     on_event("metadata_unreachable", {"operation": "connect", "error": str(e)})
                     said = True
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))

@@ -29,3 +29,11 @@ def test_no_side_gives_up_while_another_may_still_be_within_its_time(restarts):
     assert b.initiator >= worst_initiator
     assert b.target >= s.start_timeout + b.initiator  # the target starts first, then serves all of it
     assert b.coordinator > b.target and s.serve_budget() == b.target
+
+
+def test_a_metadata_address_where_nothing_listens_fails_at_once_not_after_the_join_wait():
+    """Nothing listens at the address: one line, exit 2, without waiting out --join-timeout (600 s here)."""
+    r = rdmacheck("fleet", "run", "--hosts", "a,b", "--metadata", "etcd://127.0.0.1:1", "--join-timeout", "600",
+                  timeout=60)
+    assert r.returncode == 2 and "nothing listens for etcd at 127.0.0.1:1" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
