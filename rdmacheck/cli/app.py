@@ -65,6 +65,15 @@ def _save_traceback() -> str:
     return path
 
 
+def _command_of(ctx) -> str:
+    """`rdmacheck fleet run`, however the process was started (python -m rdmacheck: the same words)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["rdmacheck", *names])
+
+
 def main() -> None:
     load_commands(sys.argv[1:])
     try:
@@ -80,9 +89,16 @@ def main() -> None:
         err.print("rdmacheck: interrupted")
         sys.exit(130)
     except Exception as e:
-        # Usage errors come from the click that typer ships (vendored in newer typer): duck-type them.
+        # Usage errors come from the click that typer ships (vendored in newer typer): duck-type them. One
+        # line, the shape of every other error (click's own is three: usage, a hint, the error).
         if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
-            e.show()
+            if not hasattr(e, "format_message"):
+                e.show()
+                sys.exit(e.exit_code)
+            where = f" (see {_command_of(getattr(e, 'ctx', None))} --help)"
+            if e.format_message():  # empty: the help was the answer (a group called with nothing)
+                err.print(f"rdmacheck: error: {e.format_message()}{where}", highlight=False, markup=False,
+                          soft_wrap=True)
             sys.exit(e.exit_code)
         # A bug: one line here, the traceback in a file for the report (results already written stay).
         path = _save_traceback()

@@ -146,9 +146,21 @@ def matrix(
     _run(out, [sc], "matrix")
 
 
+def _check_lab_devices(scenarios) -> None:
+    """Before the VM boots: every device a scenario names is one the lab makes."""
+    from rdmacheck.lab.paths import LAB_DEVICES
+
+    for sc in scenarios:
+        unknown = [d for d in [*sc.devices, *sc.target_devices] if d != "auto" and d not in LAB_DEVICES]
+        if unknown:
+            raise typer.BadParameter(f"no device {unknown[0]!r} in the lab (it has {', '.join(LAB_DEVICES)})",
+                                     param_hint="--devices")
+
+
 def _run(out: Outputs, scenarios, command: str) -> None:
     check_outputs(out.json_out, out.junit, out.tone)
     if out.lab:
+        _check_lab_devices(scenarios)
         run = _run_in_lab(scenarios, out.json_out, out.log_dir, out.lab_timeout, command)
     else:
         if o.given("lab_timeout"):

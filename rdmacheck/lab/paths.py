@@ -8,6 +8,9 @@ from importlib import resources
 from pathlib import Path
 
 DEFAULT_LAB_DIR = "/var/tmp/rdmacheck-lab"
+# The RDMA devices every lab boot makes (guest/guest-init): a device named for the lab is checked against
+# these before the VM boots. siw2 lives in the guest's network namespace hostb (a scenario's target device).
+LAB_DEVICES = ("rxe0", "siw0", "siw1", "siw2")
 
 
 @dataclass(frozen=True)

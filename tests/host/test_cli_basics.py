@@ -122,3 +122,25 @@ def test_a_fleet_agent_imports_no_rich_and_says_its_lines_as_plain_text():
     assert r.stderr == "agent [bold]h1[/bold]: registered\n", r.stderr
     errs = rdmacheck("fleet", "agent", "-d", "nosuch0", "--metadata", "etcd://127.0.0.1:9")
     assert errs.returncode == 2 and errs.stderr.startswith("rdmacheck: error:"), errs.stderr  # rich, when it speaks
+
+
+def test_a_device_the_lab_does_not_have_is_refused_before_the_vm_boots():
+    r = rdmacheck("matrix", "--lab", "--devices", "nosuchdev", timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "rdmacheck: error: Invalid value for --devices: no device 'nosuchdev' in the lab (it has rxe0, siw0, siw1, "
+        "siw2) (see rdmacheck matrix --help)"], r.stderr
+    assert "lab:" not in r.stdout + r.stderr  # nothing booted
+
+
+def test_every_usage_error_is_one_line_in_the_shape_of_every_other_error():
+    for args in (("matrix", "--bogus"), ("nosuch",), ("fleet", "run", "--restarts", "x"), ("report",)):
+        r = rdmacheck(*args, timeout=60)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("rdmacheck: error: "), (args, r.stderr)
+
+
+def test_the_lab_devices_are_the_ones_the_guest_makes():
+    from rdmacheck.lab.paths import LAB_DEVICES
+
+    init = (Path(__file__).resolve().parents[2] / "rdmacheck/lab/guest/guest-init").read_text()
+    assert all(f"rdma link add {d} " in init for d in LAB_DEVICES)

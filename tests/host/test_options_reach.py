@@ -130,7 +130,7 @@ def _fake_engine(spec):
 
 class _FakeFleetStore:
     @classmethod
-    def connect(cls, cfg, wait):
+    def connect(cls, cfg, wait, **kw):
         RECORDERS["store"](cfg, wait)
         return cls()
 
