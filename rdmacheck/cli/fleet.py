@@ -85,8 +85,34 @@ def _check_settings(settings, join_timeout: float, retest_rounds: int, hosts: li
                                  "agent's keys)", param_hint="--hosts")
 
 
+def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, html):
+    """Connect, run the coordinator, write every finished round on Ctrl-C or an error, and say so."""
+    from rdmacheck.fleet.coordinator import Coordinator
+    from rdmacheck.fleet.round_files import RoundFiles
+    from rdmacheck.fleet.store import FleetStore
+
+    # The coordinator's etcd is up before it runs (or rdmacheck started it): nothing listening is an error now.
+    store = FleetStore.connect(etcd, wait=join_timeout, refused_for=2.0,
+                               say=lambda s: err.print(f"fleet: {s}", soft_wrap=True))
+    coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False, soft_wrap=True),
+                              on_round=RoundFiles(json_path, junit, tone, prom, html))
+    try:
+        return coordinator.run()
+    except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
+        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
+        err.print(f"interrupted: the {len(coordinator.result.rounds)} finished round(s) are in {json_path}",
+                  highlight=False)
+        raise typer.Exit(130)
+    except RdmacheckError as e:  # etcd away past the store's patience, or another run's claim
+        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
+        raise RdmacheckError(f"{e} (the {len(coordinator.result.rounds)} finished round(s) are in {json_path})",
+                             hint=e.hint, exit_code=e.exit_code) from None
+    finally:
+        store.close()
+
+
 @fleet_app.command("run")
-@o.etcd_required_options
+@o.etcd_or_embedded_options
 def run_cmd(
     hosts: Optional[str] = typer.Option(None, "--hosts", help="Comma-separated agent names to wait for."),
     expect: Optional[int] = typer.Option(None, "--expect", help="Or: how many agents to wait for (any names)."),
@@ -107,15 +133,15 @@ def run_cmd(
     tone: Optional[Path] = o.TONE,
     prom: Optional[Path] = typer.Option(None, "--prom", help="node_exporter textfile: per-pair verdict and reconnect time."),
     html: Optional[Path] = typer.Option(None, "--html", help="One self-contained HTML page: the host x host heatmap, bad hosts and links first, a search box."),
+    etcd_listen: Optional[str] = typer.Option(None, "--etcd-listen", help="--metadata embedded: ADDRESS[:PORT] the run's etcd serves on, an IPv4 every agent reaches (default: this host's default-route address, port 2379)."),
     *, etcd=None,
 ) -> None:
-    """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is healthy."""
-    from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
+    """The coordinator: wait for the agents, publish the rounds, collect and isolate; exit 0 when the fleet is
+    healthy. By default it starts its own etcd for the run and prints the line each host's agent runs."""
+    from rdmacheck.fleet.coordinator import FleetPlan
     from rdmacheck.fleet.launch import LAUNCHERS, agent_etcd_args, slurm_agents
     from rdmacheck.fleet.protocol import PairSettings
     from rdmacheck.fleet.render import render_fleet
-    from rdmacheck.fleet.round_files import RoundFiles
-    from rdmacheck.fleet.store import FleetStore
 
     check_outputs(json_path, junit, tone, prom, html)
     if launch not in LAUNCHERS:
@@ -137,38 +163,38 @@ def run_cmd(
     parsed = Pairing.parse(pairing)  # before anything starts
     if o.given("seed") and parsed.kind != "random":
         raise typer.BadParameter("applies to --pairing random:K only", param_hint="--seed")
-    srun = None
-    if launch == "slurm":
-        etcd_args, env = agent_etcd_args(etcd, join_timeout)
-        srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
     if expect is not None and expect < 2:
         raise typer.BadParameter("a fleet needs at least 2 agents: with fewer no pair is tested", param_hint="--expect")
     if hosts is not None and len(set(o.csv(hosts) or [])) < 2:
         raise typer.BadParameter("name at least 2 distinct agents: with fewer no pair is tested", param_hint="--hosts")
-    want = o.csv(hosts) if hosts else expect
-    plan = FleetPlan(expect=want, pairing=parsed, seed=seed, settings=settings, join_timeout=join_timeout,
-                     retest_rounds=retest_rounds)
-    # The coordinator's etcd is up before it runs (or rdmacheck starts it): nothing listening is an error now.
-    store = FleetStore.connect(etcd, wait=join_timeout, refused_for=2.0,
-                               say=lambda s: err.print(f"fleet: {s}", soft_wrap=True))
-    coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False),
-                              on_round=RoundFiles(json_path, junit, tone, prom, html))
+    if etcd.endpoints and etcd_listen:
+        raise typer.BadParameter("applies to --metadata embedded only", param_hint="--etcd-listen")
+    if not etcd.endpoints:
+        from rdmacheck.fleet.embedded import parse_listen
+
+        parse_listen(etcd_listen)  # before anything starts
+    embedded = None
+    srun = None
     try:
-        res = coordinator.run()
-    except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
-        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
-        err.print(f"interrupted: the {len(coordinator.result.rounds)} finished round(s) are in {json_path}",
-                  highlight=False)
-        raise typer.Exit(130)
-    except RdmacheckError as e:  # etcd away past the store's patience, or another run's claim
-        write_outputs(coordinator.result, json_path, junit, tone, prom, html)
-        raise RdmacheckError(f"{e} (the {len(coordinator.result.rounds)} finished round(s) are in {json_path})",
-                             hint=e.hint, exit_code=e.exit_code) from None
+        if not etcd.endpoints:  # the run's own etcd: started here, stopped at the end
+            from rdmacheck.fleet.embedded import EmbeddedEtcd
+
+            embedded = EmbeddedEtcd.start(etcd, etcd_listen)
+            etcd = embedded.cfg
+            err.print(f"fleet: etcd for this run at {etcd.shown()} (stopped at its end)"
+                      + ("" if launch == "slurm" else f"; on each host run: {embedded.agent_line()}"), soft_wrap=True)
+        if launch == "slurm":
+            etcd_args, env = agent_etcd_args(etcd, join_timeout)
+            srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
+        plan = FleetPlan(expect=o.csv(hosts) if hosts else expect, pairing=parsed, seed=seed, settings=settings,
+                         join_timeout=join_timeout, retest_rounds=retest_rounds)
+        res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html)
     finally:
-        store.close()
         if srun is not None:
             try:
                 srun.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 srun.terminate()
+        if embedded is not None:
+            embedded.stop()
     finish(res, render_fleet, json_path, junit, tone, prom, html)

@@ -193,12 +193,42 @@ def _etcd_required(**kw):
     return cfg
 
 
+FLEET_CLUSTER = ETCD_PARAMS[2].replace(default=typer.Option(
+    "fleet", "--cluster", help="The run's name: keys are <prefix><cluster>/fleet/...; agents and coordinator of one "
+                               "run give the same."))
 etcd_required_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
     ..., "--metadata", help="etcd://HOST:PORT[,HOST:PORT...] (every agent and the coordinator use the same).")),
-    ETCD_PARAMS[1], ETCD_PARAMS[2].replace(default=typer.Option(
-        "fleet", "--cluster", help="The run's name: keys are <prefix><cluster>/fleet/...; agents and coordinator "
-                                   "of one run give the same.")), *ETCD_PARAMS[3:]], _etcd_required)
+    ETCD_PARAMS[1], FLEET_CLUSTER, *ETCD_PARAMS[3:]], _etcd_required)
 """The etcd options of a fleet command (etcd required, leases held); the command gets `etcd: EtcdConfig`."""
+
+EMBEDDED = "embedded"
+AUTH_AND_TLS = ("etcd_user", "etcd_password", "etcd_ca", "etcd_cert", "etcd_key")
+
+
+def _etcd_or_embedded(**kw):
+    """EtcdConfig; for an embedded etcd one with no endpoints yet (the command starts it: it serves without
+    users or TLS, so those options are refused; --metadata etcd://... is an operator's etcd, with them)."""
+    if kw["metadata"] != EMBEDDED:
+        return _etcd_required(**kw)
+    for name in AUTH_AND_TLS:
+        if get_current_context().get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            raise typer.BadParameter("does not apply to the embedded etcd (it serves without users or TLS): give "
+                                     "--metadata etcd://HOST:PORT of an etcd of yours", param_hint=flag_of(name))
+    if kw["lease_ttl"] < 1:
+        raise typer.BadParameter("must be at least 1 second", param_hint="--lease-ttl")
+    if kw["etcd_timeout"] <= 0:
+        raise typer.BadParameter("must be more than 0 seconds", param_hint="--etcd-timeout")
+    from rdmacheck.metadata.etcd import EtcdConfig  # noqa: PLC0415
+
+    return EtcdConfig(endpoints=[], prefix=kw["etcd_prefix"], cluster=kw["cluster"], ttl=kw["lease_ttl"],
+                      timeout=kw["etcd_timeout"])
+
+
+etcd_or_embedded_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
+    EMBEDDED, "--metadata", help="embedded: start an etcd here for the run (on --etcd-listen) and stop it at the "
+                                 "end | etcd://HOST:PORT[,HOST:PORT...]: an etcd of yours.")),
+    ETCD_PARAMS[1], FLEET_CLUSTER, *ETCD_PARAMS[3:]], _etcd_or_embedded)
+"""`fleet run`'s etcd options: the command gets `etcd: EtcdConfig` (no endpoints: an embedded etcd to start)."""
 
 TUNING_PARAMS = [
     opt("qp_timeout", int, typer.Option(14, "--qp-timeout", help="QP local ACK timeout exponent (4.096 us * 2^N).")),

@@ -1,5 +1,5 @@
-"""A throwaway etcd (Debian's etcd-server) on free loopback ports with its own data dir: for the
-tests, and for `mooncake matrix`'s etcd cells when no --etcd is given."""
+"""A throwaway etcd (Debian's etcd-server) with its own data dir: for the tests, `mooncake matrix`'s etcd
+cells when no --etcd is given, and `fleet run`'s embedded etcd (on the coordinator host's address)."""
 from __future__ import annotations
 
 import shutil
@@ -19,19 +19,26 @@ def free_port() -> int:
 
 
 class EtcdServer:
-    def __init__(self, data_dir: Path, listen: str = "127.0.0.1", tls: tuple[Path, Path] | None = None):
-        """listen: 0.0.0.0 serves other network namespaces too (a lab fleet's hosts). tls: (certificate,
-        key) to serve clients over TLS (etcd sends user/password tokens only over TLS)."""
+    def __init__(self, data_dir: Path, listen: str = "127.0.0.1", tls: tuple[Path, Path] | None = None,
+                 port: int | None = None):
+        """listen: 0.0.0.0 serves other network namespaces too (a lab fleet's hosts); an address: only there
+        (and loopback). tls: (certificate, key) to serve clients over TLS (etcd sends user/password tokens only
+        over TLS). port: the client port (default: a free one)."""
         self.data_dir = data_dir
         self.listen = listen
         self.tls = tls
-        self.port = free_port()
+        self.port = port or free_port()
         self.peer_port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
+    def host(self) -> str:
+        """Where clients reach it: its address, or loopback when it listens on every address."""
+        return "127.0.0.1" if self.listen in ("0.0.0.0", "127.0.0.1") else self.listen
+
+    @property
     def url(self) -> str:
-        return f"etcd://127.0.0.1:{self.port}"
+        return f"etcd://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> "EtcdServer":
         exe = shutil.which("etcd")
@@ -42,7 +49,7 @@ class EtcdServer:
         self.proc = subprocess.Popen(
             [exe, "--name", "t", "--data-dir", str(self.data_dir), *tls,
              "--listen-client-urls", f"{scheme}://{self.listen}:{self.port}",
-             "--advertise-client-urls", f"{scheme}://127.0.0.1:{self.port}",
+             "--advertise-client-urls", f"{scheme}://{self.host}:{self.port}",
              "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
              "--initial-cluster", f"t=http://127.0.0.1:{self.peer_port}"],
@@ -50,7 +57,7 @@ class EtcdServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     time.sleep(0.3)  # listening; give it a moment to elect itself
             except OSError:
                 time.sleep(0.1)
@@ -61,7 +68,8 @@ class EtcdServer:
                 raise EnvironmentProblem(f"etcd exited with status {self.proc.returncode} at start: "
                                          f"{self._last_words()}")
         self.stop()
-        raise EnvironmentProblem(f"etcd did not listen on 127.0.0.1:{self.port} within {timeout} s")
+        raise EnvironmentProblem(f"etcd did not listen on {self.host}:{self.port} within {timeout} s: "
+                                 f"{self._last_words()}")
 
     def _last_words(self) -> str:
         """The line of etcd's log that says why it stopped (a panic's, or its last)."""

@@ -105,3 +105,22 @@ def addresses(netdev: str) -> list[str]:
         if where == index and raw and family in (socket.AF_INET, socket.AF_INET6):
             out.append(socket.inet_ntop(family, raw))
     return out
+
+
+def default_route_ipv4(routes: str = "/proc/net/route") -> str | None:
+    """The first IPv4 of the netdev the default route leaves by (the address other hosts reach this one at,
+    on most hosts), or None: no default route (the lab's guest has none), no IPv4 there."""
+    try:
+        with open(routes) as f:
+            rows = [line.split() for line in f.read().splitlines()[1:]]
+    except OSError:
+        return None
+    for row in rows:
+        if len(row) > 1 and row[1] == "00000000":
+            try:
+                v4 = [a for a in addresses(row[0]) if "." in a]
+            except (OSError, NetlinkError):
+                continue
+            if v4:
+                return v4[0]
+    return None

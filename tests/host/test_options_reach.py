@@ -43,7 +43,7 @@ SAMPLES = {
     "--scenario": "quick", "--devices": "dev7", "--modes": "cm", "--strategies": "recreate",
     "--junit": "{tmp}/j.xml", "--tone": "{tmp}/tone", "--plain": None, "--quiet": None, "--lab": None,
     "--lab-timeout": "99", "--endpoints": "9", "--passive-policy": "delete", "--callers": "3",
-    "--concurrency": "5", "--connect-timeout": "31.5", "--iters": "77", "--size": "8KiB", "--depth": "4",
+    "--etcd-listen": "127.0.0.1:23790", "--concurrency": "5", "--connect-timeout": "31.5", "--iters": "77", "--size": "8KiB", "--depth": "4",
     "--verify": None, "--deep": None, "--host": "10.7.7.7", "--engine-role": "initiator",
     "--engine-transfer-timeout": "11", "--initiator-port": "17101", "--target-port": "17201", "--timeout": "61.5",
     "--cluster-id": "mc7", "--for": "0.01", "--force": None, "--no-siw": None, "--dir": "{tmp}/labdir",
