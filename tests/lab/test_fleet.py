@@ -3,8 +3,11 @@ each (soft-iWARP across namespaces, rdma_cm), the coordinator and etcd in the in
 Every pair connects siw-to-siw between two namespaces, is verified by its target in its own memory,
 has its initiator SIGKILLed and restarted, and is verified again."""
 import json
+import re
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -177,3 +180,49 @@ def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(f
     assert sorted(res["agents"]) == [f"host{k}" for k in range(1, N + 1)], "one agent per Slurm node, by its name"
     assert {a["device"] for a in res["agents"].values()} == {f"fsiw{k}" for k in range(1, N + 1)}
     assert len(res["pairs"]) == 6 and all(p["verdict"] == "PASS" for p in res["pairs"])
+
+
+def _first_section_commands() -> list[str]:
+    """The commands of docs/fleet.md's first section, in order, as a reader copies them."""
+    page = (ROOT / "docs" / "fleet.md").read_text()
+    section = page.split("\n## ")[1]
+    assert section.startswith("A fleet check on your own hosts"), section[:60]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("rdmacheck ")]
+
+
+def test_the_fleet_pages_three_steps_as_written_on_three_lab_hosts(fleet_hosts, tmp_path):
+    """docs/fleet.md's first section to the letter on lab hosts 1-3: each agent line run in its host's namespace
+    with the hostname the page relies on (its own UTS namespace), the coordinator line with COORDINATOR the
+    address every host reaches; the embedded etcd, no other."""
+    agent_line, run_line = _first_section_commands()
+    coordinator = fleet_hosts[0].gateway
+    names = {f"node{k}": h.name for k, h in enumerate(fleet_hosts[:3], 1)}
+
+    def argv(line: str) -> list[str]:
+        line = line.replace("COORDINATOR", coordinator)
+        for node, host in names.items():
+            line = line.replace(node, host)
+        return [sys.executable, "-m", *shlex.split(line)]
+
+    agents = []
+    for h in fleet_hosts[:3]:
+        inner = " ".join(shlex.quote(w) for w in argv(agent_line))
+        agents.append(subprocess.Popen(h.ns("unshare", "--uts", "sh", "-c", f"hostname {h.name} && exec {inner}"),
+                                       cwd=ROOT, stdout=subprocess.DEVNULL,
+                                       stderr=(tmp_path / f"{h.name}.agent.log").open("w")))
+    try:
+        r = subprocess.run(argv(run_line) + ["--json", str(tmp_path / "fleet.json")], cwd=ROOT, capture_output=True,
+                           text=True, timeout=400)
+    finally:
+        for a in agents:
+            try:
+                a.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                a.kill()
+    said = r.stderr.splitlines()
+    assert said and said[0].startswith(f"fleet: etcd for this run at {coordinator}:2379"), r.stderr[-2000:]
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    assert r.returncode == 0 and res["healthy"], r.stdout[-2000:] + r.stderr[-2000:]
+    assert res["host_lines"] == [f"{h.name} | Healthy" for h in fleet_hosts[:3]] and len(res["pairs"]) == 3
+    assert all(a.returncode == 0 for a in agents)
