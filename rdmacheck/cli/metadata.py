@@ -11,7 +11,7 @@ from rdmacheck.cli.app import app
 from rdmacheck.errors import EXIT_FAIL
 from rdmacheck.output.console import err, out_console
 
-meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: list, get, watch.")
+meta_app = typer.Typer(no_args_is_help=True, help="Descriptors in etcd: ls, get, watch.")
 app.add_typer(meta_app, name="metadata")
 
 

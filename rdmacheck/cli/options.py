@@ -145,10 +145,10 @@ ETCD_ONLY = tuple(p.name for p in ETCD_PARAMS[1:])
 
 
 def _etcd(metadata, etcd_prefix, cluster, lease_ttl, etcd_timeout, etcd_user, etcd_password, etcd_ca, etcd_cert,
-          etcd_key):
+          etcd_key, p2p: bool = True):
     from rdmacheck.metadata.etcd import EtcdConfig, parse_metadata_url  # noqa: PLC0415
 
-    endpoints = parse_metadata_url(metadata)
+    endpoints = parse_metadata_url(metadata, p2p)
     if endpoints is None:
         # The password may come from the environment of a p2p run: only a typed option is refused.
         refuse_given([n for n in ETCD_ONLY if n != "etcd_password"], "without --metadata etcd://HOST:PORT")
@@ -175,10 +175,7 @@ etcd_options = group("etcd", ETCD_PARAMS, _etcd)
 
 
 def _etcd_client(**kw):
-    cfg = _etcd(lease_ttl=3, **kw)  # a reader holds no lease
-    if cfg is None:
-        raise typer.BadParameter("needs etcd://HOST:PORT[,HOST:PORT...]", param_hint="--metadata")
-    return cfg
+    return _etcd(lease_ttl=3, p2p=False, **kw)  # a reader holds no lease
 
 
 etcd_client_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option(
@@ -187,10 +184,7 @@ etcd_client_options = group("etcd", [ETCD_PARAMS[0].replace(default=typer.Option
 """The etcd options of a command that only reads (no lease); the command gets `etcd: EtcdConfig`."""
 
 def _etcd_required(**kw):
-    cfg = _etcd(**kw)
-    if cfg is None:
-        raise typer.BadParameter("needs etcd://HOST:PORT[,HOST:PORT...]", param_hint="--metadata")
-    return cfg
+    return _etcd(p2p=False, **kw)
 
 
 FLEET_CLUSTER = ETCD_PARAMS[2].replace(default=typer.Option(

@@ -57,6 +57,9 @@ def parse(spec: str) -> tuple[str, str]:
     kind, sep, release = spec.strip().partition("==")
     if not sep:
         kind, release = "mooncake", spec.strip()
+        if not release[:1].isdigit():  # neither KIND==RELEASE nor a release number: a misspelt engine
+            raise BadInput(f"unknown engine {spec!r}: give KIND==RELEASE (engines: {', '.join(ADAPTERS)}; e.g. "
+                           f"{default_specs()[-1]}) or a bare Mooncake release")
     if kind not in ADAPTERS:
         raise BadInput(f"unknown engine {kind!r} in {spec!r} (engines: {', '.join(ADAPTERS)})")
     if not release:

@@ -59,8 +59,8 @@ def engine_for(spec: str) -> Engine:
     python = _venv(spec) / "bin" / "python"
     if not (_venv(spec) / ".installed").exists():
         raise EnvironmentProblem(f"Mooncake engine {spec} is not installed in {_venv(spec)} (install it: "
-                             f"rdmacheck mooncake engines --install {spec}; scripts/setup.sh installs "
-                             f"{', '.join(DEFAULT_RELEASES)})")
+                             f"rdmacheck engines install mooncake=={spec}; scripts/setup.sh installs "
+                             f"{', '.join(DEFAULT_RELEASES)} and NIXL's; `rdmacheck engines list` shows what is here)")
     return Engine(python, spec)
 
 

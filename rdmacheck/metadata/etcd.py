@@ -73,12 +73,12 @@ class EtcdConfig:
         return ",".join(f"{h}:{p}" for h, p in self.endpoints)
 
 
-def parse_metadata_url(url: str) -> list[tuple[str, int]] | None:
-    """'p2p' -> None; 'etcd://h:p[,h:p...]' -> endpoints."""
-    if url == "p2p":
+def parse_metadata_url(url: str, p2p: bool = True) -> list[tuple[str, int]] | None:
+    """'p2p' -> None (where `p2p` applies); 'etcd://h:p[,h:p...]' -> endpoints."""
+    if url == "p2p" and p2p:
         return None
     if not url.startswith("etcd://"):
-        raise BadInput(f"--metadata {url!r}: use p2p or etcd://HOST:PORT[,HOST:PORT...]")
+        raise BadInput(f"--metadata {url!r}: use {'p2p or ' if p2p else ''}etcd://HOST:PORT[,HOST:PORT...]")
     out = []
     for part in url[len("etcd://"):].rstrip("/").split(","):
         u = urlparse(f"etcd://{part}")

@@ -107,3 +107,44 @@ def test_readme_is_a_front_door():
     assert len(lines) <= 250
     links = re.findall(r"\]\((docs/[^)#]+)", "\n".join(lines))
     assert links and all((ROOT / link).exists() for link in links), links
+
+
+RELEASE = re.compile(r"(?:(mooncake|nixl)==|--engines? )([0-9][0-9A-Za-z.]*(?:,[^\s]+)?)")
+
+
+def _releases(line: str) -> set[str]:
+    """kind==release for every engine release a command line names (`--engine(s) R1,R2`: Mooncake's bare ones)."""
+    out = set()
+    for kind, value in RELEASE.findall(line):
+        for item in value.split(","):
+            k, sep, r = item.partition("==")
+            out.add(f"{k}=={r}" if sep else f"{kind or 'mooncake'}=={item}")
+    return out
+
+
+def test_every_engine_release_a_page_runs_is_one_set_up_or_the_page_installs():
+    """Copying a command from the docs works right after set-up: the releases it names are the ones set-up
+    installs, or ones an `rdmacheck engines install` line earlier on the same page installs (results of other
+    releases can still be shown and discussed)."""
+    from rdmacheck.engines.catalog import default_specs
+
+    bad = []
+    installed_by: dict[str, set[str]] = {}
+    for where, line in LINES:
+        page = where.split(":")[0]
+        named = _releases(line)
+        if line.startswith("rdmacheck engines install"):
+            installed_by.setdefault(page, set()).update(named)
+            continue
+        missing = named - set(default_specs()) - installed_by.get(page, set())
+        if missing:
+            bad.append(f"{where}: {line[:80]} names {sorted(missing)}")
+    assert bad == []
+
+
+def test_the_release_finder_reads_every_spelling():
+    assert _releases("rdmacheck engines matrix -d rxe0 --engines mooncake==0.3.11,nixl==0.10.1") == \
+        {"mooncake==0.3.11", "nixl==0.10.1"}
+    assert _releases("rdmacheck mooncake matrix -d rxe0 --engines 0.3.10,0.3.10.post1") == \
+        {"mooncake==0.3.10", "mooncake==0.3.10.post1"}
+    assert _releases("rdmacheck mooncake simopen -d rxe0 --engine 0.3.10") == {"mooncake==0.3.10"}
