@@ -153,21 +153,27 @@ def main() -> int:
     print(f"CONTROL-PLANE SIMULATION (no RDMA): pair times from {source}, median {median:.2f} s; poll {a.poll:g} s")
     rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times,
                 a.profile.with_suffix(f".{n}") if a.profile else None) for n in a.agents]
-    for r in rows:
-        print(f"{r['agents']:>5} agents: {r['rounds']} rounds, {r['passed']}/{r['pairs']} pairs; coordinator "
-              f"CPU {r['coordinator_cpu_s'] / r['rounds']:.2f} s per round; the round's last result in the "
-              f"coordinator's hands -> next round published mean {r['coordinator_lag_mean_s']:.2f} s, max "
-              f"{r['coordinator_lag_max_s']:.2f} s (the coordinator's own latency; from the last result's stamp by "
-              f"its agent, through the harness and etcd: mean {r['end_to_end_mean_s']:.2f} s, max "
-              f"{r['end_to_end_max_s']:.2f} s; a result's longest way from its agent's stamp to the coordinator "
-              f"{r['result_lag_max_s']:.2f} s); round wall minus the slowest pair mean {r['overhead_mean_s']:.2f} s, max "
-              f"{r['overhead_max_s']:.2f} s (incl. the agents' polling and the harness's lag, {r['procs']} "
-              f"processes); etcd requests per round: coordinator {r['coordinator_requests_per_round']:.0f}, "
-              f"agents {r['agent_requests_per_round']:.0f} = {r['agent_requests_per_round'] / r['agents']:.2f} per "
-              f"agent (and {r['agent_start_requests'] / r['agents']:.2f} per agent once, before its first pair: its "
-              f"lease, registration and watches' first reads); CPU per round: coordinator {r['coordinator_cpu_s'] / r['rounds']:.2f} s, etcd "
-              f"{r['etcd_cpu_s'] / r['rounds']:.2f} s, the simulated agents (whole run, start-up included) "
-              f"{r['harness_cpu_s'] / r['rounds']:.2f} s; wall {r['wall_s']:.1f} s")
+    # One row per figure, a column per fleet size, the goal beside it (docs/performance.md).
+    figures = [
+        ("pairs passed", lambda r: f"{r['passed']}/{r['pairs']}", "all"),
+        ("etcd requests per agent per round", lambda r: f"{r['agent_requests_per_round'] / r['agents']:.2f}", "<= 1"),
+        ("... once per agent, before its first pair", lambda r: f"{r['agent_start_requests'] / r['agents']:.2f}",
+         "lease, key, watches"),
+        ("coordinator etcd requests per round", lambda r: f"{r['coordinator_requests_per_round']:.0f}", "O(1)"),
+        ("last result -> next round published, mean / max s",
+         lambda r: f"{r['coordinator_lag_mean_s']:.2f} / {r['coordinator_lag_max_s']:.2f}", "< 1 s"),
+        ("last result's stamp -> next round, mean / max s",
+         lambda r: f"{r['end_to_end_mean_s']:.2f} / {r['end_to_end_max_s']:.2f}", "-"),
+        ("round wall minus slowest pair, mean / max s",
+         lambda r: f"{r['overhead_mean_s']:.2f} / {r['overhead_max_s']:.2f}", "< 2 s"),
+        ("CPU per round: coordinator / etcd s",
+         lambda r: f"{r['coordinator_cpu_s'] / r['rounds']:.2f} / {r['etcd_cpu_s'] / r['rounds']:.2f}", "-"),
+        ("wall s (rounds)", lambda r: f"{r['wall_s']:.1f} ({r['rounds']})", "-"),
+    ]
+    width = max(len(f[0]) for f in figures)
+    print(f"{'agents':<{width}} | " + " | ".join(f"{r['agents']:>13,}" for r in rows) + " | goal")
+    for name, value, goal in figures:
+        print(f"{name:<{width}} | " + " | ".join(f"{value(r):>13}" for r in rows) + f" | {goal}")
     overhead = min(r["overhead_mean_s"] for r in rows)  # the run this machine saturated least
     per_agent = rows[-1]["agent_requests_per_round"] / rows[-1]["agents"]  # measured, the largest run
     round_s = median + overhead
