@@ -12,7 +12,7 @@ from rdmacheck import __version__
 from rdmacheck.errors import EXIT_INTERNAL, RdmacheckError
 from rdmacheck.output.console import err
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Prove RDMA RC connections come up, carry correct data, and come back after a peer restarts.")
 
 

@@ -68,11 +68,14 @@ def reestablish(ctx: typer.Context) -> None:
 def _overview() -> str:
     return ("Usage: rdmacheck reestablish --local [OPTIONS]\n"
             "       rdmacheck reestablish --role target|initiator [OPTIONS]\n\n"
-            "Connect an RC QP, write/verify/read back a pattern, and re-establish after a peer restart.\n\n"
-            "  --local   both roles as child processes here; the --restart side is killed and comes back\n"
-            "  --role    one side of a two-host run (target: registers memory and waits; initiator:\n"
-            "            connects, writes, verifies, reads back)\n\n"
-            "Options of each: rdmacheck reestablish --local --help, rdmacheck reestablish --role target --help.\n"
+            "Connect an RC QP, write/verify/read back a pattern, and re-establish after a\n"
+            "peer restart.\n\n"
+            "  --local   both roles as child processes here; the --restart side is killed\n"
+            "            and comes back\n"
+            "  --role    one side of a two-host run (target: registers memory and waits;\n"
+            "            initiator: connects, writes, verifies, reads back)\n\n"
+            "Options of each: rdmacheck reestablish --local --help,\n"
+            "                 rdmacheck reestablish --role target --help.\n"
             "The Mooncake dialect: rdmacheck mooncake role --help.")
 
 

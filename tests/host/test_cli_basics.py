@@ -144,3 +144,27 @@ def test_the_lab_devices_are_the_ones_the_guest_makes():
 
     init = (Path(__file__).resolve().parents[2] / "rdmacheck/lab/guest/guest-init").read_text()
     assert all(f"rdma link add {d} " in init for d in LAB_DEVICES)
+
+
+def test_every_commands_help_at_80_columns_shows_every_option_name_whole():
+    import os
+    import subprocess
+    import sys
+
+    import typer
+
+    from rdmacheck.cli.app import every_command
+
+    def commands(cmd, path):
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, [*path, name])
+        else:
+            yield path, cmd
+
+    for path, cmd in commands(typer.main.get_command(every_command()), []):
+        r = subprocess.run([sys.executable, "-m", "rdmacheck", *path, "--help"], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "COLUMNS": "80"})
+        names = [max(p.opts, key=len) for p in cmd.params if getattr(p, "opts", None) and p.opts[0].startswith("-")]
+        assert r.returncode == 0 and all(n in r.stdout for n in names), (path, [n for n in names if n not in r.stdout])
+        assert max(len(x) for x in r.stdout.splitlines()) <= 80, path
