@@ -15,7 +15,7 @@ import rdmacheck
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.protocol import AgentInfo, PairOutcome, RoundPlan
-from rdmacheck.fleet.schemas import BoundaryError, EndValue, decode
+from rdmacheck.fleet.schemas import BoundaryError, EndValue, ReadyValue, decode
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
@@ -281,18 +281,23 @@ class Agent:
     def _target_said(self, plan: RoundPlan, pair, out: PairOutcome) -> PairOutcome:
         """A failed pair whose target could not start, exited mid-pair, or never said it listens, is reported
         as that (control plane: its host's failure, never its link's)."""
-        ready = self.store.get(proto.ready_key(pair.target))
-        if not proto.current(ready, plan.run, plan.index):
-            ready = None  # a ready of another round or run says nothing of this one
-        if ready is not None and not ready.get("error"):
+        key = proto.ready_key(pair.target)
+        value = self.store.get(key)
+        ready = None
+        if proto.current(value, plan.run, plan.index):  # a ready of another round or run says nothing of this one
+            try:
+                ready = decode(value, ReadyValue, key)
+            except BoundaryError as e:  # unreadable: as if it never said it listens (never a link's failure)
+                self.say(f"agent {self.cfg.host}: warning: ignored {e}")
+        if ready is not None and not ready.error:
             return out  # it listened: what the initiator saw is data-plane evidence
         seen = f"the initiator saw {out.finding}: {out.detail}"
         if ready is None:
             return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding="target-not-ready",
                                detail=f"target {pair.target} never said it listens; {seen}"[:400],
                                reported_by=self.cfg.host, duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
-        return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding=str(ready.get("finding") or
-                           "target-failed"), detail=f"{ready.get('error')}; {seen}"[:400], reported_by=self.cfg.host,
+        return PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL, finding=ready.finding or
+                           "target-failed", detail=f"{ready.error}; {seen}"[:400], reported_by=self.cfg.host,
                            duration_s=out.duration_s, plane=proto.CONTROL_PLANE)
 
     def _serve(self, plan: RoundPlan, pair, roles, d: Path) -> None:

@@ -13,11 +13,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+import msgspec
+
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.isolation import PairResult, diagnose, retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
 from rdmacheck.fleet.result import FleetResult, RoundStats
 from rdmacheck.fleet.schedule import Pair, Pairing, Schedule
+from rdmacheck.fleet.schemas import AgentValue, BoundaryError, decode, is_host_name
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.words import Verdict
@@ -97,8 +100,26 @@ class Coordinator:
         self.wake.clear()
 
     def _agents(self) -> dict[str, dict]:
-        return {h: keys["agent"] for h, keys in proto.host_keys(self.hosts_watch.snapshot()).items()
-                if isinstance(keys.get("agent"), dict)}
+        regs = {h: self._registration(h, keys.get("agent"))
+                for h, keys in proto.host_keys(self.hosts_watch.snapshot()).items()}
+        return {h: reg for h, reg in regs.items() if reg is not None}
+
+    def _registration(self, host: str, value: object) -> dict | None:
+        """An agent's registration through its schema (schemas.AgentValue), for the host its key names; a value
+        that fails it is one warning and no agent (its host is then missing, never a crash)."""
+        if value is None:
+            return None
+        key = proto.agent_key(host)
+        try:
+            if not is_host_name(host):
+                raise BoundaryError(f"{key}: the key's host name {host!r} is not a host name")
+            reg = decode(value, AgentValue, key)
+            if reg.host != host:
+                raise BoundaryError(f"{key}: the registration names host {reg.host!r}, not its key's")
+        except BoundaryError as e:
+            self._ignore(key, -1, str(e))
+            return None
+        return msgspec.structs.asdict(reg)
 
     def _wait_agents(self) -> list[str]:
         want = self.plan.expect
@@ -115,8 +136,8 @@ class Coordinator:
             while self.changed:
                 host, _, leaf = self.changed.popleft().partition("/")
                 if leaf == "agent":
-                    value = self.hosts_watch.get(f"{host}/agent")
-                    if isinstance(value, dict):
+                    value = self._registration(host, self.hosts_watch.get(f"{host}/agent"))
+                    if value is not None:
                         agents[host] = value
                         self.result.joined.setdefault(host, round(time.monotonic() - self.t0, 3))
                     else:
@@ -214,7 +235,7 @@ class Coordinator:
         """A value of this round under a result key that is not the pair's result: one warning, ignored."""
         if (key, index) not in self.ignored:
             self.ignored.add((key, index))
-            self.say(f"fleet: warning: ignored {key} (round {index}): {why}")
+            self.say(f"fleet: warning: ignored {key}" + (f" (round {index})" if index >= 0 else "") + f": {why}")
 
     def _check_leases(self) -> None:
         """Every round begins with the registrations the hosts' watch holds: a lease that expired is its

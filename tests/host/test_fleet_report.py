@@ -81,3 +81,17 @@ def test_every_decoder_takes_arbitrary_json_to_a_value_or_a_boundary_error(value
             assert str(e).startswith("k: ")
     out, why = proto.accept_result(0, Pair("a", "b"), value)
     assert (out is None) == bool(why)
+
+
+@pytest.mark.parametrize("value", [{"host": "h9", "device": "d", "provider": "p", "address": "a", "version": "v",
+                                    "pid": 1}, {"host": "h1"}, [1, 2], {"host": "h1", "device": ["x"], "provider": "p",
+                                                                       "address": "a", "version": "v", "pid": 1}])
+def test_a_registration_that_fails_its_schema_or_names_another_host_is_no_agent(value):
+    from rdmacheck.fleet.coordinator import Coordinator
+
+    said = []
+    c = Coordinator.__new__(Coordinator)
+    c.ignored, c.say = set(), said.append
+    assert c._registration("h1", value) is None and "fleet/host/h1/agent" in said[0]
+    good = {"host": "h1", "device": "fsiw1", "provider": "siw", "address": "10.0.0.1", "version": "0.1", "pid": 7}
+    assert c._registration("h1", good)["address"] == "10.0.0.1"
