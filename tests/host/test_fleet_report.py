@@ -95,3 +95,11 @@ def test_a_registration_that_fails_its_schema_or_names_another_host_is_no_agent(
     assert c._registration("h1", value) is None and "fleet/host/h1/agent" in said[0]
     good = {"host": "h1", "device": "fsiw1", "provider": "siw", "address": "10.0.0.1", "version": "0.1", "pid": 7}
     assert c._registration("h1", good)["address"] == "10.0.0.1"
+
+
+def test_the_shipped_lab_fleet_file_of_the_readme_tour_reports_healthy():
+    """tests/host/data/fleet-lab.json: a real 4-host lab fleet (benchmarks/fleet_lab.py --hosts 4), as the README's
+    tour shows it: judged again from its pairs, four Healthy lines, exit 0."""
+    r = rdmacheck("report", "tests/host/data/fleet-lab.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [x for x in r.stdout.splitlines() if x.startswith("host")][-4:] == [f"host{k} | Healthy" for k in range(1, 5)]
