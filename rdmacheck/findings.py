@@ -48,6 +48,9 @@ FINDINGS: dict[str, str] = {
     "engine-rejected": "the engine answered a Connection request with a rejection (reply_msg)",
     "engine-write-hung": "an engine transfer call had not returned at the deadline (the engine was then killed)",
     "engine-write-failed": "an engine transfer call returned an error",
+    "engine-not-on-rdma": "the engine's own log shows its transfers on no RDMA transport of the device under test "
+                          "(shared memory, TCP, another device, or no transport named): verified data proves "
+                          "nothing about RDMA there",
     "write-back-failed": "after the simultaneous open, a write to the engine failed or its data was not in the "
                          "engine's memory",
     "engine-never-rehandshook": "the restarted peer received no Connection request from the engine",

@@ -93,6 +93,8 @@ def race(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: s
     res = run_race(RacePlan(engine, plan.host, plan.device, plan.race_trials, plan.race_threads, plan.length,
                             plan.hang_after, step_timeout=150.0, log_dir=d))
     evidence = [f"{res.rates()} ({plan.race_threads} write call(s) per engine, watchdog {plan.hang_after:g} s)"]
+    if res.not_on_rdma:
+        evidence.insert(0, res.not_on_rdma)
     hung = [t for t in res.trials if t.outcome == "hang"]
     if hung:
         evidence.append("hung trials: every blocked call on both engines; last engine lines: "

@@ -29,6 +29,7 @@ class Adapter:
     side_args: Callable[..., list[str]]
     side_env: Callable[[float], dict[str, str]]
     peer_ops: tuple[str, ...]  # driver ops beyond write/read/verify (engines/driver.PEER_OPS)
+    proves_rdma_by_log: bool = False  # its log names the transport of its transfers (NIXL: UCX_PROTO_INFO)
 
 
 def _mooncake_args(host: str, device: str, length: int, name: str | None, metadata: str) -> list[str]:
@@ -48,7 +49,7 @@ ADAPTERS: dict[str, Adapter] = {
                         lambda t: {"MC_TRANSFER_TIMEOUT": str(max(1, round(t)))}, ("add_peer",)),
     "nixl": Adapter("nixl", nixl.DISTRIBUTION, nixl.DEFAULT_RELEASES, nixl.IWARP, nixl.install, nixl.installed,
                     nixl.engine_for, _nixl_args, lambda t: {"RDMACHECK_NIXL_TRANSFER_TIMEOUT": f"{t:g}"},
-                    ("add_peer", "remove_peer", "post", "settle")),
+                    ("add_peer", "remove_peer", "post", "settle"), proves_rdma_by_log=True),
 }
 
 

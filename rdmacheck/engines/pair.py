@@ -233,7 +233,12 @@ def run_pair(plan: PairPlan) -> PairResult:
                     _round(e, res, i, f"restart {side}", _restart(e, side))
     finally:
         e.close()
-        res.engine_log = engine_evidence(plan.engine, sorted(plan.log_dir.glob("*.log")))
+        logs = sorted(plan.log_dir.glob("*.log"))
+        res.engine_log = engine_evidence(plan.engine, logs)
+        if adapter(plan.engine).proves_rdma_by_log and any(r.ok for r in res.rounds):
+            res.not_on_rdma = not_on_rdma(logs, plan.device) or ""
+            if res.not_on_rdma:
+                res.engine_log.insert(0, res.not_on_rdma)
         res.duration_s = round(time.monotonic() - t0, 3)
     return res
 
@@ -247,6 +252,28 @@ def engine_evidence(engine: Engine, logs: list[Path], limit: int = 8) -> list[st
 
 NIXL_KEEP = re.compile(r"UCX\s+(ERROR|WARN)|NIXL\s+(ERROR|WARNING)")
 UCX_TRANSPORT = re.compile(r"\b((?:rc|ud|dc)_(?:verbs|mlx5)/[\w.:-]+)")
+RDMA_TLS = ("rc_verbs", "ud_verbs", "rc_mlx5", "dc_mlx5", "ud_mlx5")
+# A lane of UCX_PROTO_INFO's tables (a row: `| 81..477 | copy-in | rc_verbs/rxe0:1 |`): transport/device.
+UCX_LANE = re.compile(r"\b(rc_verbs|ud_verbs|rc_mlx5|dc_mlx5|ud_mlx5|posix|sysv|cma|knem|xpmem|tcp|cuda_copy|cuda_ipc|"
+                      r"gdr_copy|rocm_copy|rocm_ipc)/([\w.:-]+)")
+
+
+def ucx_lanes(logs: list[Path]) -> set[str]:
+    """Every transport/device UCX's protocol tables show for the engines' transfers (UCX_PROTO_INFO=y)."""
+    return {f"{tl}/{dev}" for log in logs for line in log.read_text(errors="replace").splitlines() if "|" in line
+            for tl, dev in UCX_LANE.findall(line)}
+
+
+def not_on_rdma(logs: list[Path], device: str) -> str | None:
+    """Why the engine's own log does not show its transfers on RDMA on `device` (None: it does). Evidence, not the
+    settings asked for: a site's UCX_TLS with shared memory or UCX_NET_DEVICES naming another NIC is caught."""
+    lanes = ucx_lanes(logs)
+    other = sorted(x for x in lanes if x.split("/")[0] not in RDMA_TLS or x.split("/")[1].split(":")[0] != device)
+    if other:
+        return f"UCX moved data over {', '.join(other)}, not only RDMA on {device}"
+    if not lanes:
+        return f"UCX's protocol tables (UCX_PROTO_INFO) name no transport: nothing shows RDMA on {device}"
+    return None
 
 
 def nixl_evidence(logs: list[Path], limit: int = 8) -> list[str]:

@@ -41,10 +41,11 @@ class PairResult:
     error: str = ""
     engine_log: list[str] = field(default_factory=list)  # the engines' own lines that explain a result
     duration_s: float = 0.0
+    not_on_rdma: str = ""  # why the engines' logs do not show RDMA on the device under test ("": they do)
 
     @property
     def verdict(self) -> Verdict:
-        complete = len(self.rounds) == self.rounds_planned and not self.error
+        complete = len(self.rounds) == self.rounds_planned and not self.error and not self.not_on_rdma
         return Verdict.PASS if complete and all(r.ok for r in self.rounds) else Verdict.FAIL
 
     @property
@@ -54,6 +55,8 @@ class PairResult:
     def findings(self) -> list[str]:
         """Each round's finding once, in order; a FAIL with none is missing rounds (or no evidence at all)."""
         found = list(Counter(r.finding for r in self.rounds if r.finding))
+        if self.not_on_rdma:
+            found.append("engine-not-on-rdma")
         if self.verdict == Verdict.FAIL and not found:
             found = ["rounds-missing"] if self.rounds else ["no-evidence"]
         return found

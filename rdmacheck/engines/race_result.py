@@ -68,6 +68,7 @@ class RaceResult:
     trials_planned: int
     trials: list[RaceTrial] = field(default_factory=list)
     duration_s: float = 0.0
+    not_on_rdma: str = ""  # why the engines' logs do not show RDMA on the device under test ("": they do)
 
     def count(self, outcome: str) -> int:
         return sum(1 for t in self.trials if t.outcome == outcome)
@@ -75,14 +76,16 @@ class RaceResult:
     @property
     def verdict(self) -> Verdict:
         ok = bool(self.trials) and len(self.trials) == self.trials_planned and self.count("pass") == len(self.trials)
-        return Verdict.PASS if ok else Verdict.FAIL
+        return Verdict.PASS if ok and not self.not_on_rdma else Verdict.FAIL
 
     @property
     def ok(self) -> bool:
         return self.verdict == Verdict.PASS
 
     def findings(self) -> list[str]:
-        return list(Counter(f for t in self.trials for f in t.findings())) or ([] if self.trials else ["no-evidence"])
+        found = list(Counter(f for t in self.trials for f in t.findings()))
+        found += ["engine-not-on-rdma"] if self.not_on_rdma else []
+        return found or ([] if self.trials else ["no-evidence"])
 
     def rates(self) -> str:
         n = len(self.trials)

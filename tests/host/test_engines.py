@@ -137,3 +137,27 @@ def test_an_install_spec_not_spelled_as_pypi_spells_a_release_is_refused_before_
 
     r = rdmacheck("engines", "install", spec, timeout=60)
     assert r.returncode == 2 and "is not a release number as PyPI spells it" in r.stderr, r.stdout + r.stderr
+
+
+ROW = "[1796429087.138167] [rdmalab:176  :0]   |  81..477 | copy-in     | {lane}   |\n"
+
+
+@pytest.mark.parametrize("lanes, why", [
+    (["rc_verbs/rxe0:1"], None),
+    (["rc_verbs/rxe0:1", "posix/memory"], "posix/memory"),  # a site UCX_TLS with shared memory
+    (["cma/memory"], "cma/memory"),
+    (["rc_verbs/mlx5_1:1"], "rc_verbs/mlx5_1:1"),  # UCX_NET_DEVICES naming another NIC
+    (["tcp/eth0"], "tcp/eth0"),
+    ([], "name no transport"),
+])
+def test_a_nixl_cell_passes_only_with_its_logs_showing_rdma_on_the_device_under_test(tmp_path, lanes, why):
+    from rdmacheck.engines.pair import not_on_rdma
+
+    log = tmp_path / "target-0.log"
+    log.write_text("".join(ROW.format(lane=lane) for lane in lanes) + "NIXL INFO backend UCX path /usr/lib/x/y\n")
+    said = not_on_rdma([log], "rxe0")
+    assert (said is None) if why is None else (why in said), said
+    res = PairResult("restart-initiator", "nixl 1.5.1", "rxe0", rounds_planned=1,
+                     rounds=[PairRound(0, "start", ok=True)], not_on_rdma=said or "")
+    assert (res.verdict, res.findings()) == ((Verdict.PASS, []) if why is None else
+                                             (Verdict.FAIL, ["engine-not-on-rdma"]))

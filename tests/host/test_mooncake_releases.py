@@ -195,7 +195,7 @@ def test_matrix_outputs_name_releases_scenarios_and_expected_failures():
 
 def test_a_missing_release_is_an_environment_problem_naming_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("RDMACHECK_ENGINES_DIR", str(tmp_path))
-    with pytest.raises(EnvironmentProblem, match="mooncake engines --install 0.3.11"):
+    with pytest.raises(EnvironmentProblem, match="rdmacheck engines install mooncake==0.3.11"):
         engines.engine_for("0.3.11")
     with pytest.raises(EnvironmentProblem, match="does not exist"):
         engines.engine_for(str(tmp_path / "nope" / "python"))
