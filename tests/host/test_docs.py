@@ -148,3 +148,37 @@ def test_the_release_finder_reads_every_spelling():
     assert _releases("rdmacheck mooncake matrix -d rxe0 --engines 0.3.10,0.3.10.post1") == \
         {"mooncake==0.3.10", "mooncake==0.3.10.post1"}
     assert _releases("rdmacheck mooncake simopen -d rxe0 --engine 0.3.10") == {"mooncake==0.3.10"}
+
+
+def _tour() -> list[tuple[str, str]]:
+    """The README tour's command lines with what the page says of each (its comment and the comment lines
+    after it), in order."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## A tour without RDMA hardware", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    out: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        code, _, said = line.partition("#")
+        if code.strip():
+            out.append((code.strip(), said.strip()))
+        elif out:
+            out[-1] = (out[-1][0], f"{out[-1][1]} {said.strip()}")
+    return out
+
+
+@pytest.mark.skipif(Path("/sys/class/infiniband").exists(), reason="the tour's exit codes are a host's without RDMA")
+def test_the_readme_tour_runs_here_as_it_says():
+    """Every tour line that runs on a host without RDMA is run, in order, from the project's root (where a
+    reader is after set-up): its exit code is the one the page says (`exit N`, else 0), and a quoted error line
+    is the one printed. The lab's line and the benchmark are run by the lab suite and benchmarks/."""
+    ran = 0
+    for code, said in _tour():
+        if "lab run" in code or "benchmarks/" in code:
+            continue
+        r = subprocess.run(["bash", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        m = re.search(r"exit (\d+)", said)
+        assert r.returncode == (int(m.group(1)) if m else 0), (code, said, r.stdout[-500:], r.stderr[-500:])
+        quoted = re.search(r"(rdmacheck: error: .*)$", said)
+        if quoted:
+            assert quoted.group(1) in r.stderr, (code, r.stderr)
+        ran += 1
+    assert ran >= 5
