@@ -68,7 +68,8 @@ class Agent:
         cfg = self.cfg
         self._start_forkserver()  # before etcd's grpc client exists: the server must not inherit its threads
         try:
-            self.store = FleetStore.connect(cfg.etcd, wait=cfg.join_timeout)
+            self.store = FleetStore.connect(cfg.etcd, wait=cfg.join_timeout,
+                                            say=lambda s: self.say(f"agent {cfg.host}: {s}"))
         except BaseException:
             self._stop_forkserver()
             raise
@@ -76,7 +77,8 @@ class Agent:
             info = AgentInfo(cfg.host, cfg.device, cfg.provider, cfg.address, rdmacheck.__version__, os.getpid(),
                              process_age())
             self.store.publish_leased(proto.agent_key(cfg.host), info.__dict__)
-            self.say(f"agent {cfg.host}: registered ({cfg.device}, {cfg.address}) in run {cfg.etcd.cluster!r}")
+            self.say(f"agent {cfg.host}: registered ({cfg.device}, {cfg.address}) in run {cfg.etcd.cluster!r}; "
+                     f"waiting up to {cfg.join_timeout:g} s for its coordinator (`rdmacheck fleet run`)")
             self.control = PrefixWatch(self.store, proto.CONTROL).start()
             self.control.listen(self.wake)
             self._wait_coordinator()

@@ -127,11 +127,16 @@ class Coordinator:
         self.changed.clear()
         agents = self._agents()  # then only the keys that changed: a join costs its agents, not their square
         self.result.joined = {h: round(time.monotonic() - self.t0, 3) for h in agents}  # there before it looked
+        said = False
         while True:
             have = sorted(agents)
             enough = (set(want) <= set(have)) if isinstance(want, list) else len(have) >= want
             if enough or time.monotonic() >= deadline:
                 break
+            if not said:  # a wait of up to --join-timeout: say for what
+                said = True
+                who = ", ".join(sorted(set(want) - set(have))) if isinstance(want, list) else f"{want - len(have)} more"
+                self.say(f"fleet: waiting up to {self.plan.join_timeout:g} s for the agents ({who}; {len(have)} here)")
             self._wait()
             while self.changed:
                 host, _, leaf = self.changed.popleft().partition("/")
