@@ -59,7 +59,9 @@ def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, 
         evidence.append(f"{res.rounds[-1].action}: {min(acts):.0f}-{max(acts):.0f} ms before the next transfer")
     inflight = sorted({r.inflight for r in res.rounds if r.inflight})
     if inflight:
-        evidence.append(f"the write in flight at the remove: {'; '.join(inflight)}")
+        shown = [r for r in res.rounds if r.in_flight_at_remove is not None]
+        evidence.append(f"the WRITE was in flight at the remove in {sum(bool(r.in_flight_at_remove) for r in shown)} "
+                        f"of {len(shown)} rounds (its state asked right before it); it then ended: {'; '.join(inflight)}")
     evidence += [f"round {r.index}: {r.error[:200]}" for r in res.rounds if r.error][:2]
     evidence += res.engine_log[:4]
     if res.error:

@@ -53,9 +53,12 @@ class NixlSide:
         return f"added remote agent {name}"
 
     def remove_peer(self, cmd: dict) -> str:
+        # Whether a posted transfer is still in flight at this instant (its state asked right before the remove):
+        # what remove-readd-inflight is named after, shown, not assumed.
+        flying = sum(1 for handle, _ in self.pending if self.agent.check_xfer_state(handle) == "PROC")
         self.agent.remove_remote_agent(cmd["peer"])
         self.peers.discard(cmd["peer"])
-        return f"removed remote agent {cmd['peer']}"
+        return f"removed remote agent {cmd['peer']}; in flight at the remove: {flying}/{len(self.pending)}"
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data

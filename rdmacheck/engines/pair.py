@@ -94,11 +94,15 @@ class _Engines:
         if not r["ok"]:
             raise _Failed("engine-peer-add-failed", f"{role}: {r['detail']}")
 
-    def forget(self, role: str, other: str) -> None:
+    def forget(self, role: str, other: str) -> bool | None:
+        """Remove the peer; whether a transfer it posted was still in flight at the remove (None: none posted,
+        or the side did not say)."""
         r = self.call(role, self.plan.step_timeout, f"the {role} removing its peer", op="remove_peer",
                       peer=self.ready[other]["name"])
         if not r["ok"]:
             raise _Failed("engine-peer-add-failed", f"{role} removing {other}: {r['detail']}")
+        m = IN_FLIGHT.search(str(r.get("detail", "")))
+        return None if m is None or m.group(2) == "0" else m.group(1) != "0"
 
     def kill(self, role: str) -> None:
         proc = self.proc.pop(role, None)
@@ -192,7 +196,9 @@ def _readd(e: _Engines, inflight: bool):
                        seed=new_seed(), length=p.length)
             if not r["ok"]:
                 raise _Failed("engine-write-failed", f"post: {r['detail']}")
-        e.forget("initiator", "target")
+        shown = e.forget("initiator", "target")
+        if inflight:
+            rnd.in_flight_at_remove = bool(shown)
         e.introduce("initiator", "target")
         if inflight:
             s = e.call("initiator", p.transfer_timeout + p.step_timeout, "the posted write to end", op="settle")
@@ -250,6 +256,7 @@ def engine_evidence(engine: Engine, logs: list[Path], limit: int = 8) -> list[st
     return nixl_evidence(logs, limit)
 
 
+IN_FLIGHT = re.compile(r"in flight at the remove: (\d+)/(\d+)")
 NIXL_KEEP = re.compile(r"UCX\s+(ERROR|WARN)|NIXL\s+(ERROR|WARNING)")
 UCX_TRANSPORT = re.compile(r"\b((?:rc|ud|dc)_(?:verbs|mlx5)/[\w.:-]+)")
 RDMA_TLS = ("rc_verbs", "ud_verbs", "rc_mlx5", "dc_mlx5", "ud_mlx5")

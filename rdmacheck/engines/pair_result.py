@@ -28,6 +28,7 @@ class PairRound:
     error: str = ""
     action_ms: float | None = None  # the restart's start or the remove+add, in ms
     inflight: str = ""  # remove-and-re-add with a transfer in flight: how the posted transfer ended
+    in_flight_at_remove: bool | None = None  # its posted transfer's state, asked right before the remove
     transfers: list[Transfer] = field(default_factory=list)
 
 
@@ -44,9 +45,14 @@ class PairResult:
     not_on_rdma: str = ""  # why the engines' logs do not show RDMA on the device under test ("": they do)
 
     @property
+    def condition_shown(self) -> bool:
+        """remove-readd-inflight tests a remove with a WRITE in flight: at least one round shows it was."""
+        return not self.scenario.endswith("-inflight") or any(r.in_flight_at_remove for r in self.rounds)
+
+    @property
     def verdict(self) -> Verdict:
         complete = len(self.rounds) == self.rounds_planned and not self.error and not self.not_on_rdma
-        return Verdict.PASS if complete and all(r.ok for r in self.rounds) else Verdict.FAIL
+        return Verdict.PASS if complete and all(r.ok for r in self.rounds) and self.condition_shown else Verdict.FAIL
 
     @property
     def ok(self) -> bool:
@@ -57,6 +63,8 @@ class PairResult:
         found = list(Counter(r.finding for r in self.rounds if r.finding))
         if self.not_on_rdma:
             found.append("engine-not-on-rdma")
+        if not self.condition_shown and self.rounds and all(r.ok for r in self.rounds):
+            found.append("inflight-not-shown")
         if self.verdict == Verdict.FAIL and not found:
             found = ["rounds-missing"] if self.rounds else ["no-evidence"]
         return found

@@ -161,3 +161,19 @@ def test_a_nixl_cell_passes_only_with_its_logs_showing_rdma_on_the_device_under_
                      rounds=[PairRound(0, "start", ok=True)], not_on_rdma=said or "")
     assert (res.verdict, res.findings()) == ((Verdict.PASS, []) if why is None else
                                              (Verdict.FAIL, ["engine-not-on-rdma"]))
+
+
+def test_remove_readd_inflight_passes_only_if_a_round_showed_its_write_in_flight_at_the_remove():
+    res = PairResult("remove-readd-inflight", "nixl 1.5.1", "rxe0", rounds_planned=2,
+                     rounds=[PairRound(0, "start", ok=True), PairRound(1, "remove+add", ok=True, inflight="completed",
+                                                                        in_flight_at_remove=False)])
+    assert (res.verdict, res.findings()) == (Verdict.FAIL, ["inflight-not-shown"])
+    res.rounds[1].in_flight_at_remove = True
+    assert (res.verdict, res.findings()) == (Verdict.PASS, [])
+
+
+def test_the_in_flight_count_is_read_off_the_sides_reply():
+    from rdmacheck.engines.pair import IN_FLIGHT
+
+    m = IN_FLIGHT.search("removed remote agent b; in flight at the remove: 1/1")
+    assert m and m.groups() == ("1", "1")
