@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from rdmacheck.errors import BadInput
+from rdmacheck.words import Verdict
 
 # A host's name: what its keys are made of (fleet/host/<host>/...), Slurm's and Kubernetes' node names.
 HOST_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$"
@@ -52,7 +53,7 @@ class ResultValue(Struct, forbid_unknown_fields=False):
     round: Index
     target: HostName
     initiator: HostName
-    verdict: Literal["PASS", "FAIL"]
+    verdict: Verdict
     finding: Optional[Word] = None
     step: Optional[Word] = None
     detail: Optional[Detail] = None
@@ -64,6 +65,10 @@ class ResultValue(Struct, forbid_unknown_fields=False):
     reported_at: Seconds = 0.0
     plane: Literal["data", "control"] = "data"
     run: Word = ""
+
+    def __post_init__(self) -> None:
+        if self.verdict not in (Verdict.PASS, Verdict.FAIL):  # a pair test passes or fails: it is never skipped
+            raise ValueError(f"Expected a verdict of PASS or FAIL, got {self.verdict.value!r} - at `$.verdict`")
 
 
 class AgentValue(Struct, forbid_unknown_fields=False):

@@ -139,7 +139,7 @@ class SimAgent(Agent):
             if other is None:
                 return
             key = proto.result_key(other)
-            good |= {"target": other.target, "initiator": other.initiator, "verdict": "FAIL", "finding": "deadline"}
+            good |= {"target": other.target, "initiator": other.initiator, "verdict": Verdict.FAIL, "finding": "deadline"}
         forged = {"types": json.dumps(good | {"finding": ["x"], "duration_s": "soon"}),
                   "other-key": json.dumps(good),
                   "other-run": json.dumps(good | {"run": "another-run"}),
