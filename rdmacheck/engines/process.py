@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rdmacheck.engines.catalog import adapter
 from rdmacheck.engines.engine import Engine
+from rdmacheck.engines.events import engine_event_problem
 from rdmacheck.roles.process import RoleProcess
 
 # glog lines worth quoting as evidence of what the engine did with a handshake.
@@ -25,7 +26,7 @@ def spawn_engine(engine: Engine, label: str, host: str, device: str, length: int
     args = a.side_args(host, device, length, name, metadata)
     own = a.side_env(transfer_timeout) if transfer_timeout is not None else {}
     return RoleProcess(label, args, log_path, env={**engine.env(), **own, **(env or {})}, module=engine.module,
-                       python=str(engine.python))
+                       python=str(engine.python), check=engine_event_problem)
 
 
 def log_size(proc: RoleProcess, path: Path) -> int:

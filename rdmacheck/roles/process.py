@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
@@ -47,7 +48,8 @@ def role_argv(args: list[str], netns: str | None = None, module: str = "rdmachec
 class RoleProcess:
     def __init__(self, label: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
                  netns: str | None = None, module: str = "rdmacheck", fork: bool = False, python: str | None = None,
-                 die_with_parent: bool = False, forkserver: ForkServer | None = None):
+                 die_with_parent: bool = False, forkserver: ForkServer | None = None,
+                 check: Callable[[dict], str | None] | None = None):
         """`fork`: args is [CONFIG_JSON] for rdmacheck.roles, run in a fork of this process (see forked.py).
         `python`: another interpreter for the module (a Mooncake engine's venv). `die_with_parent`: the
         kernel SIGKILLs it when this process dies (a fleet agent killed must not leave roles behind);
@@ -60,6 +62,7 @@ class RoleProcess:
             raise ValueError(f"cannot fork a role: {blocker}")
         self.label = label
         self.args = args
+        self.check = check  # a process whose events come from outside (an engine's side): their schema
         self.events: list[dict] = []
         self.cursor = 0
         self.tail: deque[str] = deque(maxlen=12)
@@ -137,7 +140,11 @@ class RoleProcess:
             while self.cursor < len(self.events):
                 ev = self.events[self.cursor]
                 self.cursor += 1
-                if ev["event"] in names and ev.get("ts", 0) >= not_before:
+                stamp = ev.get("ts", 0)
+                if ev["event"] in names and (not isinstance(stamp, (int, float)) or stamp >= not_before):
+                    problem = self.check(ev) if self.check else None
+                    if problem:
+                        raise RoleFailed(f"{self.label}: {problem}"[:400], ev)
                     return ev
                 if ev["event"] == "error" and ev.get("fatal"):
                     raise RoleFailed(f"{self.label}: {ev.get('message')}", ev)

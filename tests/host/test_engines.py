@@ -177,3 +177,36 @@ def test_the_in_flight_count_is_read_off_the_sides_reply():
 
     m = IN_FLIGHT.search("removed remote agent b; in flight at the remove: 1/1")
     assert m and m.groups() == ("1", "1")
+
+
+@pytest.mark.parametrize("ev, field", [({"event": "ready", "name": "a", "addr": "0x10"}, "addr"),
+                                       ({"event": "ready", "name": ["a"], "addr": 16}, "name"),
+                                       ({"event": "reply", "ok": "yes"}, "ok"),
+                                       ({"event": "reply", "ok": True, "detail": 7}, "detail"),
+                                       ({"event": "wrote", "ok": True, "ms": float("nan")}, "ms"),
+                                       ({"event": "wrote", "ok": True}, "ms")])
+def test_an_engine_sides_event_that_fails_its_schema_is_that_cells_failure_naming_the_field(ev, field):
+    from rdmacheck.engines.events import engine_event_problem
+
+    assert field in engine_event_problem(ev)
+    assert engine_event_problem({"event": "reply", "ok": False, "detail": "x", "ms": 1.5}) is None
+    assert engine_event_problem({"event": "ready", "name": "10.0.0.1:17100", "addr": 140000000000, "length": 1}) is None
+
+
+def test_a_process_whose_event_fails_its_check_fails_the_wait_never_the_run(tmp_path):
+    import sys
+
+    from rdmacheck.engines.events import engine_event_problem
+    from rdmacheck.roles.process import RoleFailed, RoleProcess
+
+    script = tmp_path / "side.py"
+    script.write_text('import json, sys\nprint(json.dumps({"event": "ready", "name": "x", "addr": -1}), flush=True)\n'
+                      'sys.stdin.readline()\n')
+    proc = RoleProcess("side", [], tmp_path / "side.log", module="side", python=sys.executable,
+                       env={"PYTHONPATH": str(tmp_path)}, check=engine_event_problem)
+    try:
+        with pytest.raises(RoleFailed, match="ready event.*addr"):
+            proc.wait_for("ready", 30, "the side to start")
+    finally:
+        proc.kill()
+        proc.stop()
