@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, fields
 import msgspec
 
 from rdmacheck.fleet.schedule import Pair
-from rdmacheck.fleet.schemas import BoundaryError, ResultValue, decode
+from rdmacheck.fleet.schemas import BoundaryError, ResultValue, RoundValue, ShardValue, decode
 from rdmacheck.words import Mode, Strategy, Verdict, values
 
 CONTROL = "fleet/ctl/"  # what every agent watches: three small keys, whatever the fleet's size
@@ -40,7 +40,7 @@ END = CONTROL + "end"
 HOSTS = "fleet/host/"  # fleet/host/<host>/{agent,ready,result}: each host's own
 PLAN = "fleet/plan/"  # fleet/plan/<k>: shard k of the round's pairs (the coordinator's)
 SHARD_HOSTS = 64  # hosts per shard: what an agent receives and reads of a round stays small
-MAX_SHARDS = 100_000
+MAX_SHARDS = 100_000  # schemas.RoundValue bounds a round's shard count the same
 HOST_DOWN = "host-down"  # the finding of a pair whose host's agent lease expired
 DATA_PLANE, CONTROL_PLANE = "data", "control"  # where a pair's evidence comes from (PairOutcome.plane)
 
@@ -188,27 +188,24 @@ class RoundPlan:
 
     @classmethod
     def from_dict(cls, d: dict, shard: dict | None = None) -> "RoundPlan":
-        """The round from its header, with the pairs of `shard` (one of this round's: else ValueError;
-        a header of one shard holds them itself).
-        ValueError (or TypeError, KeyError) for a round an agent cannot read."""
+        """The round from its header (schemas.RoundValue), with the pairs of `shard` (ShardValue, one of this
+        round's: else ValueError; a header of one shard holds them itself). A ValueError (a BoundaryError)
+        naming the field for a round an agent cannot read."""
+        head = decode(d, RoundValue, ROUND)
         names = {f.name for f in fields(PairSettings)}
-        settings = {k: v for k, v in d["settings"].items() if k in names}
-        shards = d.get("shards", 1)
-        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-            raise ValueError(f"shards {shards!r} is not in 1..{MAX_SHARDS}")
-        plan = cls(int(d["index"]), [], PairSettings(**settings), bool(d.get("retest")), str(d.get("run", "")), shards)
-        if shards == 1:
-            shard = {"run": plan.run, "index": plan.index, "pairs": d.get("pairs", []),
-                     "addresses": d.get("addresses", {})}
-        if shard is not None:
-            if shard.get("run") != plan.run or shard.get("index") != plan.index:
-                raise ValueError(f"its shard of the pairs is of round {shard.get('index')!r} of run {shard.get('run')!r}")
-            plan.pairs = [Pair(str(p[0]), str(p[1])) for p in shard["pairs"] if isinstance(p, list) and len(p) == 2]
-            given = shard.get("addresses", {})
-            if not isinstance(given, dict):
-                raise ValueError("its addresses are not an object")
-            plan.addresses = {p.target: given[p.target] for p in plan.pairs
-                              if isinstance(given.get(p.target), str) and given[p.target]}  # else: that pair fails
+        settings = PairSettings(**{k: v for k, v in head.settings.items() if k in names})
+        plan = cls(head.index, [], settings, head.retest, head.run, head.shards)
+        if head.shards == 1:
+            body = ShardValue(head.run, head.index, head.pairs, head.addresses)
+        elif shard is not None:
+            body = decode(shard, ShardValue, f"{PLAN}<k>/")
+        else:
+            return plan
+        if body.run != plan.run or body.index != plan.index:
+            raise ValueError(f"its shard of the pairs is of round {body.index!r} of run {body.run!r}")
+        plan.pairs = [Pair(t, i) for t, i in body.pairs]
+        plan.addresses = {p.target: body.addresses[p.target] for p in plan.pairs
+                          if body.addresses.get(p.target)}  # none (or empty): that pair alone fails
         return plan
 
     @property

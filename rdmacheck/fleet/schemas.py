@@ -32,8 +32,9 @@ Count = Annotated[int, Meta(ge=0, le=1 << 40)]
 T = TypeVar("T")
 
 
-class BoundaryError(BadInput):
-    """A value from outside that does not meet its schema (exit 2 where it ends a command)."""
+class BoundaryError(BadInput, ValueError):
+    """A value from outside that does not meet its schema (exit 2 where it ends a command; a ValueError to
+    the code that reads values: what it cannot read it skips)."""
 
 
 def decode(value: object, schema: type[T], where: str) -> T:
@@ -89,6 +90,29 @@ class ReadyValue(Struct, forbid_unknown_fields=False):
     addr: Optional[tuple[Word, Annotated[int, Meta(ge=0, le=65535)]]] = None
     error: Optional[Detail] = None
     finding: Optional[Word] = None
+
+
+Pairs = Annotated[list[tuple[HostName, HostName]], Meta(max_length=10_000_000)]
+
+
+class ShardValue(Struct, forbid_unknown_fields=False):
+    """fleet/plan/<k>/: a shard of a round's pairs, with their targets' addresses."""
+    run: Word
+    index: Index
+    pairs: Pairs = []
+    addresses: dict[HostName, Optional[Word]] = {}  # a target with none (or ""): that pair alone fails
+
+
+class RoundValue(Struct, forbid_unknown_fields=False):
+    """fleet/ctl/round: the round's header (its pairs in it when the fleet is one shard). The settings' values
+    are checked by PairSettings.problems(): a round an agent refuses is answered with round-refused."""
+    index: Index
+    settings: dict[Annotated[str, Meta(max_length=64)], object]
+    run: Word = ""
+    shards: Annotated[int, Meta(ge=1, le=100_000)] = 1
+    retest: bool = False
+    pairs: Pairs = []
+    addresses: dict[HostName, Optional[Word]] = {}
 
 
 class EndValue(Struct, forbid_unknown_fields=False):

@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.schedule import Pair
-from rdmacheck.fleet.schemas import AgentValue, BoundaryError, EndValue, FleetFile, ReadyValue, ResultValue, decode
+from rdmacheck.fleet.schemas import (
+    AgentValue,
+    BoundaryError,
+    EndValue,
+    FleetFile,
+    ReadyValue,
+    ResultValue,
+    RoundValue,
+    ShardValue,
+    decode,
+)
 from tests.conftest import rdmacheck
 
 
@@ -68,19 +78,25 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
 FIELDS = {"round": st.integers(), "target": st.text(max_size=8), "initiator": st.text(max_size=8),
           "verdict": st.sampled_from(["PASS", "FAIL", "pass", ""]), "reconnect_ms": JSON, "duration_s": JSON,
           "reported_by": JSON, "plane": JSON, "run": JSON, "finding": JSON, "schema": JSON, "hosts": JSON,
-          "pairs": JSON, "finished": JSON, "addr": JSON, "reason": JSON, "pid": JSON}
+          "pairs": JSON, "finished": JSON, "addr": JSON, "reason": JSON, "pid": JSON, "index": JSON,
+          "settings": JSON, "shards": JSON, "addresses": JSON}
 
 
 @settings(max_examples=300, deadline=None)
 @given(value=JSON | st.fixed_dictionaries({}, optional=FIELDS))
 def test_every_decoder_takes_arbitrary_json_to_a_value_or_a_boundary_error(value):
-    for schema in (ResultValue, AgentValue, ReadyValue, EndValue, FleetFile):
+    for schema in (ResultValue, AgentValue, ReadyValue, EndValue, FleetFile, RoundValue, ShardValue):
         try:
             decode(value, schema, "k")
         except BoundaryError as e:
             assert str(e).startswith("k: ")
     out, why = proto.accept_result(0, Pair("a", "b"), value)
     assert (out is None) == bool(why)
+    for shard in (None, value):
+        try:  # what an agent does with a round key and a shard: a plan, or a ValueError it skips
+            proto.RoundPlan.from_dict(value, shard)
+        except ValueError:
+            pass
 
 
 @pytest.mark.parametrize("value", [{"host": "h9", "device": "d", "provider": "p", "address": "a", "version": "v",
