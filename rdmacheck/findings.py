@@ -48,8 +48,6 @@ FINDINGS: dict[str, str] = {
     "engine-rejected": "the engine answered a Connection request with a rejection (reply_msg)",
     "engine-write-hung": "an engine transfer call had not returned at the deadline (the engine was then killed)",
     "engine-write-failed": "an engine transfer call returned an error",
-    "inflight-not-shown": "remove-readd-inflight: no round's WRITE was still in flight when its peer was removed "
-                          "(its state asked right before the remove): the cell did not test what it is named after",
     "engine-not-on-rdma": "the engine's own log shows its transfers on no RDMA transport of the device under test "
                           "(shared memory, TCP, another device, or no transport named): verified data proves "
                           "nothing about RDMA there",

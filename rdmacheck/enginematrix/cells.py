@@ -64,6 +64,8 @@ def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, 
                         f"of {len(shown)} rounds (its state asked right before it); it then ended: {'; '.join(inflight)}")
     evidence += [f"round {r.index}: {r.error[:200]}" for r in res.rounds if r.error][:2]
     evidence += res.engine_log[:4]
+    if res.skip_reason:
+        evidence.insert(0, f"not tested: {res.skip_reason}")
     if res.error:
         evidence.append(res.error[:200])
     return EngineCell(engine.label, scenario, res.verdict, res.findings(), evidence, res.duration_s, res.to_dict(),

@@ -45,7 +45,9 @@ class EngineCell:
         case = Case(id=self.cell_id, classname=f"rdmacheck.{self.engine}.{device}.{self.release.split()[-1]}", name=self.scenario,
                     time_s=self.duration_s, logs=self.logs)
         findings = ", ".join(finding_summary(f) for f in self.findings)
-        if self.met and self.verdict == Verdict.FAIL:
+        if self.verdict == Verdict.SKIP:
+            case.skipped = self.evidence[0] if self.evidence else "skipped"
+        elif self.met and self.verdict == Verdict.FAIL:
             case.skipped = f"expected failure: {findings} ({self.expectation_reason})"
         elif not self.met:
             case.failure = (f"unexpected findings: {', '.join(self.unexpected_findings)}" if self.unexpected_findings

@@ -55,10 +55,12 @@ class NixlSide:
     def remove_peer(self, cmd: dict) -> str:
         # Whether a posted transfer is still in flight at this instant (its state asked right before the remove):
         # what remove-readd-inflight is named after, shown, not assumed.
-        flying = sum(1 for handle, _ in self.pending if self.agent.check_xfer_state(handle) == "PROC")
+        states = [str(self.agent.check_xfer_state(handle)) for handle, _ in self.pending]
+        flying = sum(1 for state in states if state not in ("DONE", "ERR"))
         self.agent.remove_remote_agent(cmd["peer"])
         self.peers.discard(cmd["peer"])
-        return f"removed remote agent {cmd['peer']}; in flight at the remove: {flying}/{len(self.pending)}"
+        seen = ", ".join(f"{s} x{states.count(s)}" for s in sorted(set(states)))
+        return f"removed remote agent {cmd['peer']}; in flight at the remove: {flying}/{len(self.pending)} ({seen})"
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data
@@ -99,12 +101,14 @@ class NixlSide:
         self._wait(self._post(op, peer, remote_addr, length, local_offset), f"{op} to {peer}")
 
     def post(self, cmd: dict) -> str:
-        """Start a WRITE and return at once (for remove-and-re-add with a transfer in flight)."""
+        """Start `count` WRITEs of the same range and return at once (remove-and-re-add with transfers in flight:
+        one 1 MiB WRITE was done before the remove in every round measured on rxe0)."""
         from rdmacheck.pattern import pattern  # noqa: PLC0415
 
         self.local_write(0, pattern(cmd["seed"], cmd["length"]))
-        self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0), cmd["peer"]))
-        return "posted"
+        for _ in range(int(cmd.get("count", 1))):
+            self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0), cmd["peer"]))
+        return f"posted {len(self.pending)}"
 
     def settle(self, cmd: dict) -> str:
         """Wait for every posted transfer; the first that fails is the answer."""

@@ -163,13 +163,15 @@ def test_a_nixl_cell_passes_only_with_its_logs_showing_rdma_on_the_device_under_
                                              (Verdict.FAIL, ["engine-not-on-rdma"]))
 
 
-def test_remove_readd_inflight_passes_only_if_a_round_showed_its_write_in_flight_at_the_remove():
+def test_remove_readd_inflight_is_a_skip_saying_so_when_no_write_was_in_flight_at_the_remove():
     res = PairResult("remove-readd-inflight", "nixl 1.5.1", "rxe0", rounds_planned=2,
                      rounds=[PairRound(0, "start", ok=True), PairRound(1, "remove+add", ok=True, inflight="completed",
                                                                         in_flight_at_remove=False)])
-    assert (res.verdict, res.findings()) == (Verdict.FAIL, ["inflight-not-shown"])
+    assert (res.verdict, res.findings()) == (Verdict.SKIP, []) and "nothing was in flight" in res.skip_reason
     res.rounds[1].in_flight_at_remove = True
-    assert (res.verdict, res.findings()) == (Verdict.PASS, [])
+    assert (res.verdict, res.findings(), res.skip_reason) == (Verdict.PASS, [], "")
+    res.rounds[1].ok = False
+    assert res.verdict == Verdict.FAIL
 
 
 def test_the_in_flight_count_is_read_off_the_sides_reply():

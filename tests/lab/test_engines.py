@@ -41,12 +41,16 @@ def test_nixl_agents_write_verify_and_survive_an_initiator_restart(tmp_path):
 
 def test_nixl_remove_and_readd_with_a_write_in_flight(tmp_path):
     res = _pair(tmp_path, "remove-readd-inflight", rounds=3)
-    assert res["verdict"] == "PASS", res  # a PASS needs a round whose WRITE was in flight at the remove
-    _all_verified(res)
-    assert all(r["inflight"] for r in res["rounds"][1:]), "the posted write's end is recorded"
+    rounds = [(r["action"], r["in_flight_at_remove"], r["inflight"], r["error"][:200]) for r in res["rounds"]]
     shown = [r["in_flight_at_remove"] for r in res["rounds"][1:]]
-    print(f"remove-readd-inflight: the WRITE was in flight at the remove in {sum(shown)} of {len(shown)} rounds")
-    assert any(shown) and None not in shown, shown
+    print(f"remove-readd-inflight: a WRITE was in flight at the remove in {sum(shown)} of {len(shown)} rounds")
+    assert None not in shown, rounds  # each remove asked the posted WRITEs' states
+    _all_verified(res)
+    assert all(r["inflight"] for r in res["rounds"][1:]), "the posted writes' end is recorded"
+    # PASS only with a WRITE shown in flight; on rxe0 every posted WRITE was DONE before the remove (measured):
+    # then a SKIP that says so, never a PASS of a condition that did not arise.
+    assert res["verdict"] == ("PASS" if any(shown) else "SKIP"), (res["findings"], rounds)
+    assert bool(res["skip_reason"]) == (not any(shown)), res["skip_reason"]
 
 
 def test_engines_matrix_judges_a_mooncake_and_a_nixl_release(tmp_path):
