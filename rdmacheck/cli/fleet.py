@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -85,8 +86,10 @@ def _check_settings(settings, join_timeout: float, retest_rounds: int, hosts: li
                                  "agent's keys)", param_hint="--hosts")
 
 
-def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, html):
-    """Connect, run the coordinator, write every finished round on Ctrl-C or an error, and say so."""
+def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, html, embedded: bool = False):
+    """Connect, run the coordinator, write every finished round on Ctrl-C or an error, and say so. With the
+    run's own etcd, it is kept until the agents have left (each revokes its registration once it has read
+    the run's end), so none is cut off from the end by its etcd going away."""
     from rdmacheck.fleet.coordinator import Coordinator
     from rdmacheck.fleet.round_files import RoundFiles
     from rdmacheck.fleet.store import FleetStore
@@ -97,7 +100,10 @@ def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, h
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False, soft_wrap=True),
                               on_round=RoundFiles(json_path, junit, tone, prom, html))
     try:
-        return coordinator.run()
+        res = coordinator.run()
+        if embedded:
+            _await_agents_left(store, etcd.ttl + 5.0)
+        return res
     except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
         write_outputs(coordinator.result, json_path, junit, tone, prom, html)
         err.print(f"interrupted: the {len(coordinator.result.rounds)} finished round(s) are in {json_path}",
@@ -109,6 +115,21 @@ def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, h
                              hint=e.hint, exit_code=e.exit_code) from None
     finally:
         store.close()
+
+
+def _await_agents_left(store, timeout: float) -> None:
+    """Until no agent is registered (they leave on the run's end: their leases revoked, or lapsed within a TTL),
+    for at most `timeout` s; an agent still there then is left to its own deadlines."""
+    from rdmacheck.fleet.protocol import HOSTS
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not any(k.endswith("/agent") for k in store.prefix(HOSTS)):
+                return
+        except RdmacheckError:
+            return  # etcd itself away: nothing to wait for
+        time.sleep(0.2)
 
 
 @fleet_app.command("run")
@@ -188,7 +209,7 @@ def run_cmd(
             srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
         plan = FleetPlan(expect=o.csv(hosts) if hosts else expect, pairing=parsed, seed=seed, settings=settings,
                          join_timeout=join_timeout, retest_rounds=retest_rounds)
-        res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html)
+        res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html, embedded is not None)
     finally:
         if srun is not None:
             try:

@@ -38,3 +38,23 @@ def test_fleet_run_starts_its_own_etcd_says_the_agent_line_and_stops_it(tmp_path
     assert p.returncode == 0 and res["healthy"] and len(res["pairs"]) == 3, first + rest
     with socket.socket() as s:  # its etcd is gone with it
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_embedded_etcd_outlives_every_agents_reading_of_the_end(tmp_path):
+    """Its etcd stops only once the agents have left (each after reading the run's end): every agent exits 0,
+    none is cut off by its etcd going away first (a lab run saw one agent not exit 0 before this)."""
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "rdmacheck", "fleet", "run", "--hosts", "h1,h2", "--etcd-listen",
+                          f"127.0.0.1:{port}", "--json", str(tmp_path / "f.json"), "--join-timeout", "30",
+                          "--lease-ttl", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        p.stderr.readline()
+        cfg = EtcdConfig(parse_metadata_url(f"etcd://127.0.0.1:{port}"), cluster="fleet", ttl=2)
+        agents, threads = start_sim_agents(EtcdStore.connect(cfg), ["h1", "h2"], [0.05], SimFaults(), poll=0.1)
+        for t in threads:
+            t.join(60)  # they leave on the run's end, before the coordinator stops its etcd
+        p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and [a.exit_code for a in agents] == [0, 0]
