@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from rdmacheck import __version__
+from rdmacheck import __version__, interrupts
 from rdmacheck.errors import EXIT_INTERNAL, RdmacheckError
 from rdmacheck.output.console import err
 
@@ -76,6 +76,7 @@ def _command_of(ctx) -> str:
 
 def main() -> None:
     load_commands(sys.argv[1:])
+    interrupts.install()
     try:
         rc = app(standalone_mode=False)
     except RdmacheckError as e:

@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rdmacheck import interrupts
 from rdmacheck.enginematrix.cells import CELLS, applies
 from rdmacheck.enginematrix.expected import expectation_for
 from rdmacheck.enginematrix.plan import EngineMatrixPlan
@@ -45,6 +46,7 @@ def run_engine_matrix(plan: EngineMatrixPlan) -> EngineMatrixResult:
             res.notes.append(f"etcd-restart cells used a throwaway etcd at {etcd}")
         for engine in plan.engines:
             for scenario in [s for s in plan.scenarios if s in applies(engine.kind)]:
+                interrupts.check()
                 cell = run_cell(plan, engine, scenario, etcd)
                 res.cells.append(cell)
                 plan.on_cell(cell)

@@ -15,6 +15,7 @@ from typing import Callable
 
 import msgspec
 
+from rdmacheck import interrupts
 from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.isolation import PairResult, diagnose, retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
@@ -98,6 +99,7 @@ class Coordinator:
         (at 4,096 hosts ~0.2 s of decoding: here it could hold back a round's last result)."""
         self.wake.wait(self.plan.poll)
         self.wake.clear()
+        interrupts.check()
 
     def _agents(self) -> dict[str, dict]:
         regs = {h: self._registration(h, keys.get("agent"))

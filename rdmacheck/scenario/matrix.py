@@ -3,9 +3,11 @@ against the scenario's expectations, saved after every cell."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from rdmacheck import interrupts
 from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.output.files import write_json_atomic
 from rdmacheck.scenario.cell import CellSpec
@@ -39,8 +41,9 @@ def run_matrix(scenarios: list[Scenario], out: Path, progress: Progress, command
     write_json_atomic(out, run.to_dict())
     try:
         for i, (sc, spec) in enumerate(plans):
+            interrupts.check()
             progress.cell_start(i, len(plans), spec.label)
-            cell = run_cell(replace(spec, log_dir=cell_log_dir(spec, log_dir)), on_step=progress.step,
+            cell = run_cell(replace(spec, log_dir=cell_log_dir(spec, log_dir)), on_step=_checked(progress.step),
                             cell=_appended(run, spec))
             cell.judge(sc.expectations)
             write_json_atomic(out, run.to_dict())
@@ -62,3 +65,11 @@ def _appended(run: RunResult, spec: CellSpec) -> CellResult:
     cell = CellResult.of(spec)
     run.cells.append(cell)
     return cell
+
+
+def _checked(step: Callable[[str], None]) -> Callable[[str], None]:
+    """Each step first raises an interrupt that was swallowed on its way (see interrupts.py)."""
+    def checked(text: str) -> None:
+        interrupts.check()
+        step(text)
+    return checked

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2] / "rdmacheck"
 # Lowest first. A unit (a top-level module or package of rdmacheck) may import only units of lower
 # layers; units of one layer are peers and never import each other.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "units", "findings", "words", "pattern", "scenarios", "faults"},
+    {"__init__", "errors", "units", "findings", "words", "pattern", "scenarios", "faults", "interrupts"},
     {"expectations", "output"},
     {"verbs"},
     {"handshake", "metadata", "lab"},
