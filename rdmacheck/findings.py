@@ -59,6 +59,14 @@ FINDINGS: dict[str, str] = {
                               "remove_remote_agent raised)",
     "engine-restart-failed": "a restarted engine exited or had not said it was ready by the deadline",
     "engine-name-changed": "a restarted engine came back under another name although its handshake port was pinned",
+    "engine-dead-peer-write-accepted": "a write to a peer that had been SIGKILLed (the writer not told) was "
+                                       "reported done",
+    "engine-survivor-broken": "after its write to a SIGKILLed peer, the survivor's transfers with another live peer "
+                              "failed or their data was not verified",
+    "engine-next-peer-failed": "after one peer was SIGKILLed without being removed, a new peer's transfers with the "
+                               "survivor failed or their data was not verified",
+    "engine-stale-write-accepted": "after the peer restarted with a new registration, a write through descriptors of "
+                                   "the old one was reported done, yet its data was not in the new peer's memory",
     "engine-write-failed-after-rehandshake": "the restarted peer was handshaken again, yet the engine's write failed",
     # security
     "reply-unauthenticated": "with a token, a reply whose MAC was missing, wrong or bound to another request",

@@ -11,6 +11,7 @@ from rdmacheck.enginematrix.plan import SCENARIOS, EngineMatrixPlan
 from rdmacheck.enginematrix.result import EngineCell
 from rdmacheck.engines.engine import Engine
 from rdmacheck.engines.pair import PairPlan, engine_evidence, run_pair
+from rdmacheck.engines.peer_loss import LOSS_SCENARIOS, run_loss
 from rdmacheck.engines.race import RacePlan, run_race
 from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
 from rdmacheck.mooncake.reestablish import run_mooncake
@@ -48,12 +49,16 @@ def mooncake_restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
 
 
 def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: str | None) -> EngineCell:
-    """Engine against engine (engines/pair.py): restarts, remove and re-add."""
-    res = run_pair(PairPlan(engine, scenario, plan.host, plan.device, plan.rounds, plan.length,
-                            float(plan.engine_transfer_timeout), log_dir=d))
+    """Engine against engine (engines/pair.py): restarts, remove and re-add; peer loss (engines/peer_loss.py)."""
+    pair_plan = PairPlan(engine, scenario, plan.host, plan.device, plan.rounds, plan.length,
+                         float(plan.engine_transfer_timeout), log_dir=d)
+    res = run_loss(pair_plan) if scenario in LOSS_SCENARIOS else run_pair(pair_plan)
     ok = sum(r.ok for r in res.rounds)
-    evidence = [f"{ok}/{res.rounds_planned} rounds verified in both engines' memory (round 0 before any "
-                f"{'restart' if scenario.startswith('restart') else 'remove+add'})"]
+    evidence = [f"{ok}/{res.rounds_planned} rounds verified in the engines' own memory (round 0: "
+                f"{res.rounds[0].action if res.rounds else 'start'})"]
+    evidence += [f"round {r.index} ({r.action}): {r.probe}" for r in res.rounds if r.probe][:3]
+    if res.backend_params:
+        evidence.append("UCX backend: " + ", ".join(f"{k}={v}" for k, v in sorted(res.backend_params.items())))
     acts = [r.action_ms for r in res.rounds[1:] if r.action_ms is not None]
     if acts:
         evidence.append(f"{res.rounds[-1].action}: {min(acts):.0f}-{max(acts):.0f} ms before the next transfer")
@@ -125,6 +130,10 @@ CELLS: dict[tuple[str, str], CellRunner] = {
     ("nixl", "race"): partial(race, engine_log=True),
     ("nixl", "remove-readd"): engine_pair,
     ("nixl", "remove-readd-inflight"): engine_pair,
+    ("nixl", "dead-peer"): engine_pair,
+    ("nixl", "dead-peer-errmode-none"): engine_pair,
+    ("nixl", "next-peer"): engine_pair,
+    ("nixl", "stale-descriptor"): engine_pair,
 }
 
 

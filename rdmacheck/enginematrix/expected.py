@@ -15,6 +15,7 @@ BEFORE_FIX = ("0.3.10",)  # before PR #1733 ("Fix simultaneous open handshake in
 # these rules say). Others are installable but judged PASS-or-not.
 KNOWN = ("0.3.10", "0.3.10.post1", "0.3.10.post2", "0.3.11", "0.3.12", "0.3.12.post1", "0.3.13", "0.3.13.post1")
 NIXL_KNOWN = ("0.10.1", "1.5.1")
+NIXL_MEASURED = ("restart-initiator", "restart-target", "race", "remove-readd", "remove-readd-inflight")
 
 RULES: tuple[Expectation, ...] = (
     Expectation.of(Verdict.PASS, "measured: every verified round passes", engine="mooncake", release=KNOWN),
@@ -31,7 +32,21 @@ RULES: tuple[Expectation, ...] = (
     # of two runs (by hand and in the engines matrix), race 3/3 and 4/4 trials. 0.10.1: the same scenarios 3 of
     # 3 rounds in one run each, race 4/4 (its agents start in ~25 s: torch).
     Expectation.of(Verdict.PASS, "measured (NIXL 1.5.1 and 0.10.1, rxe0): every round and trial verified in both "
-                   "agents' memory (3 of 3 rounds per scenario, race 4 of 4)", engine="nixl", release=NIXL_KNOWN),
+                   "agents' memory (3 of 3 rounds per scenario, race 4 of 4)", engine="nixl", release=NIXL_KNOWN,
+                   scenario=NIXL_MEASURED),
+    # Peer loss, NIXL 1.5.1 on rxe0 (engines/peer_loss.py; docs/engines.md, "When a peer dies"), one run each.
+    Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0, UCX error mode peer): the write to the SIGKILLed peer failed "
+                   "with NIXL_ERR_REMOTE_DISCONNECT after 47.7 s; the survivor's transfers with a third agent and "
+                   "with the restarted, re-added peer verified", engine="nixl", release="1.5.1", scenario="dead-peer"),
+    Expectation.of(Verdict.FAIL, "measured (1.5.1, rxe0, UCX error mode none): the write to the SIGKILLed peer was "
+                   "still in progress after 120 s: the survivor is never told", ("engine-write-hung",),
+                   engine="nixl", release="1.5.1", scenario="dead-peer-errmode-none"),
+    Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0): a new agent's transfers with the agent whose peer was "
+                   "SIGKILLed unannounced verified in both memories", engine="nixl", release="1.5.1",
+                   scenario="next-peer"),
+    Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0): after the peer's restart a write through the descriptors "
+                   "kept from before was refused (NIXL_ERR_NOT_FOUND, 95 ms); fresh descriptors verified",
+                   engine="nixl", release="1.5.1", scenario="stale-descriptor"),
     Expectation.of(Verdict.FAIL, "measured: two 0.3.10 engines writing to each other at one instant deadlock "
                    "(both first writes block)", ("engine-write-hung",), engine="mooncake", release=BEFORE_FIX, scenario="race"),
 )

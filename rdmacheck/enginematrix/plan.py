@@ -11,6 +11,11 @@ Scenarios:
                      engine killed and restarted under its name (local_hostname)
   remove-readd       (NIXL) remove the peer's agent and add it again at once
   remove-readd-inflight  (NIXL) the same with a WRITE in flight
+  dead-peer          (NIXL) the target is SIGKILLed and the initiator, not told, writes to it (must fail, not
+                     hang); a third agent's transfers still verified; then the target restarts and is re-added
+  dead-peer-errmode-none  (NIXL) the same with UCX's error handling mode `none`
+  next-peer          (NIXL) the initiator is SIGKILLed unannounced; a new agent's transfers with the target
+  stale-descriptor   (NIXL) the target restarts; the initiator writes through the descriptors it kept
 Which scenario applies to which engine is cells.CELLS: a third engine adds rows there.
 """
 
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
     from rdmacheck.enginematrix.result import EngineCell
 
 SCENARIOS = ("restart-initiator", "restart-target", "simopen", "race", "etcd-restart", "remove-readd",
-             "remove-readd-inflight")
+             "remove-readd-inflight", "dead-peer", "dead-peer-errmode-none", "next-peer", "stale-descriptor")
 
 
 @dataclass

@@ -49,7 +49,7 @@ ADAPTERS: dict[str, Adapter] = {
                         lambda t: {"MC_TRANSFER_TIMEOUT": str(max(1, round(t)))}, ("add_peer",)),
     "nixl": Adapter("nixl", nixl.DISTRIBUTION, nixl.DEFAULT_RELEASES, nixl.IWARP, nixl.install, nixl.installed,
                     nixl.engine_for, _nixl_args, lambda t: {"RDMACHECK_NIXL_TRANSFER_TIMEOUT": f"{t:g}"},
-                    ("add_peer", "remove_peer", "post", "settle"), proves_rdma_by_log=True),
+                    ("add_peer", "remove_peer", "post", "settle", "prep", "write_prepped"), proves_rdma_by_log=True),
 }
 
 

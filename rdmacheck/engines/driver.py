@@ -11,7 +11,8 @@ line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "de
       from local offset i*L); each slice prints {"event": "wrote", "target": i, "slice": j, "ok", "ms",
       "detail"} when its call returns, so a caller sees which calls never return; then the reply.
   {"op": "add_peer", "metadata": M} / {"op": "remove_peer", "peer": NAME} / {"op": "post", ...write's fields}
-      / {"op": "settle"}: for an engine that has them (PEER_OPS); others answer ok=false naming the op.
+      / {"op": "settle"} / {"op": "prep", peer, remote_addr, length} / {"op": "write_prepped", peer, seed, length}:
+      for an engine that has them (PEER_OPS); others answer ok=false naming the op.
 Both sides share this loop, so the orchestrator cannot tell them apart.
 """
 
@@ -28,7 +29,8 @@ from rdmacheck.pattern import check_pattern, pattern
 
 # Engine-specific steps a side offers if it has them (NIXL: a peer is known only once its metadata is added;
 # `post` starts a WRITE without waiting, `settle` waits for what was posted).
-PEER_OPS = ("add_peer", "remove_peer", "post", "settle")
+# `prep` keeps descriptor lists of a peer's range, `write_prepped` writes through them (stale after a restart).
+PEER_OPS = ("add_peer", "remove_peer", "post", "settle", "prep", "write_prepped")
 
 
 class Side(Protocol):

@@ -21,6 +21,7 @@ class Ready(Struct, forbid_unknown_fields=False):
     addr: Address
     length: Optional[Annotated[int, Meta(ge=0)]] = None
     metadata: Optional[Annotated[str, Meta(max_length=1 << 22)]] = None  # NIXL's agent metadata, base64
+    backend_params: Optional[dict[Name, Text]] = None  # NIXL: its UCX backend's parameters as it reports them
 
 
 class Reply(Struct, forbid_unknown_fields=False):

@@ -27,12 +27,22 @@ from rdmacheck.engines.driver import emit, serve
 POLL_S = 0.0005
 
 
+ERROR_MODE = "ucx_error_handling_mode"  # the UCX plugin's parameter (1.5.1: "peer" by default, or "none")
+
+
 class NixlSide:
-    def __init__(self, api, name: str, length: int, transfer_timeout: float):
+    def __init__(self, api, name: str, length: int, transfer_timeout: float, error_mode: str = ""):
         t0 = time.perf_counter()
-        self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=["UCX"]))
+        self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=[]))
+        params: dict[str, str] = {}
+        if error_mode and ERROR_MODE in self.agent.get_plugin_params("UCX"):
+            params[ERROR_MODE] = error_mode  # a release without it starts with its default; `ready` says which
+        if "UCX" in self.agent.get_plugin_list():
+            self.agent.create_backend("UCX", params)
         if "UCX" not in self.agent.backends:
             raise SystemExit(f"nixl: the UCX backend did not start (plugins: {self.agent.get_plugin_list()}){_why_no_ucx()}")
+        # What the backend runs with, as the engine reports it (the error mode of a dead-peer cell is evidence).
+        self.backend_params = {k: str(v) for k, v in self.agent.get_backend_params("UCX").items()}
         self.mem = mmap.mmap(-1, length)
         self.addr = ctypes.addressof(ctypes.c_char.from_buffer(self.mem))
         self.length = length
@@ -42,6 +52,7 @@ class NixlSide:
         self.transfer_timeout = transfer_timeout
         self.peers: set[str] = set()
         self.pending: list = []  # transfers posted by `post` and not yet waited for
+        self.prepped: dict[str, tuple] = {}  # peer -> (local, remote) descriptor lists prepared by `prep`
 
     def metadata(self) -> str:
         return base64.b64encode(self.agent.get_agent_metadata()).decode()
@@ -78,9 +89,10 @@ class NixlSide:
             raise RuntimeError(f"nixl {op} to {peer}: transfer() returned ERR")
         return handle
 
-    def _wait(self, handle, what: str) -> None:
+    def _wait(self, handle, what: str, timeout: float | None = None) -> None:
         """Poll the transfer until DONE or ERR; still in progress at the deadline is a hang, reported."""
-        deadline = time.monotonic() + self.transfer_timeout
+        timeout = self.transfer_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         try:
             while True:
                 state = self.agent.check_xfer_state(handle)
@@ -89,7 +101,7 @@ class NixlSide:
                 if state == "ERR":
                     raise RuntimeError(f"nixl {what}: check_xfer_state returned ERR")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"nixl {what}: still in progress after {self.transfer_timeout:g} s")
+                    raise TimeoutError(f"nixl {what}: still in progress after {timeout:g} s")
                 time.sleep(POLL_S)
         finally:
             try:
@@ -110,13 +122,35 @@ class NixlSide:
             self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0), cmd["peer"]))
         return f"posted {len(self.pending)}"
 
+    def prep(self, cmd: dict) -> str:
+        """Prepare descriptor lists for one range of a peer and keep them (an application's cached descriptors:
+        after the peer restarts with a new registration they are stale)."""
+        local = self.agent.prep_xfer_dlist("NIXL_INIT_AGENT", [(self.addr, cmd["length"], 0)], "DRAM")
+        remote = self.agent.prep_xfer_dlist(cmd["peer"], [(cmd["remote_addr"], cmd["length"], 0)], "DRAM")
+        self.prepped[cmd["peer"]] = (local, remote)
+        return f"prepared {cmd['length']} bytes at {cmd['remote_addr']:#x} of {cmd['peer']}"
+
+    def write_prepped(self, cmd: dict) -> str:
+        """WRITE a new pattern through the descriptor lists `prep` kept for the peer."""
+        from rdmacheck.pattern import pattern  # noqa: PLC0415
+
+        local, remote = self.prepped[cmd["peer"]]
+        self.local_write(0, pattern(cmd["seed"], cmd["length"]))
+        handle = self.agent.make_prepped_xfer("WRITE", local, [0], remote, [0], b"rdmacheck")
+        state = self.agent.transfer(handle)
+        if state == "ERR":
+            self.agent.release_xfer_handle(handle)
+            raise RuntimeError(f"nixl write to {cmd['peer']} through prepared descriptors: transfer() returned ERR")
+        self._wait(handle, f"write to {cmd['peer']} through prepared descriptors")
+        return "done"
+
     def settle(self, cmd: dict) -> str:
-        """Wait for every posted transfer; the first that fails is the answer."""
+        """Wait for every posted transfer (each up to `wait_s` seconds if given); the first that fails is the answer."""
         pending, self.pending = self.pending, []
         errors = []
         for handle, peer in pending:
             try:
-                self._wait(handle, f"posted write to {peer}")
+                self._wait(handle, f"posted write to {peer}", cmd.get("wait_s"))
             except (RuntimeError, TimeoutError) as e:
                 errors.append(str(e))
         if errors:
@@ -178,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transfer-timeout", type=float,
                    default=float(os.environ.get("RDMACHECK_NIXL_TRANSFER_TIMEOUT", "30")),
                    help="a transfer still in progress this long is reported as hung")
+    p.add_argument("--error-mode", choices=("peer", "none"), default=os.environ.get("RDMACHECK_NIXL_ERROR_MODE") or None,
+                   help="UCX's error handling mode for the backend (default: the release's own)")
     a = p.parse_args(argv)
-    side = NixlSide(_load_api(a.device), a.name, a.length, a.transfer_timeout)
+    side = NixlSide(_load_api(a.device), a.name, a.length, a.transfer_timeout, a.error_mode or "")
     emit({"event": "ready", "side": "nixl", "name": side.name, "addr": side.addr, "length": side.length,
-          "metadata": side.metadata(), "init_ms": round(side.init_ms, 1)})
+          "metadata": side.metadata(), "init_ms": round(side.init_ms, 1), "backend_params": side.backend_params})
     return serve(side)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +44,14 @@ class PairPlan:
     length: int = 1 << 20
     transfer_timeout: float = 5.0  # the engine's own limit on one transfer
     step_timeout: float = 30.0  # a check of an engine's memory, adding or removing a peer
+    # A write to a SIGKILLed peer: how long it may take to fail. Measured on rxe0 (NIXL 1.5.1, UCX error mode
+    # peer): NIXL_ERR_REMOTE_DISCONNECT after 47.7 s; in mode none still in progress after 120 s.
+    dead_peer_timeout: float = 120.0
     start_timeout: float = 150.0  # an engine's start (NIXL before 1.4 imports torch: 25-70 s each under TCG)
     log_dir: Path = Path("rdmacheck-logs/engines")
 
 
-class _Hung(Exception):
+class Hung(Exception):
     """An engine had not answered when its deadline passed: a hang of a transfer call, or of another step."""
 
     def __init__(self, message: str, op: str):
@@ -55,14 +59,16 @@ class _Hung(Exception):
         self.finding = "engine-write-hung" if op in TRANSFER_OPS else "deadline"
 
 
-class _Engines:
-    """The two engine processes of a pair, by role, and what each said when it came up."""
+class Engines:
+    """The engine processes of a scenario, by role (initiator, target, ...; each agent is named rdmacheck-ROLE),
+    and what each said when it came up. `env`: every side's extra environment (NIXL's error mode)."""
 
-    def __init__(self, plan: PairPlan):
+    def __init__(self, plan: PairPlan, env: dict[str, str] | None = None):
         self.plan = plan
+        self.env = env or {}
         self.proc: dict[str, RoleProcess] = {}
         self.ready: dict[str, dict] = {}
-        self.starts: dict[str, int] = {"initiator": 0, "target": 0}
+        self.starts: Counter[str] = Counter()
 
     def log(self, role: str) -> Path:
         return self.plan.log_dir / f"{role}-{self.starts[role]}.log"
@@ -71,11 +77,11 @@ class _Engines:
         p = self.plan
         self.proc[role] = spawn_engine(p.engine, f"{p.engine.label} {role}", p.host, p.device, 2 * p.length,
                                        self.log(role), name=f"rdmacheck-{role}",
-                                       transfer_timeout=p.transfer_timeout)
+                                       transfer_timeout=p.transfer_timeout, env=self.env)
         try:
             self.ready[role] = self.proc[role].wait_for("ready", p.start_timeout, f"the {role} engine to start")
         except (RoleFailed, DeadlineExceeded) as e:
-            raise _Failed("engine-restart-failed" if self.starts[role] else "role-crashed", str(e)[:300]) from None
+            raise Failed("engine-restart-failed" if self.starts[role] else "role-crashed", str(e)[:300]) from None
         return self.ready[role]
 
     def call(self, role: str, timeout: float, what: str, **cmd) -> dict:
@@ -85,14 +91,14 @@ class _Engines:
         try:
             return proc.wait_for("reply", timeout, what, since=mark)
         except DeadlineExceeded:
-            raise _Hung(f"{what}: no answer from the {role} engine within {timeout:g} s", cmd.get("op", "")) from None
+            raise Hung(f"{what}: no answer from the {role} engine within {timeout:g} s", cmd.get("op", "")) from None
 
     def introduce(self, role: str, other: str) -> None:
         """`role` learns `other` (NIXL: its metadata; Mooncake: nothing to learn, by name)."""
         r = self.call(role, self.plan.step_timeout, f"the {role} adding its peer", op="add_peer",
                       metadata=self.ready[other].get("metadata", ""), peer=self.ready[other]["name"])
         if not r["ok"]:
-            raise _Failed("engine-peer-add-failed", f"{role}: {r['detail']}")
+            raise Failed("engine-peer-add-failed", f"{role}: {r['detail']}")
 
     def forget(self, role: str, other: str) -> bool | None:
         """Remove the peer; whether a transfer it posted was still in flight at the remove (None: none posted,
@@ -100,7 +106,7 @@ class _Engines:
         r = self.call(role, self.plan.step_timeout, f"the {role} removing its peer", op="remove_peer",
                       peer=self.ready[other]["name"])
         if not r["ok"]:
-            raise _Failed("engine-peer-add-failed", f"{role} removing {other}: {r['detail']}")
+            raise Failed("engine-peer-add-failed", f"{role} removing {other}: {r['detail']}")
         m = IN_FLIGHT.search(str(r.get("detail", "")))
         return None if m is None or m.group(2) == "0" else m.group(1) != "0"
 
@@ -115,13 +121,13 @@ class _Engines:
             self.kill(role)
 
 
-class _Failed(Exception):
+class Failed(Exception):
     def __init__(self, finding: str, detail: str):
         super().__init__(detail)
         self.finding = finding
 
 
-def _transfer(e: _Engines, writer: str, receiver: str) -> Transfer:
+def checked_transfer(e: Engines, writer: str, receiver: str) -> Transfer:
     """WRITE a new pattern into the receiver's second half, READ it back, then the receiver checks it."""
     p = e.plan
     t = Transfer(writer)
@@ -132,7 +138,7 @@ def _transfer(e: _Engines, writer: str, receiver: str) -> Transfer:
     t.write_ms = w.get("ms")
     if not w["ok"]:
         t.detail = f"write: {w['detail']}"
-        raise _Failed("engine-write-hung" if "still in progress" in w["detail"] else "engine-write-failed", t.detail)
+        raise Failed("engine-write-hung" if "still in progress" in w["detail"] else "engine-write-failed", t.detail)
     r = e.call(writer, limit, f"the {writer}'s read-back", op="read", **io)
     t.readback_ok = bool(r["ok"])
     v = e.call(receiver, p.step_timeout, f"the {receiver}'s check of its memory", op="verify", seed=io["seed"],
@@ -140,38 +146,42 @@ def _transfer(e: _Engines, writer: str, receiver: str) -> Transfer:
     t.receiver_ok = bool(v["ok"])
     t.detail = f"receiver: {v['detail']}; read back: {r['detail']}"
     if not r["ok"] and not r["detail"].startswith("first mismatch"):  # the READ itself failed: no data check
-        raise _Failed("engine-write-hung" if "still in progress" in r["detail"] else "engine-write-failed",
+        raise Failed("engine-write-hung" if "still in progress" in r["detail"] else "engine-write-failed",
                       f"read back: {r['detail']}")
     return t
 
 
-def _round(e: _Engines, res: PairResult, index: int, action: str, before) -> PairRound:
+def play_round(e: Engines, res: PairResult, index: int, action: str, before,
+               directions: list[tuple[str, str]] | None = None) -> PairRound:
+    """`before` (the round's action), then each (writer, receiver) transfer checked; the round's finding is the
+    first that failed. Default directions: the initiator's after a remove+add, both ways otherwise."""
     rnd = PairRound(index, action)
     res.rounds.append(rnd)
     t0 = time.monotonic()
     try:
         before(rnd)
         rnd.action_ms = round((time.monotonic() - t0) * 1000, 1)
-        pairs = [("initiator", "target")] if action.startswith("remove") else [("initiator", "target"),
-                                                                             ("target", "initiator")]
-        for writer, receiver in pairs:
-            t = _transfer(e, writer, receiver)
+        if directions is None:
+            directions = [("initiator", "target")] if action.startswith("remove") else [("initiator", "target"),
+                                                                                      ("target", "initiator")]
+        for writer, receiver in directions:
+            t = checked_transfer(e, writer, receiver)
             rnd.transfers.append(t)
             found = data_check_finding(t.receiver_ok, bool(t.readback_ok))
             if found:
                 rnd.finding, rnd.error = found, f"{writer} -> {receiver}: {t.detail}"
                 return rnd
         rnd.ok = True
-    except _Failed as x:
+    except Failed as x:
         rnd.finding, rnd.error = x.finding, str(x)
-    except _Hung as x:
+    except Hung as x:
         rnd.finding, rnd.error = x.finding, str(x)
     except RoleFailed as x:
         rnd.finding, rnd.error = "role-crashed", str(x)[:300]
     return rnd
 
 
-def _restart(e: _Engines, side: str):
+def _restart(e: Engines, side: str):
     other = "target" if side == "initiator" else "initiator"
 
     def before(rnd: PairRound) -> None:
@@ -180,14 +190,14 @@ def _restart(e: _Engines, side: str):
         old = e.ready[side]["name"]
         e.start(side)
         if e.ready[side]["name"] != old:
-            raise _Failed("engine-name-changed", f"the restarted {side} came back as {e.ready[side]['name']}, not {old}")
+            raise Failed("engine-name-changed", f"the restarted {side} came back as {e.ready[side]['name']}, not {old}")
         e.forget(other, side)  # the survivor drops the dead agent and learns the new one
         e.introduce(other, side)
         e.introduce(side, other)
     return before
 
 
-def _readd(e: _Engines, inflight: bool):
+def _readd(e: Engines, inflight: bool):
     def before(rnd: PairRound) -> None:
         p = e.plan
         if inflight:
@@ -195,7 +205,7 @@ def _readd(e: _Engines, inflight: bool):
                        peer=e.ready["target"]["name"], remote_addr=e.ready["target"]["addr"] + p.length,
                        seed=new_seed(), length=p.length, count=IN_FLIGHT_WRITES)
             if not r["ok"]:
-                raise _Failed("engine-write-failed", f"post: {r['detail']}")
+                raise Failed("engine-write-failed", f"post: {r['detail']}")
         shown = e.forget("initiator", "target")
         if inflight:
             rnd.in_flight_at_remove = bool(shown)
@@ -204,7 +214,7 @@ def _readd(e: _Engines, inflight: bool):
             s = e.call("initiator", p.transfer_timeout + p.step_timeout, "the posted write to end", op="settle")
             rnd.inflight = "completed" if s["ok"] else s["detail"][:200]
             if not s["ok"] and "still in progress" in s["detail"]:
-                raise _Failed("engine-write-hung", f"the write posted before the remove: {s['detail']}")
+                raise Failed("engine-write-hung", f"the write posted before the remove: {s['detail']}")
     return before
 
 
@@ -219,7 +229,7 @@ def run_pair(plan: PairPlan) -> PairResult:
                              f"(NIXL); {plan.engine.kind}'s restarts run in `mooncake reestablish`")
     fresh_log_dir(plan.log_dir, "*.log")
     res = PairResult(plan.scenario, plan.engine.label, plan.device, plan.rounds + 1)
-    e = _Engines(plan)
+    e = Engines(plan)
     t0 = time.monotonic()
     try:
 
@@ -229,24 +239,30 @@ def run_pair(plan: PairPlan) -> PairResult:
             e.introduce("initiator", "target")
             e.introduce("target", "initiator")
 
-        _round(e, res, 0, "start", first)
+        play_round(e, res, 0, "start", first)
         if res.rounds[0].ok:
             for i in range(1, plan.rounds + 1):
                 if plan.scenario in READD:
-                    _round(e, res, i, "remove+add", _readd(e, plan.scenario.endswith("inflight")))
+                    play_round(e, res, i, "remove+add", _readd(e, plan.scenario.endswith("inflight")))
                 else:
                     side = plan.scenario.split("-", 1)[1]
-                    _round(e, res, i, f"restart {side}", _restart(e, side))
+                    play_round(e, res, i, f"restart {side}", _restart(e, side))
     finally:
-        e.close()
-        logs = sorted(plan.log_dir.glob("*.log"))
-        res.engine_log = engine_evidence(plan.engine, logs)
-        if adapter(plan.engine).proves_rdma_by_log and any(r.ok for r in res.rounds):
-            res.not_on_rdma = not_on_rdma(logs, plan.device) or ""
-            if res.not_on_rdma:
-                res.engine_log.insert(0, res.not_on_rdma)
-        res.duration_s = round(time.monotonic() - t0, 3)
+        finish(e, res, t0)
     return res
+
+
+def finish(e: Engines, res: PairResult, t0: float) -> None:
+    """Kill the engines, then read their logs: the evidence, and whether they show RDMA on the device."""
+    plan = e.plan
+    e.close()
+    logs = sorted(plan.log_dir.glob("*.log"))
+    res.engine_log = engine_evidence(plan.engine, logs)
+    if adapter(plan.engine).proves_rdma_by_log and any(r.ok for r in res.rounds):
+        res.not_on_rdma = not_on_rdma(logs, plan.device) or ""
+        if res.not_on_rdma:
+            res.engine_log.insert(0, res.not_on_rdma)
+    res.duration_s = round(time.monotonic() - t0, 3)
 
 
 def engine_evidence(engine: Engine, logs: list[Path], limit: int = 8) -> list[str]:

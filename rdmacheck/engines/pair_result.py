@@ -29,6 +29,8 @@ class PairRound:
     action_ms: float | None = None  # the restart's start or the remove+add, in ms
     inflight: str = ""  # remove-and-re-add with a transfer in flight: how the posted transfer ended
     in_flight_at_remove: bool | None = None  # its posted transfer's state, asked right before the remove
+    probe: str = ""  # a transfer the engine should refuse (to a dead peer, through stale descriptors): what it did
+    probe_ms: float | None = None  # how long that transfer took to end (fail, or be reported done)
     transfers: list[Transfer] = field(default_factory=list)
 
 
@@ -43,6 +45,8 @@ class PairResult:
     engine_log: list[str] = field(default_factory=list)  # the engines' own lines that explain a result
     duration_s: float = 0.0
     not_on_rdma: str = ""  # why the engines' logs do not show RDMA on the device under test ("": they do)
+    untested: str = ""  # why the scenario's condition could not be set up (a SKIP saying so), e.g. no error mode
+    backend_params: dict[str, str] = field(default_factory=dict)  # NIXL's UCX backend, as the engine reported it
 
     @property
     def condition_shown(self) -> bool:
@@ -54,6 +58,8 @@ class PairResult:
         """PASS: every planned round verified (on RDMA, where the engine's log can show it). SKIP: all of that,
         but the condition the scenario is named after never arose (remove-readd-inflight: no WRITE was in
         flight at any remove): it was not tested, and the result says so instead of passing it."""
+        if self.untested and not self.error:
+            return Verdict.SKIP
         complete = len(self.rounds) == self.rounds_planned and not self.error and not self.not_on_rdma
         if not complete or not all(r.ok for r in self.rounds):
             return Verdict.FAIL
@@ -61,6 +67,8 @@ class PairResult:
 
     @property
     def skip_reason(self) -> str:
+        if self.untested and self.verdict == Verdict.SKIP:
+            return self.untested
         asked = [r for r in self.rounds if r.in_flight_at_remove is not None]
         return (f"nothing was in flight at the remove: every WRITE posted before it was already done, in each of "
                 f"{len(asked)} rounds (the engine's own transfer states, asked right before the remove)"

@@ -104,12 +104,12 @@ def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, caps
 
 def test_only_a_blocked_transfer_is_named_a_hang():
     """A check of memory or an add_peer not answered in time is a deadline naming the step, never a write hang."""
-    from rdmacheck.engines.pair import _Hung
+    from rdmacheck.engines.pair import Hung
 
-    assert _Hung("the target's check of its memory", "verify").finding == "deadline"
-    assert _Hung("the initiator adding its peer", "add_peer").finding == "deadline"
-    assert _Hung("the initiator's write", "write").finding == "engine-write-hung"
-    assert _Hung("the posted write to end", "settle").finding == "engine-write-hung"
+    assert Hung("the target's check of its memory", "verify").finding == "deadline"
+    assert Hung("the initiator adding its peer", "add_peer").finding == "deadline"
+    assert Hung("the initiator's write", "write").finding == "engine-write-hung"
+    assert Hung("the posted write to end", "settle").finding == "engine-write-hung"
 
 
 def test_an_engines_directory_others_could_have_made_or_can_write_is_refused(tmp_path, monkeypatch):
@@ -212,3 +212,68 @@ def test_a_process_whose_event_fails_its_check_fails_the_wait_never_the_run(tmp_
     finally:
         proc.kill()
         proc.stop()
+
+
+class _Replies:
+    """The orchestrator's view of engine sides that answer each op as scripted (the classification is pure logic;
+    the real engines answer in tests/lab/test_engines.py)."""
+
+    def __init__(self, **answers):
+        from rdmacheck.engines.pair import PairPlan
+
+        self.plan = PairPlan(_nixl("nixl==1.5.1"), "dead-peer", "127.0.0.1")
+        self.ready = {r: {"name": f"rdmacheck-{r}", "addr": 0x10000} for r in ("initiator", "target")}
+        self.answers, self.sent = answers, []
+
+    def call(self, role, timeout, what, **cmd):
+        self.sent.append(cmd["op"])
+        return self.answers[cmd["op"]]
+
+
+@pytest.mark.parametrize("settle,finding", [
+    ({"ok": False, "detail": "nixlRemoteDisconnectError: NIXL_ERR_REMOTE_DISCONNECT"}, None),
+    ({"ok": False, "detail": "RuntimeError: nixl posted write to t: still in progress after 120 s"}, "engine-write-hung"),
+    ({"ok": True, "detail": "1 posted transfer(s) done"}, "engine-dead-peer-write-accepted"),
+])
+def test_a_write_to_a_dead_peer_must_fail_loudly(settle, finding):
+    from rdmacheck.engines.pair import Failed
+    from rdmacheck.engines.peer_loss import _dead_write
+
+    e, rnd = _Replies(post={"ok": True, "detail": "posted 1"}, settle=settle), PairRound(1, "kill target")
+    if finding is None:
+        _dead_write(e, rnd, "initiator", "target")
+        assert rnd.probe.startswith("failed in") and "REMOTE_DISCONNECT" in rnd.probe
+    else:
+        with pytest.raises(Failed) as x:
+            _dead_write(e, rnd, "initiator", "target")
+        assert x.value.finding == finding
+    assert e.sent == ["post", "settle"] and rnd.probe_ms is not None
+
+
+@pytest.mark.parametrize("write,verify,finding", [
+    ({"ok": False, "detail": "nixlNotFoundError: NIXL_ERR_NOT_FOUND"}, None, None),  # refused: the right answer
+    ({"ok": True, "detail": "done"}, {"ok": True, "detail": "1048576 bytes match seed 0x1"}, None),  # landed, checked
+    ({"ok": True, "detail": "done"}, {"ok": False, "detail": "first mismatch at byte 0"}, "engine-stale-write-accepted"),
+])
+def test_a_write_through_stale_descriptors_is_refused_or_its_data_is_in_the_new_peers_memory(write, verify, finding):
+    from rdmacheck.engines.pair import Failed
+    from rdmacheck.engines.peer_loss import _prepped_write
+
+    e = _Replies(write_prepped=write, read={"ok": True, "detail": "read"}, verify=verify)
+    rnd = PairRound(1, "restart target")
+    if finding is None:
+        t = _prepped_write(e, rnd, stale=True)
+        assert ("refused" in rnd.probe) == (t is None) and rnd.probe.startswith("kept descriptors:")
+        assert e.sent == (["write_prepped"] if t is None else ["write_prepped", "read", "verify"])
+    else:
+        with pytest.raises(Failed) as x:
+            _prepped_write(e, rnd, stale=True)
+        assert x.value.finding == finding and "does not hold" in rnd.probe
+
+
+def test_an_error_mode_the_engine_did_not_take_is_a_skip_naming_it_never_a_pass():
+    res = PairResult("dead-peer-errmode-none", "nixl 0.10.1", "rxe0", rounds_planned=3,
+                     untested="nixl 0.10.1's UCX backend did not take ucx_error_handling_mode=none")
+    assert (res.verdict, res.findings()) == (Verdict.SKIP, []) and "did not take" in res.skip_reason
+    res.error = "the target engine exited"
+    assert res.verdict == Verdict.FAIL
