@@ -21,7 +21,9 @@ from rdmacheck.output.console import out_console
 SCENARIO_OPTIONS = ((("endpoints", "answer_timeout"), ("simopen",)),
                     (("race_trials", "race_threads", "hang_after"), ("race",)),
                     (("engine_transfer_timeout",), ("restart-initiator", "restart-target", "simopen", "etcd-restart",
-                                                    "remove-readd", "remove-readd-inflight")))
+                                                    "remove-readd", "remove-readd-inflight", "dead-peer",
+                                                    "dead-peer-errmode-none", "next-peer", "stale-descriptor")),
+                    (("dead_peer_timeout",), ("dead-peer", "dead-peer-errmode-none")))
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ def matrix_command(preset: Preset) -> Callable[..., None]:
         engine_transfer_timeout: int = typer.Option(5, "--engine-transfer-timeout", help="The engines' own limit on one "
                                                     "transfer (Mooncake: MC_TRANSFER_TIMEOUT; NIXL: how long a "
                                                     "transfer may stay in progress), seconds; not race cells (their watchdog is --hang-after)."),
+        dead_peer_timeout: float = typer.Option(120.0, "--dead-peer-timeout", min=1.0, help="dead-peer: how long the "
+                                                "survivor's write to the SIGKILLed peer may take to fail, seconds "
+                                                "(measured on rxe0, NIXL 1.5.1, error mode peer: ~48 s)."),
         etcd: Optional[str] = typer.Option(None, "--etcd", help="etcd for the etcd-restart cells, e.g. "
                                            "etcd://127.0.0.1:2379 (default: a throwaway local etcd)."),
         log_dir: Path = typer.Option(preset.log_dir, "--log-dir", help="Every cell's logs: DIR/<engine>/<scenario>/."),
@@ -135,7 +140,8 @@ def matrix_command(preset: Preset) -> Callable[..., None]:
         run_matrix(preset, engines, device, scenarios, host, json_path, junit, tone, quiet, etcd, rounds=rounds,
                    endpoints=endpoints, race_trials=race_trials, race_threads=race_threads,
                    answer_timeout=answer_timeout, hang_after=hang_after,
-                   engine_transfer_timeout=engine_transfer_timeout, log_dir=log_dir)
+                   engine_transfer_timeout=engine_transfer_timeout, dead_peer_timeout=dead_peer_timeout,
+                   log_dir=log_dir)
 
     matrix_cmd.__doc__ = ("Engine releases x scenarios, judged against the shipped (measured) expectations; exit 0 "
                           "when every cell is as expected."

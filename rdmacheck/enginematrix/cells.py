@@ -51,7 +51,7 @@ def mooncake_restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
 def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: str | None) -> EngineCell:
     """Engine against engine (engines/pair.py): restarts, remove and re-add; peer loss (engines/peer_loss.py)."""
     pair_plan = PairPlan(engine, scenario, plan.host, plan.device, plan.rounds, plan.length,
-                         float(plan.engine_transfer_timeout), log_dir=d)
+                         float(plan.engine_transfer_timeout), dead_peer_timeout=plan.dead_peer_timeout, log_dir=d)
     res = run_loss(pair_plan) if scenario in LOSS_SCENARIOS else run_pair(pair_plan)
     ok = sum(r.ok for r in res.rounds)
     evidence = [f"{ok}/{res.rounds_planned} rounds verified in the engines' own memory (round 0: "

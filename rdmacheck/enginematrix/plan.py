@@ -49,6 +49,7 @@ class EngineMatrixPlan:
     answer_timeout: float = 5.0
     hang_after: float = 5.0
     engine_transfer_timeout: int = 5
+    dead_peer_timeout: float = 120.0  # dead-peer: how long the survivor's write to the killed peer may take to fail
     etcd: str | None = None  # an etcd URL for etcd-restart; None: a throwaway local etcd
     log_dir: Path = Path("rdmacheck-logs/engines-matrix")
     command: str = "engines matrix"

@@ -84,6 +84,8 @@ def _nixl(spec):
     (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "remove-readd", "--hang-after", "3"], "--hang-after"),
     (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "race", "--engine-transfer-timeout", "3"],
      "--engine-transfer-timeout"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "next-peer", "--dead-peer-timeout", "30"],
+     "--dead-peer-timeout"),
 ])
 def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, capsys):
     import sys

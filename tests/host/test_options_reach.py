@@ -29,6 +29,7 @@ from rdmacheck.words import Role
 
 # A valid non-default value for each option (by flag); {tmp} is a fresh path per run.
 SAMPLES = {
+    "--dead-peer-timeout": "77.5",
     "--device": "dev7", "-d": "dev7", "--target-device": "dev8", "--target-netns": "ns7", "--restart": "target",
     "--strategy": "recreate", "--mode": "cm", "--rounds": "7", "--gid-index": "5", "--ib-port": "2",
     "--listen": "127.0.0.9:4242", "--cm-port": "4343", "--cm-addr": "10.9.9.9", "--buffer-size": "9MiB",
@@ -125,6 +126,8 @@ def _engine_matrix(plan, *a, **k):
 def _fake_engine(spec):
     from rdmacheck.engines.mooncake import Engine
 
+    if spec and spec.startswith("nixl=="):
+        return Engine(Path(f"/engines/{spec}/bin/python"), spec[6:], "nixl", "rdmacheck.engines.nixl_side")
     return Engine(Path(f"/engines/{spec}/bin/python"), spec or "default")
 
 
@@ -239,6 +242,8 @@ def cases() -> list[Case]:
         Case(("mooncake", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
              {"rdmacheck.enginematrix.run:run_engine_matrix": Recorder(_engine_matrix)}),
         Case(("engines", "matrix"), ("-d", "dev0", "--scenarios", "etcd-restart"),
+             {"rdmacheck.enginematrix.run:run_engine_matrix": Recorder(_engine_matrix)}),
+        Case(("engines", "matrix"), ("-d", "dev0", "--engines", "nixl==1.5.1", "--scenarios", "dead-peer"),
              {"rdmacheck.enginematrix.run:run_engine_matrix": Recorder(_engine_matrix)}),
         Case(("engines", "install"), ("nixl==1.5.1",), {"rdmacheck.engines.catalog:install": Recorder(_fake_engine)}),
         Case(("mooncake", "engines"), (), {"rdmacheck.engines.mooncake:install": Recorder(_fake_engine)}),
