@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 
-
-@dataclass(frozen=True)
-class Dist:
-    """A distribution summarised: min, median, p99, max (and how many samples)."""
-    n: int
-    min: float
-    median: float
-    p99: float
-    max: float
-
-    @classmethod
-    def of(cls, xs: list[float]) -> "Dist":
-        s = sorted(xs)
-        return cls(len(s), round(s[0], 3), round(statistics.median(s), 3),
-                   round(s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))], 3), round(s[-1], 3))
+from rdmacheck.verbs.measure import Dist
 
 
 STEPS = ("renew", "handshake", "INIT", "RTR", "RTS", "first write", "total")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rdmacheck.bench.measure import Remote, bandwidth_bps, latency_us
+from rdmacheck.verbs.measure import Remote, bandwidth_bps, latency_us
 from rdmacheck.bench.result import STEPS, BenchResult, Dist
 from rdmacheck.endpoint import Endpoint
 from rdmacheck.errors import RdmacheckError

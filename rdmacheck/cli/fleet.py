@@ -147,6 +147,8 @@ def run_cmd(
     pair_timeout: float = typer.Option(30.0, "--pair-timeout", help="Seconds for each verified write of a pair."),
     join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for the agents; the missing are named, their pairs host-down."),
     retest_rounds: int = typer.Option(2, "--retest-rounds", help="Extra rounds pairing undecided hosts with new partners."),
+    no_measure: bool = typer.Option(False, "--no-measure", help="Skip the link measurement (by default, after its last verified write, each pair measures 64 B READ latency and WRITE and READ bandwidth on that QP)."),
+    slow_if: str = typer.Option("mad:3.5", "--slow-if", help="How measured links are judged slow: mad[:Z] (worse than the run's median by Z scaled MADs and by 1.5x) | clusterkit (latency over 2.1x the minimum, bandwidth under 93% of the maximum)."),
     launch: str = typer.Option("none", "--launch", help="none: agents are started by anything else | slurm: one per node of this allocation via srun."),
     agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests (auto: each node's first device with an IPv4)."),
     json_path: Optional[Path] = typer.Option(Path("results/fleet.json"), "--json", help="The results file."),
@@ -177,7 +179,12 @@ def run_cmd(
         raise typer.BadParameter("--launch slurm waits for one agent per node of the allocation", param_hint="--hosts")
     settings = PairSettings(mode=mode.value, strategy=strategy.value, restarts=restarts, length=o.size(length, "--length"),
                             buffer_size=max(4 << 20, o.size(length, "--length")), start_timeout=start_timeout,
-                            round_timeout=pair_timeout)
+                            round_timeout=pair_timeout, measure=not no_measure)
+    if no_measure:
+        o.refuse_given(["slow_if"], "with --no-measure: nothing is measured to judge")
+    from rdmacheck.fleet.slowness import SlowRule
+
+    SlowRule.parse(slow_if)  # before anything starts
     _check_settings(settings, join_timeout, retest_rounds, o.csv(hosts) or [])
     from rdmacheck.fleet.schedule import Pairing
 
@@ -208,7 +215,7 @@ def run_cmd(
             etcd_args, env = agent_etcd_args(etcd, join_timeout)
             srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
         plan = FleetPlan(expect=o.csv(hosts) if hosts else expect, pairing=parsed, seed=seed, settings=settings,
-                         join_timeout=join_timeout, retest_rounds=retest_rounds)
+                         join_timeout=join_timeout, retest_rounds=retest_rounds, slow_if=slow_if)
         res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html, embedded is not None)
     finally:
         if srun is not None:

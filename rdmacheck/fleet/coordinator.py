@@ -36,6 +36,7 @@ class FleetPlan:
     join_timeout: float = 120.0
     round_timeout: float | None = None  # default: from the pair settings
     retest_rounds: int = 2  # extra rounds that pair undecided hosts with new partners
+    slow_if: str = "mad:3.5"  # fleet/slowness.SlowRule: how the measured links are judged
     poll: float = 0.25  # the longest wait for a change before the deadlines are looked at again
     safety: float = 10.0  # a re-read of the hosts' keys, in case the watch's stream hid a change
 
@@ -51,7 +52,8 @@ class Coordinator:
                  on_round: Callable[[FleetResult], None] = lambda result: None):
         self.plan, self.store, self.say, self.on_round = plan, store, say, on_round
         self.ignored: set[tuple[str, int]] = set()  # (result key, round) already warned about
-        self.result = FleetResult(run=store.store.cfg.cluster, pairing=str(plan.pairing), started=time.time())
+        self.result = FleetResult(run=store.store.cfg.cluster, pairing=str(plan.pairing), started=time.time(),
+                                  slow_if=plan.slow_if)
         self.down: dict[str, float] = {}  # host -> seconds into the run its lease was found gone
         self.t0 = time.monotonic()
         self.nonce = secrets.token_hex(8)  # this run's: agents put it back with every ready and result value

@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.fleet.slowness import Link, Slowness, SlowRule, judge
 from rdmacheck.words import Verdict
 
 
@@ -28,6 +29,8 @@ class PairResult:
     verdict: Verdict
     finding: str | None = None  # e.g. reuse-refused, deadline, host-down
     plane: str = "data"  # data | control (fleet/protocol.py)
+    link: dict[str, float] | None = field(default=None, compare=False)  # the verified QP's measured numbers
+    link_error: str | None = None  # verified, but its measurement failed
 
     @property
     def data_failure(self) -> bool:
@@ -42,6 +45,7 @@ class Diagnosis:
     healthy: list[str] = field(default_factory=list)
     untested: list[PairResult] = field(default_factory=list)  # control-plane failures of hosts that pass elsewhere
     untested_hosts: list[str] = field(default_factory=list)  # hosts with no PASS and no failure against them
+    slowness: Slowness = field(default_factory=lambda: Slowness(SlowRule().spec()))  # slow hosts and links
 
     def host_lines(self, hosts: list[str]) -> list[str]:
         """`host | Healthy` / `host | ERROR <finding>`, the form health-check tooling parses."""
@@ -53,9 +57,18 @@ class Diagnosis:
                 worst = self.undecided[h][0]
                 lines.append(f"{h} | ERROR {worst.finding or 'pair failed'} (with {_other(worst.pair, h)}; "
                              f"not yet isolated)")
+            elif h in self.slowness.slow_hosts:
+                lines.append(f"{h} | ERROR slow-host ({self.slowness.slow_hosts[h]})")
+            elif h in self.slowness.undecided:
+                p = self.slowness.undecided[h]
+                lines.append(f"{h} | ERROR slow link to {_other(p, h)} (not yet isolated: "
+                             f"{self.slowness.slow_pairs.get(p, '')})")
             elif h in self.healthy:
                 link = next((r for r in self.bad_links if h in r.pair.hosts()), None)
-                lines.append(f"{h} | Healthy" + (f" (bad link to {_other(link.pair, h)})" if link else ""))
+                slow = next((p for p in self.slowness.slow_links if h in p.hosts()), None)
+                notes = ([f"bad link to {_other(link.pair, h)}"] if link else []) + \
+                        ([f"slow link to {_other(slow, h)}"] if slow else [])
+                lines.append(f"{h} | Healthy" + (f" ({'; '.join(notes)})" if notes else ""))
             else:  # never Healthy without a verified pair
                 lines.append(f"{h} | ERROR untested (no pair of it verified data in this run)")
         return lines
@@ -98,10 +111,11 @@ def diagnose(results: list[PairResult], hosts: list[str] | None = None) -> Diagn
 
 
 def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, float],
-            hosts: list[str] | None = None) -> Diagnosis:
+            hosts: list[str] | None = None, rule: SlowRule | None = None) -> Diagnosis:
     """The diagnosis of a fleet run, mid-run or at its end (every file and line is written from it): a host
     whose agent went away (or never joined) is down, whatever it passed before, and its failed pairs then
-    say nothing about links."""
+    say nothing about links. Then the verified pairs' links between hosts not found bad are judged for
+    slowness (fleet/slowness.py): a slow host is not healthy, a slow host of no fast link is undecided."""
     d = diagnose(results, hosts)
     for h in missing:
         d.bad_hosts[h] = "host-down (its agent never joined)"
@@ -118,6 +132,11 @@ def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, 
         (d.healthy if h in passed else d.untested_hosts).append(h)
     d.healthy = sorted(h for h in d.healthy if h not in down)
     d.untested_hosts = sorted(h for h in d.untested_hosts if h not in down)
+    judged = [r for r in results if r.verdict == Verdict.PASS and not set(r.pair) & set(d.bad_hosts)]
+    d.slowness = judge([Link(r.pair, r.link) for r in judged if r.link], rule or SlowRule(),
+                       {r.pair: r.link_error for r in judged if not r.link and r.link_error})
+    flagged = set(d.slowness.slow_hosts) | set(d.slowness.undecided)
+    d.healthy = [h for h in d.healthy if h not in flagged]
     return d
 
 
@@ -140,7 +159,7 @@ def retests(d: Diagnosis, results: list[PairResult], hosts: list[str]) -> list[l
         met[b].add(a)
     live = set(hosts)  # the hosts still up: a retest never pairs anyone with a host that is down
     order = [h for h in dict.fromkeys([*d.healthy, *hosts]) if h in live]  # known-good hosts first
-    todo = [h for h in [*d.undecided, *d.untested_hosts] if h in live]
+    todo = [h for h in dict.fromkeys([*d.undecided, *d.slowness.undecided, *d.untested_hosts]) if h in live]
     rounds: list[list[Pair]] = []
     while todo:
         busy: set[str] = set()

@@ -13,8 +13,9 @@ import json
 from rdmacheck.words import Verdict
 
 # Cell codes in the page's data: what the heatmap colours mean.
-PASS, FAIL, DOWN, UNTESTED = 1, 2, 3, 4
+PASS, FAIL, DOWN, UNTESTED, SLOW = 1, 2, 3, 4, 5
 LEGEND = ((PASS, "#2e9d4c", "PASS: verified after its restarts"),
+          (SLOW, "#2f6fd6", "verified, but slow (--slow-if)"),
           (FAIL, "#d7301f", "FAIL (data plane)"),
           (DOWN, "#6a3d9a", "host down"),
           (UNTESTED, "#f29e2e", "not tested: control plane only"),
@@ -23,15 +24,28 @@ LEGEND = ((PASS, "#2e9d4c", "PASS: verified after its restarts"),
 
 def _order(data: dict) -> list[str]:
     """Bad hosts first, then hosts not yet isolated, then hosts on a bad link or untested pair, then the rest."""
-    bad = set(data.get("bad_hosts") or {})
-    undecided = set(data.get("undecided") or [])
-    linked = {h for pair in (data.get("bad_links") or []) + (data.get("untested") or []) for h in pair}
+    slow = data.get("slowness") or {}
+    bad = set(data.get("bad_hosts") or {}) | set(slow.get("slow_hosts") or {})
+    undecided = set(data.get("undecided") or []) | set(slow.get("undecided") or {})
+    linked = {h for pair in (data.get("bad_links") or []) + (data.get("untested") or []) for h in pair} | \
+        {h for row in slow.get("slow_links") or [] for h in row[:2]}
     rank = {h: 0 if h in bad else 1 if h in undecided else 2 if h in linked else 3 for h in data.get("hosts", [])}
     return sorted(rank, key=lambda h: (rank[h], h))
 
 
+def _slow_pairs(data: dict) -> set[frozenset]:
+    slow = data.get("slowness") or {}
+    hosts = set(slow.get("slow_hosts") or {})
+    pairs = {frozenset(row[:2]) for row in slow.get("slow_links") or []}
+    pairs |= {frozenset(pair) for pair in (slow.get("undecided") or {}).values()}
+    return pairs | {frozenset((p["target"], p["initiator"])) for p in data.get("pairs", [])
+                    if {p["target"], p["initiator"]} & hosts}
+
+
 def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
-    """[target, initiator, code, finding index, round] per final pair; the findings' table."""
+    """[target, initiator, code, finding index, round, READ latency µs, WRITE MB/s] per final pair (the numbers
+    null where the link was not measured); the findings' table."""
+    slow = _slow_pairs(data)
     last: dict[frozenset, dict] = {}
     for p in data.get("pairs", []):
         last[frozenset((p["target"], p["initiator"]))] = p
@@ -45,9 +59,12 @@ def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
         if f not in seen:
             seen[f] = len(findings)
             findings.append(f)
-        code = PASS if p["verdict"] == Verdict.PASS else DOWN if f == "host-down" else \
-            UNTESTED if p.get("plane") == "control" else FAIL
-        cells.append([index[p["target"]], index[p["initiator"]], code, seen[f], p.get("round", 0)])
+        passed = p["verdict"] == Verdict.PASS
+        code = (SLOW if frozenset((p["target"], p["initiator"])) in slow else PASS) if passed else \
+            DOWN if f == "host-down" else UNTESTED if p.get("plane") == "control" else FAIL
+        link = p.get("link") or {}
+        cells.append([index[p["target"]], index[p["initiator"]], code, seen[f], p.get("round", 0),
+                      link.get("read_lat_us_p50"), link.get("write_MBps")])
     return cells, findings
 
 
@@ -75,9 +92,14 @@ def render_html(data: dict) -> str:
     index = {h: i for i, h in enumerate(hosts)}
     cells, findings = _cells(data, index)
     bad_hosts = data.get("bad_hosts") or {}
+    slow = data.get("slowness") or {}
     sections = [x for x in (
         _section("Bad hosts", [f"{h}: {f}" for h, f in sorted(bad_hosts.items())], "bad"),
         _section("Bad links", [f"{a} <-> {b}" for a, b in data.get("bad_links") or []], "bad"),
+        _section("Slow hosts", [f"{h}: {why}" for h, why in sorted((slow.get("slow_hosts") or {}).items())], "bad"),
+        _section("Slow links", [f"{row[0]} <-> {row[1]}: {row[2]}" for row in slow.get("slow_links") or []], "bad"),
+        _section("Slow, not yet isolated", [f"{h} (with {' / '.join(p)})" for h, p in
+                                            sorted((slow.get("undecided") or {}).items())], "warn"),
         _section("Not yet isolated", sorted(data.get("undecided") or []), "warn"),
         _section("Untested hosts (no verified pair)", sorted(data.get("untested_hosts") or []), "warn"),
         _section("Pairs never tested (control plane only)", [f"{a} <-> {b}" for a, b in data.get("untested") or []],
@@ -85,7 +107,7 @@ def render_html(data: dict) -> str:
         _section("Never joined", sorted(data.get("missing") or []), "warn"),
     ) if x]
     state = "healthy" if data.get("healthy") else "NOT healthy"
-    failed = sum(1 for c in cells if c[2] != PASS)
+    failed = sum(1 for c in cells if c[2] not in (PASS, SLOW))
     head = (f"fleet {data.get('run', '?')} · pairing {data.get('pairing', '?')} · {len(hosts)} hosts · {len(cells)} "
             f"pairs, {failed} not passing · {len(data.get('rounds') or [])} rounds · {data.get('duration_s', 0):.1f} s "
             f"· {state}")
@@ -124,7 +146,8 @@ input{font-size:14px;padding:3px 6px;width:260px}
 (function(){
 const D=JSON.parse(document.getElementById('data').textContent);
 const n=D.hosts.length, grid=new Uint8Array(n*n), fin=new Int32Array(n*n).fill(-1), rnd=new Int32Array(n*n);
-for(const [t,i,c,f,r] of D.cells){for(const k of [t*n+i,i*n+t]){grid[k]=c;fin[k]=f;rnd[k]=r;}}
+const num=new Map();
+for(const [t,i,c,f,r,lat,bw] of D.cells){for(const k of [t*n+i,i*n+t]){grid[k]=c;fin[k]=f;rnd[k]=r;if(lat!==null&&lat!==undefined)num.set(k,[lat,bw]);}}
 const px=Math.max(1,Math.min(12,Math.floor(900/Math.max(n,1))));
 const cv=document.getElementById('map'); cv.width=cv.height=n*px; const g=cv.getContext('2d');
 let mark=-1;
@@ -133,7 +156,7 @@ function draw(){
   // at least 3 px, and the ones not passing on top at 5 px, so a failure is never lost to the scale.
   g.fillStyle=D.colors['0'];g.fillRect(0,0,n*px,n*px);
   const dot=Math.max(px,3), big=Math.max(px,5);
-  for(const pass of [true,false]){for(const [t,i,c] of D.cells){if((c===1)!==pass)continue;
+  for(const pass of [true,false]){for(const [t,i,c] of D.cells){if((c===1)!==pass)continue;  // slow: drawn big
     const s=pass?dot:big;g.fillStyle=D.colors[String(c)];
     for(const [r,q] of [[t,i],[i,t]]){g.fillRect(q*px+px/2-s/2,r*px+px/2-s/2,s,s);}}}
   if(mark>=0){g.fillStyle='rgba(40,80,220,0.35)';g.fillRect(0,mark*px,n*px,px);g.fillRect(mark*px,0,px,n*px);}
@@ -141,8 +164,9 @@ function draw(){
 const tip=document.getElementById('tip');
 cv.addEventListener('mousemove',e=>{const b=cv.getBoundingClientRect();const c=Math.floor((e.clientX-b.left)/px),r=Math.floor((e.clientY-b.top)/px);
   if(r<0||c<0||r>=n||c>=n||r===c){tip.style.display='none';return;}
-  const k=r*n+c, v=grid[k], names=['not paired','PASS','FAIL','host down','not tested'];
-  tip.textContent=D.hosts[r]+' <-> '+D.hosts[c]+': '+names[v]+(fin[k]>=0&&D.findings[fin[k]]?' '+D.findings[fin[k]]:'')+(v?' (round '+rnd[k]+')':'');
+  const k=r*n+c, v=grid[k], names=['not paired','PASS','FAIL','host down','not tested','PASS, slow'];
+  const m=num.get(k), nums=m?' · READ 64 B '+m[0]+' µs, WRITE '+m[1]+' MB/s':'';
+  tip.textContent=D.hosts[r]+' <-> '+D.hosts[c]+': '+names[v]+(fin[k]>=0&&D.findings[fin[k]]?' '+D.findings[fin[k]]:'')+(v?' (round '+rnd[k]+')':'')+nums;
   tip.style.left=(e.clientX-b.left+12)+'px';tip.style.top=(e.clientY-b.top+12)+'px';tip.style.display='block';});
 cv.addEventListener('mouseleave',()=>{tip.style.display='none';});
 const list=document.getElementById('hostlist'), found=document.getElementById('found'), box=document.getElementById('search');

@@ -32,18 +32,22 @@ class PairRoles:
     token: bytes | None = field(default=None, repr=False)
     spawn: str = field(default_factory=spawn_policy)
 
-    def config(self, role: Role, addr: tuple[str, int]) -> RoleConfig:
-        """The target listens on addr; the initiator connects to it, restarted by run_initiator."""
+    def config(self, role: Role, addr: tuple[str, int], measure: bool = False) -> RoleConfig:
+        """The target listens on addr; the initiator connects to it, restarted by run_initiator (`measure`: and
+        measures the link after its first verified write)."""
         s = self.settings
         common = dict(device=self.device, strategy=s.strategy, mode=s.mode, token=self.token,
                       io_timeout=s.round_timeout)
         if role is Role.TARGET:
             return RoleConfig(role=Role.TARGET, name=self.target, listen=addr, buffer_size=s.buffer_size, **common)
         return RoleConfig(role=Role.INITIATOR, name=self.initiator, target_name=self.target, peer=addr,
-                          length=s.length, rounds=0, reconnect_timeout=s.round_timeout, **common)
+                          length=s.length, rounds=0, reconnect_timeout=s.round_timeout, measure_link=measure,
+                          **common)
 
-    def start(self, role: Role, addr: tuple[str, int], log: Path, forkserver: ForkServer | None) -> RoleProcess:
-        proc, _ = spawn_role(self.config(role, addr), log, self.spawn, die_with_parent=True, forkserver=forkserver)
+    def start(self, role: Role, addr: tuple[str, int], log: Path, forkserver: ForkServer | None,
+              measure: bool = False) -> RoleProcess:
+        proc, _ = spawn_role(self.config(role, addr, measure), log, self.spawn, die_with_parent=True,
+                             forkserver=forkserver)
         return proc
 
 
@@ -103,7 +107,8 @@ def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int
             if proc is not None:
                 proc.kill(signal.SIGKILL)
                 proc.stop()
-            proc = roles.start(Role.INITIATOR, addr, log, forkserver)
+            measure = s.measure and r == s.restarts  # the last life: its QP has just been re-established
+            proc = roles.start(Role.INITIATOR, addr, log, forkserver, measure)
             what = "the first verified write" if r == 0 else f"the verified write after restart {r}"
             ready = proc.wait_for("ready", s.start_timeout, "the initiator to be ready")
             out.mode, out.strategy = ready.get("mode"), ready.get("strategy")
@@ -113,7 +118,9 @@ def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int
                 return out
             if r:
                 out.reconnect_ms.append(checked.reconnect_ms)
-        out.verdict = Verdict.PASS
+        out.verdict = Verdict.PASS  # the data was verified after every (re)connect; the link's numbers follow
+        if s.measure:
+            _measured(out, proc, s.round_timeout)
     except (RoleFailed, DeadlineExceeded, RdmacheckError) as e:
         out.finding = getattr(e, "finding", None) or ("deadline" if isinstance(e, DeadlineExceeded) else "role-crashed")
         out.step = getattr(e, "step", None) or getattr(e, "waited_for", None)
@@ -123,3 +130,19 @@ def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int
             proc.stop()
         out.duration_s = round(time.monotonic() - t0, 3)
     return out
+
+
+LINK_FIELDS = ("read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps", "reads", "bytes")
+
+
+def _measured(out: PairOutcome, proc: RoleProcess, timeout: float) -> None:
+    """The initiator's measurement of the link it has just verified, or why there is none."""
+    try:
+        ev = proc.wait_for({"link_measured", "link_measure_failed"}, timeout, "the link's measurement")
+    except (RoleFailed, DeadlineExceeded) as e:
+        out.link_error = str(e)[:300]
+        return
+    if ev["event"] == "link_measure_failed":
+        out.link_error = str(ev.get("detail", ""))[:300]
+    else:
+        out.link = {k: float(ev[k]) for k in LINK_FIELDS if isinstance(ev.get(k), (int, float))}

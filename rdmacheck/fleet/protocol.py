@@ -121,12 +121,13 @@ class PairSettings:
     start_timeout: float = 30.0
     round_timeout: float = 30.0
     port: int = 18515  # targets listen here (cm mode: +1 too)
+    measure: bool = True  # after its last verified write, the initiator measures the link (latency, bandwidth)
 
     def budgets(self) -> Budgets:
         """Every side's time for one pair test, from one formula, so no side gives up while another may still
         be within its own: the initiator starts `restarts + 1` times, each start then a verified write; the
         target starts once and serves all of that; the coordinator waits for that and the result's put."""
-        initiator = (self.restarts + 1) * (self.start_timeout + self.round_timeout)
+        initiator = (self.restarts + 1) * (self.start_timeout + self.round_timeout) + self.measure * self.round_timeout
         target = self.start_timeout + initiator
         return Budgets(initiator=initiator, target=target, coordinator=target + self.start_timeout)
 
@@ -145,6 +146,8 @@ class PairSettings:
             v = getattr(self, name)
             if not _is_number(v) or not lo <= v <= hi:
                 out.append(f"{name} {v!r} is not in {lo}..{hi}")
+        if not isinstance(self.measure, bool):
+            out.append(f"measure {self.measure!r} is not true or false")
         if not out and self.length > self.buffer_size:
             out.append(f"length {self.length} exceeds buffer_size {self.buffer_size}")
         return out
@@ -236,6 +239,8 @@ class PairOutcome:
     reported_at: float = 0.0  # the reporter's wall clock when it put the result
     plane: str = DATA_PLANE  # data: the target listened, what the QP and the data did decides; control: no contact
     run: str = ""  # the round's run nonce
+    link: dict[str, float] | None = None  # verbs/measure.measure_link's numbers, on the verified QP
+    link_error: str | None = None  # why the link was not measured though the data was verified
 
     @property
     def pair(self) -> Pair:

@@ -23,7 +23,8 @@ def _mark(res: FleetResult, a: str, b: str) -> Text:
     if o is None:
         return styled("-", "dim")
     if o.verdict == Verdict.PASS:
-        return styled(Verdict.PASS, "bold green")
+        slow = o.pair in res.diagnosis.slowness.slow_pairs
+        return styled("SLOW", "bold blue") if slow else styled(Verdict.PASS, "bold green")
     return styled("DOWN" if o.finding == "host-down" else Verdict.FAIL, "bold red")
 
 
@@ -56,6 +57,19 @@ def render_fleet(res: FleetResult, console: Console) -> None:
     for r in d.untested:
         console.print(f"untested: {r.pair.target} <-> {r.pair.initiator} ({r.finding}: control plane only, no "
                       "data-plane evidence; both pass with others)", highlight=False)
+    slow = d.slowness
+    for pair, why in slow.slow_links.items():
+        console.print(f"slow link: {pair.target} <-> {pair.initiator} ({why}; both fast with others)", highlight=False,
+                      soft_wrap=True)
+    if slow.measured:
+        base = slow.baseline.get("read_lat_us_p50", {})
+        bw = slow.baseline.get("write_MBps", {})
+        shown = (f"READ 64 B median {base['median']:.4g} µs (MAD {base['mad']:.3g}), WRITE median {bw['median']:.4g} MB/s"
+                 if "median" in base and "median" in bw else
+                 f"READ 64 B min {base['min']:.4g} µs, WRITE max {bw['max']:.4g} MB/s" if "min" in base and "max" in bw
+                 else slow.note)
+        console.print(f"links: {slow.measured} measured · {shown} · slow if {slow.rule}: {len(slow.slow_pairs)} flagged",
+                      highlight=False, soft_wrap=True)
     reconnect = sorted(ms for o in res.final_pairs() for ms in o.reconnect_ms)
     timing = (f" · reconnect median {reconnect[len(reconnect) // 2]:.0f} ms, max {reconnect[-1]:.0f} ms"
               if reconnect else "")

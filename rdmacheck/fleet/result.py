@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from rdmacheck.fleet.isolation import Diagnosis, PairResult, isolate
 from rdmacheck.fleet.page import render_html
 from rdmacheck.fleet.protocol import PairOutcome
+from rdmacheck.fleet.slowness import SlowRule
 from rdmacheck.output.outcome import Case
 from rdmacheck.output.prom import gauge_help, labels
 from rdmacheck.words import Verdict
@@ -43,6 +44,7 @@ class FleetResult:
     duration_s: float = 0.0
     started: float = 0.0  # wall clock (time.time()) when the coordinator started; host_down counts from it
     finished: bool = False
+    slow_if: str = "mad:3.5"  # fleet/slowness.SlowRule's spec: how the measured links are judged
     _round_lines: list[str] = field(default_factory=list, repr=False, compare=False)  # json_text's, as they came
     _pair_lines: list[str] = field(default_factory=list, repr=False, compare=False)
     _diagnosed: tuple = field(default=(), repr=False, compare=False)  # (what it was made from, the diagnosis)
@@ -52,14 +54,16 @@ class FleetResult:
         """The one diagnosis every file and line is written from, made from what the run has seen so far
         (mid-run, on Ctrl-C or an error, at the end, read back by `report`); made again only when that
         changed (pairs are only ever appended)."""
-        key = (len(self.pairs), tuple(self.missing), tuple(sorted(self.host_down)), tuple(self.hosts))
+        key = (len(self.pairs), tuple(self.missing), tuple(sorted(self.host_down)), tuple(self.hosts), self.slow_if)
         if not self._diagnosed or self._diagnosed[0] != key:
-            self._diagnosed = (key, isolate(self.pair_results(), self.missing, self.host_down, self.hosts))
+            self._diagnosed = (key, isolate(self.pair_results(), self.missing, self.host_down, self.hosts,
+                                            SlowRule.parse(self.slow_if)))
         return self._diagnosed[1]
 
     def pair_results(self) -> list[PairResult]:
         """The final outcomes, as isolation reads them."""
-        return [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane) for o in self.final_pairs()]
+        return [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane, o.link, o.link_error)
+                for o in self.final_pairs()]
 
     def final_pairs(self) -> list[PairOutcome]:
         """The last outcome of each pair (a retest replaces an earlier result of the same pair)."""
@@ -89,8 +93,10 @@ class FleetResult:
     @property
     def healthy(self) -> bool:
         d = self.diagnosis  # zero pairs tested is no evidence of health
+        slow = d.slowness
         return self.finished and bool(self.final_pairs()) and not d.bad_hosts and not d.bad_links and \
-            not d.undecided and not d.untested and not d.untested_hosts and not self.missing
+            not d.undecided and not d.untested and not d.untested_hosts and not self.missing and \
+            not slow.slow_hosts and not slow.slow_links and not slow.undecided
 
     def host_lines(self) -> list[str]:
         return self.diagnosis.host_lines(self.hosts)
@@ -113,7 +119,7 @@ class FleetResult:
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
                 "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested],
-                "untested_hosts": d.untested_hosts}
+                "untested_hosts": d.untested_hosts, "slow_if": self.slow_if, "slowness": d.slowness.to_dict()}
 
     def to_dict(self) -> dict:
         return {**self._summary(), "rounds": [asdict(r) for r in self.rounds], "pairs": [asdict(o) for o in self.pairs]}
@@ -131,19 +137,34 @@ class FleetResult:
         return f"{head},\n{body}\n}}\n"
 
 
+LINK_GAUGES = (("rdmacheck_fleet_link_read_latency_us", "Median latency of a 64 B RDMA READ on the pair's verified QP."),
+               ("rdmacheck_fleet_link_read_latency_p99_us", "p99 latency of a 64 B RDMA READ on the pair's verified QP."),
+               ("rdmacheck_fleet_link_write_MBps", "RDMA WRITE bandwidth, initiator to target, MB/s."),
+               ("rdmacheck_fleet_link_read_MBps", "RDMA READ bandwidth, target to initiator, MB/s."),
+               ("rdmacheck_fleet_link_slow", "1 when the run's rule (--slow-if) flagged the link slow."))
+
+
 def prom_text(res: FleetResult) -> str:
     """node_exporter textfile: per pair its verdict (1 pass, 0 fail) and reconnect time; per host health
     (label values escaped: a finding or host name cannot inject a series)."""
     lines = [*gauge_help("rdmacheck_fleet_pair_pass", "1 when the pair test passed (verified after its restarts)."),
              *gauge_help("rdmacheck_fleet_pair_reconnect_seconds", "Slowest re-establishment of the pair's restarts."),
              *gauge_help("rdmacheck_fleet_host_healthy", "1 when the host verified data in this run and nothing is "
-                         "against it (bad, undecided or untested: 0).")]
+                         "against it (bad, slow, undecided or untested: 0)."),
+             *(line for name, text in LINK_GAUGES for line in gauge_help(name, text))]
+    d = res.diagnosis
+    slow = set(d.slowness.slow_pairs)
     for o in res.final_pairs():
         lab = labels(run=res.run, target=o.target, initiator=o.initiator, finding=o.finding or "")
         lines.append(f"rdmacheck_fleet_pair_pass{{{lab}}} {1 if o.verdict == Verdict.PASS else 0}")
         if o.reconnect_ms:
             lines.append(f"rdmacheck_fleet_pair_reconnect_seconds{{{lab}}} {max(o.reconnect_ms) / 1000:.6f}")
-    d = res.diagnosis
+        link = labels(run=res.run, target=o.target, initiator=o.initiator)
+        for (name, _), key in zip(LINK_GAUGES, ("read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps")):
+            if o.link and key in o.link:
+                lines.append(f"{name}{{{link}}} {o.link[key]:g}")
+        if o.verdict == Verdict.PASS and (o.link or o.link_error):
+            lines.append(f"rdmacheck_fleet_link_slow{{{link}}} {1 if o.pair in slow else 0}")
     healthy = set(d.healthy)
     for h in res.hosts:
         ok = h in healthy
@@ -157,14 +178,21 @@ def result_from_file(data: object, source: str) -> FleetResult:
     A file that fails the schema is a BoundaryError naming the file and the field."""
     import msgspec  # noqa: PLC0415
 
-    from rdmacheck.fleet.schemas import FleetFile, decode  # noqa: PLC0415
+    from rdmacheck.errors import BadInput  # noqa: PLC0415
+    from rdmacheck.fleet.schemas import BoundaryError, FleetFile, decode  # noqa: PLC0415
 
     f = decode(data, FleetFile, source)
+    try:
+        SlowRule.parse(f.slow_if)
+    except BadInput:
+        raise BoundaryError(f"{source}: slow_if {f.slow_if!r} is not a rule (mad, mad:Z or clusterkit) - at "
+                            "`$.slow_if`") from None
     return FleetResult(run=f.run, pairing=f.pairing, hosts=list(f.hosts), missing=list(f.missing),
                        host_down=dict(f.host_down), joined=dict(f.joined),
                        agents={h: msgspec.structs.asdict(a) for h, a in f.agents.items()},
                        rounds=[RoundStats(**{**msgspec.structs.asdict(r), "pairs": [list(p) for p in r.pairs]})
                                for r in f.rounds],
-                       pairs=[PairOutcome(**{**msgspec.structs.asdict(p), "verdict": Verdict(p.verdict)})
+                       pairs=[PairOutcome(**{**msgspec.structs.asdict(p), "verdict": Verdict(p.verdict),
+                                             "link": msgspec.structs.asdict(p.link) if p.link else None})
                               for p in f.pairs],
-                       duration_s=f.duration_s, started=f.started, finished=f.finished)
+                       duration_s=f.duration_s, started=f.started, finished=f.finished, slow_if=f.slow_if)

@@ -49,6 +49,19 @@ def is_host_name(name: str) -> bool:
     return bool(HOST_RE.match(name))
 
 
+Rate = Annotated[float, Meta(ge=0, le=1e9)]
+
+
+class LinkValue(Struct, forbid_unknown_fields=False):
+    """A pair's link, measured on its verified QP (verbs/measure.measure_link)."""
+    read_lat_us_p50: Rate
+    read_lat_us_p99: Rate
+    write_MBps: Rate
+    read_MBps: Rate
+    reads: Rate = 0.0
+    bytes: Annotated[float, Meta(ge=0, le=1e15)] = 0.0
+
+
 class ResultValue(Struct, forbid_unknown_fields=False):
     """fleet/host/<initiator>/result: one pair test as its initiator saw it."""
     round: Index
@@ -66,6 +79,8 @@ class ResultValue(Struct, forbid_unknown_fields=False):
     reported_at: Seconds = 0.0
     plane: Literal["data", "control"] = "data"
     run: Word = ""
+    link: Optional[LinkValue] = None
+    link_error: Optional[Detail] = None
 
     def __post_init__(self) -> None:
         if self.verdict not in (Verdict.PASS, Verdict.FAIL):  # a pair test passes or fails: it is never skipped
@@ -150,3 +165,4 @@ class FleetFile(Struct, forbid_unknown_fields=False):
     rounds: list[RoundRow] = []
     duration_s: Seconds = 0.0
     started: Seconds = 0.0
+    slow_if: Annotated[str, Meta(max_length=64)] = "mad:3.5"  # the rule the run judged slowness by

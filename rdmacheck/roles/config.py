@@ -37,6 +37,7 @@ class RoleConfig:
     io_timeout: float = 30.0
     heartbeat: float = 0.5
     hold_probe: bool = False  # initiator: a 64 B RDMA WRITE every heartbeat while holding (sees a dead path)
+    measure_link: bool = False  # initiator: after its first verified round, the link's latency and bandwidth
     tuning: QPTuning = field(default_factory=QPTuning)
     metadata: EtcdConfig | None = None  # None = p2p (the handshake address is given directly)
     target_name: str = "target"  # initiator with etcd: whose descriptor to look up and watch

@@ -29,6 +29,7 @@ from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.events import EventLog
 from rdmacheck.verbs.cm import CmError, cm_connect
 from rdmacheck.verbs.errors import CompletionError, VerbsError
+from rdmacheck.verbs.measure import LinkPlan, Remote, measure_link
 from rdmacheck.verbs.rc import Buffer, Device, QPTuning
 from rdmacheck.words import resolve_strategy
 
@@ -69,6 +70,7 @@ class InitiatorRole:
         self.cfg = cfg
         self.ev = events
         self.failures = 0
+        self.measured = False
 
     def run(self) -> int:
         cfg = self.cfg
@@ -129,7 +131,10 @@ class InitiatorRole:
                              qpn=self.ep.qp.qpn, peer_qpn=accept.qp.qpn, timings_ms=timings, **mtu)
             target_gen = accept.qp.generation
             try:
+                failures = self.failures
                 self._round(chan, accept, done)
+                if cfg.measure_link and not self.measured and self.failures == failures:
+                    self._measure(accept)
                 done += 1
                 if cfg.rounds and done >= cfg.rounds:
                     self.ev.emit("done", rounds=done, failures=self.failures)
@@ -415,6 +420,23 @@ class InitiatorRole:
         self.ev.emit("verify_failed", **fields, step="verify on target" if not res.ok else "read back",
                      finding=data_check_finding(res.ok, mm is None, reused),
                      detail=f"target: {res.detail or 'ok'}; read back: {back}")
+
+    def _measure(self, accept: Accept) -> None:
+        """The link's latency and bandwidth on the QP whose data was just verified (once a life): an event either
+        way; a completion error is the peer lost, as in a round."""
+        self.measured = True
+        cfg = self.cfg
+        region = min(cfg.length, accept.buffer.length - cfg.offset)
+        remote = Remote(accept.buffer.addr + cfg.offset, accept.buffer.rkey)
+        try:
+            stats = measure_link(self.ep.qp, self.buf, remote, region, LinkPlan(), cfg.io_timeout)
+        except CompletionError as e:
+            self.ev.emit("link_measure_failed", detail=str(e)[:300])
+            raise PeerLost(f"completion {e.status}") from None
+        except (DeadlineExceeded, VerbsError) as e:
+            self.ev.emit("link_measure_failed", detail=str(e)[:300])
+            return
+        self.ev.emit("link_measured", **stats)
 
     def _hold(self, chan: Channel, accept: Accept) -> None:
         """Until the target goes away: watch the control connection, ping it every heartbeat, and

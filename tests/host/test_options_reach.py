@@ -29,7 +29,7 @@ from rdmacheck.words import Role
 
 # A valid non-default value for each option (by flag); {tmp} is a fresh path per run.
 SAMPLES = {
-    "--dead-peer-timeout": "77.5",
+    "--dead-peer-timeout": "77.5", "--no-measure": None, "--slow-if": "mad:4.5",
     "--device": "dev7", "-d": "dev7", "--target-device": "dev8", "--target-netns": "ns7", "--restart": "target",
     "--strategy": "recreate", "--mode": "cm", "--rounds": "7", "--gid-index": "5", "--ib-port": "2",
     "--listen": "127.0.0.9:4242", "--cm-port": "4343", "--cm-addr": "10.9.9.9", "--buffer-size": "9MiB",
