@@ -30,6 +30,9 @@ GUEST_MODULES = [
     "rdma_rxe", "ib_uverbs", "rdma_ucm", "ib_umad", "veth", "dummy", "9p", "9pnet_virtio",
     "virtio_pci", "overlay", "libcrc32c", "crc32c_generic", "crc32c-intel", "crc32_generic",
     "crc32-pclmul",
+    # tc's qdiscs for the fleet's slow and flapping links (netem delay/rate/loss, a prio qdisc with a u32 filter
+    # for one path, tbf): Debian's kernel ships them as modules
+    "sch_netem", "sch_prio", "cls_u32", "sch_tbf",
 ]
 INITRAMFS_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
 
@@ -111,13 +114,14 @@ class LabBuilder:
         self.step("host packages (qemu, busybox, rdma-core, pyverbs, ...)", lambda: apt_install(LAB_PACKAGES))
         kpkg = debian_kernel_package()
         kver = kpkg.removeprefix("linux-image-")
-        if not force and self.paths.is_built() and self.paths.built_kver() == kver:
+        if not force and self.paths.is_built() and self.paths.built_kver() == kver and \
+                self.paths.built_modules() == GUEST_MODULES:
             return f"lab is up to date (kernel {kver}) in {self.paths.root}; use --force to rebuild"
         self.paths.downloads.mkdir(parents=True, exist_ok=True)
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         kx = self.paths.root / "kx"
         self.step(f"kernel {kver}", lambda: self._kernel(kpkg, kver, kx))
-        self.step("module tree (rdma_rxe, ib_uverbs, rdma_ucm, veth, dummy, 9p, overlay, crc32)",
+        self.step("module tree (rdma_rxe, ib_uverbs, rdma_ucm, veth, dummy, 9p, overlay, crc32, tc qdiscs)",
                   lambda: self._modules(kver, kx))
         if self.build_siw:
             self.step("siw.ko built from linux-source (Debian's kernel does not ship soft-iWARP)",
@@ -126,6 +130,7 @@ class LabBuilder:
         shutil.rmtree(kx, ignore_errors=True)
         self.step("initramfs (busybox + virtio/9p/overlay)", lambda: self._initramfs(kver))
         self.paths.guest_init.write_text(guest_file("guest-init"))
+        self.paths.modules_file.write_text("\n".join(GUEST_MODULES) + "\n")
         self.paths.kver_file.write_text(kver + "\n")
         size = run(["du", "-sh", str(self.paths.root)]).split()[0]
         return f"lab built in {time.monotonic() - t0:.0f} s: kernel {kver}, {size} in {self.paths.root}"

@@ -54,6 +54,16 @@ class LabPaths:
     def lock_file(self) -> Path:
         return self.root / "vm.lock"
 
+    @property
+    def modules_file(self) -> Path:
+        return self.root / "modules"  # the guest modules the tree was built with, one a line
+
+    def built_modules(self) -> list[str]:
+        try:
+            return self.modules_file.read_text().split()
+        except OSError:
+            return []
+
     def built_kver(self) -> str | None:
         try:
             return self.kver_file.read_text().strip() or None

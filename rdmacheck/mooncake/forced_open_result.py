@@ -47,6 +47,9 @@ class HeldHandshake:
             out.append("engine-write-hung" if "blocked" in self.engine_write else "engine-write-failed")
         elif not self.data:  # never checked (the run stopped first): the round's error says why
             pass
+        elif self.engine_readback and not self.engine_readback_ok and \
+                not self.engine_readback.startswith("first mismatch"):
+            out.append("engine-write-failed")  # its READ back was a transfer call that returned an error, no data
         elif found := data_check_finding(self.data_ok, self.engine_readback_ok):
             out.append(found)
         elif not self.write_back_ok:

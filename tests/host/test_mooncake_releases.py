@@ -111,6 +111,13 @@ def test_a_forced_open_is_judged_from_what_was_recorded():
     assert second.findings() == ["engine-second-endpoint", "engine-write-hung"]
     never = HeldHandshake("s", engine_write="failed after 0.1 s: -1")
     assert never.findings() == ["engine-write-failed"]
+    # its READ back returned an error (0.3.10 after a withheld answer, lab 2026-12-07): a transfer call's error,
+    # not a mismatch of data it never read
+    unread = HeldHandshake("s", engine_request_at_s=0.5, engine_request_qpns=[1, 2], engine_answer_ms=5000,
+                           engine_answer_error="TimeoutError: timed out", engine_write="returned 0 after 5.2 s",
+                           engine_write_ok=True, engine_readback="RuntimeError: engine transfer_sync_read to s "
+                           "returned -1", engine_readback_ok=False, data="the engine's pattern arrived", data_ok=True)
+    assert unread.findings() == ["engine-answer-withheld", "engine-write-failed"]
 
 
 def test_a_race_trial_is_a_hang_when_any_call_is_still_blocked_and_passes_only_with_both_sides_verified():
