@@ -45,7 +45,7 @@ class PairPlan:
     transfer_timeout: float = 5.0  # the engine's own limit on one transfer
     step_timeout: float = 30.0  # a check of an engine's memory, adding or removing a peer
     # A write to a SIGKILLed peer: how long it may take to fail. Measured on rxe0 (NIXL 1.5.1, UCX error mode
-    # peer): NIXL_ERR_REMOTE_DISCONNECT after 47.7 s; in mode none still in progress after 120 s.
+    # peer): NIXL_ERR_REMOTE_DISCONNECT after 30.9-48.9 s; in mode none still in progress after 120 s.
     dead_peer_timeout: float = 120.0
     start_timeout: float = 150.0  # an engine's start (NIXL before 1.4 imports torch: 25-70 s each under TCG)
     log_dir: Path = Path("rdmacheck-logs/engines")

@@ -258,6 +258,12 @@ class PairOutcome:
     def from_dict(cls, d: dict) -> "PairOutcome":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
+    @classmethod
+    def from_value(cls, v: ResultValue) -> "PairOutcome":
+        """From a value that met its schema (a result key, a results file): plain values all the way down."""
+        return cls(**{**msgspec.structs.asdict(v), "verdict": Verdict(v.verdict),
+                      "link": msgspec.structs.asdict(v.link) if v.link else None})
+
 
 def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | None, str]:
     """A result read from the pair's initiator's key (of this run and round: see `current`), taken
@@ -267,7 +273,7 @@ def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | 
         v = decode(value, ResultValue, result_key(pair))
     except BoundaryError as e:
         return None, str(e)
-    out = PairOutcome(**msgspec.structs.asdict(v))
+    out = PairOutcome.from_value(v)
     if (out.round, out.target, out.initiator) != (index, pair.target, pair.initiator):
         return None, (f"its value names round {out.round!r} {out.target!r}<-{out.initiator!r}, not its key's "
                       f"round {index} {pair.target}<-{pair.initiator}")
@@ -275,5 +281,4 @@ def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | 
         return None, f"put by {out.reported_by!r}, who is not one of the pair's two hosts"
     if out.reported_by != pair.initiator:
         return None, f"put by {out.reported_by!r} under the key of {pair.initiator!r}, the pair's initiator"
-    out.verdict = Verdict(out.verdict)
     return out, ""

@@ -192,7 +192,5 @@ def result_from_file(data: object, source: str) -> FleetResult:
                        agents={h: msgspec.structs.asdict(a) for h, a in f.agents.items()},
                        rounds=[RoundStats(**{**msgspec.structs.asdict(r), "pairs": [list(p) for p in r.pairs]})
                                for r in f.rounds],
-                       pairs=[PairOutcome(**{**msgspec.structs.asdict(p), "verdict": Verdict(p.verdict),
-                                             "link": msgspec.structs.asdict(p.link) if p.link else None})
-                              for p in f.pairs],
+                       pairs=[PairOutcome.from_value(p) for p in f.pairs],
                        duration_s=f.duration_s, started=f.started, finished=f.finished, slow_if=f.slow_if)

@@ -4,7 +4,7 @@ on its end (siw works across namespaces; rxe does not). Host K is 169.254.(40+K)
 169.254.(40+K).1, its device fsiwK. Run as root inside the guest (`rdmacheck lab hosts N`).
 
 Faults for the tests: a host's veth set down (a bad host), a blackhole route between two hosts
-only (a bad link)."""
+only (a bad link), netem on a host's wire (a slow host) or on one path only (a slow link)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,30 @@ def set_link(h: LabHost, up: bool) -> None:
 def blackhole(a: LabHost, b: LabHost, on: bool = True) -> None:
     """Drop what a sends to b (and b's answers never come back): one path broken, both hosts fine."""
     _sh(a.ns("ip", "route", "add" if on else "del", "blackhole", f"{b.ip}/32"))
+
+
+def _netem(delay_ms: float, rate: str | None) -> list[str]:
+    return ["netem", "delay", f"{delay_ms:g}ms", *(["rate", rate] if rate else [])]
+
+
+def slow_wire(h: LabHost, delay_ms: float, rate: str | None = None, on: bool = True) -> None:
+    """A slow host: netem on both ends of its wire (what it sends, in its namespace; what it receives, on the
+    veth end in the initial namespace), so every path of it is delayed (and rate-limited), both ways."""
+    for cmd in (h.ns("tc", "qdisc", "del", "dev", "eth0", "root"), ["tc", "qdisc", "del", "dev", h.outer, "root"]):
+        subprocess.run(cmd, capture_output=True, timeout=30)  # none there yet: nothing to remove
+    if on:
+        _sh(["modprobe", "sch_netem"])
+        _sh(h.ns("tc", "qdisc", "add", "dev", "eth0", "root", *_netem(delay_ms, rate)))
+        _sh(["tc", "qdisc", "add", "dev", h.outer, "root", *_netem(delay_ms, rate)])
+
+
+def slow_path(a: LabHost, b: LabHost, delay_ms: float, rate: str | None = None, on: bool = True) -> None:
+    """One slow path: what a sends to b only goes through netem (a prio qdisc on a's wire, a u32 filter on b's
+    address into its third band); every other path of a and b stays as it was."""
+    subprocess.run(a.ns("tc", "qdisc", "del", "dev", "eth0", "root"), capture_output=True, timeout=30)
+    if on:
+        _sh(["modprobe", "-a", "sch_netem", "sch_prio", "cls_u32"])
+        _sh(a.ns("tc", "qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio"))
+        _sh(a.ns("tc", "qdisc", "add", "dev", "eth0", "parent", "1:3", "handle", "30:", *_netem(delay_ms, rate)))
+        _sh(a.ns("tc", "filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                 "match", "ip", "dst", f"{b.ip}/32", "flowid", "1:3"))

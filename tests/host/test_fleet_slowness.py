@@ -96,3 +96,25 @@ def test_a_verified_pair_whose_measurement_failed_is_slow_not_silently_fast():
 def test_a_rule_that_is_not_one_is_refused(text):
     with pytest.raises(BadInput):
         SlowRule.parse(text)
+
+
+def test_a_result_with_its_link_goes_through_the_boundary_as_plain_values():
+    """An agent's result with the link's numbers: taken through its schema, then written (the coordinator's
+    files) and read back (`report`) with the numbers intact; a number out of bounds is refused, naming it."""
+    import json
+
+    from rdmacheck.fleet.protocol import PairOutcome, accept_result
+    from rdmacheck.fleet.result import FleetResult, result_from_file
+
+    link = {"read_lat_us_p50": 616.7, "read_lat_us_p99": 21290.7, "write_MBps": 6.0, "read_MBps": 7.1,
+            "reads": 100.0, "bytes": 4194304.0}
+    sent = PairOutcome(0, "a", "b", "PASS", reported_by="b", link=link).to_json()
+    out, why = accept_result(0, Pair("a", "b"), json.loads(sent))
+    assert why == "" and out.link == link and json.loads(out.to_json())["link"] == link
+    res = FleetResult(run="r", pairing="all", hosts=["a", "b"], pairs=[out], finished=True)
+    again = result_from_file(json.loads(res.json_text()), "f.json")
+    assert again.pairs[0].link == link
+    bad = json.loads(sent)
+    bad["link"]["write_MBps"] = -1
+    out, why = accept_result(0, Pair("a", "b"), bad)
+    assert out is None and "write_MBps" in why
