@@ -148,7 +148,7 @@ def run_cmd(
     join_timeout: float = typer.Option(120.0, "--join-timeout", help="Seconds to wait for the agents; the missing are named, their pairs host-down."),
     retest_rounds: int = typer.Option(2, "--retest-rounds", help="Extra rounds pairing undecided hosts with new partners."),
     no_measure: bool = typer.Option(False, "--no-measure", help="Skip the link measurement (by default, after its last verified write, each pair measures 64 B READ latency and WRITE and READ bandwidth on that QP)."),
-    slow_if: str = typer.Option("mad:3.5", "--slow-if", help="How measured links are judged slow: mad[:Z] (worse than the run's median by Z scaled MADs and by 1.5x) | clusterkit (latency over 2.1x the minimum, bandwidth under 93% of the maximum)."),
+    slow_if: str = typer.Option("mad:3.5", "--slow-if", help="How measured links are judged slow: mad[:Z] (worse than the run's median by Z scaled MADs and by 2x) | clusterkit (latency over 2.1x the minimum, bandwidth under 93% of the maximum)."),
     launch: str = typer.Option("none", "--launch", help="none: agents are started by anything else | slurm: one per node of this allocation via srun."),
     agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests (auto: each node's first device with an IPv4)."),
     json_path: Optional[Path] = typer.Option(Path("results/fleet.json"), "--json", help="The results file."),

@@ -9,7 +9,7 @@ import os
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +17,7 @@ import msgspec
 
 from rdmacheck import interrupts
 from rdmacheck.fleet import protocol as proto
-from rdmacheck.fleet.isolation import PairResult, diagnose, retests
+from rdmacheck.fleet.isolation import retests
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings, RoundPlan
 from rdmacheck.fleet.result import FleetResult, RoundStats
 from rdmacheck.fleet.schedule import Pair, Pairing, Schedule
@@ -286,13 +286,21 @@ class Coordinator:
                            plane=proto.CONTROL_PLANE, detail=f"agent {', '.join(who)} is gone (lease expired or never joined)")
 
     def _retest(self, hosts: list[str]) -> None:
+        """Up to --retest-rounds rounds: each bad link tested once more as the same pair (a second FAIL confirms
+        it; a PASS makes it a flaky link), and each undecided, slow-undecided or untested host with a partner it
+        has not met (retests)."""
         for _ in range(self.plan.retest_rounds):
-            results = [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane) for o in self.result.pairs]
-            d = diagnose(results, hosts)
+            d = self.result.diagnosis
             live = [h for h in hosts if h not in self.down]
-            if not [h for h in [*d.undecided, *d.untested_hosts] if h in live]:
+            tested = Counter(frozenset(o.pair) for o in self.result.pairs)
+            busy: set[str] = set()
+            confirm = []
+            for r in d.bad_links:
+                if tested[frozenset(r.pair)] == 1 and set(r.pair) <= set(live) and not set(r.pair) & busy:
+                    confirm.append(r.pair)
+                    busy |= set(r.pair)
+            rounds = retests(d, self.result.pair_results(), live)
+            pairs = confirm + [p for p in (rounds[0] if rounds else []) if not set(p) & busy]
+            if not pairs:
                 return
-            rounds = retests(d, results, live)
-            if not rounds:
-                return
-            self._round(rounds[0], retest=True)
+            self._round(pairs, retest=True)

@@ -31,6 +31,12 @@ class PairResult:
     plane: str = "data"  # data | control (fleet/protocol.py)
     link: dict[str, float] | None = field(default=None, compare=False)  # the verified QP's measured numbers
     link_error: str | None = None  # verified, but its measurement failed
+    round: int = -1  # the round it was tested in (its line names it when the pair flaps)
+    at_s: float | None = None  # seconds into the run its result was put
+
+    def seen(self) -> str:
+        what = "PASS" if self.verdict == Verdict.PASS else f"{self.verdict} {self.finding or ''}".strip()
+        return f"round {self.round}: {what}" + (f" at {self.at_s:.1f} s" if self.at_s is not None else "")
 
     @property
     def data_failure(self) -> bool:
@@ -46,13 +52,20 @@ class Diagnosis:
     untested: list[PairResult] = field(default_factory=list)  # control-plane failures of hosts that pass elsewhere
     untested_hosts: list[str] = field(default_factory=list)  # hosts with no PASS and no failure against them
     slowness: Slowness = field(default_factory=lambda: Slowness(SlowRule().spec()))  # slow hosts and links
+    flaky_links: dict[Pair, str] = field(default_factory=dict)  # a pair whose tests disagreed -> each outcome
+    flaky_hosts: dict[str, str] = field(default_factory=dict)  # flaky with more than half of its partners
 
     def host_lines(self, hosts: list[str]) -> list[str]:
         """`host | Healthy` / `host | ERROR <finding>`, the form health-check tooling parses."""
         lines = []
         for h in hosts:
+            flaky = next((p for p in self.flaky_links if h in p.hosts()), None)
             if h in self.bad_hosts:
                 lines.append(f"{h} | ERROR {self.bad_hosts[h]}")
+            elif h in self.flaky_hosts:
+                lines.append(f"{h} | ERROR flaky-host ({self.flaky_hosts[h]})")
+            elif flaky is not None:
+                lines.append(f"{h} | ERROR flaky link to {_other(flaky, h)} ({self.flaky_links[flaky]})")
             elif h in self.undecided:
                 worst = self.undecided[h][0]
                 lines.append(f"{h} | ERROR {worst.finding or 'pair failed'} (with {_other(worst.pair, h)}; "
@@ -111,11 +124,14 @@ def diagnose(results: list[PairResult], hosts: list[str] | None = None) -> Diagn
 
 
 def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, float],
-            hosts: list[str] | None = None, rule: SlowRule | None = None) -> Diagnosis:
+            hosts: list[str] | None = None, rule: SlowRule | None = None,
+            history: list[PairResult] | None = None) -> Diagnosis:
     """The diagnosis of a fleet run, mid-run or at its end (every file and line is written from it): a host
     whose agent went away (or never joined) is down, whatever it passed before, and its failed pairs then
     say nothing about links. Then the verified pairs' links between hosts not found bad are judged for
-    slowness (fleet/slowness.py): a slow host is not healthy, a slow host of no fast link is undecided."""
+    slowness (fleet/slowness.py): a slow host is not healthy, a slow host of no fast link is undecided.
+    `history`: every outcome of the run in order (`results` holds each pair's last): a pair whose data-plane
+    outcomes disagree (it passed and it failed) is a flaky link, never a bad link nor healthy (`_flaky`)."""
     d = diagnose(results, hosts)
     for h in missing:
         d.bad_hosts[h] = "host-down (its agent never joined)"
@@ -135,9 +151,38 @@ def isolate(results: list[PairResult], missing: list[str], host_down: dict[str, 
     judged = [r for r in results if r.verdict == Verdict.PASS and not set(r.pair) & set(d.bad_hosts)]
     d.slowness = judge([Link(r.pair, r.link) for r in judged if r.link], rule or SlowRule(),
                        {r.pair: r.link_error for r in judged if not r.link and r.link_error})
-    flagged = set(d.slowness.slow_hosts) | set(d.slowness.undecided)
+    _flaky(d, history or results, down)
+    flagged = set(d.slowness.slow_hosts) | set(d.slowness.undecided) | {h for p in d.flaky_links for h in p.hosts()}
     d.healthy = [h for h in d.healthy if h not in flagged]
     return d
+
+
+def _flaky(d: Diagnosis, history: list[PairResult], down: set[str]) -> None:
+    """Pairs whose data-plane outcomes disagree, with each outcome; a host flaky with more than half of its
+    partners (at least two) is a flaky host. A flaky pair is taken out of the bad links and the undecided."""
+    by_pair: dict[frozenset, list[PairResult]] = defaultdict(list)
+    for r in history:
+        if r.verdict == Verdict.PASS or r.data_failure:
+            by_pair[frozenset(r.pair)].append(r)
+    partners: dict[str, set[str]] = defaultdict(set)
+    for key, rs in by_pair.items():
+        for h in key:
+            partners[h] |= key - {h}
+        if len({r.verdict for r in rs}) > 1 and not key & down:
+            d.flaky_links[rs[-1].pair] = "; ".join(r.seen() for r in rs)
+    flaky_with: dict[str, int] = defaultdict(int)
+    for p in d.flaky_links:
+        for h in p.hosts():
+            flaky_with[h] += 1
+    for h, k in sorted(flaky_with.items()):
+        if k >= 2 and k * 2 > len(partners[h]):
+            d.flaky_hosts[h] = f"flaky with {k} of {len(partners[h])} partners"
+    flaky = {frozenset(p) for p in d.flaky_links}
+    d.bad_links = [r for r in d.bad_links if frozenset(r.pair) not in flaky]
+    for h in list(d.undecided):
+        d.undecided[h] = [r for r in d.undecided[h] if frozenset(r.pair) not in flaky]
+        if not d.undecided[h]:
+            del d.undecided[h]
 
 
 def _common(failed: list[PairResult]) -> str:

@@ -13,9 +13,10 @@ import json
 from rdmacheck.words import Verdict
 
 # Cell codes in the page's data: what the heatmap colours mean.
-PASS, FAIL, DOWN, UNTESTED, SLOW = 1, 2, 3, 4, 5
+PASS, FAIL, DOWN, UNTESTED, SLOW, FLAKY = 1, 2, 3, 4, 5, 6
 LEGEND = ((PASS, "#2e9d4c", "PASS: verified after its restarts"),
           (SLOW, "#2f6fd6", "verified, but slow (--slow-if)"),
+          (FLAKY, "#c2188f", "flaky: passed and failed in this run"),
           (FAIL, "#d7301f", "FAIL (data plane)"),
           (DOWN, "#6a3d9a", "host down"),
           (UNTESTED, "#f29e2e", "not tested: control plane only"),
@@ -25,10 +26,10 @@ LEGEND = ((PASS, "#2e9d4c", "PASS: verified after its restarts"),
 def _order(data: dict) -> list[str]:
     """Bad hosts first, then hosts not yet isolated, then hosts on a bad link or untested pair, then the rest."""
     slow = data.get("slowness") or {}
-    bad = set(data.get("bad_hosts") or {}) | set(slow.get("slow_hosts") or {})
+    bad = set(data.get("bad_hosts") or {}) | set(slow.get("slow_hosts") or {}) | set(data.get("flaky_hosts") or {})
     undecided = set(data.get("undecided") or []) | set(slow.get("undecided") or {})
     linked = {h for pair in (data.get("bad_links") or []) + (data.get("untested") or []) for h in pair} | \
-        {h for row in slow.get("slow_links") or [] for h in row[:2]}
+        {h for row in (slow.get("slow_links") or []) + (data.get("flaky_links") or []) for h in row[:2]}
     rank = {h: 0 if h in bad else 1 if h in undecided else 2 if h in linked else 3 for h in data.get("hosts", [])}
     return sorted(rank, key=lambda h: (rank[h], h))
 
@@ -43,9 +44,10 @@ def _slow_pairs(data: dict) -> set[frozenset]:
 
 
 def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
-    """[target, initiator, code, finding index, round, READ latency µs, WRITE MB/s] per final pair (the numbers
+    """[target, initiator, code, finding index, round, fastest READ µs, WRITE MB/s] per final pair (the numbers
     null where the link was not measured); the findings' table."""
     slow = _slow_pairs(data)
+    flaky = {frozenset(row[:2]) for row in data.get("flaky_links") or []}
     last: dict[frozenset, dict] = {}
     for p in data.get("pairs", []):
         last[frozenset((p["target"], p["initiator"]))] = p
@@ -60,11 +62,11 @@ def _cells(data: dict, index: dict[str, int]) -> tuple[list[list], list[str]]:
             seen[f] = len(findings)
             findings.append(f)
         passed = p["verdict"] == Verdict.PASS
-        code = (SLOW if frozenset((p["target"], p["initiator"])) in slow else PASS) if passed else \
+        code = FLAKY if frozenset((p["target"], p["initiator"])) in flaky else (SLOW if frozenset((p["target"], p["initiator"])) in slow else PASS) if passed else \
             DOWN if f == "host-down" else UNTESTED if p.get("plane") == "control" else FAIL
         link = p.get("link") or {}
         cells.append([index[p["target"]], index[p["initiator"]], code, seen[f], p.get("round", 0),
-                      link.get("read_lat_us_p50"), link.get("write_MBps")])
+                      link.get("read_lat_us_min"), link.get("write_MBps")])
     return cells, findings
 
 
@@ -96,6 +98,9 @@ def render_html(data: dict) -> str:
     sections = [x for x in (
         _section("Bad hosts", [f"{h}: {f}" for h, f in sorted(bad_hosts.items())], "bad"),
         _section("Bad links", [f"{a} <-> {b}" for a, b in data.get("bad_links") or []], "bad"),
+        _section("Flaky hosts", [f"{h}: {why}" for h, why in sorted((data.get("flaky_hosts") or {}).items())], "bad"),
+        _section("Flaky links (passed and failed)", [f"{row[0]} <-> {row[1]}: {row[2]}"
+                                                     for row in data.get("flaky_links") or []], "bad"),
         _section("Slow hosts", [f"{h}: {why}" for h, why in sorted((slow.get("slow_hosts") or {}).items())], "bad"),
         _section("Slow links", [f"{row[0]} <-> {row[1]}: {row[2]}" for row in slow.get("slow_links") or []], "bad"),
         _section("Slow, not yet isolated", [f"{h} (with {' / '.join(p)})" for h, p in
@@ -107,7 +112,7 @@ def render_html(data: dict) -> str:
         _section("Never joined", sorted(data.get("missing") or []), "warn"),
     ) if x]
     state = "healthy" if data.get("healthy") else "NOT healthy"
-    failed = sum(1 for c in cells if c[2] not in (PASS, SLOW))
+    failed = sum(1 for c in cells if c[2] not in (PASS, SLOW, FLAKY))
     head = (f"fleet {data.get('run', '?')} · pairing {data.get('pairing', '?')} · {len(hosts)} hosts · {len(cells)} "
             f"pairs, {failed} not passing · {len(data.get('rounds') or [])} rounds · {data.get('duration_s', 0):.1f} s "
             f"· {state}")
@@ -164,8 +169,8 @@ function draw(){
 const tip=document.getElementById('tip');
 cv.addEventListener('mousemove',e=>{const b=cv.getBoundingClientRect();const c=Math.floor((e.clientX-b.left)/px),r=Math.floor((e.clientY-b.top)/px);
   if(r<0||c<0||r>=n||c>=n||r===c){tip.style.display='none';return;}
-  const k=r*n+c, v=grid[k], names=['not paired','PASS','FAIL','host down','not tested','PASS, slow'];
-  const m=num.get(k), nums=m?' · READ 64 B '+m[0]+' µs, WRITE '+m[1]+' MB/s':'';
+  const k=r*n+c, v=grid[k], names=['not paired','PASS','FAIL','host down','not tested','PASS, slow','flaky'];
+  const m=num.get(k), nums=m?' · fastest 64 B READ '+m[0]+' µs, WRITE '+m[1]+' MB/s':'';
   tip.textContent=D.hosts[r]+' <-> '+D.hosts[c]+': '+names[v]+(fin[k]>=0&&D.findings[fin[k]]?' '+D.findings[fin[k]]:'')+(v?' (round '+rnd[k]+')':'')+nums;
   tip.style.left=(e.clientX-b.left+12)+'px';tip.style.top=(e.clientY-b.top+12)+'px';tip.style.display='block';});
 cv.addEventListener('mouseleave',()=>{tip.style.display='none';});

@@ -132,7 +132,7 @@ def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int
     return out
 
 
-LINK_FIELDS = ("read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps", "reads", "bytes")
+LINK_FIELDS = ("read_lat_us_min", "read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps", "reads", "bytes")
 
 
 def _measured(out: PairOutcome, proc: RoleProcess, timeout: float) -> None:

@@ -262,7 +262,8 @@ class PairOutcome:
     def from_value(cls, v: ResultValue) -> "PairOutcome":
         """From a value that met its schema (a result key, a results file): plain values all the way down."""
         return cls(**{**msgspec.structs.asdict(v), "verdict": Verdict(v.verdict),
-                      "link": msgspec.structs.asdict(v.link) if v.link else None})
+                      "link": {k: x for k, x in msgspec.structs.asdict(v.link).items() if x is not None}
+                      if v.link else None})
 
 
 def accept_result(index: int, pair: Pair, value: object) -> tuple[PairOutcome | None, str]:

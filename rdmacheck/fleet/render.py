@@ -22,6 +22,8 @@ def _mark(res: FleetResult, a: str, b: str) -> Text:
     o = res.verdict_of(a, b)
     if o is None:
         return styled("-", "dim")
+    if any(set(p) == {a, b} for p in res.diagnosis.flaky_links):
+        return styled("FLAKY", "bold magenta")
     if o.verdict == Verdict.PASS:
         slow = o.pair in res.diagnosis.slowness.slow_pairs
         return styled("SLOW", "bold blue") if slow else styled(Verdict.PASS, "bold green")
@@ -57,16 +59,19 @@ def render_fleet(res: FleetResult, console: Console) -> None:
     for r in d.untested:
         console.print(f"untested: {r.pair.target} <-> {r.pair.initiator} ({r.finding}: control plane only, no "
                       "data-plane evidence; both pass with others)", highlight=False)
+    for pair, seen in d.flaky_links.items():
+        console.print(f"flaky link: {pair.target} <-> {pair.initiator} ({seen})", highlight=False, soft_wrap=True)
     slow = d.slowness
     for pair, why in slow.slow_links.items():
         console.print(f"slow link: {pair.target} <-> {pair.initiator} ({why}; both fast with others)", highlight=False,
                       soft_wrap=True)
     if slow.measured:
-        base = slow.baseline.get("read_lat_us_p50", {})
+        base = slow.baseline.get("read_lat_us_min", {})
         bw = slow.baseline.get("write_MBps", {})
-        shown = (f"READ 64 B median {base['median']:.4g} µs (MAD {base['mad']:.3g}), WRITE median {bw['median']:.4g} MB/s"
-                 if "median" in base and "median" in bw else
-                 f"READ 64 B min {base['min']:.4g} µs, WRITE max {bw['max']:.4g} MB/s" if "min" in base and "max" in bw
+        shown = (f"fastest 64 B READ: median {base['median']:.4g} µs (MAD {base['mad']:.3g}), WRITE median "
+                 f"{bw['median']:.4g} MB/s" if "median" in base and "median" in bw else
+                 f"fastest 64 B READ: min {base['min']:.4g} µs, WRITE max {bw['max']:.4g} MB/s"
+                 if "min" in base and "max" in bw
                  else slow.note)
         console.print(f"links: {slow.measured} measured · {shown} · slow if {slow.rule}: {len(slow.slow_pairs)} flagged",
                       highlight=False, soft_wrap=True)

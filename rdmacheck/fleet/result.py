@@ -57,13 +57,16 @@ class FleetResult:
         key = (len(self.pairs), tuple(self.missing), tuple(sorted(self.host_down)), tuple(self.hosts), self.slow_if)
         if not self._diagnosed or self._diagnosed[0] != key:
             self._diagnosed = (key, isolate(self.pair_results(), self.missing, self.host_down, self.hosts,
-                                            SlowRule.parse(self.slow_if)))
+                                            SlowRule.parse(self.slow_if), [self._as_result(o) for o in self.pairs]))
         return self._diagnosed[1]
 
     def pair_results(self) -> list[PairResult]:
         """The final outcomes, as isolation reads them."""
-        return [PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane, o.link, o.link_error)
-                for o in self.final_pairs()]
+        return [self._as_result(o) for o in self.final_pairs()]
+
+    def _as_result(self, o: PairOutcome) -> PairResult:
+        at = round(o.reported_at - self.started, 1) if o.reported_at and self.started else None
+        return PairResult(o.pair, Verdict(o.verdict), o.finding, o.plane, o.link, o.link_error, o.round, at)
 
     def final_pairs(self) -> list[PairOutcome]:
         """The last outcome of each pair (a retest replaces an earlier result of the same pair)."""
@@ -96,7 +99,7 @@ class FleetResult:
         slow = d.slowness
         return self.finished and bool(self.final_pairs()) and not d.bad_hosts and not d.bad_links and \
             not d.undecided and not d.untested and not d.untested_hosts and not self.missing and \
-            not slow.slow_hosts and not slow.slow_links and not slow.undecided
+            not slow.slow_hosts and not slow.slow_links and not slow.undecided and not d.flaky_links
 
     def host_lines(self) -> list[str]:
         return self.diagnosis.host_lines(self.hosts)
@@ -119,7 +122,8 @@ class FleetResult:
                 "host_lines": self.host_lines(),
                 "bad_hosts": d.bad_hosts, "bad_links": [list(r.pair) for r in d.bad_links],
                 "undecided": sorted(d.undecided), "untested": [list(r.pair) for r in d.untested],
-                "untested_hosts": d.untested_hosts, "slow_if": self.slow_if, "slowness": d.slowness.to_dict()}
+                "untested_hosts": d.untested_hosts, "slow_if": self.slow_if, "slowness": d.slowness.to_dict(),
+                "flaky_links": [[*p, seen] for p, seen in d.flaky_links.items()], "flaky_hosts": d.flaky_hosts}
 
     def to_dict(self) -> dict:
         return {**self._summary(), "rounds": [asdict(r) for r in self.rounds], "pairs": [asdict(o) for o in self.pairs]}
@@ -138,6 +142,7 @@ class FleetResult:
 
 
 LINK_GAUGES = (("rdmacheck_fleet_link_read_latency_us", "Median latency of a 64 B RDMA READ on the pair's verified QP."),
+               ("rdmacheck_fleet_link_read_latency_min_us", "Fastest 64 B RDMA READ on the pair's verified QP (judged)."),
                ("rdmacheck_fleet_link_read_latency_p99_us", "p99 latency of a 64 B RDMA READ on the pair's verified QP."),
                ("rdmacheck_fleet_link_write_MBps", "RDMA WRITE bandwidth, initiator to target, MB/s."),
                ("rdmacheck_fleet_link_read_MBps", "RDMA READ bandwidth, target to initiator, MB/s."),
@@ -160,7 +165,8 @@ def prom_text(res: FleetResult) -> str:
         if o.reconnect_ms:
             lines.append(f"rdmacheck_fleet_pair_reconnect_seconds{{{lab}}} {max(o.reconnect_ms) / 1000:.6f}")
         link = labels(run=res.run, target=o.target, initiator=o.initiator)
-        for (name, _), key in zip(LINK_GAUGES, ("read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps")):
+        for (name, _), key in zip(LINK_GAUGES, ("read_lat_us_p50", "read_lat_us_min", "read_lat_us_p99", "write_MBps",
+                                                "read_MBps")):
             if o.link and key in o.link:
                 lines.append(f"{name}{{{link}}} {o.link[key]:g}")
         if o.verdict == Verdict.PASS and (o.link or o.link_error):

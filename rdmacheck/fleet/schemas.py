@@ -58,6 +58,7 @@ class LinkValue(Struct, forbid_unknown_fields=False):
     read_lat_us_p99: Rate
     write_MBps: Rate
     read_MBps: Rate
+    read_lat_us_min: Optional[Rate] = None  # the judged latency (results before it was measured have none)
     reads: Rate = 0.0
     bytes: Annotated[float, Meta(ge=0, le=1e15)] = 0.0
 

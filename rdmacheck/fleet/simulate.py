@@ -24,6 +24,8 @@ from rdmacheck.words import Verdict
 class SimFaults:
     bad_hosts: set[str] = field(default_factory=set)  # fail with every partner
     bad_links: set[frozenset] = field(default_factory=set)  # these pairs fail
+    flapping: set[frozenset] = field(default_factory=set)  # these pairs fail their first test, pass when retested
+    tested: dict[frozenset, int] = field(default_factory=dict)  # how often each pair has been tested so far
     die_in_round: dict[str, int] = field(default_factory=dict)  # host -> round it dies in (lease left to expire)
     stall_in_round: int | None = None  # every pair of this round hangs until `release` is set (a test's SIGINT
     release: threading.Event = field(default_factory=threading.Event)  # lands mid-run, whatever the machine's load)
@@ -109,7 +111,10 @@ class SimAgent(Agent):
                               plane=proto.CONTROL_PLANE)
         else:
             time.sleep(took)
-            bad = set(pair) & self.faults.bad_hosts or frozenset(pair) in self.faults.bad_links
+            key = frozenset(pair)
+            self.faults.tested[key] = self.faults.tested.get(key, 0) + 1
+            bad = set(pair) & self.faults.bad_hosts or key in self.faults.bad_links or \
+                (key in self.faults.flapping and self.faults.tested[key] == 1)
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host)

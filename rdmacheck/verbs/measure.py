@@ -71,7 +71,8 @@ def measure_link(qp: QueuePair, buf: Buffer, remote: Remote, region: int, plan: 
     lat = Dist.of(latency_us(qp, buf, remote, "read", plan.small, plan.reads, deadline_s))
     size = min(plan.size, region)  # `region`: what both buffers hold
     region -= region % size
-    out = {"read_lat_us_p50": lat.median, "read_lat_us_p99": lat.p99, "reads": float(lat.n)}
+    out = {"read_lat_us_min": lat.min, "read_lat_us_p50": lat.median, "read_lat_us_p99": lat.p99,
+           "reads": float(lat.n)}
     for op in ("write", "read"):
         bps = bandwidth_bps(qp, buf, remote, op, size, plan.depth, region, plan.passes, deadline_s)
         out[f"{op}_MBps"] = round(bps / 1e6, 1)

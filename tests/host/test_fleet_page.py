@@ -131,7 +131,7 @@ def _slow_and_dead_fleet(tmp_path, slow: bool) -> Path:
             res.pairs.append(PairOutcome(0, a, b, "FAIL", finding="write-stalled", step="write"))
             continue
         f = 3.0 if slow and {a, b} == {"h1", "h4"} else 1.0
-        res.pairs.append(PairOutcome(0, a, b, "PASS", link={"read_lat_us_p50": (20 + k % 3) * f, "read_lat_us_p99": 60,
+        res.pairs.append(PairOutcome(0, a, b, "PASS", link={"read_lat_us_min": (20 + k % 3) * f, "read_lat_us_p50": 30, "read_lat_us_p99": 60,
                                                           "write_MBps": (1000 - k % 3) / f, "read_MBps": 1000 / f}))
     src = tmp_path / f"fleet-{slow}.json"
     src.write_text(res.json_text())

@@ -156,3 +156,21 @@ def test_in_a_fleet_of_several_shards_an_agent_makes_one_etcd_request_a_round(et
         [(o.round, o.target, o.initiator, o.finding, o.detail) for o in res.pairs if o.verdict != "PASS"][:5]
     made = sum(a.store.requests for a in agents) - before
     assert 3 * len(hosts) <= made <= 3 * len(hosts) + 3 + len(hosts) // 10, made
+
+
+def test_a_bad_link_is_retested_as_the_same_pair_and_one_that_then_passes_is_flaky_not_bad(etcd_server):
+    """h1<->h2 fails every time (a bad link, confirmed by its retest); h3<->h4 fails its first test and passes
+    its retest (a flaky link: never healthy, never a plain bad link; each outcome's round and time in its line)."""
+    faults = SimFaults(bad_links={frozenset(("h1", "h2"))}, flapping={frozenset(("h3", "h4"))})
+    res, _, _ = _fleet(etcd_server, faults)
+    assert faults.tested[frozenset(("h1", "h2"))] == 2 and faults.tested[frozenset(("h3", "h4"))] == 2
+    d = res.diagnosis
+    assert [sorted(r.pair) for r in d.bad_links] == [["h1", "h2"]]
+    assert [sorted(p) for p in d.flaky_links] == [["h3", "h4"]]
+    seen = d.flaky_links[next(iter(d.flaky_links))]
+    assert "FAIL deadline" in seen and "PASS" in seen and seen.count("round ") == 2 and " s" in seen, seen
+    lines = res.host_lines()
+    assert lines[2].startswith("h3 | ERROR flaky link to h4 (round ") and lines[3].startswith("h4 | ERROR flaky link")
+    assert lines[0] == "h1 | Healthy (bad link to h2)" and not res.healthy
+    data = json.loads(res.json_text())
+    assert [sorted(x[:2]) for x in data["flaky_links"]] == [["h3", "h4"]]

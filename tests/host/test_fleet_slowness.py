@@ -16,7 +16,7 @@ HOSTS = [f"h{i}" for i in range(8)]
 
 def _link(rng, lat=20.0, bw=1000.0, noise=0.06):
     """A link's numbers with a few % of noise, as real links have."""
-    return {"read_lat_us_p50": lat * rng.uniform(1 - noise, 1 + noise), "read_lat_us_p99": lat * 2,
+    return {"read_lat_us_min": lat * rng.uniform(1 - noise, 1 + noise), "read_lat_us_p50": lat * 1.5, "read_lat_us_p99": lat * 2,
             "write_MBps": bw * rng.uniform(1 - noise, 1 + noise), "read_MBps": bw * rng.uniform(1 - noise, 1 + noise)}
 
 
@@ -118,3 +118,19 @@ def test_a_result_with_its_link_goes_through_the_boundary_as_plain_values():
     bad["link"]["write_MBps"] = -1
     out, why = accept_result(0, Pair("a", "b"), bad)
     assert out is None and "write_MBps" in why
+
+
+def test_the_labs_slow_host_and_slow_path_are_named_from_their_measured_numbers():
+    """A real 6-host lab run (siw; netem 3 ms on host2's wire both ways, and on host1 -> host4 only): host2 is the
+    slow host; host1 <-> host4, once host2's links are out of the baseline, the slow link; nothing else."""
+    import json
+    from pathlib import Path
+
+    from rdmacheck.fleet.result import result_from_file
+
+    data = json.loads((Path(__file__).resolve().parents[1] / "data" / "fleet-slow-lab.json").read_text())
+    res = result_from_file(data, "fleet-slow-lab.json")
+    slow = res.diagnosis.slowness
+    assert list(slow.slow_hosts) == ["host2"] and [sorted(p) for p in slow.slow_links] == [["host1", "host4"]]
+    assert not slow.undecided and "without the links of slow host(s) host2" in slow.note
+    assert res.host_lines()[1].startswith("host2 | ERROR slow-host") and not res.healthy

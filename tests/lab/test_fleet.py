@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rdmacheck.lab.hosts import blackhole, create, set_link
+from rdmacheck.lab.hosts import blackhole, create, set_link, slow_path, slow_wire
 from tests.conftest import IN_LAB, ROOT
 from tests.procs import alive, descendants, parent
 
@@ -62,7 +62,10 @@ def test_four_hosts_all_pairs_every_pair_verified_after_a_restart(fleet, tmp_pat
     for p in pairs:
         assert p["verdict"] == "PASS" and p["mode"] == "cm" and p["strategy"] == "recreate", p
         assert len(p["reconnect_ms"]) == 1 and p["reconnect_ms"][0] > 0, p
-    assert res["host_lines"] == [f"host{k} | Healthy" for k in range(1, N + 1)]
+    assert res["host_lines"] == [f"host{k} | Healthy" for k in range(1, N + 1)]  # no link flagged slow either
+    assert all(p["link"]["read_lat_us_p50"] > 0 and p["link"]["write_MBps"] > 0 and p["link"]["read_MBps"] > 0
+               for p in pairs), pairs  # each pair measured its link on the QP it had just verified
+    assert res["slowness"]["measured"] == 6 and not res["slowness"]["slow_hosts"] and not res["slowness"]["slow_links"]
     assert sorted(res["joined"]) == sorted(res["agents"]) and all(0 < a["start_s"] < 120 for a in res["agents"].values())
     assert "rdmacheck_fleet_pair_pass{" in (tmp_path / "fleet.prom").read_text()
     assert all(code == 0 for code in (p.returncode for p in agents.values()))
@@ -167,6 +170,37 @@ def test_a_host_whose_wire_is_down_is_the_bad_host_and_one_broken_path_is_a_bad_
     assert list(res["bad_hosts"]) == ["host2"], (res["bad_hosts"], res["host_lines"], out)
     assert [sorted(x) for x in res["bad_links"]] == [["host1", "host4"]], (res["bad_links"], res["host_lines"])
     assert "host3 | Healthy" in res["host_lines"]
+
+
+def test_a_slow_host_and_a_slow_path_are_each_named_for_what_they_are_and_nothing_else(fleet_hosts, tmp_path):
+    """Six hosts, every pair verified and then measured on its QP: netem delays host2's wire both ways (a slow
+    host) and what host1 sends to host4 only (a slow path). host2 is the slow host, host1 <-> host4 the slow
+    link; every other host is Healthy, nothing else flagged, no pair fails."""
+    from rdmacheck.fleet.labfleet import LabFleet
+
+    six = create(6)
+    h = {x.name: x for x in six}
+    with LabFleet.up(six, tmp_path / "logs", lease_ttl=TTL, join_timeout=60) as f:
+        slow_wire(h["host2"], 5.0)
+        slow_path(h["host1"], h["host4"], 10.0)
+        try:
+            f.start_agents("slow")
+            rc, out, errs = _finish(_coordinator(f, "slow", tmp_path), f)
+        finally:
+            slow_wire(h["host2"], 0, on=False)
+            slow_path(h["host1"], h["host4"], 0, on=False)
+    res = json.loads((tmp_path / "fleet.json").read_text())
+    slow = res["slowness"]
+    assert rc == 1 and all(p["verdict"] == "PASS" and p["link"] for p in res["pairs"]), out + errs[-2000:]
+    assert list(slow["slow_hosts"]) == ["host2"], (slow, out)
+    assert [sorted(x[:2]) for x in slow["slow_links"]] == [["host1", "host4"]] and not slow["undecided"], (slow, out)
+    assert res["host_lines"][1].startswith("host2 | ERROR slow-host"), res["host_lines"]
+    assert [x for x in res["host_lines"] if not x.startswith("host2 ")] == [
+        "host1 | Healthy (slow link to host4)", "host3 | Healthy", "host4 | Healthy (slow link to host1)",
+        "host5 | Healthy", "host6 | Healthy"], res["host_lines"]
+    prom = (tmp_path / "fleet.prom").read_text()
+    assert prom.count("rdmacheck_fleet_link_read_latency_us{") == 15 and "rdmacheck_fleet_link_slow{" in prom
+    print(out)
 
 
 def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet, tmp_path):
