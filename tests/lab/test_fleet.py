@@ -203,6 +203,38 @@ def test_a_slow_host_and_a_slow_path_are_each_named_for_what_they_are_and_nothin
     print(out)
 
 
+def test_a_path_down_at_its_test_and_back_for_its_retest_is_a_flaky_link_not_a_bad_one(fleet, tmp_path):
+    """host1 -> host3 blackholed until the run's results file shows that pair failed, then restored: its retest
+    (the same pair again) passes. A flaky link with both outcomes in its line; nothing else flagged."""
+    h = {x.name: x for x in fleet.hosts}
+    out = tmp_path / "fleet.json"
+    blackhole(h["host1"], h["host3"])
+    restored = False
+    try:
+        fleet.start_agents("flap")
+        coord = _coordinator(fleet, "flap", tmp_path, "--pair-timeout", "15", "--start-timeout", "20")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and coord.poll() is None:  # the event: the pair's FAIL in the file
+            pairs = json.loads(out.read_text())["pairs"] if out.exists() else []
+            if any({p["target"], p["initiator"]} == {"host1", "host3"} and p["verdict"] == "FAIL" for p in pairs):
+                blackhole(h["host1"], h["host3"], on=False)
+                restored = True
+                break
+            time.sleep(0.5)
+        rc, stdout, errs = _finish(coord, fleet)
+    finally:
+        if not restored:
+            blackhole(h["host1"], h["host3"], on=False)
+    assert restored, "the pair host1 <-> host3 never failed while its path was down"
+    res = json.loads(out.read_text())
+    assert rc == 1 and [sorted(x[:2]) for x in res["flaky_links"]] == [["host1", "host3"]], stdout + errs[-2000:]
+    seen = res["flaky_links"][0][2]
+    assert "FAIL" in seen and "PASS" in seen, seen
+    assert not res["bad_links"] and not res["bad_hosts"] and not res["slowness"]["slow_links"], res
+    assert res["host_lines"][0].startswith("host1 | ERROR flaky link to host3 (round ")
+    assert res["host_lines"][1] == "host2 | Healthy" and res["host_lines"][3] == "host4 | Healthy"
+
+
 def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet, tmp_path):
     fleet.join_timeout = 90
     with fleet.slurm() as env:
