@@ -134,3 +134,16 @@ def test_the_labs_slow_host_and_slow_path_are_named_from_their_measured_numbers(
     assert list(slow.slow_hosts) == ["host2"] and [sorted(p) for p in slow.slow_links] == [["host1", "host4"]]
     assert not slow.undecided and "without the links of slow host(s) host2" in slow.note
     assert res.host_lines()[1].startswith("host2 | ERROR slow-host") and not res.healthy
+
+
+def test_the_precision_benchmark_names_what_was_injected_in_seeded_fleets():
+    """benchmarks/fleet_precision.py on 40 seeded fleets (slow hosts and links, flapping links, deaths): every
+    item named right, none missed, no bad link invented (its exit status says so)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "fleet_precision.py"
+    r = subprocess.run([sys.executable, str(bench), "--fleets", "40", "--seed", "7"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "0 false bad link(s)" in r.stdout, r.stdout + r.stderr
