@@ -28,9 +28,10 @@ def check_outputs(json_path: Optional[Path] = None, junit: Optional[Path] = None
 
 def finish(result: Outcome, render: Optional[Callable[[Any, Any], None]], json_path: Optional[Path] = None,
            junit: Optional[Path] = None, tone: Optional[Path] = None, prom: Optional[Path] = None,
-           html: Optional[Path] = None) -> NoReturn:
-    """Write what was asked, render (None: quiet), exit by the result."""
+           html: Optional[Path] = None, ok: Optional[bool] = None) -> NoReturn:
+    """Write what was asked, render (None: quiet), exit by the result (`ok`: by this, when the result is one
+    part of the verdict, as a fleet service's last run is)."""
     write_outputs(result, json_path, junit, tone, prom, html)
     if render is not None:
         render(result, out_console())
-    raise typer.Exit(0 if result.ok else EXIT_FAIL)
+    raise typer.Exit(0 if (result.ok if ok is None else ok) else EXIT_FAIL)

@@ -86,7 +86,22 @@ def _check_settings(settings, join_timeout: float, retest_rounds: int, hosts: li
                                  "agent's keys)", param_hint="--hosts")
 
 
-def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, html, embedded: bool = False):
+def _seconds(text: str, option: str) -> float:
+    """600, 90s, 10m, 1h: seconds, at least 1."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    num, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        value = float(num) * unit
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 7 * 24 * 3600:
+        raise typer.BadParameter(f"{text!r} is not a duration from 1 s to 7 days (600, 90s, 10m, 1h)",
+                                 param_hint=option)
+    return value
+
+
+def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, html, embedded: bool = False,
+                history=None):
     """Connect, run the coordinator, write every finished round on Ctrl-C or an error, and say so. With the
     run's own etcd, it is kept until the agents have left (each revokes its registration once it has read
     the run's end), so none is cut off from the end by its etcd going away."""
@@ -97,8 +112,23 @@ def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, h
     # The coordinator's etcd is up before it runs (or rdmacheck started it): nothing listening is an error now.
     store = FleetStore.connect(etcd, wait=join_timeout, refused_for=2.0,
                                say=lambda s: err.print(f"fleet: {s}", soft_wrap=True))
+    def on_run(res, last: bool) -> None:
+        """As a service: each run's summary in the history, and (but the last, which finish writes) its files
+        and lines."""
+        if history is None:
+            return
+        for line in history.add(res):
+            err.print(line, highlight=False, soft_wrap=True)
+        if not last:
+            from rdmacheck.fleet.render import render_fleet
+
+            from rdmacheck.output.console import out_console
+
+            write_outputs(res, json_path, junit, tone, prom, html)
+            render_fleet(res, out_console())
+
     coordinator = Coordinator(plan, store, say=lambda s: err.print(s, highlight=False, soft_wrap=True),
-                              on_round=RoundFiles(json_path, junit, tone, prom, html))
+                              on_round=RoundFiles(json_path, junit, tone, prom, html), on_run=on_run)
     try:
         res = coordinator.run()
         if embedded:
@@ -149,6 +179,9 @@ def run_cmd(
     retest_rounds: int = typer.Option(2, "--retest-rounds", help="Extra rounds pairing undecided hosts with new partners."),
     no_measure: bool = typer.Option(False, "--no-measure", help="Skip the link measurement (by default, after its last verified write, each pair measures 64 B READ latency and WRITE and READ bandwidth on that QP)."),
     slow_if: str = typer.Option("mad:3.5", "--slow-if", help="How measured links are judged slow: mad[:Z] (worse than the run's median by Z scaled MADs and by 2x) | clusterkit (latency over 2.1x the minimum, bandwidth under 93% of the maximum)."),
+    every: Optional[str] = typer.Option(None, "--every", help="Run as a service: a new run this long after the last one started (e.g. 600, 90s, 10m, 1h), the agents staying registered; each run's files rewritten, its summary appended to --history."),
+    runs: Optional[int] = typer.Option(None, "--runs", help="--every: stop after N runs (default: until Ctrl-C)."),
+    history: Optional[Path] = typer.Option(None, "--history", help="--every: the history file, one JSON line per run (default results/fleet-history.jsonl); a host or link whose state changed across the last 5 runs is named flapping."),
     launch: str = typer.Option("none", "--launch", help="none: agents are started by anything else | slurm: one per node of this allocation via srun."),
     agent_device: Optional[str] = typer.Option(None, "--agent-device", help="--launch slurm: the device each agent tests (auto: each node's first device with an IPv4)."),
     json_path: Optional[Path] = typer.Option(Path("results/fleet.json"), "--json", help="The results file."),
@@ -185,6 +218,13 @@ def run_cmd(
     from rdmacheck.fleet.slowness import SlowRule
 
     SlowRule.parse(slow_if)  # before anything starts
+    every_s = None
+    if every is None:
+        o.refuse_given(["runs", "history"], "without --every: one run is one run")
+    else:
+        every_s = _seconds(every, "--every")
+        if runs is not None and runs < 1:
+            raise typer.BadParameter("at least 1 run", param_hint="--runs")
     _check_settings(settings, join_timeout, retest_rounds, o.csv(hosts) or [])
     from rdmacheck.fleet.schedule import Pairing
 
@@ -215,8 +255,12 @@ def run_cmd(
             etcd_args, env = agent_etcd_args(etcd, join_timeout)
             srun, expect = slurm_agents(agent_device, etcd_args, Path("rdmacheck-logs/fleet/srun.log"), env)
         plan = FleetPlan(expect=o.csv(hosts) if hosts else expect, pairing=parsed, seed=seed, settings=settings,
-                         join_timeout=join_timeout, retest_rounds=retest_rounds, slow_if=slow_if)
-        res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html, embedded is not None)
+                         join_timeout=join_timeout, retest_rounds=retest_rounds, slow_if=slow_if, every=every_s,
+                         runs=runs or 0)
+        from rdmacheck.fleet.history import History
+
+        log = History(history or Path("results/fleet-history.jsonl")) if every_s else None
+        res = _coordinate(plan, etcd, join_timeout, json_path, junit, tone, prom, html, embedded is not None, log)
     finally:
         if srun is not None:
             try:
@@ -225,4 +269,5 @@ def run_cmd(
                 srun.terminate()
         if embedded is not None:
             embedded.stop()
-    finish(res, render_fleet, json_path, junit, tone, prom, html)
+    # A service ends healthy only with its last run healthy and nothing flapping across its last runs.
+    finish(res, render_fleet, json_path, junit, tone, prom, html, ok=res.ok and (log is None or log.steady))

@@ -37,6 +37,8 @@ class FleetPlan:
     round_timeout: float | None = None  # default: from the pair settings
     retest_rounds: int = 2  # extra rounds that pair undecided hosts with new partners
     slow_if: str = "mad:3.5"  # fleet/slowness.SlowRule: how the measured links are judged
+    every: float | None = None  # as a service: a new run this many seconds after the last one started
+    runs: int = 0  # as a service: stop after this many runs (0: until stopped)
     poll: float = 0.25  # the longest wait for a change before the deadlines are looked at again
     safety: float = 10.0  # a re-read of the hosts' keys, in case the watch's stream hid a change
 
@@ -49,8 +51,10 @@ class FleetPlan:
 
 class Coordinator:
     def __init__(self, plan: FleetPlan, store: FleetStore, say: Callable[[str], None] = print,
-                 on_round: Callable[[FleetResult], None] = lambda result: None):
-        self.plan, self.store, self.say, self.on_round = plan, store, say, on_round
+                 on_round: Callable[[FleetResult], None] = lambda result: None,
+                 on_run: Callable[[FleetResult, bool], None] = lambda result, last: None):
+        self.plan, self.store, self.say, self.on_round, self.on_run = plan, store, say, on_round, on_run
+        self.round_base = 0  # rounds of the earlier runs of a service: indexes keep growing (agents act once each)
         self.ignored: set[tuple[str, int]] = set()  # (result key, round) already warned about
         self.result = FleetResult(run=store.store.cfg.cluster, pairing=str(plan.pairing), started=time.time(),
                                   slow_if=plan.slow_if)
@@ -76,11 +80,21 @@ class Coordinator:
             self.hosts_watch.listen(self.wake)
             self.hosts_watch.refresh_every(self.plan.safety)
             hosts = self._wait_agents()
-            if len(hosts) >= 2:
-                for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
-                    self._round(pairs)
-                self._retest(hosts)
-            self.result.finished = True
+            runs = 0
+            while True:
+                began = time.monotonic()
+                if len(hosts) >= 2:
+                    for pairs in Schedule(self.plan.pairing, tuple(hosts), self.plan.seed).rounds():
+                        self._round(pairs)
+                    self._retest(hosts)
+                self.result.finished = True
+                self.result.duration_s = round(time.monotonic() - self.t0, 3)
+                runs += 1
+                last = self.plan.every is None or (self.plan.runs and runs >= self.plan.runs)
+                self.on_run(self.result, bool(last))
+                if last:
+                    break
+                self._next_run(began, hosts)
         finally:
             if self.hosts_watch is not None:
                 self.hosts_watch.close()
@@ -164,8 +178,28 @@ class Coordinator:
         self.say(f"fleet: {len(have)} agent(s): {', '.join(have)}")
         return hosts
 
+    def _next_run(self, began: float, hosts: list[str]) -> None:
+        """As a service: wait for the next run's start (Ctrl-C ends the wait), then a fresh result for it; the
+        agents stay registered. A host whose agent is registered again is back; one still gone is down."""
+        self._write()
+        at = began + float(self.plan.every or 0)
+        self.say(f"fleet: next run in {max(0.0, at - time.monotonic()):.0f} s (every {self.plan.every:g} s); "
+                 "Ctrl-C stops")
+        while (left := at - time.monotonic()) > 0:
+            self.wake.wait(min(left, 1.0))
+            self.wake.clear()
+            interrupts.check()
+        self.round_base += len(self.result.rounds)
+        old = self.result
+        self.result = FleetResult(run=old.run, pairing=old.pairing, started=time.time(), slow_if=old.slow_if,
+                                  hosts=list(hosts), agents=old.agents, joined=old.joined, missing=old.missing)
+        self.t0 = time.monotonic()
+        here = self._agents()
+        self.down = {h: 0.0 for h in hosts if h not in here}
+        self.result.host_down = dict(self.down)
+
     def _round(self, pairs: list[Pair], retest: bool = False) -> None:
-        index = len(self.result.rounds)
+        index = self.round_base + len(self.result.rounds)
         t0 = time.monotonic()
         req0 = self.store.requests
         self._check_leases()

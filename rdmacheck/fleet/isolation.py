@@ -35,7 +35,7 @@ class PairResult:
     at_s: float | None = None  # seconds into the run its result was put
 
     def seen(self) -> str:
-        what = "PASS" if self.verdict == Verdict.PASS else f"{self.verdict} {self.finding or ''}".strip()
+        what = self.verdict.value if self.verdict == Verdict.PASS else f"{self.verdict.value} {self.finding or ''}".strip()
         return f"round {self.round}: {what}" + (f" at {self.at_s:.1f} s" if self.at_s is not None else "")
 
     @property

@@ -174,3 +174,42 @@ def test_a_bad_link_is_retested_as_the_same_pair_and_one_that_then_passes_is_fla
     assert lines[0] == "h1 | Healthy (bad link to h2)" and not res.healthy
     data = json.loads(res.json_text())
     assert [sorted(x[:2]) for x in data["flaky_links"]] == [["h3", "h4"]]
+
+
+def test_as_a_service_the_agents_stay_each_run_is_judged_alone_and_what_flaps_across_runs_is_named(etcd_server,
+                                                                                                    tmp_path):
+    """--every with --runs 3 over the same agents: h3<->h4 fails its very first test only (flaky in run 1, PASS
+    after); every run is a fresh result with its own rounds (indexes growing, so no agent mistakes a round), each
+    appended to the history; h3, h4 and their link are named flapping across the runs."""
+    from rdmacheck.fleet.history import History
+
+    cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="svc", ttl=TTL)
+    shared = EtcdStore.connect(cfg)
+    faults = SimFaults(flapping={frozenset(("h3", "h4"))})
+    agents, threads = start_sim_agents(shared, HOSTS, [0.05, 0.1], faults, poll=0.1)
+    plan = FleetPlan(expect=list(HOSTS), settings=PairSettings(start_timeout=3, round_timeout=3), join_timeout=20,
+                     poll=0.1, every=0.2, runs=3)
+    history = History(tmp_path / "history.jsonl")
+    runs, said = [], []
+
+    def on_run(res, last):
+        runs.append((res, last))
+        said.extend(history.add(res))
+
+    store = FleetStore(EtcdStore.connect(cfg))
+    final = Coordinator(plan, store, say=lambda s: None, on_run=on_run).run()
+    for t in threads:
+        t.join(10)
+    store.close()
+    assert [last for _, last in runs] == [False, False, True] and final is runs[-1][0]
+    first, second, third = (r for r, _ in runs)
+    assert [sorted(p) for p in first.diagnosis.flaky_links] == [["h3", "h4"]] and not first.healthy
+    assert second.healthy and third.healthy and len(third.pairs) == 15  # each run its own pairs
+    indexes = [r.index for res, _ in runs for r in res.rounds]
+    assert indexes == sorted(set(indexes)), indexes  # no round index used twice across runs
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["healthy"] for x in lines] == [False, True, True]
+    assert "fleet: flapping across the last 3 runs: link h3~h4 (FLAKY, PASS, PASS)" in said, said
+    assert any(x.startswith("fleet: flapping across the last 3 runs: host h3 (ERROR flaky link to h4, Healthy, Healthy")
+               for x in said), said
+    assert not history.steady and all(a.exit_code == 0 for a in agents)

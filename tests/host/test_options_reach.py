@@ -29,7 +29,8 @@ from rdmacheck.words import Role
 
 # A valid non-default value for each option (by flag); {tmp} is a fresh path per run.
 SAMPLES = {
-    "--dead-peer-timeout": "77.5", "--no-measure": None, "--slow-if": "mad:4.5",
+    "--dead-peer-timeout": "77.5", "--no-measure": None, "--slow-if": "mad:4.5", "--every": "97", "--runs": "3",
+    "--history": "{tmp}/h.jsonl",
     "--device": "dev7", "-d": "dev7", "--target-device": "dev8", "--target-netns": "ns7", "--restart": "target",
     "--strategy": "recreate", "--mode": "cm", "--rounds": "7", "--gid-index": "5", "--ib-port": "2",
     "--listen": "127.0.0.9:4242", "--cm-port": "4343", "--cm-addr": "10.9.9.9", "--buffer-size": "9MiB",
@@ -142,15 +143,16 @@ class _FakeFleetStore:
 
 
 class _FakeCoordinator:
-    def __init__(self, plan, store, say=print, on_round=lambda result: None):
+    def __init__(self, plan, store, say=print, on_round=lambda result: None, on_run=lambda result, last: None):
         RECORDERS["coordinator"](plan)
-        self.plan = plan
+        self.plan, self.on_run = plan, on_run
 
     def run(self):
         from rdmacheck.fleet.result import FleetResult
 
         res = FleetResult(run="r", pairing=str(self.plan.pairing))
         res.finished = True
+        self.on_run(res, True)  # a service's history gets the run's line
         return res
 
 
@@ -248,6 +250,9 @@ def cases() -> list[Case]:
         Case(("engines", "install"), ("nixl==1.5.1",), {"rdmacheck.engines.catalog:install": Recorder(_fake_engine)}),
         Case(("mooncake", "engines"), (), {"rdmacheck.engines.mooncake:install": Recorder(_fake_engine)}),
         Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2"),
+             {"rdmacheck.fleet.coordinator:Coordinator": _FakeCoordinator,
+              "rdmacheck.fleet.store:FleetStore": _FakeFleetStore}),
+        Case(("fleet", "run"), ("--metadata", "etcd://127.0.0.1:1", "--expect", "2", "--every", "60"),
              {"rdmacheck.fleet.coordinator:Coordinator": _FakeCoordinator,
               "rdmacheck.fleet.store:FleetStore": _FakeFleetStore}),
         Case(("fleet", "agent"), ("--metadata", "etcd://127.0.0.1:1", "-d", "dev0"),
