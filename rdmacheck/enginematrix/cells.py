@@ -10,7 +10,8 @@ from pathlib import Path
 from rdmacheck.enginematrix.plan import SCENARIOS, EngineMatrixPlan
 from rdmacheck.enginematrix.result import EngineCell
 from rdmacheck.engines.engine import Engine
-from rdmacheck.engines.pair import PairPlan, engine_evidence, run_pair
+from rdmacheck.engines.catalog import adapter
+from rdmacheck.engines.pair import PairPlan, run_pair
 from rdmacheck.engines.peer_loss import LOSS_SCENARIOS, run_loss
 from rdmacheck.engines.race import RacePlan, run_race
 from rdmacheck.mooncake.forced_open import ForcedOpenPlan, run_forced_open
@@ -33,6 +34,7 @@ def mooncake_restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
                                     length=plan.length, step_timeout=30.0,
                                     engine_transfer_timeout=plan.engine_transfer_timeout, log_dir=d, **kw))
     findings = list(dict.fromkeys(r.finding for r in res.rounds if r.finding))  # each once, in order
+    findings += ["engine-not-on-rdma"] if res.not_on_rdma else []
     if res.verdict == Verdict.FAIL and not findings:  # every failed round names its finding: rounds are missing
         findings = ["rounds-missing"]
     ok = sum(r.ok for r in res.rounds)
@@ -42,6 +44,8 @@ def mooncake_restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
                 f"ready ACK x{log.get('ready_ack', 0)}"]
     evidence += [f"round {r.index}: {r.error}" for r in res.rounds if r.error][:2]
     evidence += res.engine_errors[:2]
+    if res.not_on_rdma:
+        evidence.insert(0, res.not_on_rdma)
     if res.error:
         evidence.append(res.error[:200])
     return EngineCell(engine.label, scenario, res.verdict, findings, evidence, res.duration_s, res.to_dict(),
@@ -91,6 +95,8 @@ def mooncake_simopen(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
                 f"{sum(h.write_back_ok for h in hs)}/{len(hs)} rdmacheck->engine"]
     evidence += sorted({line for r in res.rounds for line in r.engine_log if "listening on" not in line})[:4]
     evidence += [f"round {r.index}: {r.error}" for r in res.rounds if r.error][:2]
+    if res.not_on_rdma:
+        evidence.insert(0, res.not_on_rdma)
     return EngineCell(engine.label, scenario, res.verdict, res.findings(), evidence, res.duration_s, res.to_dict(),
                       engine=engine.kind)
 
@@ -113,7 +119,7 @@ def race(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: s
         evidence.append(f"passing trials: data verified on both sides ({len(passed)} trials)")
     evidence += sorted({line for t in res.trials for line in t.engine_log if "listening on" not in line})[:3]
     if engine_log:
-        evidence += engine_evidence(engine, sorted(d.glob("*.log")))[:3]
+        evidence += adapter(engine).evidence(sorted(d.glob("*.log")), 3)
     return EngineCell(engine.label, scenario, res.verdict, res.findings(), evidence, res.duration_s, res.to_dict(),
                       engine=engine.kind)
 

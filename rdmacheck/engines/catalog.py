@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.engines import mooncake, nixl
+from rdmacheck.engines import evidence, mooncake, nixl
 from rdmacheck.engines.engine import Engine, check_release
 from rdmacheck.errors import BadInput
 
@@ -29,7 +29,8 @@ class Adapter:
     side_args: Callable[..., list[str]]
     side_env: Callable[[float], dict[str, str]]
     peer_ops: tuple[str, ...]  # driver ops beyond write/read/verify (engines/driver.PEER_OPS)
-    proves_rdma_by_log: bool = False  # its log names the transport of its transfers (NIXL: UCX_PROTO_INFO)
+    evidence: Callable[[list[Path], int], list[str]]  # the lines of its logs worth quoting beside a verdict
+    not_on_rdma: Callable[[list[Path], str], str | None]  # why its logs do not show RDMA on the device (None: they do)
 
 
 def _mooncake_args(host: str, device: str, length: int, name: str | None, metadata: str) -> list[str]:
@@ -46,10 +47,12 @@ def _nixl_args(host: str, device: str, length: int, name: str | None, metadata: 
 ADAPTERS: dict[str, Adapter] = {
     "mooncake": Adapter("mooncake", mooncake.DISTRIBUTION, mooncake.DEFAULT_RELEASES, True, mooncake.install,
                         mooncake.installed, mooncake.engine_for, _mooncake_args,
-                        lambda t: {"MC_TRANSFER_TIMEOUT": str(max(1, round(t)))}, ("add_peer",)),
+                        lambda t: {"MC_TRANSFER_TIMEOUT": str(max(1, round(t)))}, ("add_peer",),
+                        evidence.mooncake_evidence, evidence.mooncake_not_on_rdma),
     "nixl": Adapter("nixl", nixl.DISTRIBUTION, nixl.DEFAULT_RELEASES, nixl.IWARP, nixl.install, nixl.installed,
                     nixl.engine_for, _nixl_args, lambda t: {"RDMACHECK_NIXL_TRANSFER_TIMEOUT": f"{t:g}"},
-                    ("add_peer", "remove_peer", "post", "settle", "prep", "write_prepped"), proves_rdma_by_log=True),
+                    ("add_peer", "remove_peer", "post", "settle", "prep", "write_prepped"), evidence.nixl_evidence,
+                    evidence.nixl_not_on_rdma),
 }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from rdmacheck.engines.catalog import adapter
 from rdmacheck.engines.engine import Engine
 from rdmacheck.engines.pair_result import PairResult, PairRound, Transfer
-from rdmacheck.engines.process import evidence, fresh_log_dir, log_lines, spawn_engine
+from rdmacheck.engines.process import fresh_log_dir, spawn_engine
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.findings import data_check_finding
 from rdmacheck.pattern import new_seed
@@ -257,61 +257,16 @@ def finish(e: Engines, res: PairResult, t0: float) -> None:
     plan = e.plan
     e.close()
     logs = sorted(plan.log_dir.glob("*.log"))
-    res.engine_log = engine_evidence(plan.engine, logs)
-    if adapter(plan.engine).proves_rdma_by_log and any(r.ok for r in res.rounds):
-        res.not_on_rdma = not_on_rdma(logs, plan.device) or ""
+    a = adapter(plan.engine)
+    res.engine_log = a.evidence(logs, 8)
+    if any(r.ok for r in res.rounds):
+        res.not_on_rdma = a.not_on_rdma(logs, plan.device) or ""
         if res.not_on_rdma:
             res.engine_log.insert(0, res.not_on_rdma)
     res.duration_s = round(time.monotonic() - t0, 3)
-
-
-def engine_evidence(engine: Engine, logs: list[Path], limit: int = 8) -> list[str]:
-    """The engines' own lines that explain a result, each distinct line once with a count."""
-    if engine.kind == "mooncake":
-        return evidence([x for log in logs for x in log_lines(log)], limit)
-    return nixl_evidence(logs, limit)
 
 
 # WRITEs posted before a remove: with one 1 MiB WRITE, 3 of 3 rounds on rxe0 (NIXL 1.5.1) had it done before
 # the remove reached the engine, so the cell tested nothing in flight; 32 keep the path busy for the remove.
 IN_FLIGHT_WRITES = 32
 IN_FLIGHT = re.compile(r"in flight at the remove: (\d+)/(\d+)")
-NIXL_KEEP = re.compile(r"UCX\s+(ERROR|WARN)|NIXL\s+(ERROR|WARNING)")
-UCX_TRANSPORT = re.compile(r"\b((?:rc|ud|dc)_(?:verbs|mlx5)/[\w.:-]+)")
-RDMA_TLS = ("rc_verbs", "ud_verbs", "rc_mlx5", "dc_mlx5", "ud_mlx5")
-# A lane of UCX_PROTO_INFO's tables (a row: `| 81..477 | copy-in | rc_verbs/rxe0:1 |`): transport/device.
-UCX_LANE = re.compile(r"\b(rc_verbs|ud_verbs|rc_mlx5|dc_mlx5|ud_mlx5|posix|sysv|cma|knem|xpmem|tcp|cuda_copy|cuda_ipc|"
-                      r"gdr_copy|rocm_copy|rocm_ipc)/([\w.:-]+)")
-
-
-def ucx_lanes(logs: list[Path]) -> set[str]:
-    """Every transport/device UCX's protocol tables show for the engines' transfers (UCX_PROTO_INFO=y)."""
-    return {f"{tl}/{dev}" for log in logs for line in log.read_text(errors="replace").splitlines() if "|" in line
-            for tl, dev in UCX_LANE.findall(line)}
-
-
-def not_on_rdma(logs: list[Path], device: str) -> str | None:
-    """Why the engine's own log does not show its transfers on RDMA on `device` (None: it does). Evidence, not the
-    settings asked for: a site's UCX_TLS with shared memory or UCX_NET_DEVICES naming another NIC is caught."""
-    lanes = ucx_lanes(logs)
-    other = sorted(x for x in lanes if x.split("/")[0] not in RDMA_TLS or x.split("/")[1].split(":")[0] != device)
-    if other:
-        return f"UCX moved data over {', '.join(other)}, not only RDMA on {device}"
-    if not lanes:
-        return f"UCX's protocol tables (UCX_PROTO_INFO) name no transport: nothing shows RDMA on {device}"
-    return None
-
-
-def nixl_evidence(logs: list[Path], limit: int = 8) -> list[str]:
-    """UCX's and NIXL's errors and warnings, and the transports UCX chose (from UCX_PROTO_INFO's tables)."""
-    counts: dict[str, int] = {}
-    transports: set[str] = set()
-    for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            transports.update(UCX_TRANSPORT.findall(line))
-            if NIXL_KEEP.search(line):
-                msg = re.sub(r"^\[[\d.]+\] \[[^]]+\]\s*|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", line.strip())
-                msg = re.sub(r"\s+", " ", msg)[:200]
-                counts[msg] = counts.get(msg, 0) + 1
-    head = [f"UCX chose {', '.join(sorted(transports))}"] if transports else []
-    return head + [f"{m} (x{n})" if n > 1 else m for m, n in list(counts.items())[:limit]]

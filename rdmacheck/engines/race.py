@@ -14,14 +14,8 @@ from pathlib import Path
 
 from rdmacheck.engines.catalog import adapter
 from rdmacheck.engines.mooncake import Engine
-from rdmacheck.engines.pair import not_on_rdma
-from rdmacheck.engines.process import (
-    evidence,
-    fresh_log_dir,
-    log_lines,
-    log_size,
-    spawn_engine,
-)
+from rdmacheck.engines.evidence import evidence, log_lines
+from rdmacheck.engines.process import fresh_log_dir, log_size, spawn_engine
 from rdmacheck.engines.race_result import RaceResult, RaceSide, RaceTrial
 from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.pattern import new_seed
@@ -122,7 +116,7 @@ def run_race(plan: RacePlan) -> RaceResult:
     t0 = time.monotonic()
     for i in range(plan.trials):
         res.trials.append(_trial(plan, i))
-    if adapter(plan.engine).proves_rdma_by_log and res.count("pass"):
-        res.not_on_rdma = not_on_rdma(sorted(plan.log_dir.glob("trial*.log")), plan.device) or ""
+    if res.count("pass"):
+        res.not_on_rdma = adapter(plan.engine).not_on_rdma(sorted(plan.log_dir.glob("trial*.log")), plan.device) or ""
     res.duration_s = round(time.monotonic() - t0, 3)
     return res

@@ -18,13 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdmacheck.engines.mooncake import Engine
-from rdmacheck.engines.process import (
-    evidence,
-    fresh_log_dir,
-    log_lines,
-    log_size,
-    spawn_engine,
-)
+from rdmacheck.engines.evidence import evidence, log_lines, mooncake_not_on_rdma
+from rdmacheck.engines.process import fresh_log_dir, log_size, spawn_engine
 from rdmacheck.errors import DeadlineExceeded
 from rdmacheck.handshake.address import parse_hostport
 from rdmacheck.mooncake import wire
@@ -215,5 +210,7 @@ def run_forced_open(plan: ForcedOpenPlan) -> ForcedOpenResult:
     t0 = time.monotonic()
     for i in range(plan.rounds):
         res.rounds.append(_round(plan, i))
+    if any(r.ok for r in res.rounds):
+        res.not_on_rdma = mooncake_not_on_rdma(sorted(plan.log_dir.glob("engine-round*.log")), plan.device) or ""
     res.duration_s = round(time.monotonic() - t0, 3)
     return res

@@ -85,11 +85,13 @@ class ForcedOpenResult:
     rounds_planned: int
     answer_timeout_s: float
     rounds: list[ForcedOpenRound] = field(default_factory=list)
+    not_on_rdma: str = ""  # why the engine's log does not show RDMA on the device under test ("": it does)
     duration_s: float = 0.0
 
     @property
     def verdict(self) -> Verdict:
-        ok = bool(self.rounds) and len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds)
+        ok = bool(self.rounds) and len(self.rounds) == self.rounds_planned and all(r.ok for r in self.rounds) and \
+            not self.not_on_rdma
         return Verdict.PASS if ok else Verdict.FAIL
 
     @property
@@ -103,6 +105,8 @@ class ForcedOpenResult:
         if any(r.error for r in self.rounds):
             seen["deadline" if any("deadline" in (r.error or "").lower() or "timed out" in (r.error or "")
                                    for r in self.rounds) else "role-crashed"] += 1
+        if self.not_on_rdma:
+            seen["engine-not-on-rdma"] += 1
         return list(seen)
 
     def to_dict(self) -> dict:

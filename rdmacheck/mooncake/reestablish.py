@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 
+from rdmacheck.engines.evidence import mooncake_not_on_rdma
 from rdmacheck.engines.process import spawn_engine
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.findings import data_check_finding
@@ -184,5 +185,7 @@ def run_mooncake(plan: MooncakePlan) -> MooncakeResult:
         stable.stop(grace=5.0)
         _count_events(result, stable)
         _engine_findings(result, plan)
+        if any(r.ok for r in result.rounds):
+            result.not_on_rdma = mooncake_not_on_rdma(sorted(plan.log_dir.glob("engine-*.log")), plan.device) or ""
         result.duration_s = round(time.monotonic() - t0, 3)
     return result

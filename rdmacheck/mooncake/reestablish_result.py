@@ -66,6 +66,7 @@ class MooncakeResult:
     engine_errors: list[str] = field(default_factory=list)
     rdmacheck_events: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    not_on_rdma: str = ""  # why the engine's log does not show RDMA on the device under test ("": it does)
     duration_s: float = 0.0
 
     TONE_CASE = "rdmacheck-mooncake-reestablish"
@@ -73,7 +74,7 @@ class MooncakeResult:
     @property
     def verdict(self) -> str:
         ok = not self.error and bool(self.rounds) and len(self.rounds) == self.plan.rounds and \
-            all(r.ok for r in self.rounds)
+            all(r.ok for r in self.rounds) and not self.not_on_rdma
         return Verdict.PASS if ok else Verdict.FAIL
 
     @property
@@ -97,6 +98,10 @@ class MooncakeResult:
                 case.failure_type = "verify" if r.error is None else "error"
                 case.failure_text = f"target: {r.target_verify}\nread back: {r.readback}"
             cases.append(case)
+        if self.not_on_rdma:
+            cases.append(Case(id="rdma-evidence", classname=cls, name="engine-log-shows-rdma", time_s=0.0,
+                              logs=str(p.log_dir),
+                              failure=self.not_on_rdma, failure_type="engine-not-on-rdma"))
         return cases
 
     def to_dict(self) -> dict:

@@ -6,7 +6,7 @@ import pytest
 
 from rdmacheck.engines import catalog
 from rdmacheck.engines.engine import Engine, build_once, marker_of
-from rdmacheck.engines.pair import nixl_evidence
+from rdmacheck.engines.evidence import nixl_evidence
 from rdmacheck.engines.pair_result import PairResult, PairRound
 from rdmacheck.errors import BadInput
 from rdmacheck.enginematrix.result import EngineCell, EngineMatrixResult
@@ -153,7 +153,7 @@ ROW = "[1796429087.138167] [rdmalab:176  :0]   |  81..477 | copy-in     | {lane}
     ([], "name no transport"),
 ])
 def test_a_nixl_cell_passes_only_with_its_logs_showing_rdma_on_the_device_under_test(tmp_path, lanes, why):
-    from rdmacheck.engines.pair import not_on_rdma
+    from rdmacheck.engines.evidence import nixl_not_on_rdma as not_on_rdma
 
     log = tmp_path / "target-0.log"
     log.write_text("".join(ROW.format(lane=lane) for lane in lanes) + "NIXL INFO backend UCX path /usr/lib/x/y\n")
@@ -163,6 +163,36 @@ def test_a_nixl_cell_passes_only_with_its_logs_showing_rdma_on_the_device_under_
                      rounds=[PairRound(0, "start", ok=True)], not_on_rdma=said or "")
     assert (res.verdict, res.findings()) == ((Verdict.PASS, []) if why is None else
                                              (Verdict.FAIL, ["engine-not-on-rdma"]))
+
+
+# Mooncake's own glog lines, as every release from 0.3.10 to 0.3.13.post1 wrote them on rxe0 in the lab.
+MC_DEVICE = ("I1207 16:42:54.678164   907 rdma_context.cpp:290] RDMA device: {dev}, LID: 0, GID: (GID_Index 1) "
+             "00:00:00:00:00:00:00:00:00:00:ff:ff:a9:fe:1e:01\n")
+MC_TRANSPORT = "I1207 16:42:54.681352   907 transfer_engine_impl.cpp:430] installTransport, type={kind}\n"
+
+
+@pytest.mark.parametrize("devices, kinds, why", [
+    (["rxe0"], ["rdma"], None),
+    (["rxe0"], ["rdma", "tcp"], "the tcp transport"),
+    (["rxe0", "mlx5_1"], ["rdma"], "opened mlx5_1, not only rxe0"),  # a device list naming another NIC
+    ([], ["tcp"], "the tcp transport"),  # protocol tcp: verified data, no RDMA at all
+    ([], [], "names no installed transport"),
+])
+def test_a_mooncake_cell_passes_only_with_its_log_showing_the_rdma_transport_on_the_device_under_test(
+        tmp_path, devices, kinds, why):
+    from rdmacheck.engines.evidence import mooncake_not_on_rdma
+    from rdmacheck.mooncake.reestablish_result import MooncakePlan, MooncakeResult, MooncakeRound
+
+    log = tmp_path / "engine-target.log"
+    log.write_text("".join(MC_DEVICE.format(dev=d) for d in devices) + "".join(MC_TRANSPORT.format(kind=k)
+                                                                                for k in kinds))
+    (tmp_path / "rdmacheck-initiator.log").write_text('{"event": "ready"}\n')  # rdmacheck's own side: not evidence
+    said = mooncake_not_on_rdma(sorted(tmp_path.glob("*.log")), "rxe0")
+    assert (said is None) if why is None else (why in said), said
+    res = MooncakeResult(MooncakePlan("10.0.0.1", Engine(Path("/usr/bin/python3"), "0.3.13.post1"), rounds=1, log_dir=tmp_path),
+                         rounds=[MooncakeRound(0, ok=True)], not_on_rdma=said or "")
+    assert res.verdict == (Verdict.PASS if why is None else Verdict.FAIL)
+    assert [c.failure_type for c in res.cases() if c.failure] == ([] if why is None else ["engine-not-on-rdma"])
 
 
 def test_remove_readd_inflight_is_a_skip_saying_so_when_no_write_was_in_flight_at_the_remove():

@@ -14,7 +14,7 @@ from rdmacheck.errors import EnvironmentProblem
 from rdmacheck.engines import driver
 from rdmacheck.engines import mooncake as engines
 from rdmacheck.enginematrix.result import EngineCell, EngineMatrixResult
-from rdmacheck.engines.process import evidence, log_lines
+from rdmacheck.engines.evidence import evidence, log_lines
 from rdmacheck.enginematrix.expected import expectation_for
 from rdmacheck.mooncake.forced_open_result import HeldHandshake
 from rdmacheck.mooncake.messages import ConnectionDesc
