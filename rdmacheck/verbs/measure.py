@@ -52,29 +52,46 @@ def bandwidth_bps(qp: QueuePair, buf: Buffer, remote: Remote, op: str, size: int
     return region * passes / (time.perf_counter() - t0)
 
 
+def timed_bandwidth(qp: QueuePair, buf: Buffer, remote: Remote, op: str, size: int, depth: int, region: int,
+                    min_s: float, max_passes: int, deadline_s: float) -> tuple[float, int]:
+    """Sweeps as in `bandwidth_bps` until `min_s` has passed (at least one, at most `max_passes`): a fast link
+    gets enough bytes for a stable rate, a slow one is not held for a fixed byte count. (bytes/s, sweeps)."""
+    t0 = time.perf_counter()
+    passes = 0
+    while passes < max_passes and (passes == 0 or time.perf_counter() - t0 < min_s):
+        qp.transfer(op, buf, 0, remote.addr, remote.rkey, region, deadline_s, chunk=size, depth=depth, spin=True)
+        passes += 1
+    return region * passes / (time.perf_counter() - t0), passes
+
+
 @dataclass(frozen=True)
 class LinkPlan:
     """A fleet pair's measurement of its link: small READs one at a time, then `size`-byte WRITEs and READs with
-    `depth` in flight over `region` bytes, `passes` times each."""
+    `depth` in flight over `region` bytes, swept until `min_s` has passed (at most `max_passes` times) each way."""
     reads: int = 100
     small: int = 64
     size: int = 64 << 10
     depth: int = 8
-    passes: int = 4
+    min_s: float = 0.02
+    max_passes: int = 64
 
 
 def measure_link(qp: QueuePair, buf: Buffer, remote: Remote, region: int, plan: LinkPlan,
                  deadline_s: float) -> dict[str, float]:
-    """Latency of a small READ (median, p99, in µs) and bandwidth both ways (WRITE: to the peer, READ: from it,
-    in MB/s). The caller verified the data on this QP first; these bytes are not checked."""
+    """Latency of a small READ (fastest, median, p99, in µs) and bandwidth both ways (WRITE: to the peer, READ:
+    from it, in MB/s; `bytes`: both ways' total). The caller verified the data on this QP first; these bytes are
+    not checked."""
     latency_us(qp, buf, remote, "read", plan.small, 5, deadline_s)  # warm-up
     lat = Dist.of(latency_us(qp, buf, remote, "read", plan.small, plan.reads, deadline_s))
     size = min(plan.size, region)  # `region`: what both buffers hold
     region -= region % size
     out = {"read_lat_us_min": lat.min, "read_lat_us_p50": lat.median, "read_lat_us_p99": lat.p99,
            "reads": float(lat.n)}
+    moved = 0
     for op in ("write", "read"):
-        bps = bandwidth_bps(qp, buf, remote, op, size, plan.depth, region, plan.passes, deadline_s)
+        bps, passes = timed_bandwidth(qp, buf, remote, op, size, plan.depth, region, plan.min_s, plan.max_passes,
+                                      deadline_s)
         out[f"{op}_MBps"] = round(bps / 1e6, 1)
-    out["bytes"] = float(region * plan.passes)
+        moved += region * passes
+    out["bytes"] = float(moved)
     return out
