@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rdmacheck.fleet.isolation import PairResult, isolate  # noqa: E402
 from rdmacheck.fleet.schedule import Pair  # noqa: E402
+from rdmacheck.fleet.simulate import sim_link  # noqa: E402
 from rdmacheck.words import Verdict  # noqa: E402
 
 
@@ -45,8 +46,7 @@ def fleet(rng: random.Random) -> tuple[list[str], dict[str, set], list[PairResul
             finals[key] = r
             continue
         f = rng.uniform(2.5, 6.0) if key & slow_hosts or key in slow_links else 1.0
-        link = {"read_lat_us_min": 20.0 * rng.lognormvariate(0, 0.08) * f,
-                "write_MBps": 10000.0 * rng.uniform(0.85, 1.15) / f, "read_MBps": 10000.0 * rng.uniform(0.85, 1.15) / f}
+        link = sim_link(rng, f)
         if key in flaky:
             history.append(PairResult(pair, Verdict.FAIL, "write-stalled", round=k % n, at_s=float(k)))
         r = PairResult(pair, Verdict.PASS, link=link, round=k % n + (n if key in flaky else 0), at_s=float(k + n))

@@ -10,7 +10,12 @@ watches: one per harness process here, each agent's own in a real fleet; start-u
 coordinator's and etcd's own CPU per round, and the
 projected wall time of each pairing and what etcd must sustain at 1,000 and 10,000 hosts.
 
+With --localize: one slow host and one slow link (a pair of the first round, apart from the slow host) among
+the agents, `slow_by` times slower in made-up link numbers (fleet/simulate.sim_link; the real judge, the real
+retest rounds): what the run named, after how many rounds, in what wall time, and the projection to 10,000.
+
   .venv/bin/python benchmarks/fleet_sim.py [--agents 256 1024] [--rounds 3] [--pair-times results/fleet.json]
+  .venv/bin/python benchmarks/fleet_sim.py --localize --agents 1024 --rounds 1
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +37,7 @@ LEASE_TTL = 3  # `--lease-ttl`'s default: each lease is refreshed every TTL/3
 SAFETY_S = 10.0  # an agent's re-read of its control keys (AgentConfig.safety)
 sys.path.insert(0, str(ROOT))
 
-from rdmacheck.fleet.schedule import Schedule  # noqa: E402
+from rdmacheck.fleet.schedule import Pair, Schedule  # noqa: E402
 from rdmacheck.fleet.simulate import SimFaults, start_sim_agents  # noqa: E402
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, parse_metadata_url  # noqa: E402
 from rdmacheck.metadata.local_etcd import EtcdServer  # noqa: E402
@@ -46,11 +52,11 @@ def pair_times(path: Path | None, fallback: list[float]) -> tuple[list[float], s
     return fallback, "the lab figures built in (see docs/performance.md)"
 
 
-def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float) -> int:
+def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: float, faults: SimFaults) -> int:
     """One harness process: its slice of the simulated agents as threads; prints their etcd requests."""
     cfg = EtcdConfig(parse_metadata_url(url), cluster=cluster, ttl=60, timeout=30)
     shared = EtcdStore.connect(cfg)
-    agents, threads = start_sim_agents(shared, hosts, times, SimFaults(), poll=poll)
+    agents, threads = start_sim_agents(shared, hosts, times, faults, poll=poll)
     for t in threads:
         t.join(3600)
     control = agents[0].control.store.requests if agents and agents[0].control else 0  # the shared watch's
@@ -62,8 +68,29 @@ def worker(url: str, cluster: str, hosts: list[str], times: list[float], poll: f
     return 0
 
 
+@dataclass(frozen=True)
+class Slow:
+    """--localize: the injected slow host and slow link, and the retest rounds the coordinator may use."""
+    host: str
+    link: Pair
+    retest_rounds: int
+
+    @classmethod
+    def pick(cls, hosts: list[str], rounds: int, retest_rounds: int) -> "Slow":
+        """The slow link from the first round the coordinator will play (its schedule: sorted hosts, seed 0),
+        so that it is tested; the slow host in none of the first round's pairs with it."""
+        first = next(Schedule(f"random:{rounds}", tuple(sorted(hosts))).rounds())
+        link = first[len(first) // 2]
+        host = next(h for p in first[1:] if not set(p) & set(link) for h in p)
+        return cls(host, link, retest_rounds)
+
+    def args(self) -> list[str]:
+        return ["--slow-host", self.host, "--slow-link", ",".join(self.link), "--retest-rounds",
+                str(self.retest_rounds)]
+
+
 def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_times_arg: Path | None,
-        profile_to: Path | None = None) -> dict:
+        profile_to: Path | None = None, slow: Slow | None = None) -> dict:
     """The coordinator as its own process (the real `rdmacheck fleet run`), the simulated agents as
     threads of `procs` harness processes: the coordinator's CPU time per round is its own cost; its
     round wall time minus the slowest pair also carries the harness's lag (hundreds of agent threads
@@ -79,12 +106,15 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
             coord = subprocess.Popen([sys.executable, *profile, "-m", "rdmacheck", "fleet", "run", "--expect", str(n),
                                       "--pairing", f"random:{rounds}", "--metadata", server.url, "--cluster", cluster,
                                       "--lease-ttl", "60", "--etcd-timeout", "30", "--start-timeout", "60",
-                                      "--pair-timeout", "60", "--retest-rounds", "0", "--join-timeout", "300",
+                                      "--pair-timeout", "60", "--retest-rounds", str(slow.retest_rounds if slow else 0),
+                                      "--join-timeout", "300",
                                       "--json", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
             me = [sys.executable, str(Path(__file__).resolve()), "--poll", str(poll)]
             if pair_times_arg:
                 me += ["--pair-times", str(pair_times_arg)]
+            if slow:
+                me += slow.args()
             workers = [subprocess.Popen([*me, "--worker", server.url, cluster, ",".join(hosts[k::procs])],
                                         cwd=ROOT, stdout=subprocess.PIPE, text=True) for k in range(procs)]
             t0 = time.monotonic()
@@ -102,7 +132,8 @@ def run(n: int, rounds: int, times: list[float], poll: float, procs: int, pair_t
         last_in[p["round"]] = max(last_in.get(p["round"], 0.0), p["reported_at"])
     coord_lag = [rs[i]["published_at"] - rs[i - 1]["closed_at"] for i in range(1, len(rs))]
     end_to_end = [rs[i]["published_at"] - last_in[i - 1] for i in range(1, len(rs))]
-    return {"agents": n, "rounds": len(rs), "passed": sum(p["verdict"] == "PASS" for p in res["pairs"]),
+    return {"agents": n, "rounds": len(rs), "slowness": res.get("slowness") or {},
+            "retest_rounds_played": sum(1 for r in rs if r.get("retest")), "passed": sum(p["verdict"] == "PASS" for p in res["pairs"]),
             "pairs": len(res["pairs"]), "overhead_mean_s": statistics.mean(r["overhead_s"] for r in rs),
             "overhead_max_s": max(r["overhead_s"] for r in rs), "coordinator_cpu_s": cpu,
             "coordinator_lag_mean_s": statistics.mean(coord_lag), "coordinator_lag_max_s": max(coord_lag),
@@ -134,6 +165,33 @@ def _wait_cpu_seconds(proc: subprocess.Popen, timeout: float) -> float:
         time.sleep(0.2)
 
 
+def localize(a, times: list[float], median: float) -> int:
+    """One slow host and one slow link per fleet size: named or not, after how many rounds and how long."""
+    ok = True
+    for n in a.agents:
+        hosts = [f"n{i:04d}" for i in range(n)]
+        slow = Slow.pick(hosts, a.rounds, a.retest_rounds)
+        r = run(n, a.rounds, times, a.poll, a.procs, a.pair_times, slow=slow)
+        s = r["slowness"]
+        named_hosts = set(s.get("slow_hosts") or {})
+        named_links = {frozenset(x[:2]) for x in s.get("slow_links") or []}
+        right = named_hosts == {slow.host} and named_links == {frozenset(slow.link)}
+        ok &= right
+        print(f"{n:,} agents, random:{a.rounds}, up to {a.retest_rounds} retest round(s): injected slow host "
+              f"{slow.host} and slow link {'-'.join(slow.link)} ({SimFaults().slow_by:g}x); named: slow hosts "
+              f"{sorted(named_hosts)}, slow links {sorted('-'.join(sorted(p)) for p in named_links)}, undecided "
+              f"{sorted(s.get('undecided') or {})} -> {'both named, nothing else' if right else 'WRONG'}; "
+              f"{r['rounds']} rounds ({r['retest_rounds_played']} retest), {r['passed']}/{r['pairs']} pairs passed, "
+              f"{r['wall_s']:.1f} s wall (pair time median {median:.2f} s; round overhead "
+              f"{r['overhead_mean_s']:.2f} s mean)", flush=True)
+        per_round = r["wall_s"] / max(1, r["rounds"])
+        for hosts_n in (10_000,):
+            print(f"  projected to {hosts_n:,} hosts: the same {r['rounds']} rounds (random:{a.rounds} and the "
+                  f"retests do not grow with the fleet), {r['rounds'] * per_round:.1f} s at this run's "
+                  f"{per_round:.1f} s a round; with 1 s pair tests {r['rounds'] * (1.0 + r['overhead_mean_s']):.1f} s")
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--agents", type=int, nargs="+", default=[256, 1024])
@@ -143,14 +201,22 @@ def main() -> int:
     ap.add_argument("--pair-times", type=Path, default=None, help="a fleet results JSON from the lab")
     ap.add_argument("--profile", type=Path, default=None,
                     help="the coordinator under cProfile: its statistics into FILE.<agents> (read with pstats)")
+    ap.add_argument("--localize", action="store_true", help="inject one slow host and one slow link (see above)")
+    ap.add_argument("--retest-rounds", type=int, default=2, help="with --localize: the coordinator's")
     ap.add_argument("--worker", nargs=3, metavar=("URL", "CLUSTER", "HOSTS"), help=argparse.SUPPRESS)
+    ap.add_argument("--slow-host", help=argparse.SUPPRESS)
+    ap.add_argument("--slow-link", help=argparse.SUPPRESS)
     a = ap.parse_args()
     times, source = pair_times(a.pair_times, [6.0])
     if a.worker:
         url, cluster, hosts = a.worker
-        return worker(url, cluster, hosts.split(","), times, a.poll)
+        faults = SimFaults(measure=bool(a.slow_host), slow_hosts={a.slow_host} if a.slow_host else set(),
+                           slow_links={frozenset(a.slow_link.split(","))} if a.slow_link else set())
+        return worker(url, cluster, hosts.split(","), times, a.poll, faults)
     median = statistics.median(times)
     print(f"CONTROL-PLANE SIMULATION (no RDMA): pair times from {source}, median {median:.2f} s; poll {a.poll:g} s")
+    if a.localize:
+        return localize(a, times, median)
     rows = [run(n, a.rounds, times, a.poll, a.procs, a.pair_times,
                 a.profile.with_suffix(f".{n}") if a.profile else None) for n in a.agents]
     # One row per figure, a column per fleet size, the goal beside it (docs/performance.md).

@@ -1,7 +1,8 @@
 """Simulated agents: the real agent's etcd protocol (fleet/agent.py's loop, keys and deadlines) with
 the RDMA pair test replaced by a wait drawn from measured per-pair times. A control-plane
 simulation: it measures the coordinator and etcd, never RDMA. Used by the host tests of the
-coordinator (faults: a bad host, a bad link, an agent that dies) and benchmarks/fleet_sim.py."""
+coordinator (faults: a bad host, a bad link, an agent that dies; slow ones by made-up link numbers) and
+benchmarks/fleet_sim.py."""
 
 from __future__ import annotations
 
@@ -33,8 +34,20 @@ class SimFaults:
     # there before going on: its lease kept, like a process stopped and resumed within its lease)
     lie_in_round: dict[str, tuple[int, str]] = field(default_factory=dict)  # host -> (round, LIES kind): what it
     # puts in that round instead of its result (as initiator), or beside its ready (as target)
+    slow_hosts: set[str] = field(default_factory=set)  # its links measure `slow_by` times slower with everyone
+    slow_links: set[frozenset] = field(default_factory=set)  # these pairs measure `slow_by` times slower
+    slow_by: float = 4.0
+    measure: bool = False  # a PASS carries its link's numbers (sim_link), as a measuring pair's does
     targets_serve: bool = False  # an initiator passes only once its target serves (harnesses of one process)
     serving: set = field(default_factory=set)  # (run, round, target) of every simulated target that serves
+
+
+def sim_link(rng: random.Random, slower: float = 1.0) -> dict[str, float]:
+    """A link's numbers as verbs/measure.measure_link reports them, made up: the fastest of 100 READs ~20 µs
+    (lognormal noise), 10 GB/s within +-15% each way; `slower` times worse in every figure (a slow host or path)."""
+    return {"read_lat_us_min": 20.0 * rng.lognormvariate(0, 0.08) * slower, "read_lat_us_p50": 22.0 * slower,
+            "read_lat_us_p99": 30.0 * slower, "write_MBps": 10000.0 * rng.uniform(0.85, 1.15) / slower,
+            "read_MBps": 10000.0 * rng.uniform(0.85, 1.15) / slower, "reads": 100.0}
 
 
 LIES = ("types", "other-key", "other-run", "huge", "not-json")
@@ -94,8 +107,8 @@ class SimAgent(Agent):
             self._lie(plan, pair, lie[1])
             if pair.initiator == self.cfg.host and lie[1] != "other-key":
                 return  # its pair gets no readable result from it: the coordinator's deadline ends it
-        took = random.Random(f"{plan.run}:{plan.index}:{pair.target}:{pair.initiator}").choice(
-            self.pair_seconds)  # the same on both sides of the pair, whichever harness process each is in
+        rng = random.Random(f"{plan.run}:{plan.index}:{pair.target}:{pair.initiator}")
+        took = rng.choice(self.pair_seconds)  # the same on both sides of the pair, whichever harness process each is in
         if pair.target == self.cfg.host:  # as the real target: ready, then serve until the pair is over
             self.store.put(proto.ready_key(pair.target), {"run": plan.run, "round": plan.index,
                                                           "addr": ["0.0.0.0", plan.port]})
@@ -115,9 +128,12 @@ class SimAgent(Agent):
             self.faults.tested[key] = self.faults.tested.get(key, 0) + 1
             bad = set(pair) & self.faults.bad_hosts or key in self.faults.bad_links or \
                 (key in self.faults.flapping and self.faults.tested[key] == 1)
+            f = self.faults
+            slower = f.slow_by if set(pair) & f.slow_hosts or key in f.slow_links else 1.0
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
-                              duration_s=took, reported_by=self.cfg.host)
+                              duration_s=took, reported_by=self.cfg.host,
+                              link=sim_link(rng, slower) if f.measure and not bad else None)
         self._report(plan, pair, out)
 
 

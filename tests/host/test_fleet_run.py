@@ -9,6 +9,7 @@ from rdmacheck.fleet import protocol as proto
 from rdmacheck.fleet.coordinator import Coordinator, FleetPlan
 from rdmacheck.fleet.protocol import PairSettings
 from rdmacheck.fleet.result import prom_text
+from rdmacheck.fleet.schedule import Schedule
 from rdmacheck.fleet.simulate import SimFaults, start_sim_agents
 from rdmacheck.fleet.store import FleetStore
 from rdmacheck.metadata.etcd import EtcdConfig, EtcdStore, parse_metadata_url
@@ -20,12 +21,12 @@ HOSTS = [f"h{i}" for i in range(1, 7)]
 TTL = 2
 
 
-def _fleet(etcd_server, faults: SimFaults, hosts=HOSTS, expect=None, join_timeout=20.0):
+def _fleet(etcd_server, faults: SimFaults, hosts=HOSTS, expect=None, join_timeout=20.0, pairing="all"):
     cfg = EtcdConfig(parse_metadata_url(etcd_server.url), cluster="t", ttl=TTL)
     shared = EtcdStore.connect(cfg)
     agents, threads = start_sim_agents(shared, hosts, [0.05, 0.1], faults, poll=0.1)
     plan = FleetPlan(expect=expect if expect is not None else list(hosts), settings=PairSettings(start_timeout=3,
-                     round_timeout=3), join_timeout=join_timeout, poll=0.1)
+                     round_timeout=3), join_timeout=join_timeout, poll=0.1, pairing=pairing)
     coord_store = FleetStore(EtcdStore.connect(cfg))
     lines: list[str] = []
     res = Coordinator(plan, coord_store, say=lines.append).run()
@@ -174,6 +175,24 @@ def test_a_bad_link_is_retested_as_the_same_pair_and_one_that_then_passes_is_fla
     assert lines[0] == "h1 | Healthy (bad link to h2)" and not res.healthy
     data = json.loads(res.json_text())
     assert [sorted(x[:2]) for x in data["flaky_links"]] == [["h3", "h4"]]
+
+
+def test_with_one_partner_each_a_slow_host_and_a_slow_link_are_told_apart_by_the_retest_rounds(etcd_server):
+    """random:1 over 16 hosts: after the one round, each slow link's hosts have no fast link to compare with
+    (undecided); the retests pair them with new partners: the host slow with both is the slow host, the pair
+    whose hosts are fast elsewhere the slow link. Nothing else is flagged, and no data-plane verdict changes."""
+    hosts = [f"h{i:02d}" for i in range(16)]
+    first = next(Schedule("random:1", tuple(hosts)).rounds())
+    link, other = first[0], first[1]
+    faults = SimFaults(measure=True, slow_hosts={other.target}, slow_links={frozenset(link)})
+    res, _, _ = _fleet(etcd_server, faults, hosts=hosts, pairing="random:1")
+    s = res.diagnosis.slowness
+    assert set(s.slow_hosts) == {other.target} and [sorted(p) for p in s.slow_links] == [sorted(link)], s.to_dict()
+    assert not s.undecided and not res.diagnosis.bad_links and not res.diagnosis.bad_hosts
+    assert [r.retest for r in res.rounds][:2] == [False, True]  # named only after a retest round
+    lines = dict(line.split(" | ", 1) for line in res.host_lines())
+    assert lines[other.target].startswith("ERROR slow-host") and lines[link.target].startswith("Healthy (slow link to")
+    assert not res.healthy
 
 
 def test_as_a_service_the_agents_stay_each_run_is_judged_alone_and_what_flaps_across_runs_is_named(etcd_server,
