@@ -191,6 +191,7 @@ def test_a_slow_host_and_a_slow_path_are_each_named_for_what_they_are_and_nothin
             slow_path(h["host1"], h["host4"], 0, on=False)
     res = json.loads((tmp_path / "fleet.json").read_text())
     slow = res["slowness"]
+    print(json.dumps({"slowness": slow, "links": {f"{p['target']}-{p['initiator']}": p["link"] for p in res["pairs"]}}))
     assert rc == 1 and all(p["verdict"] == "PASS" and p["link"] for p in res["pairs"]), out + errs[-2000:]
     assert list(slow["slow_hosts"]) == ["host2"], (slow, out)
     assert [sorted(x[:2]) for x in slow["slow_links"]] == [["host1", "host4"]] and not slow["undecided"], (slow, out)
@@ -233,6 +234,7 @@ def test_a_path_down_at_its_test_and_back_for_its_retest_is_a_flaky_link_not_a_b
     assert not res["bad_links"] and not res["bad_hosts"] and not res["slowness"]["slow_links"], res
     assert res["host_lines"][0].startswith("host1 | ERROR flaky link to host3 (round ")
     assert res["host_lines"][1] == "host2 | Healthy" and res["host_lines"][3] == "host4 | Healthy"
+    print(stdout)
 
 
 def test_under_real_slurm_srun_starts_one_agent_per_host_and_every_pair_passes(fleet, tmp_path):
