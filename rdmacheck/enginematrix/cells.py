@@ -140,6 +140,11 @@ CELLS: dict[tuple[str, str], CellRunner] = {
     ("nixl", "dead-peer-errmode-none"): engine_pair,
     ("nixl", "next-peer"): engine_pair,
     ("nixl", "stale-descriptor"): engine_pair,
+    # DLSlime: an endpoint is one connection made by both sides at once, so a peer is never re-added alone
+    # (remove-readd does not apply); a restart reconnects both ends.
+    ("dlslime", "restart-initiator"): engine_pair,
+    ("dlslime", "restart-target"): engine_pair,
+    ("dlslime", "race"): partial(race, engine_log=True),
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rdmacheck.engines import evidence, mooncake, nixl
+from rdmacheck.engines import dlslime, evidence, mooncake, nixl
 from rdmacheck.engines.engine import Engine, check_release
 from rdmacheck.errors import BadInput
 
@@ -38,9 +38,10 @@ def _mooncake_args(host: str, device: str, length: int, name: str | None, metada
     return args + ["--name", name] if name and metadata != "P2PHANDSHAKE" else args
 
 
-def _nixl_args(host: str, device: str, length: int, name: str | None, metadata: str) -> list[str]:
+def _named_args(host: str, device: str, length: int, name: str | None, metadata: str) -> list[str]:
+    """A side that is known by its name and learns its peer from metadata (NIXL's agent, DLSlime's endpoint)."""
     if not name:
-        raise ValueError("a NIXL agent needs a name")
+        raise ValueError("a NIXL agent or a DLSlime side needs a name")
     return ["--name", name, "--device", device, "--length", str(length)]
 
 
@@ -50,9 +51,13 @@ ADAPTERS: dict[str, Adapter] = {
                         lambda t: {"MC_TRANSFER_TIMEOUT": str(max(1, round(t)))}, ("add_peer",),
                         evidence.mooncake_evidence, evidence.mooncake_not_on_rdma),
     "nixl": Adapter("nixl", nixl.DISTRIBUTION, nixl.DEFAULT_RELEASES, nixl.IWARP, nixl.install, nixl.installed,
-                    nixl.engine_for, _nixl_args, lambda t: {"RDMACHECK_NIXL_TRANSFER_TIMEOUT": f"{t:g}"},
+                    nixl.engine_for, _named_args, lambda t: {"RDMACHECK_NIXL_TRANSFER_TIMEOUT": f"{t:g}"},
                     ("add_peer", "remove_peer", "post", "settle", "prep", "write_prepped"), evidence.nixl_evidence,
                     evidence.nixl_not_on_rdma),
+    "dlslime": Adapter("dlslime", dlslime.DISTRIBUTION, dlslime.DEFAULT_RELEASES, dlslime.IWARP, dlslime.install,
+                       dlslime.installed, dlslime.engine_for, _named_args,
+                       lambda t: {"RDMACHECK_DLSLIME_TRANSFER_TIMEOUT": f"{t:g}"}, ("add_peer", "remove_peer"),
+                       evidence.dlslime_evidence, evidence.dlslime_not_on_rdma),
 }
 
 

@@ -12,13 +12,16 @@ line on stdin with one JSON line {"event": "reply", "ok": bool, "ms": float, "de
       "detail"} when its call returns, so a caller sees which calls never return; then the reply.
   {"op": "add_peer", "metadata": M} / {"op": "remove_peer", "peer": NAME} / {"op": "post", ...write's fields}
       / {"op": "settle"} / {"op": "prep", peer, remote_addr, length} / {"op": "write_prepped", peer, seed, length}:
-      for an engine that has them (PEER_OPS); others answer ok=false naming the op.
+      for an engine that has them (PEER_OPS); others answer ok=false naming the op. A remove_peer that opened
+      a new endpoint (DLSlime) says its new metadata in its reply (`metadata`): a peer connects to that next.
 Both sides share this loop, so the orchestrator cannot tell them apart.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import sys
 import threading
 import time
@@ -40,6 +43,38 @@ class Side(Protocol):
 
 
 _emit_lock = threading.Lock()
+
+
+def isolate_library_output():
+    """Keep what a library writes to fds 1 and 2 — in whatever pieces it writes them (DLSlime's logger: `[INFO`,
+    then the rest) — from splitting this side's JSON lines, which share one stream with it: it goes through a
+    pipe whose lines are written out whole, under the lock the events take. Returns the events' own stream (for
+    sys.stdout)."""
+    events = os.fdopen(os.dup(1), "w", buffering=1)
+    err = os.dup(2)
+    r, w = os.pipe()
+    os.dup2(w, 1)
+    os.dup2(w, 2)
+    os.close(w)
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+
+    def pump() -> None:
+        with os.fdopen(r, "rb") as f:
+            for line in f:
+                with _emit_lock:
+                    os.write(err, line)
+
+    t = threading.Thread(target=pump, name="library-output", daemon=True)
+    t.start()
+
+    def drain() -> None:  # at exit: what is still in the pipe is written out, not lost with the process
+        sys.stderr.close()
+        os.close(1)
+        os.close(2)
+        t.join(5.0)
+
+    atexit.register(drain)
+    return events
 
 
 def emit(obj: dict) -> None:
@@ -111,7 +146,10 @@ def handle(side: Side, cmd: dict) -> dict:
         act = getattr(side, op, None)
         if act is None:
             return {"ok": False, "detail": f"this engine has no {op!r}"}
-        detail = act(cmd)
+        said = act(cmd)  # its detail, or a dict with its detail and more (DLSlime's new endpoint: `metadata`)
+        if isinstance(said, dict):
+            return {"ok": ok, "ms": round((time.perf_counter() - t0) * 1000, 3), **said}
+        detail = said
     else:
         return {"ok": False, "detail": f"unknown op {op!r}"}
     return {"ok": ok, "ms": round((time.perf_counter() - t0) * 1000, 3), "detail": detail}

@@ -130,3 +130,22 @@ def marker_of(venv: Path) -> str | None:
         return (venv / MARKER).read_text().strip()
     except OSError:
         return None
+
+
+def installed_of(kind: str, module: str) -> list[Engine]:
+    """Every release of a kind installed under engines_dir() (venvs named `<kind>-<release>`), oldest first."""
+    root = engines_dir()
+    if not root.is_dir():
+        return []
+    found = [Engine(d / "bin" / "python", marker_of(d).split("==", 1)[1], kind, module)
+             for d in root.iterdir() if (marker_of(d) or "").startswith(f"{kind}==")]
+    return sorted(found, key=lambda e: release_key(e.release))
+
+
+def engine_in(kind: str, title: str, release: str, module: str) -> Engine:
+    """The installed release of a kind, or why not (naming the install command)."""
+    venv = engines_dir() / f"{kind}-{release}"
+    if marker_of(venv) != f"{kind}=={release}":
+        raise EnvironmentProblem(f"{title} {release} is not installed in {venv} (install it: rdmacheck engines install "
+                                 f"{kind}=={release})")
+    return Engine(venv / "bin" / "python", release, kind, module)

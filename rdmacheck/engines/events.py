@@ -20,7 +20,7 @@ class Ready(Struct, forbid_unknown_fields=False):
     name: Name
     addr: Address
     length: Optional[Annotated[int, Meta(ge=0)]] = None
-    metadata: Optional[Annotated[str, Meta(max_length=1 << 22)]] = None  # NIXL's agent metadata, base64
+    metadata: Optional[Annotated[str, Meta(max_length=1 << 22)]] = None  # NIXL's agent, DLSlime's endpoint: base64
     backend_params: Optional[dict[Name, Text]] = None  # NIXL: its UCX backend's parameters as it reports them
 
 
@@ -28,6 +28,7 @@ class Reply(Struct, forbid_unknown_fields=False):
     ok: bool
     detail: Text = ""
     ms: Optional[Millis] = None
+    metadata: Optional[Annotated[str, Meta(max_length=1 << 22)]] = None  # DLSlime: its new endpoint, after a remove
 
 
 class Wrote(Struct, forbid_unknown_fields=False):

@@ -98,3 +98,34 @@ def nixl_not_on_rdma(logs: list[Path], device: str) -> str | None:
     if not lanes:
         return f"UCX's protocol tables (UCX_PROTO_INFO) name no transport: nothing shows RDMA on {device}"
     return None
+
+
+# DLSlime (SLIME_LOG_LEVEL=1, which its side sets): each RDMA context it opens logs its device and the link type
+# it detected on it ("Detected RDMA link type RoCE for rxe0:1"), in colour (0.1.23, measured on rxe0).
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DLSLIME_DEVICE = re.compile(r"Detected RDMA link type (\w+) for ([\w.-]+):\d+")
+DLSLIME_KEEP = re.compile(r"\[(ERROR|WARN)\]|Detected RDMA link type")
+
+
+def _plain_lines(logs: list[Path]) -> list[str]:
+    return [ANSI.sub("", line).strip() for log in logs for line in log.read_text(errors="replace").splitlines()]
+
+
+def dlslime_evidence(logs: list[Path], limit: int = 8) -> list[str]:
+    """DLSlime's errors and warnings, and the device and link type its RDMA contexts opened."""
+    counts: dict[str, int] = {}
+    for line in _plain_lines(logs):
+        if DLSLIME_KEEP.search(line) and not line.startswith("{"):
+            msg = re.sub(r"\s+", " ", re.sub(r"^\[(\w+)\] \S+: ", r"[\1] ", line))[:200]  # no source path
+            counts[msg] = counts.get(msg, 0) + 1
+    return [f"{m} (x{n})" if n > 1 else m for m, n in list(counts.items())[:limit]]
+
+
+def dlslime_not_on_rdma(logs: list[Path], device: str) -> str | None:
+    """Why DLSlime's own log does not show its RDMA contexts on `device` only (None: it does)."""
+    devices = {dev for line in _plain_lines(logs) for _, dev in DLSLIME_DEVICE.findall(line)}
+    if devices - {device}:
+        return f"DLSlime's RDMA context opened {', '.join(sorted(devices - {device}))}, not only {device}"
+    if not devices:
+        return f"DLSlime's log names no device its RDMA context opened: nothing shows RDMA on {device}"
+    return None

@@ -18,9 +18,9 @@ from rdmacheck.engines.engine import (
     Engine,
     build_once,
     check_release,
+    engine_in,
     engines_dir,
-    marker_of,
-    release_key,
+    installed_of,
     run_step,
 )
 from rdmacheck.errors import EnvironmentProblem, RdmacheckError
@@ -44,20 +44,11 @@ def _marker(release: str) -> str:
 
 
 def installed() -> list[Engine]:
-    root = engines_dir()
-    if not root.is_dir():
-        return []
-    found = [Engine(d / "bin" / "python", marker_of(d).split("==", 1)[1], KIND, MODULE)
-             for d in root.iterdir() if (marker_of(d) or "").startswith(f"{KIND}==")]
-    return sorted(found, key=lambda e: release_key(e.release))
+    return installed_of(KIND, MODULE)
 
 
 def engine_for(release: str) -> Engine:
-    venv = _venv(release)
-    if marker_of(venv) != _marker(release):
-        raise EnvironmentProblem(f"NIXL {release} is not installed in {venv} (install it: rdmacheck engines install "
-                                 f"nixl=={release})")
-    return Engine(venv / "bin" / "python", release, KIND, MODULE)
+    return engine_in(KIND, "NIXL", release, MODULE)
 
 
 def host_libibverbs() -> Path:

@@ -107,6 +107,8 @@ class Engines:
                       peer=self.ready[other]["name"])
         if not r["ok"]:
             raise Failed("engine-peer-add-failed", f"{role} removing {other}: {r['detail']}")
+        if r.get("metadata"):  # it opened a new endpoint (DLSlime): a peer connects to that one now
+            self.ready[role]["metadata"] = r["metadata"]
         m = IN_FLIGHT.search(str(r.get("detail", "")))
         return None if m is None or m.group(2) == "0" else m.group(1) != "0"
 

@@ -309,3 +309,85 @@ def test_an_error_mode_the_engine_did_not_take_is_a_skip_naming_it_never_a_pass(
     assert (res.verdict, res.findings()) == (Verdict.SKIP, []) and "did not take" in res.skip_reason
     res.error = "the target engine exited"
     assert res.verdict == Verdict.FAIL
+
+
+# DLSlime's own log line (SLIME_LOG_LEVEL=1) as 0.1.23's RDMAContext::init wrote it on rxe0, colour codes and all.
+SLIME_DEVICE = ("\x1b[1;92m[INFO]\x1b[m /project/dlslime/dlslime/csrc/engine/rdma/rdma_context.cpp:203: init: Detected RDMA "
+                "link type RoCE for {dev}:1\n")
+
+
+@pytest.mark.parametrize("devices, why", [
+    (["rxe0", "rxe0"], None),
+    (["rxe0", "mlx5_0"], "opened mlx5_0, not only rxe0"),
+    ([], "names no device"),
+])
+def test_a_dlslime_cell_passes_only_with_its_log_showing_its_rdma_context_on_the_device_under_test(tmp_path, devices,
+                                                                                                   why):
+    from rdmacheck.engines.evidence import dlslime_evidence, dlslime_not_on_rdma
+
+    log = tmp_path / "target-0.log"
+    log.write_text("".join(SLIME_DEVICE.format(dev=d) for d in devices) + '{"event": "ready", "name": "x"}\n')
+    said = dlslime_not_on_rdma([log], "rxe0")
+    assert (said is None) if why is None else (why in said), said
+    if devices:
+        assert dlslime_evidence([log])[0] == ("[INFO] init: Detected RDMA link type RoCE for rxe0:1" +
+                                              (" (x2)" if why is None else ""))
+
+
+def test_a_side_whose_remove_opens_a_new_endpoint_says_its_metadata_and_the_next_peer_connects_to_that():
+    """DLSlime's remove_peer answers with its new endpoint's metadata (a declared field of the reply); the
+    orchestrator hands that, not the `ready` line's, to the peer it introduces next."""
+    from rdmacheck.engines import driver
+    from rdmacheck.engines.events import engine_event_problem
+    from rdmacheck.engines.pair import Engines, PairPlan
+
+    class Side:
+        def remove_peer(self, cmd):
+            return {"detail": f"shut the endpoint to {cmd['peer']} down", "metadata": "bmV3"}
+
+    reply = driver.handle(Side(), {"op": "remove_peer", "peer": "rdmacheck-initiator"})
+    assert reply["ok"] and reply["metadata"] == "bmV3" and engine_event_problem({"event": "reply", **reply}) is None
+    assert engine_event_problem({"event": "reply", "ok": True, "metadata": 7}) is not None
+
+    e = Engines(PairPlan(Engine(Path("/e/python"), "0.1.23", "dlslime", "rdmacheck.engines.dlslime_side"),
+                         "restart-initiator", "10.0.0.1"))
+    e.ready = {"target": {"name": "rdmacheck-target", "metadata": "b2xk"}, "initiator": {"name": "rdmacheck-initiator"}}
+    e.call = lambda role, timeout, what, **cmd: reply  # the side's answer, as the process would carry it
+    assert e.forget("target", "initiator") is None and e.ready["target"]["metadata"] == "bmV3"
+
+
+def test_dlslime_is_an_engine_kind_with_its_restart_and_race_rows_and_no_re_add():
+    from rdmacheck.enginematrix.cells import applies
+
+    assert catalog.parse("dlslime==0.1.23") == ("dlslime", "0.1.23")
+    assert applies("dlslime") == ("restart-initiator", "restart-target", "race")
+
+
+def test_a_library_writing_its_log_in_pieces_never_splits_a_sides_event_line():
+    """DLSlime's logger writes `[INFO` and the rest of a line separately, to the stream that carries the side's
+    JSON lines (stdout and stderr are one stream to the orchestrator): a reply split by it was never read (a
+    race cell's 150 s deadline in the lab). Through isolate_library_output every event arrives whole."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import os, sys, threading
+from rdmacheck.engines.driver import emit, isolate_library_output
+sys.stdout = isolate_library_output()
+def log():
+    for i in range(3000):
+        os.write(2, b"[INFO")
+        os.write(1, b"] a library line in pieces %d\\n" % i)
+t = threading.Thread(target=log)
+t.start()
+for i in range(300):
+    emit({"event": "reply", "ok": True, "detail": "x" * 100, "i": i})
+t.join()
+"""
+    out = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2]).stdout
+    events = [json.loads(line)["i"] for line in out.splitlines() if line.startswith("{")]
+    assert events == list(range(300)), [line for line in out.splitlines() if '"event"' in line and
+                                        not line.startswith("{")][:3]
+    assert out.count("] a library line in pieces") == 3000 and "[INFO] a library line in pieces 2999" in out
