@@ -1,6 +1,6 @@
-"""NVIDIA NIXL (UCX) judged like Mooncake, in the lab on rxe0: two NIXL agents in their own processes
-(release 1.5.1, installed by set-up), data checked in each agent's own memory after every step, and the
-engines matrix with a Mooncake and a NIXL release. Needs the guest's `max` CPU model (the lab's default):
+"""NVIDIA NIXL (UCX) and DLSlime judged like Mooncake, in the lab on rxe0: two NIXL agents in their own processes
+(release 1.5.1, installed by set-up), data checked in each agent's own memory after every step, the
+engines matrix with a Mooncake and a NIXL release, and DLSlime's restart and race rows. Needs the guest's `max` CPU model (the lab's default):
 the wheels' numpy dies with "Illegal instruction" under QEMU's qemu64."""
 import json
 from pathlib import Path
@@ -67,6 +67,26 @@ def test_engines_matrix_judges_a_mooncake_and_a_nixl_release(tmp_path):
     assert all(c["verdict"] == "PASS" and c["expected"] == "PASS" for c in cells.values()), cells
     assert any("remove-readd do not apply" in n for n in res["notes"]), res["notes"]
     assert "nixl 1.5.1" in r.stdout and "remove-readd" in r.stdout
+
+
+def test_dlslime_survives_restarts_and_the_race_with_its_data_in_its_own_memory(tmp_path):
+    """The third engine kind through the same matrix: two DLSlime sides (0.1.23, set-up installs it) over one
+    explicitly connected endpoint each; a restart reconnects both ends; every round and race trial verified in
+    the receiver's memory, and DLSlime's own log shows its RDMA context on rxe0."""
+    require_device("rxe0")
+    out = tmp_path / "m.json"
+    r = rdmacheck("engines", "matrix", "-d", "rxe0", "--engines", "dlslime==0.1.23", "--scenarios",
+                  "restart-initiator,restart-target,race", "--rounds", "2", "--race-trials", "3", "--json", str(out),
+                  "--log-dir", str(tmp_path / "logs"), timeout=600)
+    res = json.loads(out.read_text())
+    cells = {c["scenario"]: c for c in res["cells"]}
+    print(r.stdout[-1500:])
+    assert set(cells) == {"restart-initiator", "restart-target", "race"}, cells
+    assert r.returncode == 0 and all(c["verdict"] == "PASS" for c in cells.values()), r.stdout
+    for name in ("restart-initiator", "restart-target"):
+        assert cells[name]["evidence"][0].startswith("3/3 rounds verified"), cells[name]["evidence"]
+    assert "3/3 passed" in cells["race"]["evidence"][0], cells["race"]["evidence"]
+    assert all(any("Detected RDMA link type RoCE for rxe0:1" in e for e in c["evidence"]) for c in cells.values())
 
 
 def _loss(tmp_path, scenario: str, **kw) -> dict:
