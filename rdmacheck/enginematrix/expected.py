@@ -48,6 +48,19 @@ RULES: tuple[Expectation, ...] = (
     Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0): after the peer's restart a write through the descriptors "
                    "kept from before was refused (NIXL_ERR_NOT_FOUND, 68-109 ms, 4 restarts); fresh descriptors verified",
                    engine="nixl", release="1.5.1", scenario="stale-descriptor"),
+    # NIXL 0.10.1's peer loss, rxe0, one run (the full engines matrix of 2026-12-07, docs/engines.md).
+    Expectation.of(Verdict.PASS, "measured (0.10.1, rxe0, UCX error mode peer): the write to the SIGKILLed peer failed "
+                   "with NIXL_ERR_REMOTE_DISCONNECT after 42.1-48.4 s (2 deaths); the third agent and the re-added peer "
+                   "verified", engine="nixl", release="0.10.1", scenario="dead-peer"),
+    Expectation.of(Verdict.FAIL, "measured (0.10.1, rxe0, UCX error mode none): the write to the SIGKILLed peer was "
+                   "still in progress after 120 s", ("engine-write-hung",), engine="nixl", release="0.10.1",
+                   scenario="dead-peer-errmode-none"),
+    Expectation.of(Verdict.PASS, "measured (0.10.1, rxe0): a new agent's transfers with the agent whose peer was "
+                   "SIGKILLed unannounced verified in both memories", engine="nixl", release="0.10.1", scenario="next-peer"),
+    Expectation.of(Verdict.FAIL, "measured (0.10.1, rxe0): a write through descriptor lists kept from before the "
+                   "target's restart killed the initiator (SIGSEGV, exit status -11) instead of failing the call; 1.5.1 "
+                   "refuses it (NIXL_ERR_NOT_FOUND)", ("role-crashed",), engine="nixl", release="0.10.1",
+                   scenario="stale-descriptor"),
     # DLSlime 0.1.23 on rxe0 (docs/engines.md): restarts 3 of 3 rounds and race 4 of 4 trials in a full run, and
     # the lab test's run (restarts 3 of 3, race 3 of 3).
     Expectation.of(Verdict.PASS, "measured (DLSlime 0.1.23, rxe0): every restart round and race trial verified in "

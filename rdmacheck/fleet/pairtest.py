@@ -14,6 +14,7 @@ from pathlib import Path
 from rdmacheck.errors import DeadlineExceeded, RdmacheckError
 from rdmacheck.fleet.protocol import PairOutcome, PairSettings
 from rdmacheck.fleet.schedule import Pair
+from rdmacheck.fleet.schemas import LinkValue
 from rdmacheck.roles.checked import WriteChecked
 from rdmacheck.roles.config import RoleConfig
 from rdmacheck.roles.forkserver import ForkServer
@@ -132,7 +133,7 @@ def run_initiator(roles: PairRoles, pair: Pair, index: int, addr: tuple[str, int
     return out
 
 
-LINK_FIELDS = ("read_lat_us_min", "read_lat_us_p50", "read_lat_us_p99", "write_MBps", "read_MBps", "reads", "bytes")
+LINK_FIELDS = LinkValue.__struct_fields__  # what a link measurement carries: the one declared schema's fields
 
 
 def _measured(out: PairOutcome, proc: RoleProcess, timeout: float) -> None:
