@@ -321,18 +321,19 @@ class Coordinator:
 
     def _retest(self, hosts: list[str]) -> None:
         """Up to --retest-rounds rounds: each bad link tested once more as the same pair (a second FAIL confirms
-        it; a PASS makes it a flaky link), and each undecided, slow-undecided or untested host with a partner it
-        has not met (retests)."""
+        it; a PASS makes it a flaky link), each slow link measured once more as the same pair (it stays slow only
+        if the second measurement is slow too: one busy moment of a host's CPU is not a slow link), and each
+        undecided, slow-undecided or untested host with a partner it has not met (retests)."""
         for _ in range(self.plan.retest_rounds):
             d = self.result.diagnosis
             live = [h for h in hosts if h not in self.down]
             tested = Counter(frozenset(o.pair) for o in self.result.pairs)
             busy: set[str] = set()
             confirm = []
-            for r in d.bad_links:
-                if tested[frozenset(r.pair)] == 1 and set(r.pair) <= set(live) and not set(r.pair) & busy:
-                    confirm.append(r.pair)
-                    busy |= set(r.pair)
+            for pair in [*(r.pair for r in d.bad_links), *d.slowness.slow_links]:
+                if tested[frozenset(pair)] == 1 and set(pair) <= set(live) and not set(pair) & busy:
+                    confirm.append(pair)
+                    busy |= set(pair)
             rounds = retests(d, self.result.pair_results(), live)
             pairs = confirm + [p for p in (rounds[0] if rounds else []) if not set(p) & busy]
             if not pairs:

@@ -36,6 +36,7 @@ class SimFaults:
     # puts in that round instead of its result (as initiator), or beside its ready (as target)
     slow_hosts: set[str] = field(default_factory=set)  # its links measure `slow_by` times slower with everyone
     slow_links: set[frozenset] = field(default_factory=set)  # these pairs measure `slow_by` times slower
+    slow_once: set[frozenset] = field(default_factory=set)  # these measure slower in their first test only (noise)
     slow_by: float = 4.0
     measure: bool = False  # a PASS carries its link's numbers (sim_link), as a measuring pair's does
     targets_serve: bool = False  # an initiator passes only once its target serves (harnesses of one process)
@@ -129,7 +130,8 @@ class SimAgent(Agent):
             bad = set(pair) & self.faults.bad_hosts or key in self.faults.bad_links or \
                 (key in self.faults.flapping and self.faults.tested[key] == 1)
             f = self.faults
-            slower = f.slow_by if set(pair) & f.slow_hosts or key in f.slow_links else 1.0
+            slow = set(pair) & f.slow_hosts or key in f.slow_links or (key in f.slow_once and f.tested[key] == 1)
+            slower = f.slow_by if slow else 1.0
             out = PairOutcome(plan.index, pair.target, pair.initiator, Verdict.FAIL if bad else Verdict.PASS,
                               finding="deadline" if bad else None, reconnect_ms=[] if bad else [took * 300],
                               duration_s=took, reported_by=self.cfg.host,

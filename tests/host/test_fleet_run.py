@@ -195,6 +195,19 @@ def test_with_one_partner_each_a_slow_host_and_a_slow_link_are_told_apart_by_the
     assert not res.healthy
 
 
+def test_a_slow_link_is_measured_again_as_the_same_pair_and_one_slow_only_once_is_not_slow(etcd_server):
+    """h1<->h6 measures slow every time (a slow link, confirmed by its retest); h2<->h5 only in its first test (a
+    busy moment of a CPU, as seen in the lab): measured again as the same pair, it is fast, and nothing is named."""
+    faults = SimFaults(measure=True, slow_links={frozenset(("h1", "h6"))}, slow_once={frozenset(("h2", "h5"))})
+    res, _, _ = _fleet(etcd_server, faults)
+    assert faults.tested[frozenset(("h1", "h6"))] == 2 and faults.tested[frozenset(("h2", "h5"))] == 2
+    s = res.diagnosis.slowness
+    assert [sorted(p) for p in s.slow_links] == [["h1", "h6"]] and not s.slow_hosts and not s.undecided, s.to_dict()
+    assert res.rounds[-1].retest and not res.diagnosis.flaky_links
+    lines = dict(line.split(" | ", 1) for line in res.host_lines())
+    assert lines["h2"] == "Healthy" and lines["h5"] == "Healthy" and lines["h1"] == "Healthy (slow link to h6)"
+
+
 def test_as_a_service_the_agents_stay_each_run_is_judged_alone_and_what_flaps_across_runs_is_named(etcd_server,
                                                                                                     tmp_path):
     """--every with --runs 3 over the same agents: h3<->h4 fails its very first test only (flaky in run 1, PASS
