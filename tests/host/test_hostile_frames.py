@@ -4,7 +4,7 @@ import socket
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rdmacheck.handshake import wire
@@ -133,6 +133,7 @@ def test_every_truncation_of_a_valid_frame_ends_cleanly(server, cut):
     _still_serving(server)
 
 
+@settings(deadline=None)  # byte-at-a-time delivery over a real socket: 223 ms once on 2 busy cores
 @given(st.integers(min_value=1, max_value=7))
 def test_a_valid_frame_delivered_in_small_pieces_is_served(chunk):
     srv = _server(Verifier(KEY))
