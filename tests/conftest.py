@@ -4,6 +4,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Every property test's profile, loaded before any test module is imported: no per-example time limit (a test that
+# can fail on 2 busy cores is a defect); HYPOTHESIS_PROFILE=bench for the long fuzz runs.
+settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("bench", max_examples=25_000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_LAB = os.environ.get("RDMACHECK_IN_LAB") == "1"

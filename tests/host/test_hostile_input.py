@@ -1,22 +1,18 @@
 """Property-based hostile input: the frame decoder and message validation never crash, never
 allocate what a length field claims, and always end in a clean rejection.
 
-Examples per test: the hypothesis profile "ci" (default, small) or "bench"
+Examples per test: the hypothesis profile "ci" (default, small; tests/conftest.py) or "bench"
 (benchmarks/fuzz_handshake.py: 100k+ cases in all)."""
-import os
 import socket
 import struct
 import time
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from rdmacheck.handshake import wire
 from rdmacheck.handshake.messages import InvalidMessage, Message, parse
 
-settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("bench", max_examples=25_000, deadline=None, suppress_health_check=list(HealthCheck))
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(1 << 70), max_value=1 << 70) | st.floats() |
