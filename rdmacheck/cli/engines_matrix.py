@@ -23,7 +23,8 @@ SCENARIO_OPTIONS = ((("endpoints", "answer_timeout"), ("simopen",)),
                     (("engine_transfer_timeout",), ("restart-initiator", "restart-target", "simopen", "etcd-restart",
                                                     "remove-readd", "remove-readd-inflight", "dead-peer",
                                                     "dead-peer-errmode-none", "next-peer", "stale-descriptor")),
-                    (("dead_peer_timeout",), ("dead-peer", "dead-peer-errmode-none")))
+                    (("dead_peer_timeout",), ("dead-peer", "dead-peer-errmode-none")),
+                    (("inflight_rounds",), ("remove-readd-inflight",)))
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ def run_matrix(preset: Preset, engines: Optional[str], device: str, scenarios: O
         if not runs & set(scenarios):
             o.refuse_given(names, f"to the cells planned ({', '.join(sorted(runs))}): it sets {', '.join(scenarios)} "
                                   "cells")
+    if o.given("inflight_rounds") and plan["inflight_rounds"] > plan["rounds"]:
+        raise typer.BadParameter(f"{plan['inflight_rounds']} rounds with a WRITE in flight cannot be shown in "
+                                 f"--rounds {plan['rounds']}", param_hint="--inflight-rounds")
+    plan["inflight_rounds"] = min(plan["inflight_rounds"], plan["rounds"])
     check_outputs(json_path, junit, tone)
     o.require_devices(device)
     if is_iwarp_device(device):
@@ -118,6 +123,9 @@ def matrix_command(preset: Preset) -> Callable[..., None]:
         host: Optional[str] = typer.Option(None, "--host", help="IP every side names itself by (default: the device's IPv4)."),
         rounds: int = typer.Option(2, "--rounds", min=1, help="Restart and remove-readd cells: rounds after the first; "
                                    "simopen: rounds (fresh engines)."),
+        inflight_rounds: int = typer.Option(2, "--inflight-rounds", min=1, help="remove-readd-inflight: stop once "
+                                            "this many rounds had a WRITE in flight at the remove (only those "
+                                            "count; at most --rounds rounds are played)."),
         endpoints: int = typer.Option(2, "--endpoints", min=1, help="simopen: segments forced at once."),
         race_trials: int = typer.Option(6, "--race-trials", min=1, help="race: trials (two fresh engines each)."),
         race_threads: int = typer.Option(1, "--race-threads", min=1, help="race: write calls per engine at the instant."),
@@ -138,7 +146,7 @@ def matrix_command(preset: Preset) -> Callable[..., None]:
         quiet: bool = typer.Option(False, "--quiet", help="No line per finished cell, only the table."),
     ) -> None:
         run_matrix(preset, engines, device, scenarios, host, json_path, junit, tone, quiet, etcd, rounds=rounds,
-                   endpoints=endpoints, race_trials=race_trials, race_threads=race_threads,
+                   inflight_rounds=inflight_rounds, endpoints=endpoints, race_trials=race_trials, race_threads=race_threads,
                    answer_timeout=answer_timeout, hang_after=hang_after,
                    engine_transfer_timeout=engine_transfer_timeout, dead_peer_timeout=dead_peer_timeout,
                    log_dir=log_dir)

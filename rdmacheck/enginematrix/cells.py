@@ -55,7 +55,8 @@ def mooncake_restart(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: P
 def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, etcd: str | None) -> EngineCell:
     """Engine against engine (engines/pair.py): restarts, remove and re-add; peer loss (engines/peer_loss.py)."""
     pair_plan = PairPlan(engine, scenario, plan.host, plan.device, plan.rounds, plan.length,
-                         float(plan.engine_transfer_timeout), dead_peer_timeout=plan.dead_peer_timeout, log_dir=d)
+                         float(plan.engine_transfer_timeout), dead_peer_timeout=plan.dead_peer_timeout,
+                         inflight_rounds=plan.inflight_rounds, log_dir=d)
     res = run_loss(pair_plan) if scenario in LOSS_SCENARIOS else run_pair(pair_plan)
     ok = sum(r.ok for r in res.rounds)
     evidence = [f"{ok}/{res.rounds_planned} rounds verified in the engines' own memory (round 0: "
@@ -69,8 +70,10 @@ def engine_pair(plan: EngineMatrixPlan, engine: Engine, scenario: str, d: Path, 
     inflight = sorted({r.inflight for r in res.rounds if r.inflight})
     if inflight:
         shown = [r for r in res.rounds if r.in_flight_at_remove is not None]
-        evidence.append(f"the WRITE was in flight at the remove in {sum(bool(r.in_flight_at_remove) for r in shown)} "
-                        f"of {len(shown)} rounds (its state asked right before it); it then ended: {'; '.join(inflight)}")
+        evidence.append(f"a WRITE was in flight at the remove in {res.inflight_shown} of {len(shown)} rounds "
+                        f"({res.inflight_wanted} wanted; {res.posting}); the posted WRITEs then ended: "
+                        f"{'; '.join(inflight)}")
+        evidence += [f"round {r.index}: {r.at_remove}" for r in shown if r.in_flight_at_remove][:2]
     evidence += [f"round {r.index}: {r.error[:200]}" for r in res.rounds if r.error][:2]
     evidence += res.engine_log[:4]
     if res.skip_reason:

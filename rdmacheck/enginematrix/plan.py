@@ -42,6 +42,7 @@ class EngineMatrixPlan:
     device: str = "rxe0"
     scenarios: tuple[str, ...] = SCENARIOS
     rounds: int = 2  # restart cells: restarts; simopen: fresh engines
+    inflight_rounds: int = 2  # remove-readd-inflight: rounds that must show a WRITE in flight (at most `rounds`)
     endpoints: int = 2  # simopen: rdmacheck segments forced at once
     race_trials: int = 6
     race_threads: int = 1

@@ -19,7 +19,9 @@ import ctypes
 import mmap
 import os
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdmacheck.engines.driver import emit, serve
@@ -28,13 +30,41 @@ POLL_S = 0.0005
 
 
 ERROR_MODE = "ucx_error_handling_mode"  # the UCX plugin's parameter (1.5.1: "peer" by default, or "none")
+WORKERS_ENV = "RDMACHECK_NIXL_UCX_WORKERS"
+# A remove counts as made with a transfer in flight when a transfer() call on the posting thread had been
+# running at least this long when remove_remote_agent was called (the call is under way, not about to start).
+IN_CALL_S = 0.02
+
+
+@dataclass
+class Posting:
+    """The transfers a posting thread makes, one after another (an application's transfer thread), while
+    another thread may remove the peer: each transfer() call's start and end, and the first error."""
+    count: int
+    calls: list[list] = field(default_factory=list)  # [started, returned or None] per transfer() call
+    error: str = ""
+    thread: threading.Thread | None = None
+    begun: threading.Event = field(default_factory=threading.Event)
+
+    def running(self) -> tuple[int, float] | None:
+        """The call under way now: its index and how long it has run."""
+        if self.calls and self.calls[-1][1] is None:
+            return len(self.calls) - 1, time.perf_counter() - self.calls[-1][0]
+        return None
 
 
 class NixlSide:
     def __init__(self, api, name: str, length: int, transfer_timeout: float, error_mode: str = ""):
         t0 = time.perf_counter()
-        self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=[]))
+        # A remove from one thread while another transfers needs the agent's thread-safe mode (1.5.1's
+        # nixl_thread_sync_t; 0.10.1 has none, and its agent must not be called from two threads at once).
+        self.sync = getattr(api, "nixl_thread_sync_t", None)
+        config = dict(sync_mode=self.sync.NIXL_THREAD_SYNC_STRICT) if self.sync else {}
+        self.agent = api.nixl_agent(name, api.nixl_agent_config(backends=[], **config))
         params: dict[str, str] = {}
+        workers = os.environ.get(WORKERS_ENV)
+        if workers and "num_workers" in self.agent.get_plugin_params("UCX"):
+            params["num_workers"] = workers  # several UCX workers (the UCX plugin's own parameter)
         if error_mode and ERROR_MODE in self.agent.get_plugin_params("UCX"):
             params[ERROR_MODE] = error_mode  # a release without it starts with its default; `ready` says which
         if "UCX" in self.agent.get_plugin_list():
@@ -52,6 +82,7 @@ class NixlSide:
         self.transfer_timeout = transfer_timeout
         self.peers: set[str] = set()
         self.pending: list = []  # transfers posted by `post` and not yet waited for
+        self.posting: Posting | None = None  # the posting thread `post` started, until `settle`
         self.prepped: dict[str, tuple] = {}  # peer -> (local, remote) descriptor lists prepared by `prep`
 
     def metadata(self) -> str:
@@ -64,14 +95,35 @@ class NixlSide:
         return f"added remote agent {name}"
 
     def remove_peer(self, cmd: dict) -> str:
-        # Whether a posted transfer is still in flight at this instant (its state asked right before the remove):
-        # what remove-readd-inflight is named after, shown, not assumed.
-        states = [str(self.agent.check_xfer_state(handle)) for handle, _ in self.pending]
-        flying = sum(1 for state in states if state not in ("DONE", "ERR"))
+        """Remove the peer; with transfers posted, say whether one was in flight at this instant: what
+        remove-readd-inflight is named after, shown, not assumed."""
+        running = self._await_call_under_way() if self.posting else None
+        states = [str(self.agent.check_xfer_state(handle)) for handle, _ in self.pending]  # asked right before
+        flying = sum(1 for state in states if state not in ("DONE", "ERR")) + (running is not None)
+        t0 = time.perf_counter()
         self.agent.remove_remote_agent(cmd["peer"])
+        ms = (time.perf_counter() - t0) * 1000
         self.peers.discard(cmd["peer"])
-        seen = ", ".join(f"{s} x{states.count(s)}" for s in sorted(set(states)))
-        return f"removed remote agent {cmd['peer']}; in flight at the remove: {flying}/{len(self.pending)} ({seen})"
+        total = len(self.pending) + (len(self.posting.calls) if self.posting else 0)
+        seen = [f"{s} x{states.count(s)}" for s in sorted(set(states))]
+        if running is not None:
+            returned = self.posting.calls[running[0]][1]
+            seen.append(f"transfer() call {running[0] + 1} of the posting thread under way for "
+                        f"{running[1] * 1000:.0f} ms; it returned " + (f"{(returned - t0) * 1000:.0f} ms after the "
+                                                                       f"remove began" if returned else "later"))
+        return (f"removed remote agent {cmd['peer']} in {ms:.1f} ms; in flight at the remove: {flying}/{total} "
+                f"({', '.join(seen) or 'none posted'})")
+
+    def _await_call_under_way(self, limit: float = 10.0) -> tuple[int, float] | None:
+        """Wait until the posting thread's current transfer() call has run IN_CALL_S (None: it finished first)."""
+        posting = self.posting
+        deadline = time.monotonic() + limit
+        while posting.thread.is_alive() and time.monotonic() < deadline:
+            running = posting.running()
+            if running and running[1] >= IN_CALL_S:
+                return running
+            time.sleep(POLL_S)
+        return None
 
     def local_write(self, offset: int, data: bytes) -> None:
         self.mem[offset:offset + len(data)] = data
@@ -113,14 +165,40 @@ class NixlSide:
         self._wait(self._post(op, peer, remote_addr, length, local_offset), f"{op} to {peer}")
 
     def post(self, cmd: dict) -> str:
-        """Start `count` WRITEs of the same range and return at once (remove-and-re-add with transfers in flight:
-        one 1 MiB WRITE was done before the remove in every round measured on rxe0)."""
+        """Start `count` WRITEs of the same range. With a thread-safe agent, a posting thread makes them one after
+        another and this returns once its first transfer() call is under way: on rxe0 transfer() returned DONE
+        for every WRITE (Soft-RoCE moves it inside ibv_post_send), so only a remove from another thread while a
+        call runs can meet a WRITE in flight. Without one, they are posted here and their states kept."""
         from rdmacheck.pattern import pattern  # noqa: PLC0415
 
         self.local_write(0, pattern(cmd["seed"], cmd["length"]))
-        for _ in range(int(cmd.get("count", 1))):
-            self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0), cmd["peer"]))
-        return f"posted {len(self.pending)}"
+        count = int(cmd.get("count", 1))
+        if self.sync is None:
+            for _ in range(count):
+                self.pending.append((self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0),
+                                     cmd["peer"]))
+            return f"posted {len(self.pending)} on the calling thread (no thread-safe agent mode in this release)"
+        posting = self.posting = Posting(count)
+
+        def run() -> None:
+            for _ in range(count):
+                call = [time.perf_counter(), None]
+                posting.calls.append(call)
+                posting.begun.set()
+                try:
+                    handle = self._post("write", cmd["peer"], cmd["remote_addr"], cmd["length"], 0)
+                    self.pending.append((handle, cmd["peer"]))
+                except Exception as e:  # noqa: BLE001 - the peer removed under it: the engine's answer, kept
+                    posting.error = f"transfer() call {len(posting.calls)}: {type(e).__name__}: {e}"
+                finally:
+                    call[1] = time.perf_counter()
+                if posting.error:
+                    return
+
+        posting.thread = threading.Thread(target=run, name="nixl-posting", daemon=True)
+        posting.thread.start()
+        posting.begun.wait(self.transfer_timeout)
+        return f"posting {count} WRITEs on a second thread"
 
     def prep(self, cmd: dict) -> str:
         """Prepare descriptor lists for one range of a peer and keep them (an application's cached descriptors:
@@ -146,8 +224,16 @@ class NixlSide:
 
     def settle(self, cmd: dict) -> str:
         """Wait for every posted transfer (each up to `wait_s` seconds if given); the first that fails is the answer."""
-        pending, self.pending = self.pending, []
         errors = []
+        if self.posting:
+            posting, self.posting = self.posting, None
+            posting.thread.join(self.transfer_timeout)
+            if posting.thread.is_alive():
+                raise TimeoutError(f"nixl posting thread: transfer() call {len(posting.calls)} of {posting.count} "
+                                   f"still in progress after {self.transfer_timeout:g} s")
+            if posting.error:
+                errors.append(posting.error)
+        pending, self.pending = self.pending, []
         for handle, peer in pending:
             try:
                 self._wait(handle, f"posted write to {peer}", cmd.get("wait_s"))

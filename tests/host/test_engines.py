@@ -86,6 +86,10 @@ def _nixl(spec):
      "--engine-transfer-timeout"),
     (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "next-peer", "--dead-peer-timeout", "30"],
      "--dead-peer-timeout"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "remove-readd", "--inflight-rounds", "1"],
+     "--inflight-rounds"),
+    (["--engines", "nixl==1.5.1", "-d", "rxe0", "--scenarios", "remove-readd-inflight", "--rounds", "3",
+      "--inflight-rounds", "4"], "--inflight-rounds"),  # more shown rounds than it may play
 ])
 def test_engines_matrix_refuses_what_cannot_apply(args, named, monkeypatch, capsys):
     import sys
@@ -204,6 +208,32 @@ def test_remove_readd_inflight_is_a_skip_saying_so_when_no_write_was_in_flight_a
     assert (res.verdict, res.findings(), res.skip_reason) == (Verdict.PASS, [], "")
     res.rounds[1].ok = False
     assert res.verdict == Verdict.FAIL
+
+
+def test_remove_readd_inflight_counts_only_rounds_shown_in_flight_and_stops_at_the_number_wanted():
+    def rnd(i: int, shown: bool) -> PairRound:
+        return PairRound(i, "remove+add", ok=True, inflight="completed", in_flight_at_remove=shown)
+
+    # two of four planned rounds played, both shown, two wanted: complete, PASS
+    res = PairResult("remove-readd-inflight", "nixl 1.5.1", "rxe0", rounds_planned=5, inflight_wanted=2,
+                     rounds=[PairRound(0, "start", ok=True), rnd(1, True), rnd(2, True)])
+    assert (res.verdict, res.inflight_shown) == (Verdict.PASS, 2)
+    # all rounds played, one shown of two wanted: not tested as asked, and it says how many there were
+    res = PairResult("remove-readd-inflight", "nixl 1.5.1", "rxe0", rounds_planned=3, inflight_wanted=2,
+                     rounds=[PairRound(0, "start", ok=True), rnd(1, False), rnd(2, True)])
+    assert res.verdict == Verdict.SKIP and "in 1 of 2 rounds, 2 wanted" in res.skip_reason, res.skip_reason
+    # stopped short with too few shown (a cell cut off): rounds missing, never a PASS
+    res = PairResult("remove-readd-inflight", "nixl 1.5.1", "rxe0", rounds_planned=5, inflight_wanted=2,
+                     rounds=[PairRound(0, "start", ok=True), rnd(1, True)])
+    assert (res.verdict, res.findings()) == (Verdict.FAIL, ["rounds-missing"])
+
+
+def test_remove_readd_inflight_refuses_more_shown_rounds_than_it_may_play(tmp_path):
+    from rdmacheck.engines.pair import PairPlan, run_pair
+
+    with pytest.raises(BadInput, match="cannot be shown in at most 2 rounds"):
+        run_pair(PairPlan(Engine(Path("/usr/bin/python3"), "1.5.1", kind="nixl"), "remove-readd-inflight", "10.0.0.1",
+                          rounds=2, inflight_rounds=3, log_dir=tmp_path))
 
 
 def test_the_in_flight_count_is_read_off_the_sides_reply():

@@ -29,7 +29,7 @@ from rdmacheck.words import Role
 
 # A valid non-default value for each option (by flag); {tmp} is a fresh path per run.
 SAMPLES = {
-    "--dead-peer-timeout": "77.5", "--no-measure": None, "--slow-if": "mad:4.5", "--every": "97", "--runs": "3",
+    "--dead-peer-timeout": "77.5", "--inflight-rounds": "1", "--no-measure": None, "--slow-if": "mad:4.5", "--every": "97", "--runs": "3",
     "--history": "{tmp}/h.jsonl",
     "--device": "dev7", "-d": "dev7", "--target-device": "dev8", "--target-netns": "ns7", "--restart": "target",
     "--strategy": "recreate", "--mode": "cm", "--rounds": "7", "--gid-index": "5", "--ib-port": "2",
