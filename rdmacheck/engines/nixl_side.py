@@ -30,7 +30,8 @@ POLL_S = 0.0005
 
 
 ERROR_MODE = "ucx_error_handling_mode"  # the UCX plugin's parameter (1.5.1: "peer" by default, or "none")
-WORKERS_ENV = "RDMACHECK_NIXL_UCX_WORKERS"
+ERROR_MODE_ENV = "RDMACHECK_NIXL_ERROR_MODE"  # the error mode a side asks for (peer_loss sets it)
+WORKERS_ENV = "RDMACHECK_NIXL_UCX_WORKERS"  # the UCX plugin's num_workers, if set
 # A remove counts as made with a transfer in flight when a transfer() call on the posting thread had been
 # running at least this long when remove_remote_agent was called (the call is under way, not about to start).
 IN_CALL_S = 0.02
@@ -135,10 +136,13 @@ class NixlSide:
         local = self.agent.get_xfer_descs([(self.addr + local_offset, length, 0)], "DRAM")
         remote = self.agent.get_xfer_descs([(remote_addr, length, 0)], "DRAM")
         handle = self.agent.initialize_xfer("WRITE" if op == "write" else "READ", local, remote, peer, b"rdmacheck")
-        state = self.agent.transfer(handle)
-        if state == "ERR":
+        return self._start(handle, f"{op} to {peer}")
+
+    def _start(self, handle, what: str):
+        """transfer() the handle; ERR at once is the answer (the handle released)."""
+        if self.agent.transfer(handle) == "ERR":
             self.agent.release_xfer_handle(handle)
-            raise RuntimeError(f"nixl {op} to {peer}: transfer() returned ERR")
+            raise RuntimeError(f"nixl {what}: transfer() returned ERR")
         return handle
 
     def _wait(self, handle, what: str, timeout: float | None = None) -> None:
@@ -214,12 +218,9 @@ class NixlSide:
 
         local, remote = self.prepped[cmd["peer"]]
         self.local_write(0, pattern(cmd["seed"], cmd["length"]))
+        what = f"write to {cmd['peer']} through prepared descriptors"
         handle = self.agent.make_prepped_xfer("WRITE", local, [0], remote, [0], b"rdmacheck")
-        state = self.agent.transfer(handle)
-        if state == "ERR":
-            self.agent.release_xfer_handle(handle)
-            raise RuntimeError(f"nixl write to {cmd['peer']} through prepared descriptors: transfer() returned ERR")
-        self._wait(handle, f"write to {cmd['peer']} through prepared descriptors")
+        self._wait(self._start(handle, what), what)
         return "done"
 
     def settle(self, cmd: dict) -> str:
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transfer-timeout", type=float,
                    default=float(os.environ.get("RDMACHECK_NIXL_TRANSFER_TIMEOUT", "30")),
                    help="a transfer still in progress this long is reported as hung")
-    p.add_argument("--error-mode", choices=("peer", "none"), default=os.environ.get("RDMACHECK_NIXL_ERROR_MODE") or None,
+    p.add_argument("--error-mode", choices=("peer", "none"), default=os.environ.get(ERROR_MODE_ENV) or None,
                    help="UCX's error handling mode for the backend (default: the release's own)")
     a = p.parse_args(argv)
     side = NixlSide(_load_api(a.device), a.name, a.length, a.transfer_timeout, a.error_mode or "")

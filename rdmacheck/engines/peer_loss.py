@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 
+from rdmacheck.engines.nixl_side import ERROR_MODE, ERROR_MODE_ENV
 from rdmacheck.engines.pair import (
     Engines,
     Failed,
@@ -40,7 +41,6 @@ from rdmacheck.pattern import new_seed
 # UCX's error handling mode, asked for explicitly (1.5.1's default is `peer`) and read back from the engine.
 ERROR_MODES = {"dead-peer": "peer", "dead-peer-errmode-none": "none"}
 LOSS_SCENARIOS = (*ERROR_MODES, "next-peer", "stale-descriptor")
-ERROR_MODE_PARAM = "ucx_error_handling_mode"
 
 
 def _dead_write(e: Engines, rnd: PairRound, writer: str, dead: str) -> None:
@@ -232,7 +232,7 @@ def run_loss(plan: PairPlan) -> PairResult:
     per_death = 2 if plan.scenario in ERROR_MODES else 1  # dead-peer: the unwarned round, then the restart
     res = PairResult(plan.scenario, plan.engine.label, plan.device, 1 + per_death * plan.rounds)
     fresh_log_dir(plan.log_dir, "*.log")
-    e = Engines(plan, {"RDMACHECK_NIXL_ERROR_MODE": mode} if mode else None)
+    e = Engines(plan, {ERROR_MODE_ENV: mode} if mode else None)
     t0 = time.monotonic()
     try:
         if plan.scenario in ERROR_MODES:
@@ -259,8 +259,8 @@ def _mode_in_effect(e: Engines, res: PairResult, mode: str) -> bool:
         return False
     e.starts["target"] += 1
     res.backend_params = dict(ready.get("backend_params") or {})
-    if res.backend_params.get(ERROR_MODE_PARAM) != mode:
-        res.untested = (f"{e.plan.engine.label}'s UCX backend did not take {ERROR_MODE_PARAM}={mode} (it reports "
+    if res.backend_params.get(ERROR_MODE) != mode:
+        res.untested = (f"{e.plan.engine.label}'s UCX backend did not take {ERROR_MODE}={mode} (it reports "
                         f"{res.backend_params or 'no parameters'})")
         return False
     e.kill("target")
