@@ -141,12 +141,16 @@ class FleetResult:
         return f"{head},\n{body}\n}}\n"
 
 
-LINK_GAUGES = (("rdmacheck_fleet_link_read_latency_us", "Median latency of a 64 B RDMA READ on the pair's verified QP."),
-               ("rdmacheck_fleet_link_read_latency_min_us", "Fastest 64 B RDMA READ on the pair's verified QP (judged)."),
-               ("rdmacheck_fleet_link_read_latency_p99_us", "p99 latency of a 64 B RDMA READ on the pair's verified QP."),
-               ("rdmacheck_fleet_link_write_MBps", "RDMA WRITE bandwidth, initiator to target, MB/s."),
-               ("rdmacheck_fleet_link_read_MBps", "RDMA READ bandwidth, target to initiator, MB/s."),
-               ("rdmacheck_fleet_link_slow", "1 when the run's rule (--slow-if) flagged the link slow."))
+# (gauge, help, the pair's link measurement it shows; the slow flag is the rule's, not a measurement)
+LINK_GAUGES = (("rdmacheck_fleet_link_read_latency_us", "Median latency of a 64 B RDMA READ on the pair's verified QP.",
+                "read_lat_us_p50"),
+               ("rdmacheck_fleet_link_read_latency_min_us", "Fastest 64 B RDMA READ on the pair's verified QP (judged).",
+                "read_lat_us_min"),
+               ("rdmacheck_fleet_link_read_latency_p99_us", "p99 latency of a 64 B RDMA READ on the pair's verified QP.",
+                "read_lat_us_p99"),
+               ("rdmacheck_fleet_link_write_MBps", "RDMA WRITE bandwidth, initiator to target, MB/s.", "write_MBps"),
+               ("rdmacheck_fleet_link_read_MBps", "RDMA READ bandwidth, target to initiator, MB/s.", "read_MBps"),
+               ("rdmacheck_fleet_link_slow", "1 when the run's rule (--slow-if) flagged the link slow.", None))
 
 
 def prom_text(res: FleetResult) -> str:
@@ -156,7 +160,7 @@ def prom_text(res: FleetResult) -> str:
              *gauge_help("rdmacheck_fleet_pair_reconnect_seconds", "Slowest re-establishment of the pair's restarts."),
              *gauge_help("rdmacheck_fleet_host_healthy", "1 when the host verified data in this run and nothing is "
                          "against it (bad, slow, undecided or untested: 0)."),
-             *(line for name, text in LINK_GAUGES for line in gauge_help(name, text))]
+             *(line for name, text, _ in LINK_GAUGES for line in gauge_help(name, text))]
     d = res.diagnosis
     slow = set(d.slowness.slow_pairs)
     for o in res.final_pairs():
@@ -165,9 +169,8 @@ def prom_text(res: FleetResult) -> str:
         if o.reconnect_ms:
             lines.append(f"rdmacheck_fleet_pair_reconnect_seconds{{{lab}}} {max(o.reconnect_ms) / 1000:.6f}")
         link = labels(run=res.run, target=o.target, initiator=o.initiator)
-        for (name, _), key in zip(LINK_GAUGES, ("read_lat_us_p50", "read_lat_us_min", "read_lat_us_p99", "write_MBps",
-                                                "read_MBps")):
-            if o.link and key in o.link:
+        for name, _, key in LINK_GAUGES:
+            if key and o.link and key in o.link:
                 lines.append(f"{name}{{{link}}} {o.link[key]:g}")
         if o.verdict == Verdict.PASS and (o.link or o.link_error):
             lines.append(f"rdmacheck_fleet_link_slow{{{link}}} {1 if o.pair in slow else 0}")
