@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -73,8 +72,7 @@ def _check_settings(settings, join_timeout: float, retest_rounds: int, hosts: li
     if settings.restarts < 1:
         raise typer.BadParameter("at least 1: a pair test with no restart checks no re-establishment",
                                  param_hint="--restarts")
-    for problem in settings.problems():
-        name = problem.split(" ", 1)[0]
+    for name, problem in settings.field_problems():
         raise typer.BadParameter(problem, param_hint=SETTING_OPTIONS.get(name, "--" + name.replace("_", "-")))
     if not 0 < join_timeout <= 24 * 3600:
         raise typer.BadParameter(f"{join_timeout:g} is not a wait in seconds (0, 86400]", param_hint="--join-timeout")
@@ -132,7 +130,9 @@ def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, h
     try:
         res = coordinator.run()
         if embedded:
-            _await_agents_left(store, etcd.ttl + 5.0)
+            from rdmacheck.fleet.embedded import await_agents_left
+
+            await_agents_left(store, etcd.ttl + 5.0)
         return res
     except KeyboardInterrupt:  # every finished round is in the files: say so, exit 130
         write_outputs(coordinator.result, json_path, junit, tone, prom, html)
@@ -145,21 +145,6 @@ def _coordinate(plan, etcd, join_timeout: float, json_path, junit, tone, prom, h
                              hint=e.hint, exit_code=e.exit_code) from None
     finally:
         store.close()
-
-
-def _await_agents_left(store, timeout: float) -> None:
-    """Until no agent is registered (they leave on the run's end: their leases revoked, or lapsed within a TTL),
-    for at most `timeout` s; an agent still there then is left to its own deadlines."""
-    from rdmacheck.fleet.protocol import HOSTS
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if not any(k.endswith("/agent") for k in store.prefix(HOSTS)):
-                return
-        except RdmacheckError:
-            return  # etcd itself away: nothing to wait for
-        time.sleep(0.2)
 
 
 @fleet_app.command("run")

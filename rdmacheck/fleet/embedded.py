@@ -6,10 +6,12 @@ those); its data lives in a temporary directory removed with it."""
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rdmacheck.errors import BadInput, EnvironmentProblem
+from rdmacheck.errors import BadInput, EnvironmentProblem, RdmacheckError
+from rdmacheck.fleet.protocol import HOSTS
 from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.metadata.local_etcd import EtcdServer
 from rdmacheck.verbs.netlink import default_route_ipv4
@@ -60,3 +62,17 @@ class EmbeddedEtcd:
             self.server.data_dir.parent.rmdir()  # the temporary directory, once etcd's log is the only thing left
         except OSError:
             pass
+
+
+def await_agents_left(store, timeout: float) -> None:
+    """Until no agent is registered (they leave on the run's end: their leases revoked, or lapsed within a TTL),
+    for at most `timeout` s, before the embedded etcd stops; an agent still there then is left to its own
+    deadlines."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not any(k.endswith("/agent") for k in store.prefix(HOSTS)):
+                return
+        except RdmacheckError:
+            return  # etcd itself away: nothing to wait for
+        time.sleep(0.2)

@@ -137,19 +137,24 @@ class PairSettings:
 
     def problems(self) -> list[str]:
         """What an agent refuses to act on (anyone who can write the round key could put anything)."""
+        return [message for _, message in self.field_problems()]
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """Each problem with the setting it is about (the coordinator names the option that sets it)."""
         bounds = {"restarts": (0, 100), "length": (1, 1 << 30), "buffer_size": (1, 4 << 30),
                   "start_timeout": (0.1, 3600), "round_timeout": (0.1, 3600), "port": (1024, 64000)}
-        out = [f"mode {self.mode!r} is not one of {', '.join(values(Mode))}"] if self.mode not in values(Mode) else []
+        out = [("mode", f"mode {self.mode!r} is not one of {', '.join(values(Mode))}")] \
+            if self.mode not in values(Mode) else []
         if self.strategy not in values(Strategy):
-            out.append(f"strategy {self.strategy!r} is not one of {', '.join(values(Strategy))}")
+            out.append(("strategy", f"strategy {self.strategy!r} is not one of {', '.join(values(Strategy))}"))
         for name, (lo, hi) in bounds.items():
             v = getattr(self, name)
             if not _is_number(v) or not lo <= v <= hi:
-                out.append(f"{name} {v!r} is not in {lo}..{hi}")
+                out.append((name, f"{name} {v!r} is not in {lo}..{hi}"))
         if not isinstance(self.measure, bool):
-            out.append(f"measure {self.measure!r} is not true or false")
+            out.append(("measure", f"measure {self.measure!r} is not true or false"))
         if not out and self.length > self.buffer_size:
-            out.append(f"length {self.length} exceeds buffer_size {self.buffer_size}")
+            out.append(("length", f"length {self.length} exceeds buffer_size {self.buffer_size}"))
         return out
 
 
