@@ -185,9 +185,11 @@ def localize(a, times: list[float], median: float) -> int:
               f"{r['wall_s']:.1f} s wall (pair time median {median:.2f} s; round overhead "
               f"{r['overhead_mean_s']:.2f} s mean)", flush=True)
         slowest = (r["wall_s"] / max(1, r["rounds"])) - r["overhead_mean_s"]
+        overhead = r["overhead_mean_s"] * 10_000 / n  # the control overhead grows with the agents (measured to 4,096)
         print(f"  projected to 10,000 hosts: the same {r['rounds']} rounds (neither random:{a.rounds} nor the retest "
-              f"rounds grow with the fleet), each the slowest pair's ~{slowest:.1f} s plus the control overhead at "
-              f"that size: {r['rounds']} x ({slowest:.1f} s + overhead)", flush=True)
+              f"rounds grow with the fleet), each the slowest pair's ~{slowest:.1f} s plus the control overhead "
+              f"scaled linearly from this {n:,}-agent run's {r['overhead_mean_s']:.2f} s: {r['rounds']} x ({slowest:.1f} s + "
+              f"{overhead:.1f} s) = ~{r['rounds'] * (slowest + overhead):.0f} s", flush=True)
     return 0 if ok else 1
 
 
