@@ -21,6 +21,7 @@ from rdmacheck.fleet.watch import PrefixWatch
 from rdmacheck.metadata.etcd import EtcdConfig, MetadataError
 from rdmacheck.roles.forkserver import ForkServer
 from rdmacheck.roles.process import RoleFailed
+from rdmacheck.roles.spawn import spawn_policy
 from rdmacheck.words import Verdict
 
 SHARD_WAIT_S = 1.0  # how long a round's shard may trail its round key on the watches before it is read
@@ -91,7 +92,7 @@ class Agent:
             self._stop_forkserver()
 
     def _start_forkserver(self) -> None:
-        if os.environ.get("RDMACHECK_SPAWN", "fork") != "fork":
+        if spawn_policy() != "fork":
             return  # fresh interpreters asked for
         t0 = time.monotonic()
         try:

@@ -24,11 +24,16 @@ def spawn_policy() -> str:
 
 def role_env(cfg: RoleConfig) -> dict[str, str]:
     """The secrets a role process gets in its own environment (never on its command line)."""
+    return secrets_env(cfg.token, cfg.metadata)
+
+
+def secrets_env(token: bytes | None, metadata) -> dict[str, str]:
+    """The peer token and the etcd password, as a role process's environment carries them."""
     env = {}
-    if cfg.token:
-        env[TOKEN_ENV] = cfg.token.decode()
-    if cfg.metadata and cfg.metadata.password:
-        env[PASSWORD_ENV] = cfg.metadata.password
+    if token:
+        env[TOKEN_ENV] = token.decode()
+    if metadata and metadata.password:
+        env[PASSWORD_ENV] = metadata.password
     return env
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from rdmacheck.faults import Faults
 from rdmacheck.metadata.etcd import EtcdConfig
 from rdmacheck.roles.config import RoleConfig
-from rdmacheck.roles.spawn import SPAWNS, role_env, spawn_policy
+from rdmacheck.roles.spawn import SPAWNS, secrets_env, spawn_policy
 from rdmacheck.verbs.rc import QPTuning
 from rdmacheck.words import Mode, Restart, Role, Strategy
 
@@ -96,4 +96,4 @@ class CellSpec:
 
     def child_env(self) -> dict[str, str]:
         """The secrets a role process of this cell gets in its own environment (never on its command line)."""
-        return role_env(self.for_role(Role.TARGET, ("", 0)))
+        return secrets_env(self.token, self.metadata)
