@@ -421,3 +421,46 @@ t.join()
     assert events == list(range(300)), [line for line in out.splitlines() if '"event"' in line and
                                         not line.startswith("{")][:3]
     assert out.count("] a library line in pieces") == 3000 and "[INFO] a library line in pieces 2999" in out
+
+
+def test_a_remove_made_while_the_posting_threads_transfer_call_runs_says_it_was_in_flight():
+    """nixl_side's own bookkeeping, with an agent that holds its transfer() call until released: the remove
+    waits until the call has run IN_CALL_S, says so, and the settle reports the calls' end."""
+    import threading
+
+    from rdmacheck.engines import nixl_side
+    from rdmacheck.engines.pair import IN_FLIGHT
+
+    release, removed = threading.Event(), []
+
+    class Agent:
+        def get_xfer_descs(self, descs, mem):
+            return descs
+
+        def initialize_xfer(self, op, local, remote, peer, tag):
+            return object()
+
+        def transfer(self, handle):
+            assert release.wait(30), "the test never released the transfer"
+            return "DONE"
+
+        def check_xfer_state(self, handle):
+            return "DONE"
+
+        def release_xfer_handle(self, handle):
+            pass
+
+        def remove_remote_agent(self, peer):
+            removed.append(peer)
+            release.set()  # the call under way ends once the remove is made
+
+    side = object.__new__(nixl_side.NixlSide)
+    side.agent, side.sync, side.addr, side.transfer_timeout = Agent(), object(), 0, 30.0
+    side.mem, side.pending, side.posting, side.peers = bytearray(64), [], None, {"b"}
+    assert "on a second thread" in side.post({"seed": 1, "length": 64, "peer": "b", "remote_addr": 0, "count": 2})
+    said = side.remove_peer({"peer": "b"})
+    m = IN_FLIGHT.search(said)
+    assert removed == ["b"] and m and m.group(1) == "1", said
+    ran = int(said.split("under way for ")[1].split(" ms")[0])
+    assert ran >= nixl_side.IN_CALL_S * 1000, said
+    assert side.settle({}) == "2 posted transfer(s) done"  # both calls completed after the remove
