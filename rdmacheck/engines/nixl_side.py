@@ -224,20 +224,28 @@ class NixlSide:
         return "done"
 
     def settle(self, cmd: dict) -> str:
-        """Wait for every posted transfer (each up to `wait_s` seconds if given); the first that fails is the answer."""
+        """Wait for every posted transfer: all within `wait_s` seconds if given, else each within the transfer
+        timeout (the posting thread's calls too); the first that fails is the answer."""
         errors = []
+        budget = cmd.get("wait_s")
+        t0 = time.monotonic()
+        end = t0 + (self.transfer_timeout if budget is None else budget)
+
+        def left() -> float | None:
+            return None if budget is None else max(0.0, end - time.monotonic())
+
         if self.posting:
             posting, self.posting = self.posting, None
-            posting.thread.join(self.transfer_timeout)
+            posting.thread.join(max(0.0, end - time.monotonic()))
             if posting.thread.is_alive():
                 raise TimeoutError(f"nixl posting thread: transfer() call {len(posting.calls)} of {posting.count} "
-                                   f"still in progress after {self.transfer_timeout:g} s")
+                                   f"still in progress after {time.monotonic() - t0:.3g} s")
             if posting.error:
                 errors.append(posting.error)
         pending, self.pending = self.pending, []
         for handle, peer in pending:
             try:
-                self._wait(handle, f"posted write to {peer}", cmd.get("wait_s"))
+                self._wait(handle, f"posted write to {peer}", left())
             except (RuntimeError, TimeoutError) as e:
                 errors.append(str(e))
         if errors:

@@ -454,13 +454,25 @@ def test_a_remove_made_while_the_posting_threads_transfer_call_runs_says_it_was_
             removed.append(peer)
             release.set()  # the call under way ends once the remove is made
 
-    side = object.__new__(nixl_side.NixlSide)
-    side.agent, side.sync, side.addr, side.transfer_timeout = Agent(), object(), 0, 30.0
-    side.mem, side.pending, side.posting, side.peers = bytearray(64), [], None, {"b"}
-    assert "on a second thread" in side.post({"seed": 1, "length": 64, "peer": "b", "remote_addr": 0, "count": 2})
+    def side_with(agent):
+        side = object.__new__(nixl_side.NixlSide)
+        side.agent, side.sync, side.addr, side.transfer_timeout = agent, object(), 0, 30.0
+        side.mem, side.pending, side.posting, side.peers = bytearray(64), [], None, {"b"}
+        return side
+
+    side = side_with(Agent())
+    post = {"seed": 1, "length": 64, "peer": "b", "remote_addr": 0, "count": 2}
+    assert "on a second thread" in side.post(post)
     said = side.remove_peer({"peer": "b"})
     m = IN_FLIGHT.search(said)
     assert removed == ["b"] and m and m.group(1) == "1", said
     ran = int(said.split("under way for ")[1].split(" ms")[0])
     assert ran >= nixl_side.IN_CALL_S * 1000, said
     assert side.settle({}) == "2 posted transfer(s) done"  # both calls completed after the remove
+    # a call that never returns within the settle's budget is reported still in progress (a hang), never waited out
+    release.clear()
+    side = side_with(Agent())
+    side.post(post)
+    with pytest.raises(TimeoutError, match="call 1 of 2 still in progress"):
+        side.settle({"wait_s": 0.05})
+    release.set()
