@@ -28,16 +28,17 @@ RULES: tuple[Expectation, ...] = (
                    ("engine-answer-withheld", "write-back-failed", "engine-write-failed"), engine="mooncake", release=BEFORE_FIX,
                    scenario="simopen"),
     # NIXL on rxe0 (UCX rc_verbs), engine against engine, in the lab (docs/engines.md). 1.5.1: restart-initiator,
-    # restart-target, remove-readd, remove-readd-inflight 3 of 3 rounds verified in both agents' memory in each
-    # of two runs (by hand and in the engines matrix), race 3/3 and 4/4 trials. 0.10.1: the same scenarios 3 of
-    # 3 rounds in one run each, race 4/4 (its agents start in ~25 s: torch).
+    # restart-target, remove-readd 3 of 3 rounds verified in both agents' memory in each of four runs (by hand and
+    # three engines matrices), race 3/3 and 4/4 trials. 0.10.1: the same, 3 of 3 rounds in each of three runs,
+    # race 4/4 (its agents start in ~25 s: torch).
     Expectation.of(Verdict.PASS, "measured (NIXL 1.5.1 and 0.10.1, rxe0): every round and trial verified in both "
                    "agents' memory (3 of 3 rounds per scenario, race 4 of 4)", engine="nixl", release=NIXL_KNOWN,
                    scenario=NIXL_MEASURED),
     # A remove while the posting thread's transfer() runs (1.5.1's thread-safe agent; 0.10.1 has no such mode, and
     # its cell is a SKIP: every WRITE it posts is done before the remove, so no rule). docs/engines.md.
     Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0): removed while a transfer() call ran on the posting thread, "
-                   "re-added at once, the next write verified (64 of 64 rounds in one run, 3 of 3 in the lab test)",
+                   "re-added at once, the next write verified (64 of 64 rounds in each of three runs; 2 of 2 in the full "
+                   "engines matrix, 3 of 3 in the lab test)",
                    engine="nixl", release="1.5.1", scenario="remove-readd-inflight"),
     # Peer loss, NIXL 1.5.1 on rxe0 (engines/peer_loss.py; docs/engines.md, "When a peer dies"): three runs (by
     # hand, the lab tests, the full engines matrix).
@@ -53,9 +54,9 @@ RULES: tuple[Expectation, ...] = (
     Expectation.of(Verdict.PASS, "measured (1.5.1, rxe0): after the peer's restart a write through the descriptors "
                    "kept from before was refused (NIXL_ERR_NOT_FOUND, 68-109 ms, 4 restarts); fresh descriptors verified",
                    engine="nixl", release="1.5.1", scenario="stale-descriptor"),
-    # NIXL 0.10.1's peer loss, rxe0, one run (the full engines matrix of 2026-12-07, docs/engines.md).
+    # NIXL 0.10.1's peer loss, rxe0, two runs (the full engines matrices of 2026-12-07, docs/engines.md).
     Expectation.of(Verdict.PASS, "measured (0.10.1, rxe0, UCX error mode peer): the write to the SIGKILLed peer failed "
-                   "with NIXL_ERR_REMOTE_DISCONNECT after 42.1-48.4 s (2 deaths); the third agent and the re-added peer "
+                   "with NIXL_ERR_REMOTE_DISCONNECT after 33.8-48.4 s (4 deaths, 2 runs); the third agent and the re-added peer "
                    "verified", engine="nixl", release="0.10.1", scenario="dead-peer"),
     Expectation.of(Verdict.FAIL, "measured (0.10.1, rxe0, UCX error mode none): the write to the SIGKILLed peer was "
                    "still in progress after 120 s", ("engine-write-hung",), engine="nixl", release="0.10.1",
