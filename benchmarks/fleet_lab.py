@@ -9,10 +9,7 @@ verified again. Prints the wall time including the VM's boot, and the coordinato
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,18 +26,9 @@ def inside(n: int, out: Path, slurm: bool) -> int:
     t0 = time.monotonic()
     with LabFleet.up(n, out / "logs") as fleet:
         t_hosts, t_etcd = fleet.made_s["hosts"], fleet.made_s["hosts"] + fleet.made_s["etcd"]
-        env = {**os.environ, "COLUMNS": "120"}
-        argv = ["--json", str(out / "fleet.json")]
-        with fleet.slurm() if slurm else contextlib.nullcontext({}) as slurm_env:
-            env.update(slurm_env)
-            if not slurm:
-                fleet.start_agents("bench")
-            t_start = time.monotonic() - t0
-            wall_start = time.time()
-            coord = subprocess.run(fleet.run_argv("bench", *argv, slurm=slurm), cwd=ROOT, capture_output=True,
-                                   text=True, timeout=1800, env=env)
-            t_coord_done = time.monotonic() - t0
-            fleet.stop_agents(grace=30)
+        run = fleet.run("bench", "--json", str(out / "fleet.json"), slurm=slurm)
+    coord, wall_start = run.proc, run.launched_wall
+    t_start, t_coord_done = run.launched - t0, run.ended - t0
     t_all = time.monotonic() - t0
     print(coord.stdout)
     res = json.loads((out / "fleet.json").read_text())

@@ -9,11 +9,8 @@ clean fleet every flag is a false positive), then the medians and the measuremen
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,14 +31,8 @@ def inside(n: int, runs: int, out: Path, slurm: bool) -> int:
             measure = k % 2 == 0
             name = f"links{k}"
             extra = ["--json", str(out / f"{name}.json"), *([] if measure else ["--no-measure"])]
-            with fleet.slurm() if slurm else contextlib.nullcontext({}) as env:
-                if not slurm:
-                    fleet.start_agents(name)
-                t0 = time.monotonic()
-                r = subprocess.run(fleet.run_argv(name, *extra, slurm=slurm), cwd=ROOT, capture_output=True,
-                                   text=True, timeout=1800, env={**os.environ, **env})
-                wall = time.monotonic() - t0
-                fleet.stop_agents(grace=30)
+            run = fleet.run(name, *extra, slurm=slurm)
+            r, wall = run.proc, run.wall_s
             res = json.loads((out / f"{name}.json").read_text())
             walls[measure].append(wall)
             slow = res.get("slowness") or {}

@@ -8,12 +8,13 @@ coordinator's --metadata) the first host's gateway, which every namespace reache
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,18 @@ from rdmacheck.metadata.local_etcd import EtcdServer
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: the agents' and coordinator's working directory
 RDMACHECK = (sys.executable, "-m", "rdmacheck")
+
+
+@dataclass
+class CoordinatorRun:
+    proc: subprocess.CompletedProcess  # the coordinator's exit status and output
+    launched: float  # time.monotonic() when the coordinator was started
+    launched_wall: float  # the same instant, time.time() (the results' clock)
+    ended: float  # time.monotonic() when it exited
+
+    @property
+    def wall_s(self) -> float:
+        return self.ended - self.launched
 
 
 @dataclass
@@ -95,6 +108,19 @@ class LabFleet:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+    def run(self, cluster: str, *extra: str, slurm: bool = False, timeout: float = 1800) -> CoordinatorRun:
+        """One whole run: agents started (or Slurm up: `fleet run --launch slurm` starts them), the coordinator
+        run to its end, the agents waited for (killed after 30 s); when each step happened."""
+        with self.slurm() if slurm else nullcontext({}) as env:
+            if not slurm:
+                self.start_agents(cluster)
+            launched, launched_wall = time.monotonic(), time.time()
+            proc = subprocess.run(self.run_argv(cluster, *extra, slurm=slurm), cwd=ROOT, capture_output=True,
+                                  text=True, timeout=timeout, env={**os.environ, "COLUMNS": "120", **env})
+            ended = time.monotonic()
+            self.stop_agents(grace=30)
+        return CoordinatorRun(proc, launched, launched_wall, ended)
 
     @contextmanager
     def slurm(self) -> Iterator[dict[str, str]]:
