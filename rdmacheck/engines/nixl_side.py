@@ -145,10 +145,11 @@ class NixlSide:
             raise RuntimeError(f"nixl {what}: transfer() returned ERR")
         return handle
 
-    def _wait(self, handle, what: str, timeout: float | None = None) -> None:
-        """Poll the transfer until DONE or ERR; still in progress at the deadline is a hang, reported."""
+    def _wait(self, handle, what: str, timeout: float | None = None, deadline: float | None = None) -> None:
+        """Poll the transfer until DONE or ERR; still in progress at the deadline (`timeout` from now, or the
+        `deadline` a wait of `timeout` seconds shares) is a hang, reported."""
         timeout = self.transfer_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout if deadline is None else deadline
         try:
             while True:
                 state = self.agent.check_xfer_state(handle)
@@ -228,24 +229,20 @@ class NixlSide:
         timeout (the posting thread's calls too); the first that fails is the answer."""
         errors = []
         budget = cmd.get("wait_s")
-        t0 = time.monotonic()
-        end = t0 + (self.transfer_timeout if budget is None else budget)
-
-        def left() -> float | None:
-            return None if budget is None else max(0.0, end - time.monotonic())
-
+        limit = self.transfer_timeout if budget is None else budget
+        end = time.monotonic() + limit
         if self.posting:
             posting, self.posting = self.posting, None
-            posting.thread.join(max(0.0, end - time.monotonic()))
+            posting.thread.join(limit)
             if posting.thread.is_alive():
                 raise TimeoutError(f"nixl posting thread: transfer() call {len(posting.calls)} of {posting.count} "
-                                   f"still in progress after {time.monotonic() - t0:.3g} s")
+                                   f"still in progress after {limit:g} s")
             if posting.error:
                 errors.append(posting.error)
         pending, self.pending = self.pending, []
         for handle, peer in pending:
             try:
-                self._wait(handle, f"posted write to {peer}", left())
+                self._wait(handle, f"posted write to {peer}", budget, None if budget is None else end)
             except (RuntimeError, TimeoutError) as e:
                 errors.append(str(e))
         if errors:

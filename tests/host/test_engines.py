@@ -473,6 +473,15 @@ def test_a_remove_made_while_the_posting_threads_transfer_call_runs_says_it_was_
     release.clear()
     side = side_with(Agent())
     side.post(post)
-    with pytest.raises(TimeoutError, match="call 1 of 2 still in progress"):
+    with pytest.raises(TimeoutError, match="call 1 of 2 still in progress after 0.05 s"):
         side.settle({"wait_s": 0.05})
     release.set()
+
+    class Stuck(Agent):  # transfers posted, never done: the settle's budget is the one deadline it names
+        def check_xfer_state(self, handle):
+            return "PROC"
+
+    side = side_with(Stuck())
+    side.post(post)
+    with pytest.raises(RuntimeError, match="posted write to b: still in progress after 0.05 s"):
+        side.settle({"wait_s": 0.05})
